@@ -1,0 +1,1 @@
+"""Grids, one training, metrics, scheduler, result store and leaderboard."""

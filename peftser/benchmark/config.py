@@ -1,0 +1,91 @@
+"""The training hyperparameters (PROTOCOL.md, "Training") and the identity of one grid cell."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training's hyperparameters; every default is the paper's (Section V-A, reference code)."""
+
+    batch_size: int = 32
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.98)
+    epochs: int = 30
+    plateau_factor: float = 0.5  # ReduceLROnPlateau on dev loss
+    plateau_patience: int = 5
+    min_lr: float = 5e-5
+    max_seconds: float = 6.0  # audio cut
+    augment: bool = True  # training audio only
+    snr_db: tuple[float, float] = (10.0, 30.0)  # Gaussian noise
+    time_mask: tuple[float, float] = (0.10, 0.15)  # one mask, fraction of the clip
+    class_weighted: bool = True  # inverse training frequency
+    seed_per_fold: int = 8  # reference seed = 8 x fold index
+    head_hidden: int = 256
+    head_dropout: float = 0.1
+    precision: str = "fp32"  # "bf16" autocast where the GPU supports it
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> "TrainConfig":
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
+        for name in ("betas", "snr_db", "time_mask"):
+            if name in values:
+                values[name] = tuple(float(v) for v in values[name])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training of the grid: upstream x method (with its arguments) x task x training."""
+
+    upstream: str
+    method: str
+    task: str
+    training: str  # e.g. "fold3", "seed2"
+    method_args: dict[str, Any] = field(default_factory=dict)
+    upstream_args: dict[str, Any] = field(default_factory=dict)
+    task_args: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides
+    variant: str = ""  # label of a method configuration, e.g. "adapter_b32" in the ablation grid
+
+    def resolved(self) -> dict[str, Any]:
+        """Everything that determines the result, with training defaults filled in."""
+        return {
+            "upstream": self.upstream,
+            "upstream_args": dict(sorted(self.upstream_args.items())),
+            "method": self.method,
+            "method_args": dict(sorted(self.method_args.items())),
+            "task": self.task,
+            "task_args": dict(sorted(self.task_args.items())),
+            "training": self.training,
+            "train": TrainConfig.from_dict(self.train).to_dict(),
+        }
+
+    @property
+    def key(self) -> str:
+        """A stable id: hash of the resolved config (the variant label is a name, not identity)."""
+        blob = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        return f"{self.upstream}/{self.variant or self.method}/{self.task}/{self.training}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Cell":
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})

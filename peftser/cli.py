@@ -1,0 +1,108 @@
+"""``python run_benchmark.py``: one entry point for every job of the harness."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+MODES = ("list", "params", "manifest", "train", "predict", "bench", "grid", "leaderboard")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_benchmark.py",
+        description="PEFT-SER benchmark: frozen speech encoders x PEFT methods x SER corpora.",
+    )
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--grid", metavar="NAME|FILE.yaml", help="run every cell of a grid (full, ablation, demo or a YAML file)")
+    mode.add_argument("--train", nargs=4, metavar=("UPSTREAM", "METHOD", "TASK", "TRAINING"), help="run one cell")
+    mode.add_argument("--leaderboard", action="store_true", help="regenerate DIR/leaderboard.md from run records")
+    mode.add_argument("--list", action="store_true", help="list registered upstreams, methods, tasks and grids")
+    mode.add_argument("--params", action="store_true", help="trainable-parameter table (Tables II and IV)")
+    mode.add_argument("--manifest", metavar="TASK", help="write a task's utterances and splits as CSV")
+    mode.add_argument("--predict", nargs="+", metavar=("ARTIFACT_DIR", "FILE.wav"), help="classify audio files")
+    mode.add_argument("--bench", nargs=2, metavar=("UPSTREAM", "METHOD"), help="time full-size training steps")
+
+    data = p.add_argument_group("data")
+    data.add_argument("--data-root", help="folder holding the corpora (IEMOCAP_full_release, MSP-IMPROV, CREMA-D, MSP-PODCAST)")
+    data.add_argument("--task-root", help="the corpus folder itself, overriding DATA_ROOT/<default folder>")
+    data.add_argument("--strict", action="store_true", help="bad audio is an error instead of a counted, skipped utterance")
+    data.add_argument("--out", help="output file (--manifest)")
+
+    run = p.add_argument_group("running")
+    run.add_argument("--results", default="results", help="results directory (default: results)")
+    run.add_argument("--only", action="append", default=[], metavar="KEY=VALUE", help="filter grid cells (repeatable)")
+    run.add_argument("--devices", help="comma-separated CUDA device indices, or cpu (default: every visible GPU, else cpu)")
+    run.add_argument("--jobs-per-device", type=int, default=1, help="trainings run at once on each device")
+    run.add_argument("--retry-failed", action="store_true", help="re-run cells recorded as failed")
+    run.add_argument("--device", help="device for --train/--predict/--bench (default: cuda if available, else cpu)")
+    run.add_argument("--precision", choices=("fp32", "bf16"), help="bf16 autocast on GPUs that support it")
+    run.add_argument("--checkpoint-dir", help="folder with one sub-folder per checkpoint (offline loading)")
+    run.add_argument("--epochs", type=int, help="override the number of epochs (--train)")
+
+    bench = p.add_argument_group("--bench")
+    bench.add_argument("--batch", type=int, default=32)
+    bench.add_argument("--seconds", type=float, default=6.0)
+    bench.add_argument("--steps", type=int, default=5)
+    p.add_argument("--json", action="store_true", help="machine-readable output (--list, --params, --bench)")
+    return p
+
+
+def list_registries(as_json: bool) -> None:
+    from peftser.registry import GRIDS, METHODS, TASKS, UPSTREAMS, load_builtins
+
+    load_builtins()
+    listing = {r.kind + "s": r.names() for r in (UPSTREAMS, METHODS, TASKS, GRIDS)}
+    if as_json:
+        print(json.dumps(listing, indent=2))
+        return
+    for kind, names in listing.items():
+        print(f"{kind}: {', '.join(names)}")
+
+
+def show_params(as_json: bool) -> None:
+    from peftser.params import backbone_rows, format_tables, parameter_rows
+
+    rows = parameter_rows()
+    if as_json:
+        keys = ("upstream", "method", "method_params", "head_params", "upstream_params")
+        print(json.dumps([{k: r[k] for k in keys} for r in rows], indent=2))
+        return
+    print(format_tables(rows, backbone_rows()))
+
+
+def _run(module: str, args) -> int:
+    return importlib.import_module(module).main(args) or 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.list:
+            list_registries(args.json)
+        elif args.params:
+            show_params(args.json)
+        elif args.manifest:
+            return _run("peftser.downstream.manifest", args)
+        elif args.train:
+            return _run("peftser.benchmark.training", args)
+        elif args.predict:
+            return _run("peftser.benchmark.predict", args)
+        elif args.bench:
+            return _run("peftser.benchmark.bench", args)
+        elif args.grid:
+            return _run("peftser.benchmark.orchestrator", args)
+        elif args.leaderboard:
+            return _run("peftser.benchmark.leaderboard", args)
+    except (KeyError, ValueError, FileNotFoundError) as err:
+        # User errors (unknown names, bad files or options) get one clear line, not a traceback.
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

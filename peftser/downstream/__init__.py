@@ -1,0 +1,1 @@
+"""Tasks (corpora, their trainings, labels, gender) and the SER head."""

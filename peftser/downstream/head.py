@@ -1,0 +1,35 @@
+"""The downstream model of Fig. 2 (after Pepino et al. 2021)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SERHead(nn.Module):
+    """Softmax-weighted layer sum -> three pointwise convs -> mean over valid frames -> MLP -> logits."""
+
+    def __init__(self, num_states: int, input_dim: int, num_classes: int = 4, hidden: int = 256, dropout: float = 0.1):
+        super().__init__()
+        self.layer_weights = nn.Parameter(torch.zeros(num_states))  # uniform average at the start
+        self.convs = nn.Sequential(
+            nn.Conv1d(input_dim, hidden, kernel_size=1),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Conv1d(hidden, hidden, kernel_size=1),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Conv1d(hidden, hidden, kernel_size=1),
+        )
+        self.classifier = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+
+    def forward(self, states: list[torch.Tensor], frame_lengths: torch.Tensor) -> torch.Tensor:
+        """``num_states`` tensors [B, T, D] and valid lengths [B] -> logits [B, num_classes]."""
+        if len(states) != self.layer_weights.numel():
+            raise ValueError(f"head expects {self.layer_weights.numel()} hidden states, got {len(states)}")
+        weights = torch.softmax(self.layer_weights, dim=0)
+        x = torch.einsum("l,lbtd->btd", weights.to(states[0].dtype), torch.stack(states))
+        x = self.convs(x.transpose(1, 2))  # [B, hidden, T]
+        mask = torch.arange(x.shape[-1], device=x.device)[None, :] < frame_lengths[:, None]
+        pooled = (x * mask[:, None, :]).sum(-1) / frame_lengths.clamp(min=1)[:, None].to(x.dtype)
+        return self.classifier(pooled)

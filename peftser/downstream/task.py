@@ -1,0 +1,72 @@
+"""The task contract: a corpus as a list of utterances plus the trainings (folds/seeds) over it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import ClassVar
+
+# The paper's four classes, in this order everywhere (label index = position).
+EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry")
+GENDERS: tuple[str, ...] = ("female", "male")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    key: str  # unique within the corpus
+    path: Path  # audio file as the corpus ships it (any rate, any channel count)
+    speaker: str
+    gender: str  # one of GENDERS
+    label: str  # one of EMOTIONS
+
+    @property
+    def label_index(self) -> int:
+        return EMOTIONS.index(self.label)
+
+
+@dataclass(frozen=True)
+class Training:
+    """One of a task's speaker-independent trainings, e.g. ``fold3`` or ``seed2``."""
+
+    name: str
+    train: tuple[Utterance, ...]
+    dev: tuple[Utterance, ...]
+    test: tuple[Utterance, ...]
+    seed: int
+
+
+class Task:
+    """A corpus read from its original layout, with its trainings.
+
+    One subclass per corpus, registered with ``@TASKS.register(name)``. Class attributes say what
+    the orchestrator needs without reading any data: the training names and where the corpus
+    lives under ``--data-root``. ``skipped`` counts utterances dropped for bad audio or labels,
+    by reason, so that nothing vanishes silently.
+    """
+
+    name: ClassVar[str] = ""
+    training_names: ClassVar[tuple[str, ...]] = ()
+    default_dir: ClassVar[str] = ""  # folder under --data-root
+
+    def __init__(self, root: str | Path, *, strict: bool = False, **options):
+        self.root = Path(root)
+        self.strict = strict
+        self.options = options
+        self.skipped: dict[str, int] = {}
+
+    @cached_property
+    def utterances(self) -> list[Utterance]:
+        return self.load()
+
+    def load(self) -> list[Utterance]:
+        """Read the corpus' labels and metadata into utterances (kept ones only)."""
+        raise NotImplementedError
+
+    def trainings(self) -> list[Training]:
+        raise NotImplementedError
+
+    def training(self, name: str) -> Training:
+        if name not in self.training_names:
+            raise KeyError(f"task {self.name!r} has no training {name!r}; it has {', '.join(self.training_names)}")
+        return next(t for t in self.trainings() if t.name == name)

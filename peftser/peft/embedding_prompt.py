@@ -1,0 +1,51 @@
+"""Embedding prompts (Eq. 2): l trainable vectors in front of every encoder layer's input.
+
+Written here because Hugging Face peft's prompt methods target text decoders' token embeddings,
+not the per-layer hidden states of a speech encoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from peftser.peft.base import Method
+from peftser.registry import METHODS
+
+
+class LayerPrompt(nn.Module):
+    """One layer's prompt: concatenated before the layer runs, removed after it."""
+
+    def __init__(self, length: int, dim: int):
+        super().__init__()
+        self.prompt = nn.Parameter(torch.empty(length, dim))
+        nn.init.xavier_uniform_(self.prompt)
+
+    def prepend(self, layer, args, kwargs):
+        hidden = args[0]
+        prompt = self.prompt.to(hidden.dtype).expand(hidden.shape[0], -1, -1)
+        return (torch.cat([prompt, hidden], dim=1), *args[1:]), kwargs
+
+    def remove(self, layer, args, kwargs, output):
+        length = self.prompt.shape[0]
+        if isinstance(output, tuple):  # WavLM layers also return the position bias
+            return (output[0][:, length:], *output[1:])
+        return output[:, length:]
+
+
+@METHODS.register("embedding_prompt")
+@dataclass
+class EmbeddingPrompt(Method):
+    name = "embedding_prompt"
+    prompt_length: int = 5
+
+    def modify(self, upstream) -> None:
+        if self.prompt_length < 1:
+            raise ValueError(f"embedding_prompt: prompt_length must be >= 1, got {self.prompt_length}")
+        for layer in upstream.layers:
+            prompt = LayerPrompt(self.prompt_length, upstream.hidden_size)
+            layer.add_module("embedding_prompt", prompt)
+            layer.register_forward_pre_hook(prompt.prepend, with_kwargs=True)
+            layer.register_forward_hook(prompt.remove, with_kwargs=True)

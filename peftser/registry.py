@@ -1,0 +1,85 @@
+"""One small registry class; UPSTREAMS, METHODS, TASKS and GRIDS are its instances.
+
+Registration is a decorator on a plain function or class (timm's ``@register_model``); an entry
+may also be a lazy ``"module:object"`` string so that listing never imports heavy code
+(lm-evaluation-harness' registry).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Any, Callable, Iterator
+
+
+class Registry:
+    """A named collection of factories of one kind (upstream, method, task, grid)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Any] = {}
+
+    def register(self, name: str, obj: Any = None, *, overwrite: bool = False):
+        """Register ``obj`` under ``name``; used bare as ``@REGISTRY.register("name")``."""
+        if obj is None:
+            return lambda o: self.register(name, o, overwrite=overwrite)
+        if not name or not isinstance(name, str):
+            raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
+        if name in self._entries and not overwrite and self._entries[name] is not obj:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._entries[name] = obj
+        return obj
+
+    def get(self, name: str) -> Any:
+        """The registered object; an unknown name lists the known ones and the closest match."""
+        try:
+            entry = self._entries[name]
+        except KeyError:
+            known = ", ".join(self.names()) or "(none)"
+            close = difflib.get_close_matches(str(name), self.names(), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise KeyError(f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {known}") from None
+        if isinstance(entry, str):  # lazy "module:object" placeholder
+            module, _, attr = entry.partition(":")
+            entry = getattr(importlib.import_module(module), attr)
+            self._entries[name] = entry
+        return entry
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {self.names()})"
+
+
+UPSTREAMS = Registry("upstream")
+METHODS = Registry("method")
+TASKS = Registry("task")
+GRIDS = Registry("grid")
+
+_BUILTINS_LOADED = False
+
+
+def load_builtins() -> None:
+    """Import the modules whose decorators fill the registries (idempotent)."""
+    global _BUILTINS_LOADED
+    if _BUILTINS_LOADED:
+        return
+    _BUILTINS_LOADED = True
+    for module in ("peftser.upstream", "peftser.peft", "peftser.downstream.tasks", "peftser.benchmark.grids"):
+        importlib.import_module(module)
+
+
+def factory(registry: Registry, name: str) -> Callable[..., Any]:
+    """``registry.get(name)`` after the built-ins are loaded."""
+    load_builtins()
+    return registry.get(name)

@@ -1,0 +1,94 @@
+"""Registered encoders (Table II) and their tiny random-weight twins for tests and the demo grid.
+
+Add an upstream by registering an ``UpstreamSpec`` of a known family, or any function
+``(pretrained, checkpoint_dir, **overrides) -> Upstream`` for a new family.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from peftser.registry import UPSTREAMS, load_builtins
+from peftser.upstream.base import SAMPLE_RATE, Upstream, UpstreamSpec
+from peftser.upstream.wav2vec2 import build_wav2vec2
+from peftser.upstream.whisper import build_whisper
+
+FAMILY_BUILDERS: dict[str, Callable[..., Upstream]] = {
+    "whisper": build_whisper,
+    "wav2vec2": build_wav2vec2,
+    "wavlm": build_wav2vec2,
+}
+
+
+def _whisper(layers: int, d_model: int, heads: int, ffn: int) -> dict:
+    return {
+        "d_model": d_model,
+        "encoder_layers": layers,
+        "encoder_attention_heads": heads,
+        "encoder_ffn_dim": ffn,
+        "decoder_layers": 1,  # only the encoder is built
+        "num_mel_bins": 80,
+        "max_source_positions": 1500,
+    }
+
+
+def _wav2vec2(layers: int, hidden: int, heads: int, ffn: int, conv: int, pos_conv: int, pos_groups: int) -> dict:
+    return {
+        "hidden_size": hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "intermediate_size": ffn,
+        "conv_dim": [conv] * 7,
+        "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
+        "conv_stride": [5, 2, 2, 2, 2, 2, 2],
+        "conv_bias": False,
+        "feat_extract_norm": "group",
+        "do_stable_layer_norm": False,
+        "num_conv_pos_embeddings": pos_conv,
+        "num_conv_pos_embedding_groups": pos_groups,
+    }
+
+
+SPECS = [
+    # Table II backbones; sizes are the checkpoints' configs.
+    UpstreamSpec("whisper_tiny", "whisper", "openai/whisper-tiny", _whisper(4, 384, 6, 1536), paper_params_m=8.21),
+    UpstreamSpec("whisper_base", "whisper", "openai/whisper-base", _whisper(6, 512, 8, 2048), paper_params_m=20.59),
+    UpstreamSpec("whisper_small", "whisper", "openai/whisper-small", _whisper(12, 768, 12, 3072), paper_params_m=88.15),
+    UpstreamSpec(
+        "wav2vec2_base", "wav2vec2", "facebook/wav2vec2-base", _wav2vec2(12, 768, 12, 3072, 512, 128, 16),
+        normalize_waveform=True, paper_params_m=95.04,
+    ),
+    UpstreamSpec(
+        "wavlm_base_plus", "wavlm", "microsoft/wavlm-base-plus",
+        {**_wav2vec2(12, 768, 12, 3072, 512, 128, 16), "num_buckets": 320, "max_bucket_distance": 800},
+        paper_params_m=94.70,
+    ),
+    # Tiny twins: the same transformers classes with random weights, for tests and the demo grid.
+    UpstreamSpec("demo_whisper_tiny", "whisper", None, _whisper(2, 32, 2, 64)),
+    UpstreamSpec("demo_whisper_base", "whisper", None, _whisper(3, 32, 2, 64)),
+    UpstreamSpec("demo_whisper_small", "whisper", None, _whisper(4, 48, 2, 96)),
+    UpstreamSpec("demo_wav2vec2_base", "wav2vec2", None, _wav2vec2(3, 32, 2, 64, 32, 16, 4), normalize_waveform=True),
+    UpstreamSpec(
+        "demo_wavlm_base_plus", "wavlm", None,
+        {**_wav2vec2(3, 32, 2, 64, 32, 16, 4), "num_buckets": 32, "max_bucket_distance": 100},
+    ),
+]
+for _spec in SPECS:
+    UPSTREAMS.register(_spec.name, _spec)
+
+
+def build_upstream(name: str, *, pretrained: bool | None = None, checkpoint_dir=None, **overrides) -> Upstream:
+    """The registered upstream ``name``; ``pretrained`` defaults to True when it has a checkpoint.
+
+    ``overrides`` are transformers config values (e.g. ``dropout=0.1``).
+    """
+    load_builtins()
+    entry = UPSTREAMS.get(name)
+    if isinstance(entry, UpstreamSpec):
+        if pretrained is None:
+            pretrained = entry.checkpoint is not None
+        return FAMILY_BUILDERS[entry.family](entry, pretrained=pretrained, checkpoint_dir=checkpoint_dir, **overrides)
+    return entry(pretrained=bool(pretrained), checkpoint_dir=checkpoint_dir, **overrides)
+
+
+__all__ = ["SAMPLE_RATE", "SPECS", "Upstream", "UpstreamSpec", "build_upstream", "FAMILY_BUILDERS"]

@@ -1,0 +1,133 @@
+"""The upstream contract: 16 kHz waves in, every hidden state and the valid frame lengths out.
+
+Each family (Whisper, wav2vec 2.0-style) runs the Hugging Face modules in its own layer loop
+instead of the model's ``forward``: the loop always returns ``num_layers + 1`` states (no
+LayerDrop, no output-recording hooks that a replaced layer would escape), never applies the
+built-in SpecAugment, and runs Whisper on the real input length instead of a 30 s window.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class UpstreamSpec:
+    """A registered encoder: its checkpoint and the architecture to build it without weights."""
+
+    name: str
+    family: str  # "whisper" | "wav2vec2" | "wavlm"
+    checkpoint: str | None  # Hugging Face id; None for random-weight (demo/test) encoders
+    config: dict[str, Any] = field(default_factory=dict)  # transformers config kwargs
+    normalize_waveform: bool = False  # zero-mean unit-variance per utterance (checkpoint's extractor)
+    paper_params_m: float | None = None  # encoder parameters in Table II, millions
+
+
+class Upstream(nn.Module):
+    """A frozen encoder; PEFT methods modify its layers in place."""
+
+    family: ClassVar[str] = ""
+    # Attribute paths, relative to one encoder layer, of the feed-forward block's two linears.
+    ffn_linears: ClassVar[tuple[str, str]] = ("", "")
+
+    def __init__(self, spec: UpstreamSpec, model: nn.Module):
+        super().__init__()
+        self.spec = spec
+        self.model = model
+        self.model.requires_grad_(False)
+
+    # -- what a family defines ---------------------------------------------------------------
+    @property
+    def layers(self) -> nn.ModuleList:
+        raise NotImplementedError
+
+    def frontend(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Waves [B, S] -> input of the first layer [B, T, D] and valid frame lengths [B]."""
+        raise NotImplementedError
+
+    def run_layer(self, index: int, layer: nn.Module, x: torch.Tensor, state: dict) -> torch.Tensor:
+        return layer(x)
+
+    def finalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Applied to the last layer's output (Whisper's final layer norm)."""
+        return x
+
+    def ffn_entry(self, layer: nn.Module) -> nn.Module:
+        """The module whose input is the feed-forward block's input."""
+        raise NotImplementedError
+
+    def ffn_exit(self, layer: nn.Module) -> nn.Module:
+        """The module whose output is the feed-forward block's output (before the residual)."""
+        raise NotImplementedError
+
+    # -- the contract --------------------------------------------------------------------------
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Waves [B, S] at 16 kHz, lengths [B] in samples -> (num_layers + 1 states [B, T, D], frame lengths [B])."""
+        x, frame_lengths = self.frontend(waves, lengths)
+        states = [x]
+        context: dict = {}
+        for index, layer in enumerate(self.layers):
+            x = self.run_layer(index, layer, x, context)
+            states.append(x)
+        states[-1] = self.finalize(states[-1])
+        return states, frame_lengths
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def _candidate_dirs(checkpoint: str, checkpoint_dir: Path) -> list[Path]:
+    return [checkpoint_dir / checkpoint, checkpoint_dir / checkpoint.split("/")[-1], checkpoint_dir]
+
+
+def resolve_checkpoint(spec: UpstreamSpec, checkpoint_dir: str | Path | None) -> tuple[str, dict[str, Any]]:
+    """Where to load ``spec``'s weights from, and the ``from_pretrained`` keyword arguments."""
+    if spec.checkpoint is None:
+        raise ValueError(f"upstream {spec.name!r} has no checkpoint: it is built with random weights only")
+    if checkpoint_dir is not None:
+        looked = _candidate_dirs(spec.checkpoint, Path(checkpoint_dir))
+        for candidate in looked:
+            if (candidate / "config.json").is_file():
+                return str(candidate), {"local_files_only": True}
+        raise FileNotFoundError(
+            f"checkpoint {spec.checkpoint!r} for upstream {spec.name!r} not found: looked for config.json in "
+            + ", ".join(str(p) for p in looked)
+        )
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    return spec.checkpoint, {"local_files_only": offline}
+
+
+def load_pretrained(loader, spec: UpstreamSpec, checkpoint_dir, **overrides):
+    """``loader.from_pretrained`` with a clear error naming the checkpoint and where it looked."""
+    source, kwargs = resolve_checkpoint(spec, checkpoint_dir)
+    try:
+        return loader.from_pretrained(source, **kwargs, **overrides)
+    except (OSError, ValueError) as err:
+        where = source if checkpoint_dir is not None else f"the Hugging Face hub and cache ({_hf_cache()})"
+        raise FileNotFoundError(
+            f"could not load checkpoint {spec.checkpoint!r} for upstream {spec.name!r} from {where}: {err}. "
+            "Download it once (e.g. `hf download " + spec.checkpoint + "`) or pass --checkpoint-dir DIR "
+            "holding a folder per checkpoint."
+        ) from err
+
+
+def _hf_cache() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)

@@ -1,0 +1,105 @@
+"""Whisper encoders, run on the real input length (PROTOCOL.md: at most 6 s, not a 30 s window)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import WhisperConfig, WhisperModel
+from transformers.audio_utils import mel_filter_bank
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from peftser.upstream.base import SAMPLE_RATE, Upstream, UpstreamSpec, load_pretrained
+
+N_FFT = 400
+HOP = 160  # 10 ms frames; the encoder's second conv halves them to 20 ms positions
+
+
+class LogMel(nn.Module):
+    """Whisper's 80-bin log-mel spectrogram in torch, equal to WhisperFeatureExtractor's.
+
+    The extractor zero-pads every clip to 30 s before its STFT; padding each clip with zeros by
+    half a window instead gives the same frames for the clip's own length, and the same
+    per-clip normalisation (the frames past the end are silent, so they never set the maximum).
+    """
+
+    def __init__(self, num_mel_bins: int = 80):
+        super().__init__()
+        filters = mel_filter_bank(
+            num_frequency_bins=1 + N_FFT // 2,
+            num_mel_filters=num_mel_bins,
+            min_frequency=0.0,
+            max_frequency=SAMPLE_RATE / 2,
+            sampling_rate=SAMPLE_RATE,
+            norm="slaney",
+            mel_scale="slaney",
+        )
+        self.register_buffer("filters", torch.as_tensor(filters, dtype=torch.float32).T, persistent=False)
+        self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
+
+    def forward(self, waves: torch.Tensor) -> torch.Tensor:
+        """Waves [B, S] (zero-padded) -> log-mel [B, bins, S // 160]."""
+        frames = waves.shape[-1] // HOP
+        padded = F.pad(waves.float(), (0, N_FFT // 2))
+        stft = torch.stft(padded, N_FFT, HOP, window=self.window, center=True, pad_mode="reflect", return_complex=True)
+        power = stft.abs() ** 2
+        mel = torch.log10(torch.clamp(self.filters @ power, min=1e-10))
+        mel = torch.maximum(mel, mel.amax(dim=(1, 2), keepdim=True) - 8.0)
+        return ((mel + 4.0) / 4.0)[..., :frames]
+
+
+class WhisperUpstream(Upstream):
+    family = "whisper"
+    ffn_linears = ("fc1", "fc2")
+
+    def __init__(self, spec: UpstreamSpec, model: WhisperEncoder):
+        super().__init__(spec, model)
+        self.log_mel = LogMel(model.config.num_mel_bins)
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        return self.model.layers
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.d_model)
+
+    def frontend(self, waves, lengths):
+        mel = self.log_mel(waves)
+        enc = self.model
+        x = F.gelu(enc.conv1(mel.to(enc.conv1.weight.dtype)))
+        x = F.gelu(enc.conv2(x)).transpose(1, 2)
+        positions = x.shape[1]
+        table = enc.embed_positions.weight
+        if positions > table.shape[0]:
+            raise ValueError(
+                f"{self.spec.name}: {waves.shape[-1] / SAMPLE_RATE:.1f} s of audio needs {positions} positions, "
+                f"the encoder has {table.shape[0]} (30 s); cut the audio shorter"
+            )
+        # The paper's trick: use the first `positions` rows of the table instead of padding to 30 s.
+        x = x + table[:positions]
+        x = F.dropout(x, p=enc.dropout, training=self.training)
+        frame_lengths = (torch.div(lengths, HOP, rounding_mode="floor") + 1) // 2
+        return x, frame_lengths.clamp(min=1, max=positions)
+
+    def run_layer(self, index, layer, x, state):
+        return layer(x, None)
+
+    def finalize(self, x):
+        return self.model.layer_norm(x)
+
+    def ffn_entry(self, layer):
+        return layer.final_layer_norm
+
+    def ffn_exit(self, layer):
+        return layer.fc2
+
+
+def build_whisper(spec: UpstreamSpec, *, pretrained: bool, checkpoint_dir=None, **overrides) -> WhisperUpstream:
+    """A Whisper encoder from its checkpoint, or with random weights from ``spec.config``."""
+    overrides = {"encoder_layerdrop": 0.0, **overrides}
+    if pretrained:
+        encoder = load_pretrained(WhisperModel, spec, checkpoint_dir, **overrides).encoder
+    else:
+        encoder = WhisperEncoder(WhisperConfig(**{**spec.config, **overrides}))
+    return WhisperUpstream(spec, encoder)
