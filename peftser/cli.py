@@ -29,10 +29,14 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("--data-root", help="folder holding the corpora (IEMOCAP_full_release, MSP-IMPROV, CREMA-D, MSP-PODCAST)")
     data.add_argument("--task-root", help="the corpus folder itself, overriding DATA_ROOT/<default folder>")
     data.add_argument("--strict", action="store_true", help="bad audio is an error instead of a counted, skipped utterance")
+    data.add_argument(
+        "--task-arg", action="append", default=[], metavar="KEY=VALUE",
+        help="task option, e.g. label_source=voice_vote for crema_d (--manifest, --train)",
+    )
     data.add_argument("--out", help="output file (--manifest)")
 
     run = p.add_argument_group("running")
-    run.add_argument("--results", default="results", help="results directory (default: results)")
+    run.add_argument("--results", help="results directory (default: results/<grid> for --grid, else results)")
     run.add_argument("--only", action="append", default=[], metavar="KEY=VALUE", help="filter grid cells (repeatable)")
     run.add_argument("--devices", help="comma-separated CUDA device indices, or cpu (default: every visible GPU, else cpu)")
     run.add_argument("--jobs-per-device", type=int, default=1, help="trainings run at once on each device")
@@ -73,13 +77,29 @@ def show_params(as_json: bool) -> None:
     print(format_tables(rows, backbone_rows()))
 
 
+def parse_pairs(pairs: list[str], option: str) -> dict[str, object]:
+    """``KEY=VALUE`` strings as a dict; values are read as YAML scalars (numbers, booleans, text)."""
+    import yaml
+
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{option} expects KEY=VALUE, got {pair!r}")
+        parsed[key] = yaml.safe_load(value)
+    return parsed
+
+
 def _run(module: str, args) -> int:
     return importlib.import_module(module).main(args) or 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.results is None and not args.grid:
+        args.results = "results"
     try:
+        args.task_options = parse_pairs(args.task_arg, "--task-arg")
         if args.list:
             list_registries(args.json)
         elif args.params:

@@ -25,7 +25,6 @@ class TrainConfig:
     snr_db: tuple[float, float] = (10.0, 30.0)  # Gaussian noise
     time_mask: tuple[float, float] = (0.10, 0.15)  # one mask, fraction of the clip
     class_weighted: bool = True  # inverse training frequency
-    seed_per_fold: int = 8  # reference seed = 8 x fold index
     head_hidden: int = 256
     head_dropout: float = 0.1
     precision: str = "fp32"  # "bf16" autocast where the GPU supports it

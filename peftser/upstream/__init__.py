@@ -6,7 +6,11 @@ Add an upstream by registering an ``UpstreamSpec`` of a known family, or any fun
 
 from __future__ import annotations
 
+import zlib
+from functools import partial
 from typing import Callable
+
+import torch
 
 from peftser.registry import UPSTREAMS, load_builtins
 from peftser.upstream.base import SAMPLE_RATE, Upstream, UpstreamSpec
@@ -26,7 +30,9 @@ def _whisper(layers: int, d_model: int, heads: int, ffn: int) -> dict:
         "encoder_layers": layers,
         "encoder_attention_heads": heads,
         "encoder_ffn_dim": ffn,
-        "decoder_layers": 1,  # only the encoder is built
+        "decoder_layers": 1,  # only the encoder is built; the decoder sizes keep the config valid
+        "decoder_attention_heads": heads,
+        "decoder_ffn_dim": ffn,
         "num_mel_bins": 80,
         "max_source_positions": 1500,
     }
@@ -67,10 +73,10 @@ SPECS = [
     UpstreamSpec("demo_whisper_tiny", "whisper", None, _whisper(2, 32, 2, 64)),
     UpstreamSpec("demo_whisper_base", "whisper", None, _whisper(3, 32, 2, 64)),
     UpstreamSpec("demo_whisper_small", "whisper", None, _whisper(4, 48, 2, 96)),
-    UpstreamSpec("demo_wav2vec2_base", "wav2vec2", None, _wav2vec2(3, 32, 2, 64, 32, 16, 4), normalize_waveform=True),
+    UpstreamSpec("demo_wav2vec2_base", "wav2vec2", None, _wav2vec2(3, 32, 2, 64, 16, 16, 4), normalize_waveform=True),
     UpstreamSpec(
         "demo_wavlm_base_plus", "wavlm", None,
-        {**_wav2vec2(3, 32, 2, 64, 32, 16, 4), "num_buckets": 32, "max_bucket_distance": 100},
+        {**_wav2vec2(3, 32, 2, 64, 16, 16, 4), "num_buckets": 32, "max_bucket_distance": 100},
     ),
 ]
 for _spec in SPECS:
@@ -87,8 +93,16 @@ def build_upstream(name: str, *, pretrained: bool | None = None, checkpoint_dir=
     if isinstance(entry, UpstreamSpec):
         if pretrained is None:
             pretrained = entry.checkpoint is not None
-        return FAMILY_BUILDERS[entry.family](entry, pretrained=pretrained, checkpoint_dir=checkpoint_dir, **overrides)
-    return entry(pretrained=bool(pretrained), checkpoint_dir=checkpoint_dir, **overrides)
+        build = partial(FAMILY_BUILDERS[entry.family], entry)
+    else:
+        build = entry
+    if pretrained:
+        return build(pretrained=True, checkpoint_dir=checkpoint_dir, **overrides)
+    # Random weights are a fixed function of the name, so an artifact trained on a random-weight
+    # upstream (tests, the demo grid) reloads onto the same frozen encoder.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(zlib.crc32(name.encode()))
+        return build(pretrained=False, checkpoint_dir=checkpoint_dir, **overrides)
 
 
 __all__ = ["SAMPLE_RATE", "SPECS", "Upstream", "UpstreamSpec", "build_upstream", "FAMILY_BUILDERS"]

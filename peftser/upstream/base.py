@@ -121,7 +121,7 @@ def load_pretrained(loader, spec: UpstreamSpec, checkpoint_dir, **overrides):
     except (OSError, ValueError) as err:
         where = source if checkpoint_dir is not None else f"the Hugging Face hub and cache ({_hf_cache()})"
         raise FileNotFoundError(
-            f"could not load checkpoint {spec.checkpoint!r} for upstream {spec.name!r} from {where}: {err}. "
+            f"could not load checkpoint {spec.checkpoint!r} for upstream {spec.name!r} from {where}: {str(err).rstrip('.')}. "
             "Download it once (e.g. `hf download " + spec.checkpoint + "`) or pass --checkpoint-dir DIR "
             "holding a folder per checkpoint."
         ) from err

@@ -81,4 +81,7 @@ def build_wav2vec2(spec: UpstreamSpec, *, pretrained: bool, checkpoint_dir=None,
         model = load_pretrained(model_cls, spec, checkpoint_dir, **overrides)
     else:
         model = model_cls(config_cls(**{**spec.config, **overrides}))
+    # Frozen for real: without this flag the front end marks the wave as requiring gradient in
+    # training mode, and every step back-propagates through the whole CNN for nothing.
+    model.freeze_feature_encoder()
     return upstream_cls(spec, model)

@@ -1,0 +1,215 @@
+"""Audio preparation: decode once to 16 kHz mono float32, cache on disk, never decode again.
+
+A clip is decoded with soundfile, downmixed by the channel mean and resampled with soxr (the
+reference code's torchaudio preprocessing does the same: mean over channels, then resample).
+The result is saved as ``<cache_dir>/<aa>/<sha1>.npy`` where the hash covers the file's resolved
+path, size and modification time, so an edited file is decoded afresh and an unchanged one never
+is. A file found bad leaves a ``.bad`` note with the reason beside it, so checking a corpus twice
+costs two ``stat`` calls per file. A small in-process LRU layer serves the clips a trainer reads
+every epoch without touching the disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+
+SAMPLE_RATE = 16_000
+# Bump when the decoding recipe changes so stale cache entries are never read.
+_RECIPE = "16k-mono-mean-soxr-hq-v1"
+# Upper bound of the in-process layer; a corpus larger than this still works, from disk.
+MEMORY_CACHE_BYTES = 512 * 2**20
+
+
+class AudioError(ValueError):
+    """An audio file that cannot be used: its message names the file and what is wrong."""
+
+    def __init__(self, path: str | Path, kind: str, detail: str):
+        self.path = Path(path)
+        self.kind = kind  # short category for counting: missing, empty, unreadable, silent, nan/inf
+        self.detail = detail
+        super().__init__(f"{path}: {detail}")
+
+
+def default_cache_dir() -> Path:
+    """The cache root: $PEFTSER_CACHE, else ~/.cache/peftser."""
+    configured = os.environ.get("PEFTSER_CACHE")
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "peftser"
+
+
+def _audio_cache_dir(cache_dir: str | Path | None) -> Path:
+    return Path(cache_dir) if cache_dir is not None else default_cache_dir() / "audio16k"
+
+
+class _MemoryCache:
+    """A byte-bounded LRU of decoded clips, safe to share between threads."""
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            wave = self._items.get(key)
+            if wave is not None:
+                self._items.move_to_end(key)
+            return wave
+
+    def put(self, key: str, wave: np.ndarray) -> None:
+        with self._lock:
+            if key in self._items or wave.nbytes > MEMORY_CACHE_BYTES:
+                return
+            self._items[key] = wave
+            self._bytes += wave.nbytes
+            while self._bytes > MEMORY_CACHE_BYTES:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= dropped.nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
+_memory = _MemoryCache()
+
+
+def clear_memory_cache() -> None:
+    """Forget the clips held in this process (the disk cache stays)."""
+    _memory.clear()
+
+
+def _cache_key(path: Path) -> str:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise AudioError(path, "missing", "audio file is missing") from None
+    except OSError as err:
+        raise AudioError(path, "unreadable", f"audio file cannot be read ({err.strerror or err})") from None
+    if not path.is_file():
+        raise AudioError(path, "unreadable", "is not a regular file")
+    identity = f"{_RECIPE}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    return hashlib.sha1(identity.encode()).hexdigest()
+
+
+def _entry(cache_root: Path, key: str) -> Path:
+    return cache_root / key[:2] / key
+
+
+def _decode(path: Path) -> np.ndarray:
+    """Read, downmix and resample one file, or raise AudioError saying why it is unusable."""
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty", "audio file is empty (0 bytes)")
+    try:
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        raise AudioError(path, "unreadable", f"audio file cannot be decoded ({err})") from None
+    if data.shape[0] == 0:
+        raise AudioError(path, "empty", "audio file has no samples (0 frames)")
+    wave = data.mean(axis=1, dtype=np.float32)
+    if not np.isfinite(wave).all():
+        raise AudioError(path, "nan/inf", "audio contains NaN or infinite samples")
+    if not wave.any():
+        raise AudioError(path, "silent", "audio is all zeros (no signal)")
+    if rate != SAMPLE_RATE:
+        wave = soxr.resample(wave, rate, SAMPLE_RATE).astype(np.float32, copy=False)
+    return np.ascontiguousarray(wave)
+
+
+def _write_atomic(target: Path, write) -> None:
+    """Write through a temporary file in the same folder, so readers never see half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_bad_note(entry: Path, path: Path) -> AudioError | None:
+    note = entry.with_suffix(".bad")
+    if not note.exists():
+        return None
+    kind, _, detail = note.read_text().partition("\t")
+    return AudioError(path, kind, detail)
+
+
+def _decode_and_store(path: Path, entry: Path) -> np.ndarray:
+    try:
+        wave = _decode(path)
+    except AudioError as err:
+        _write_atomic(entry.with_suffix(".bad"), lambda h: h.write(f"{err.kind}\t{err.detail}".encode()))
+        raise
+    _write_atomic(entry.with_suffix(".npy"), lambda h: np.save(h, wave, allow_pickle=False))
+    return wave
+
+
+def _load_from_disk(path: Path, entry: Path) -> np.ndarray:
+    npy = entry.with_suffix(".npy")
+    if npy.exists():
+        try:
+            return np.load(npy, allow_pickle=False)
+        except (OSError, ValueError):
+            pass  # a damaged cache entry is rebuilt from the source below
+    bad = _read_bad_note(entry, path)
+    if bad is not None:
+        raise bad
+    return _decode_and_store(path, entry)
+
+
+def load_audio(
+    path: str | Path, *, max_seconds: float | None = None, cache_dir: str | Path | None = None
+) -> np.ndarray:
+    """The clip as 16 kHz mono float32 (a fresh copy), cut to its first ``max_seconds`` if given."""
+    path = Path(path)
+    key = _cache_key(path)
+    wave = _memory.get(key)
+    if wave is None:
+        wave = _load_from_disk(path, _entry(_audio_cache_dir(cache_dir), key))
+        _memory.put(key, wave)
+    if max_seconds is not None:
+        if max_seconds <= 0:
+            raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+        wave = wave[: int(round(max_seconds * SAMPLE_RATE))]
+    # A copy, so that in-place augmentation by a caller never alters the cached clip.
+    return wave.copy()
+
+
+def check_audio(path: str | Path, *, cache_dir: str | Path | None = None) -> str | None:
+    """Why ``path`` is unusable as audio (e.g. "audio is all zeros (no signal)"), or None if usable.
+
+    The first check of a file decodes it fully (catching all-zero and NaN audio, not only bad
+    headers) and leaves the decoded clip in the disk cache, so training never decodes it again;
+    later checks only look the cache entry up.
+    """
+    reason = audio_problem(path, cache_dir=cache_dir)
+    return None if reason is None else reason.detail
+
+
+def audio_problem(path: str | Path, *, cache_dir: str | Path | None = None) -> AudioError | None:
+    """The AudioError that loading ``path`` would raise, or None; see check_audio."""
+    path = Path(path)
+    try:
+        key = _cache_key(path)
+        entry = _entry(_audio_cache_dir(cache_dir), key)
+        if entry.with_suffix(".npy").exists():
+            return None
+        bad = _read_bad_note(entry, path)
+        if bad is not None:
+            return bad
+        _decode_and_store(path, entry)
+    except AudioError as err:
+        return err
+    return None

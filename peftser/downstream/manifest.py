@@ -1,0 +1,121 @@
+"""``--manifest TASK``: a task's kept utterances and their split in every training, as CSV.
+
+One row per kept utterance (key, path, speaker, gender, label, then one column per training
+holding train, dev, test or nothing), plus a printed summary: counts per class against the
+release the paper used, split sizes per training, and every utterance left out, by reason, with
+each unusable audio file named.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from tabulate import tabulate
+
+from peftser.downstream.task import EMOTIONS, GENDERS, Task, Training
+from peftser.downstream.tasks import make_task
+
+COLUMNS = ("key", "path", "speaker", "gender", "label")
+
+
+def manifest_rows(task: Task) -> tuple[list[str], list[list[str]]]:
+    """The CSV header and one row per kept utterance."""
+    trainings = task.trainings()
+    roles = {t.name: _roles(t) for t in trainings}
+    header = [*COLUMNS, *(t.name for t in trainings)]
+    rows = [
+        [u.key, str(u.path), u.speaker, u.gender, u.label, *(roles[t.name].get(u.key, "") for t in trainings)]
+        for u in task.utterances
+    ]
+    return header, rows
+
+
+def write_manifest(task: Task, out_path: str | Path) -> str:
+    """Write the task's manifest CSV to ``out_path``; return the summary to print."""
+    header, rows = manifest_rows(task)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    out_path = Path(out_path)
+    _write_atomic(out_path, text.getvalue())
+    return f"wrote {len(rows)} utterances to {out_path}\n\n" + summary(task)
+
+
+def summary(task: Task) -> str:
+    """Counts per class, split sizes per training, and what was skipped and why."""
+    expected_total, expected_counts = task.expected() if hasattr(task, "expected") else (None, {})
+    utterances = task.utterances
+    total_note = "" if expected_total is None else f" (expected {expected_total})"
+    parts = [f"task {task.name}: {len(utterances)} utterances kept from {task.root}{total_note}"]
+    parts.append(_class_table(utterances, expected_counts))
+    parts.append(_training_table(task.trainings()))
+    parts.append(_skipped_section(task))
+    return "\n\n".join(parts) + "\n"
+
+
+def _roles(training: Training) -> dict[str, str]:
+    return {u.key: role for role in ("train", "dev", "test") for u in getattr(training, role)}
+
+
+def _class_table(utterances, expected_counts: dict[str, int]) -> str:
+    by_class = Counter(u.label for u in utterances)
+    by_class_gender = Counter((u.label, u.gender) for u in utterances)
+    header = ["class", "utterances", *GENDERS] + (["expected"] if expected_counts else [])
+    rows = []
+    for label in EMOTIONS:
+        row = [label, by_class[label], *(by_class_gender[(label, g)] for g in GENDERS)]
+        rows.append(row + ([expected_counts.get(label, "")] if expected_counts else []))
+    return tabulate(rows, headers=header, tablefmt="github")
+
+
+def _training_table(trainings: list[Training]) -> str:
+    rows = []
+    for t in trainings:
+        sizes = [len(getattr(t, role)) for role in ("train", "dev", "test")]
+        speakers = [len({u.speaker for u in getattr(t, role)}) for role in ("train", "dev", "test")]
+        rows.append([t.name, t.seed, *sizes, *speakers])
+    header = ["training", "seed", "train", "dev", "test", "train speakers", "dev speakers", "test speakers"]
+    return tabulate(rows, headers=header, tablefmt="github")
+
+
+def _skipped_section(task: Task) -> str:
+    if not task.skipped:
+        return "skipped: none"
+    table = tabulate(sorted(task.skipped.items()), headers=["skipped because", "utterances"], tablefmt="github")
+    bad = getattr(task, "bad_audio", [])
+    if not bad:
+        return table
+    return table + "\n\nunusable audio files:\n" + "\n".join(f"  {err}" for err in bad)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main(args) -> int:
+    """CLI: ``--manifest TASK [--data-root DIR | --task-root DIR] --out FILE.csv [--strict]``."""
+    if not getattr(args, "out", None):
+        raise ValueError("--manifest needs --out FILE.csv")
+    task = make_task(
+        args.manifest,
+        data_root=args.data_root,
+        root=getattr(args, "task_root", None),
+        strict=args.strict,
+        **getattr(args, "task_options", {}),
+    )
+    print(write_manifest(task, args.out), end="")
+    return 0

@@ -1,0 +1,36 @@
+"""The registered tasks: four SER corpora read from their release layouts, and synthetic twins.
+
+Importing this package registers ``iemocap``, ``msp_improv``, ``crema_d``, ``msp_podcast`` and
+``synthetic_iemocap``, ``synthetic_msp_improv``, ``synthetic_crema_d``, ``synthetic_msp_podcast``
+in ``TASKS``; ``make_task`` builds one from a name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from peftser.downstream.task import Task
+from peftser.downstream.tasks import crema_d, iemocap, msp_improv, msp_podcast, synthetic  # noqa: F401 (registers)
+from peftser.registry import TASKS
+
+
+def make_task(
+    name: str, *, data_root: str | Path | None = None, root: str | Path | None = None, strict: bool = False, **options
+) -> Task:
+    """The task ``name`` reading its corpus from ``root`` (default: ``data_root``/its folder).
+
+    Synthetic tasks need neither: they generate their corpus under the cache on first use.
+    """
+    cls = TASKS.get(name)
+    generated = getattr(cls, "generated", False)
+    layout = getattr(cls, "layout", "") or f"the {name} corpus"
+    if root is None and not generated:
+        if data_root is None:
+            raise ValueError(
+                f"task {name!r} reads a licensed corpus: give --data-root DIR holding {cls.default_dir}/ "
+                f"({layout}), or --task-root pointing at the corpus folder itself"
+            )
+        root = Path(data_root) / cls.default_dir
+    if not generated and not Path(root).is_dir():
+        raise FileNotFoundError(f"task {name!r}: corpus folder {root} does not exist; expected {layout}")
+    return cls(root, strict=strict, **options)

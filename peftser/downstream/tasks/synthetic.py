@@ -1,0 +1,480 @@
+"""A synthetic SER corpus, generated in numpy from a seed, so the harness runs with no corpus.
+
+Each clip is a small source-filter speech synthesiser: a glottal pulse train (Rosenberg pulses)
+at the speaker's F0 with a phrase intonation contour (declination plus pitch accents) and
+aspiration noise, shaped per syllable by a cascade of vowel formant resonators scaled by the
+speaker's vocal-tract length, with consonant noise bursts, pauses and background noise.
+Speakers differ by gender (F0 and formant ranges), loudness, speaking rate, pitch range,
+microphone colour and how strongly they express emotion. Emotions change prosody the way acted
+emotions do: angry is loud, fast, high and tense (short open phase, bright spectrum); happy is
+high with a wide pitch range; sad is slow, low, quiet, narrow-ranged and breathy; neutral is the
+speaker's baseline. Per-utterance variation keeps the classes overlapping.
+
+The four tasks are written to disk in the real corpora's layouts and label formats and read by
+the real readers, so they share the real tasks' label parsing and fold rules.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, ClassVar
+
+import numpy as np
+import soundfile
+from filelock import FileLock
+from scipy.signal import lfilter
+
+from peftser.downstream.audio import SAMPLE_RATE, default_cache_dir
+from peftser.downstream.task import EMOTIONS
+from peftser.downstream.tasks.crema_d import CremaD
+from peftser.downstream.tasks.iemocap import Iemocap
+from peftser.downstream.tasks.msp_improv import MspImprov
+from peftser.downstream.tasks.msp_podcast import MspPodcast
+from peftser.registry import TASKS
+
+SEED = 0
+# Bump whenever generated audio or layout changes: corpora of another version are regenerated.
+GENERATOR_VERSION = 2
+CLIP_QUANTUM_S = 0.25  # clip lengths are whole multiples of this
+MARKER = "synthetic.json"
+
+# ---------------------------------------------------------------------------------------------
+# The voice model
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A speaker's habitual voice."""
+
+    f0: float  # Hz
+    formant_scale: float  # shorter vocal tract -> higher formants
+    level_db: float
+    rate: float  # syllable-rate multiplier
+    pitch_range: float  # semitones
+    expressiveness: float  # 0..1: how much emotion moves this speaker's prosody
+    colour: float  # first-order microphone/channel tilt
+
+
+@dataclass(frozen=True)
+class Prosody:
+    """How an emotion moves prosody at full expressiveness, relative to the speaker's baseline."""
+
+    f0_shift: float  # semitones
+    range_scale: float
+    rate_scale: float
+    level_db: float
+    open_quotient: float  # glottal open phase: low = tense and bright, high = lax and breathy
+    breathiness: float
+    pause_prob: float
+
+
+PROSODY = {
+    "neutral": Prosody(0.0, 1.0, 1.0, 0.0, 0.60, 0.05, 0.15),
+    "happy": Prosody(3.0, 1.8, 1.1, 3.0, 0.50, 0.05, 0.10),
+    "sad": Prosody(-2.0, 0.5, 0.75, -5.0, 0.72, 0.14, 0.30),
+    "angry": Prosody(2.5, 1.3, 1.2, 7.0, 0.36, 0.03, 0.08),
+}
+# Adult male vowel formants F1-F3 (Peterson & Barney averages), Hz.
+VOWELS = ((730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480),
+          (570, 840, 2410), (440, 1020, 2240), (660, 1720, 2410), (490, 1350, 1690))
+BANDWIDTHS = (80.0, 100.0, 140.0, 200.0)
+REFERENCE_RMS = 0.05  # speech level at 0 dB
+
+
+def make_voice(rng: np.random.Generator, gender: str) -> Voice:
+    """A random speaker of the given gender."""
+    female = gender == "female"
+    return Voice(
+        f0=rng.uniform(175, 240) if female else rng.uniform(95, 140),
+        formant_scale=rng.normal(1.17 if female else 1.0, 0.04),
+        level_db=rng.normal(0.0, 2.5),
+        rate=rng.normal(1.0, 0.1),
+        pitch_range=rng.uniform(2.0, 4.0),
+        expressiveness=rng.uniform(0.45, 1.0),
+        colour=rng.uniform(-0.3, 0.6),
+    )
+
+
+def _resonator(freq: float, bandwidth: float) -> tuple[np.ndarray, np.ndarray]:
+    """A two-pole resonance with unit gain at DC (a Klatt formant)."""
+    r = np.exp(-np.pi * bandwidth / SAMPLE_RATE)
+    a = np.array([1.0, -2.0 * r * np.cos(2.0 * np.pi * freq / SAMPLE_RATE), r * r])
+    return np.array([a.sum()]), a
+
+
+def _cascade(freqs: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    b, a = np.ones(1), np.ones(1)
+    for freq, bandwidth in zip(freqs, BANDWIDTHS):
+        rb, ra = _resonator(min(freq, 0.45 * SAMPLE_RATE), bandwidth)
+        b, a = np.convolve(b, rb), np.convolve(a, ra)
+    return b, a
+
+
+def _rosenberg(phase: np.ndarray, open_quotient: float) -> np.ndarray:
+    """Glottal flow over one period (phase in [0, 1)): opening, closing, then closed."""
+    rise, fall = 0.6 * open_quotient, 0.4 * open_quotient
+    opening = 0.5 * (1.0 - np.cos(np.pi * phase / rise))
+    closing = np.cos(np.pi * np.clip(phase - rise, 0.0, fall) / (2.0 * fall))
+    return np.where(phase < rise, opening, np.where(phase < rise + fall, closing, 0.0))
+
+
+@dataclass(frozen=True)
+class _Utterance:
+    f0: float
+    pitch_range: float
+    rate: float
+    level_db: float
+    open_quotient: float
+    breathiness: float
+    pause_prob: float
+
+
+def _utterance_prosody(rng: np.random.Generator, voice: Voice, emotion: str) -> _Utterance:
+    p, e = PROSODY[emotion], voice.expressiveness
+    return _Utterance(
+        f0=voice.f0 * 2.0 ** ((e * p.f0_shift + rng.normal(0.0, 1.2)) / 12.0),
+        pitch_range=voice.pitch_range * (1.0 + e * (p.range_scale - 1.0)) * rng.lognormal(0.0, 0.25),
+        rate=voice.rate * (1.0 + e * (p.rate_scale - 1.0)) * rng.normal(1.0, 0.08),
+        level_db=voice.level_db + e * p.level_db + rng.normal(0.0, 2.5),
+        open_quotient=float(np.clip(0.6 + e * (p.open_quotient - 0.6) + rng.normal(0.0, 0.05), 0.3, 0.8)),
+        breathiness=p.breathiness * rng.lognormal(0.0, 0.3),
+        pause_prob=p.pause_prob,
+    )
+
+
+def _seconds(x: float) -> int:
+    return max(1, int(round(x * SAMPLE_RATE)))
+
+
+def _timeline(rng: np.random.Generator, u: _Utterance) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]]:
+    """Length in samples, vowel spans and consonant spans: syllables, pauses, edge silences."""
+    t = _seconds(rng.uniform(0.05, 0.15))
+    vowels, consonants = [], []
+    n_syllables = int(rng.integers(4, 9))
+    for index in range(n_syllables):
+        if rng.random() < 0.7:
+            length = _seconds(rng.uniform(0.03, 0.07) / u.rate)
+            consonants.append((t, t + length))
+            t += length
+        length = _seconds(rng.uniform(0.09, 0.2) / u.rate)
+        vowels.append((t, t + length))
+        t += length
+        if index < n_syllables - 1 and rng.random() < u.pause_prob:
+            t += _seconds(rng.uniform(0.06, 0.2) / u.rate)
+    return t + _seconds(rng.uniform(0.05, 0.15)), vowels, consonants
+
+
+def _envelope(length: int, attack: int, release: int) -> np.ndarray:
+    env = np.ones(length)
+    attack, release = min(attack, length // 2), min(release, length // 2)
+    env[:attack] = np.linspace(0.0, 1.0, attack, endpoint=False)
+    if release:
+        env[length - release :] = np.linspace(1.0, 0.0, release)
+    return env
+
+
+def _pitch_contour(rng: np.random.Generator, u: _Utterance, n: int, vowels: list[tuple[int, int]]) -> np.ndarray:
+    """F0 in Hz per sample: declination, one accent on some syllables, slow wobble."""
+    semitones = np.linspace(0.3, -0.5, n) * u.pitch_range
+    for start, end in vowels:
+        if rng.random() < 0.5:
+            width = end - start
+            lo, hi = max(0, start - width // 2), min(n, end + width // 2)
+            semitones[lo:hi] += rng.uniform(0.3, 1.0) * u.pitch_range * np.hanning(hi - lo)
+    wobble = lfilter([0.002], [1.0, -0.998], rng.normal(0.0, 1.0, n))
+    return u.f0 * 2.0 ** ((semitones + 3.0 * wobble) / 12.0)
+
+
+def synthesize(rng: np.random.Generator, voice: Voice, emotion: str) -> np.ndarray:
+    """One utterance of ``voice`` speaking with ``emotion``: float32 samples at 16 kHz."""
+    u = _utterance_prosody(rng, voice, emotion)
+    n, vowels, consonants = _timeline(rng, u)
+    f0 = _pitch_contour(rng, u, n, vowels)
+    flow = _rosenberg(np.cumsum(f0 / SAMPLE_RATE) % 1.0, u.open_quotient)
+    source = np.diff(flow, prepend=0.0) + u.breathiness * flow * rng.normal(0.0, 1.0, n)
+    speech = np.zeros(n + _seconds(0.05))
+    for start, end in vowels:
+        formants = VOWELS[int(rng.integers(len(VOWELS)))] + (3500.0,)
+        b, a = _cascade(tuple(f * voice.formant_scale for f in formants))
+        segment = source[start:end] * _envelope(end - start, _seconds(0.015), _seconds(0.03))
+        # Filter with a tail so the resonances ring out instead of being cut.
+        speech[start : end + _seconds(0.05)] += lfilter(b, a, np.pad(segment, (0, _seconds(0.05))))[: len(speech) - start]
+    vowel_rms = np.sqrt(np.mean(speech**2)) + 1e-9
+    for start, end in consonants:
+        b, a = _resonator(rng.uniform(2500, 6000) * np.sqrt(voice.formant_scale), rng.uniform(1500, 2500))
+        # Differenced noise: frication has little energy below the resonance.
+        noise = np.diff(rng.normal(0.0, 1.0, end - start + 1))
+        burst = lfilter(b, a, noise) * _envelope(end - start, _seconds(0.005), _seconds(0.02))
+        burst_gain = (0.5 - 0.4 * u.open_quotient) * vowel_rms / (np.sqrt(np.mean(burst**2)) + 1e-9)
+        speech[start:end] += burst_gain * burst
+    speech = lfilter([1.0, -voice.colour], [1.0], speech[:n])
+    speech *= REFERENCE_RMS * 10.0 ** (u.level_db / 20.0) / (np.sqrt(np.mean(speech**2)) + 1e-9)
+    # Trailing silence up to a whole quarter second: clips then share a few lengths, so evaluation
+    # (which batches only clips of equal length, never padding) runs in a few batches.
+    total = -(-n // _seconds(CLIP_QUANTUM_S)) * _seconds(CLIP_QUANTUM_S)
+    speech = np.pad(speech, (0, total - n))
+    background = lfilter([1.0], [1.0, -0.95], rng.normal(0.0, 1.0, total))
+    background *= REFERENCE_RMS * 10.0 ** (-rng.uniform(15.0, 35.0) / 20.0) / np.sqrt(np.mean(background**2))
+    wave = speech + background
+    peak = np.abs(wave).max()
+    return (wave * (0.99 / peak if peak > 0.99 else 1.0)).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Corpora in the real layouts
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One generated clip and who said it."""
+
+    speaker: str
+    gender: str
+    index: int  # the clip's number within its speaker
+    emotion: str
+    wave: np.ndarray
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A synthetic corpus: its speakers (id, gender), clips per speaker and layout writer."""
+
+    speakers: tuple[tuple[str, str], ...]
+    per_speaker: int
+    write: Callable[[Path, list[Recording]], None]
+
+    def emotion(self, speaker_index: int, clip_index: int) -> str:
+        """Emotions rotate within and across speakers, so every class is (nearly) equally common."""
+        return EMOTIONS[(clip_index + speaker_index) % len(EMOTIONS)]
+
+    def total(self) -> int:
+        """Clips in the corpus."""
+        return len(self.speakers) * self.per_speaker
+
+    def counts(self) -> dict[str, int]:
+        """Clips per class."""
+        counts = dict.fromkeys(EMOTIONS, 0)
+        for s in range(len(self.speakers)):
+            for i in range(self.per_speaker):
+                counts[self.emotion(s, i)] += 1
+        return counts
+
+
+def _write_wav(path: Path, wave: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Encoded in memory: libsndfile's own file writer syncs to disk on close, ten times slower.
+    buffer = io.BytesIO()
+    soundfile.write(buffer, wave, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    path.write_bytes(buffer.getvalue())
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+_CODES = {"neutral": "N", "happy": "H", "sad": "S", "angry": "A"}  # MSP and CREMA-D vote codes
+_IEMOCAP_CODES = {"neutral": ("neu",), "happy": ("hap", "exc"), "sad": ("sad",), "angry": ("ang",)}
+
+
+def write_iemocap(root: Path, recordings: list[Recording]) -> None:
+    """Session<k>/dialog/EmoEvaluation/<dialog>.txt and Session<k>/sentences/wav/<dialog>/<id>.wav."""
+    dialogs: dict[tuple[str, str], list[str]] = {}
+    for rec in recordings:
+        session = int(rec.speaker[3:5])
+        dialog = f"Ses{session:02d}{'FM'[rec.index % 2]}_impro01"  # both speakers act in both dialogs
+        utt_id = f"{dialog}_{rec.speaker[-1]}{rec.index:03d}"
+        _write_wav(root / f"Session{session}" / "sentences" / "wav" / dialog / f"{utt_id}.wav", rec.wave)
+        start = 2.0 * rec.index
+        code = _IEMOCAP_CODES[rec.emotion][rec.index // 2 % len(_IEMOCAP_CODES[rec.emotion])]
+        block = (f"[{start:.4f} - {start + len(rec.wave) / SAMPLE_RATE:.4f}]\t{utt_id}\t{code}\t[2.5000, 2.5000, 2.5000]\n"
+                 f"C-E1:\t{rec.emotion.capitalize()};\t()\nA-E1:\tval 3; act 3; dom  3;\t()\n\n")
+        dialogs.setdefault((f"Session{session}", dialog), []).append(block)
+    for (session, dialog), blocks in dialogs.items():
+        header = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
+        _write_text(root / session / "dialog" / "EmoEvaluation" / f"{dialog}.txt", header + "".join(blocks))
+
+
+def write_msp_improv(root: Path, recordings: list[Recording]) -> None:
+    """Evalution.txt and Audio/session<k>/<sentence>/<P|R|S|T>/MSP-IMPROV-*.wav."""
+    lines = []
+    for rec in recordings:
+        code = _CODES[rec.emotion]
+        sentence, kind = f"S{rec.index % 15 + 1:02d}{code}", "PRST"[rec.index % 4]
+        stem = f"IMPROV-{sentence}-{rec.speaker}-{kind}-{'FM' if rec.gender == 'female' else 'MF'}{rec.index:02d}"
+        _write_wav(root / "Audio" / f"session{int(rec.speaker[1:])}" / sentence / kind / f"MSP-{stem}.wav", rec.wave)
+        lines.append(f"UTD-{stem}.avi; {code}; A:3.000000; V:3.000000; D:3.000000; N:5;\n"
+                     f"{rec.emotion.capitalize()}; A:3.000000; V:3.000000; D:3.000000;\n\n")
+    _write_text(root / "Evalution.txt", "".join(lines))
+
+
+_CREMA_SENTENCES = ("IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI")
+
+
+def write_crema_d(root: Path, recordings: list[Recording]) -> None:
+    """AudioWAV/<actor>_<sentence>_<emotion>_<level>.wav, VideoDemographics.csv, summaryTable.csv."""
+    table = [",FileName,VoiceVote,VoiceLevel,FaceVote,FaceLevel,MultiModalVote,MultiModalLevel\n"]
+    actors: dict[str, str] = {}
+    for number, rec in enumerate(recordings, start=1):
+        code = _CODES[rec.emotion]
+        intended = {"neutral": "NEU", "happy": "HAP", "sad": "SAD", "angry": "ANG"}[rec.emotion]
+        level = "XX" if rec.emotion == "neutral" else ("LO", "MD", "HI")[rec.index % 3]
+        name = f"{rec.speaker}_{_CREMA_SENTENCES[rec.index % len(_CREMA_SENTENCES)]}_{intended}_{level}"
+        _write_wav(root / "AudioWAV" / f"{name}.wav", rec.wave)
+        table.append(f"{number},{name},{code},60,{code},60,{code},60\n")
+        actors[rec.speaker] = rec.gender
+    _write_text(root / "processedResults" / "summaryTable.csv", "".join(table))
+    demographics = ["ActorID,Age,Sex,Race,Ethnicity\n"]
+    demographics += [f"{a},40,{g.capitalize()},Unknown,Unknown\n" for a, g in sorted(actors.items())]
+    _write_text(root / "VideoDemographics.csv", "".join(demographics))
+
+
+def write_msp_podcast(root: Path, recordings: list[Recording]) -> None:
+    """Labels/labels_concensus.csv and Audios/MSP-PODCAST_<podcast>_<segment>.wav."""
+    rows = ["FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set\n"]
+    for rec in recordings:
+        code = _CODES[rec.emotion]
+        name = f"MSP-PODCAST_{int(rec.speaker):04d}_{rec.index + 1:04d}.wav"
+        _write_wav(root / "Audios" / name, rec.wave)
+        rows.append(f"{name},{code},4.0,4.0,4.0,{rec.speaker},{rec.gender.capitalize()},{_podcast_split(rec.speaker)}\n")
+    _write_text(root / "Labels" / "labels_concensus.csv", "".join(rows))
+
+
+def _alternating(ids: list[str]) -> tuple[tuple[str, str], ...]:
+    return tuple((s, ("female", "male")[i % 2]) for i, s in enumerate(ids))
+
+
+# Podcast speakers 1-14 are Train, 15-18 Validation, 19-24 Test1.
+_PODCAST_SPLITS = ((14, "Train"), (18, "Validation"), (24, "Test1"))
+
+
+def _podcast_split(speaker: str) -> str:
+    return next(split for last, split in _PODCAST_SPLITS if int(speaker) <= last)
+
+
+SHAPES: dict[str, Shape] = {
+    # 5 sessions x (one actress, one actor), like IEMOCAP.
+    "synthetic_iemocap": Shape(
+        tuple((f"Ses{k:02d}{g}", "female" if g == "F" else "male") for k in range(1, 6) for g in "FM"), 20, write_iemocap
+    ),
+    # 6 sessions x (one actress, one actor), like MSP-IMPROV.
+    "synthetic_msp_improv": Shape(
+        tuple((f"{g}{k:02d}", "female" if g == "F" else "male") for k in range(1, 7) for g in "FM"), 16, write_msp_improv
+    ),
+    # 20 actors, the CREMA-D fold rule over actors 1001-1020.
+    "synthetic_crema_d": Shape(_alternating([str(a) for a in range(1001, 1021)]), 10, write_crema_d),
+    # A fixed speaker-independent Train/Validation/Test1 split, like MSP-Podcast.
+    "synthetic_msp_podcast": Shape(_alternating([str(s) for s in range(1, 25)]), 8, write_msp_podcast),
+}
+
+
+def generate(name: str, root: str | Path, *, seed: int = SEED) -> Path:
+    """Write the synthetic corpus ``name`` under ``root`` (deterministic in ``seed``)."""
+    shape, root = SHAPES[name], Path(root)
+    stream = zlib.crc32(name.encode())  # independent random streams per task, speaker and clip
+    recordings = []
+    for s, (speaker, gender) in enumerate(shape.speakers):
+        voice = make_voice(np.random.default_rng([seed, stream, s]), gender)
+        for i in range(shape.per_speaker):
+            emotion = shape.emotion(s, i)
+            wave = synthesize(np.random.default_rng([seed, stream, s, i + 1]), voice, emotion)
+            recordings.append(Recording(speaker, gender, i, emotion, wave))
+    shape.write(root, recordings)
+    marker = {"task": name, "version": GENERATOR_VERSION, "seed": seed, "utterances": len(recordings)}
+    (root / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+    return root
+
+
+def _is_complete(root: Path, name: str, seed: int) -> bool:
+    try:
+        marker = json.loads((root / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return marker.get("task") == name and marker.get("version") == GENERATOR_VERSION and marker.get("seed") == seed
+
+
+def ensure_generated(name: str, root: str | Path, *, seed: int = SEED) -> Path:
+    """Generate ``name`` under ``root`` unless it is there already; one process at a time."""
+    root = Path(root)
+    if _is_complete(root, name, seed):
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    # An OS-level lock: a generator killed midway releases it, and its partial folder is removed.
+    with FileLock(str(root) + ".lock"):
+        if _is_complete(root, name, seed):
+            return root
+        if root.exists():
+            if not (root / MARKER).exists() and any(root.iterdir()):
+                raise FileExistsError(f"{root} holds files that are not a generated {name} corpus; pick another root")
+            shutil.rmtree(root)  # an older generator version
+        for stale in root.parent.glob(f"{root.name}.partial-*"):
+            shutil.rmtree(stale)
+        partial = root.with_name(f"{root.name}.partial-{os.getpid()}")
+        generate(name, partial, seed=seed)
+        os.replace(partial, root)  # readers see the whole corpus or none of it
+    return root
+
+
+def default_root(name: str) -> Path:
+    """Where a synthetic corpus lives unless told otherwise: <cache>/synthetic/<name>."""
+    return default_cache_dir() / "synthetic" / name
+
+
+class Synthetic:
+    """Mixin making a corpus reader generate its corpus on first use (no --data-root needed)."""
+
+    generated: ClassVar[bool] = True
+    name: ClassVar[str]
+    default_dir = ""
+
+    def __init__(self, root: str | Path | None = None, *, strict: bool = False, **options):
+        super().__init__(default_root(self.name) if root is None else root, strict=strict, **options)
+
+    def load(self):
+        ensure_generated(self.name, self.root)
+        return super().load()
+
+
+@TASKS.register("synthetic_iemocap")
+class SyntheticIemocap(Synthetic, Iemocap):
+    """IEMOCAP-shaped synthetic corpus: 5 sessions x 2 speakers, 5 session folds."""
+
+    name = "synthetic_iemocap"
+    expected_total = SHAPES[name].total()
+    expected_counts = SHAPES[name].counts()
+
+
+@TASKS.register("synthetic_msp_improv")
+class SyntheticMspImprov(Synthetic, MspImprov):
+    """MSP-IMPROV-shaped synthetic corpus: 6 sessions x 2 speakers, 6 session folds."""
+
+    name = "synthetic_msp_improv"
+    expected_total = SHAPES[name].total()
+    expected_counts = SHAPES[name].counts()
+
+
+@TASKS.register("synthetic_crema_d")
+class SyntheticCremaD(Synthetic, CremaD):
+    """CREMA-D-shaped synthetic corpus: 20 actors, the reference rule's 5 actor folds."""
+
+    name = "synthetic_crema_d"
+    actors = tuple(s for s, _ in SHAPES[name].speakers)
+    expected_total = SHAPES[name].total()
+    expected_counts = SHAPES[name].counts()
+
+
+@TASKS.register("synthetic_msp_podcast")
+class SyntheticMspPodcast(Synthetic, MspPodcast):
+    """MSP-Podcast-shaped synthetic corpus: a fixed speaker-independent split x 3 seeds."""
+
+    name = "synthetic_msp_podcast"
+    expected_total = SHAPES[name].total()
+    expected_counts = SHAPES[name].counts()
