@@ -1,0 +1,231 @@
+"""Every metric of the benchmark, on the fixed class list EMOTIONS, in percent.
+
+Recognition: UAR (macro recall), accuracy and macro F1, with scikit-learn's macro averaging (the
+reference evaluation code calls ``recall_score(average="macro")``). Fairness by gender, lower is
+fairer: the formulas of holisticai's ``multiclass_statistical_parity`` and
+``multiclass_equality_of_opp``, which the reference code calls, written out on the per-gender
+confusion tensor so that no extra dependency is needed and their edge cases are explicit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from peftser.downstream.task import EMOTIONS, GENDERS
+
+NUM_CLASSES = len(EMOTIONS)
+
+
+def _as_indices(values: Any, name: str, num_classes: int) -> np.ndarray:
+    """Class indices as a 1-D int array, or a clear error naming the argument."""
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of class indices, got shape {array.shape}")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer class indices, got dtype {array.dtype}")
+    bad = np.flatnonzero((array < 0) | (array >= num_classes))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"{name}[{i}] is {array[i]}, outside the class indices 0..{num_classes - 1}")
+    return array.astype(np.int64)
+
+
+def _as_gender_indices(genders: Sequence[str]) -> np.ndarray:
+    """Genders ("female"/"male") as indices into GENDERS."""
+    indices = []
+    for i, gender in enumerate(genders):
+        if gender not in GENDERS:
+            raise ValueError(f"genders[{i}] is {gender!r}; expected one of {', '.join(GENDERS)}")
+        indices.append(GENDERS.index(gender))
+    return np.asarray(indices, dtype=np.int64)
+
+
+def _pair(labels: Any, preds: Any, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validated labels and predictions of equal, non-zero length."""
+    y = _as_indices(labels, "labels", num_classes)
+    p = _as_indices(preds, "preds", num_classes)
+    if len(y) != len(p):
+        raise ValueError(f"labels and preds differ in length ({len(y)} vs {len(p)})")
+    if len(y) == 0:
+        raise ValueError("no utterances: labels and preds are empty")
+    return y, p
+
+
+def confusion_matrix(labels: Any, preds: Any, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """Counts [true class, predicted class] (scikit-learn's orientation)."""
+    y, p = _pair(labels, preds, num_classes)
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (y, p), 1)
+    return matrix
+
+
+def confusion_tensor(labels: Any, preds: Any, genders: Sequence[str], num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """Counts [gender (GENDERS order), true class, predicted class]."""
+    y, p = _pair(labels, preds, num_classes)
+    g = _as_gender_indices(genders)
+    if len(g) != len(y):
+        raise ValueError(f"genders and labels differ in length ({len(g)} vs {len(y)})")
+    tensor = np.zeros((len(GENDERS), num_classes, num_classes), dtype=np.int64)
+    np.add.at(tensor, (g, y, p), 1)
+    return tensor
+
+
+def _averaged_classes(matrix: np.ndarray) -> np.ndarray:
+    """Classes that occur as a label or a prediction: the ones scikit-learn's macro average uses."""
+    return (matrix.sum(axis=1) + matrix.sum(axis=0)) > 0
+
+
+def _uar(matrix: np.ndarray) -> float:
+    support = matrix.sum(axis=1)
+    recall = np.divide(np.diag(matrix), support, out=np.zeros(len(matrix)), where=support > 0)
+    return 100.0 * float(recall[_averaged_classes(matrix)].mean())
+
+
+def _accuracy(matrix: np.ndarray) -> float:
+    return 100.0 * float(np.trace(matrix) / matrix.sum())
+
+
+def _macro_f1(matrix: np.ndarray) -> float:
+    # F1 = 2TP / (2TP + FP + FN); the denominator is zero only for classes that are never
+    # a label nor a prediction, and those are left out of the average.
+    tp = np.diag(matrix)
+    denominator = matrix.sum(axis=0) + matrix.sum(axis=1)
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(len(matrix)), where=denominator > 0)
+    return 100.0 * float(f1[_averaged_classes(matrix)].mean())
+
+
+def uar(labels: Any, preds: Any) -> float:
+    """Unweighted average recall in percent.
+
+    Averaged, like scikit-learn's ``recall_score(average="macro")``, over the classes that occur as
+    a label or as a prediction: a class that is predicted but never a label counts as recall 0, a
+    class that is neither is left out.
+    """
+    return _uar(confusion_matrix(labels, preds))
+
+
+def accuracy(labels: Any, preds: Any) -> float:
+    """Weighted accuracy (fraction of correct predictions) in percent."""
+    return _accuracy(confusion_matrix(labels, preds))
+
+
+def macro_f1(labels: Any, preds: Any) -> float:
+    """Macro F1 in percent, averaged over the same classes as ``uar`` (scikit-learn's macro F1)."""
+    return _macro_f1(confusion_matrix(labels, preds))
+
+
+def _demographic_parity(tensor: np.ndarray) -> float:
+    per_gender = tensor.sum(axis=1)  # [gender, predicted class]
+    totals = per_gender.sum(axis=1, keepdims=True)
+    if np.any(totals == 0):
+        return math.nan
+    rates = per_gender / totals
+    return 100.0 * float(np.abs(rates[0] - rates[1]).sum() / 2)
+
+
+def _equality_of_odds(tensor: np.ndarray) -> float:
+    if np.any(tensor.sum(axis=(1, 2)) == 0):
+        return math.nan
+    num_classes = tensor.shape[1]
+    support = tensor.sum(axis=2, keepdims=True)  # [gender, true class, 1]
+    # holisticai adds 1e-32 to every count before normalising: invisible for any observed count,
+    # but for a true class with no utterance in a group it turns 0/0 into 1/C for every prediction.
+    uniform = np.full(tensor.shape, 1.0 / num_classes)
+    rates = np.divide(tensor, support, out=uniform, where=support > 0)
+    return 100.0 * float(np.abs(rates[0] - rates[1]).sum() / (2 * num_classes))
+
+
+def demographic_parity(labels: Any, preds: Any, genders: Sequence[str]) -> float:
+    """Demographic (statistical) parity in percent: 1/2 sum_c |P(pred=c | female) - P(pred=c | male)|.
+
+    holisticai's ``multiclass_statistical_parity`` for two groups (its "mean" and "max" aggregations
+    agree for one pair). Labels are only checked, not used. NaN when one gender has no utterance:
+    holisticai would see a single group and return 0 under the reference's "max" aggregation,
+    which would read as perfectly fair.
+    """
+    return _demographic_parity(confusion_tensor(labels, preds, genders))
+
+
+def equality_of_odds(labels: Any, preds: Any, genders: Sequence[str]) -> float:
+    """Equality of odds in percent: 1/(2C) sum_y sum_c |P(pred=c | y, female) - P(pred=c | y, male)|.
+
+    holisticai's ``multiclass_equality_of_opp`` for two groups, with C = 4 (the fixed class list;
+    holisticai infers C from the classes seen, which differs only when a class is neither a label
+    nor a prediction anywhere). A true class y with no utterance from one gender is handled as
+    holisticai's 1e-32 offset handles it: that gender's row P(pred=c | y, g) becomes uniform (1/C
+    for every c) and is compared with the other gender's row; a class absent for both genders
+    contributes 0. NaN when one gender has no utterance at all (see ``demographic_parity``).
+    """
+    return _equality_of_odds(confusion_tensor(labels, preds, genders))
+
+
+def _notes(tensor: np.ndarray) -> list[str]:
+    """What a reader must know to interpret the numbers: absent genders and classes."""
+    notes = []
+    per_gender = tensor.sum(axis=(1, 2))
+    support = tensor.sum(axis=2)  # [gender, true class]
+    predicted = tensor.sum(axis=(0, 1)) > 0
+    for gender, count in zip(GENDERS, per_gender):
+        if count == 0:
+            notes.append(
+                f"no utterances from {gender} speakers: demographic parity and equality of odds are undefined"
+            )
+    for c, emotion in enumerate(EMOTIONS):
+        if support[:, c].sum() == 0:
+            if predicted[c]:
+                notes.append(
+                    f"no '{emotion}' utterances, yet '{emotion}' was predicted: UAR and macro F1 count"
+                    " its recall and F1 as 0 (scikit-learn's macro average)"
+                )
+            else:
+                notes.append(
+                    f"no '{emotion}' utterances and none predicted: UAR and macro F1 average the other classes"
+                )
+        elif np.all(per_gender > 0):
+            for g, gender in enumerate(GENDERS):
+                if support[g, c] == 0:
+                    notes.append(
+                        f"no '{emotion}' utterances from {gender} speakers: equality of odds compares"
+                        f" a uniform guess (1/{len(EMOTIONS)} per class) for them, as holisticai does"
+                    )
+    return notes
+
+
+def _finite_or_none(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def compute_metrics(labels: Any, preds: Any, genders: Sequence[str]) -> dict[str, Any]:
+    """All metrics of one evaluation, as stored in a run record (undefined fairness is None)."""
+    tensor = confusion_tensor(labels, preds, genders)
+    matrix = tensor.sum(axis=0)
+    return {
+        "uar": _uar(matrix),
+        "acc": _accuracy(matrix),
+        "macro_f1": _macro_f1(matrix),
+        "demographic_parity": _finite_or_none(_demographic_parity(tensor)),
+        "equality_of_odds": _finite_or_none(_equality_of_odds(tensor)),
+        "confusion": matrix.tolist(),
+        "n": int(matrix.sum()),
+        "notes": _notes(tensor),
+    }
+
+
+def metrics_from_predictions(predictions: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``compute_metrics`` from a record's predictions ({"key", "label", "pred", "gender"}, class names)."""
+    labels, preds, genders = [], [], []
+    for i, entry in enumerate(predictions):
+        where = f"predictions[{i}] (key {entry.get('key')!r})"
+        for field in ("label", "pred"):
+            if entry.get(field) not in EMOTIONS:
+                raise ValueError(f"{where}: {field} is {entry.get(field)!r}; expected one of {', '.join(EMOTIONS)}")
+        if entry.get("gender") not in GENDERS:
+            raise ValueError(f"{where}: gender is {entry.get('gender')!r}; expected one of {', '.join(GENDERS)}")
+        labels.append(EMOTIONS.index(entry["label"]))
+        preds.append(EMOTIONS.index(entry["pred"]))
+        genders.append(entry["gender"])
+    return compute_metrics(np.asarray(labels, dtype=np.int64), np.asarray(preds, dtype=np.int64), genders)
