@@ -1,0 +1,75 @@
+"""The PEFT artifact: only the trainable weights (method + head) as safetensors, beside a JSON config.
+
+Loading rebuilds the frozen upstream from its registry entry and never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from peftser.model import SERModel, build_model
+
+WEIGHTS = "adapter.safetensors"
+CONFIG = "adapter_config.json"
+
+
+def save_artifact(model: SERModel, directory: str | Path, config: dict[str, Any]) -> int:
+    """Write the trainable weights and ``config`` (what ``build_model`` needs); returns the bytes written."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {name: t.detach().float().cpu().contiguous() for name, t in model.trainable_state_dict().items()}
+    for name, write in ((WEIGHTS, lambda p: save_file(tensors, str(p))), (CONFIG, lambda p: p.write_text(json.dumps(config, indent=2)))):
+        tmp = directory / f".{name}.tmp"
+        write(tmp)
+        os.replace(tmp, directory / name)  # a reader never sees a half-written file
+    return sum((directory / name).stat().st_size for name in (WEIGHTS, CONFIG))
+
+
+def artifact_config(model: SERModel, upstream: str, upstream_args: dict, max_seconds: float, pretrained: bool) -> dict:
+    """What ``load_artifact`` needs to rebuild ``model``."""
+    from peftser import __version__
+    from peftser.downstream.task import EMOTIONS
+
+    return {
+        "upstream": upstream,
+        "upstream_args": upstream_args,
+        "pretrained": pretrained,
+        "method": model.method.name,
+        "method_args": model.method.args(),
+        "head": {"hidden": model.head.classifier[0].out_features, "dropout": model.head.convs[2].p},
+        "classes": list(EMOTIONS),
+        "max_seconds": max_seconds,
+        "peftser_version": __version__,
+    }
+
+
+def load_artifact(directory: str | Path, *, device: str = "cpu", checkpoint_dir=None) -> tuple[SERModel, dict]:
+    """The model an artifact was trained as (frozen upstream rebuilt, trained weights loaded) and its config."""
+    directory = Path(directory)
+    for name in (CONFIG, WEIGHTS):
+        if not (directory / name).is_file():
+            raise FileNotFoundError(f"{directory} is not a peftser artifact: {name} is missing")
+    config = json.loads((directory / CONFIG).read_text())
+    model = build_model(
+        config["upstream"],
+        config["method"],
+        method_args=config["method_args"],
+        upstream_args=config["upstream_args"],
+        pretrained=config["pretrained"],
+        checkpoint_dir=checkpoint_dir,
+        head_hidden=config["head"]["hidden"],
+        head_dropout=config["head"]["dropout"],
+    )
+    weights = load_file(str(directory / WEIGHTS))
+    expected = set(model.trainable_state_dict())
+    if set(weights) != expected:
+        missing, extra = sorted(expected - set(weights)), sorted(set(weights) - expected)
+        raise ValueError(f"{directory / WEIGHTS} does not match {config['method']} on {config['upstream']}: missing {missing[:5]}, unexpected {extra[:5]}")
+    model.load_state_dict(weights, strict=False)
+    return model.to(device).eval(), config

@@ -1,0 +1,314 @@
+"""One training of the grid (a cell), exactly the paper's protocol (PROTOCOL.md, "Training").
+
+Adam with ReduceLROnPlateau on dev loss, class-weighted cross entropy, training-only
+augmentation, the test set scored once with the weights of the best dev-UAR epoch.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+import traceback
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from peftser.benchmark.artifact import artifact_config, save_artifact
+from peftser.benchmark.augment import augment
+from peftser.benchmark.config import Cell, TrainConfig
+from peftser.benchmark.metrics import compute_metrics
+from peftser.downstream.audio import AudioError, load_audio
+from peftser.downstream.task import EMOTIONS, Utterance
+from peftser.model import SERModel, build_model
+
+
+@dataclass
+class Clip:
+    utterance: Utterance
+    wave: np.ndarray  # 16 kHz mono float32, already cut to max_seconds
+
+
+def load_clips(utterances, max_seconds: float, *, strict: bool, skipped: dict[str, int]) -> list[Clip]:
+    """The utterances' audio; unusable files are counted in ``skipped`` (or raise with ``strict``)."""
+    clips = []
+    for utt in utterances:
+        try:
+            clips.append(Clip(utt, load_audio(utt.path, max_seconds=max_seconds)))
+        except AudioError as err:
+            if strict:
+                raise
+            warnings.warn(f"skipping {utt.key}: {err}", stacklevel=2)
+            reason = f"bad audio: {err.kind}"  # the task's own skip counts use the same names
+            skipped[reason] = skipped.get(reason, 0) + 1
+    return clips
+
+
+def train_batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> list[list[int]]:
+    """Shuffled batches of similar length: random pools of 50 batches, sorted by length inside."""
+    order = rng.permutation(len(lengths))
+    pool = batch_size * 50
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def eval_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Batches of clips of exactly equal length: no padding, so a clip's prediction never depends on
+    what it is batched with (group-norm front ends and Whisper's attention see padding)."""
+    by_length: dict[int, list[int]] = {}
+    for i, n in enumerate(lengths):
+        by_length.setdefault(n, []).append(i)
+    return [group[i : i + batch_size] for group in by_length.values() for i in range(0, len(group), batch_size)]
+
+
+def collate(waves: list[np.ndarray], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero-padded waves [B, S] and their lengths [B]."""
+    lengths = torch.tensor([len(w) for w in waves])
+    batch = np.zeros((len(waves), int(lengths.max())), dtype=np.float32)
+    for row, wave in zip(batch, waves):
+        row[: len(wave)] = wave
+    return torch.from_numpy(batch).to(device), lengths.to(device)
+
+
+def class_weights(clips: list[Clip]) -> torch.Tensor:
+    """Inverse training frequency, N / (C n_c); a class absent from training gets weight 0."""
+    counts = np.bincount([c.utterance.label_index for c in clips], minlength=len(EMOTIONS)).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / (len(EMOTIONS) * np.maximum(counts, 1)), 0.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def resolve_precision(requested: str, device: torch.device) -> str:
+    """bf16 only on a CUDA device that supports it; fp32 otherwise (with a warning if bf16 was asked)."""
+    if requested not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32 or bf16, got {requested!r}")
+    if requested == "bf16" and not (device.type == "cuda" and torch.cuda.is_bf16_supported()):
+        warnings.warn(f"bf16 autocast is not supported on {device}; training in fp32", stacklevel=2)
+        return "fp32"
+    return requested
+
+
+def _autocast(device: torch.device, precision: str):
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def train_epoch(model, clips, cfg: TrainConfig, optimizer, loss_fn, device, precision, rng) -> float:
+    """One pass over the training clips (augmented); the mean training loss."""
+    model.train()
+    total, count = 0.0, 0
+    for batch in train_batches([len(c.wave) for c in clips], cfg.batch_size, rng):
+        waves = [c.wave for c in (clips[i] for i in batch)]
+        if cfg.augment:
+            waves = [augment(w, rng, cfg.snr_db, cfg.time_mask) for w in waves]
+        x, lengths = collate(waves, device)
+        labels = torch.tensor([clips[i].utterance.label_index for i in batch], device=device)
+        with _autocast(device, precision):
+            loss = loss_fn(model(x, lengths).float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(batch)
+        count += len(batch)
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def predict(model: SERModel, clips: list[Clip], batch_size: int, device, precision) -> torch.Tensor:
+    """Logits [N, C] for the clips, in their order, batched without padding."""
+    model.eval()
+    logits = torch.empty(len(clips), len(EMOTIONS))
+    for batch in eval_batches([len(c.wave) for c in clips], batch_size):
+        x, lengths = collate([clips[i].wave for i in batch], device)
+        with _autocast(device, precision):
+            logits[batch] = model(x, lengths).float().cpu()
+    return logits
+
+
+def score(logits: torch.Tensor, clips: list[Clip], loss_fn) -> tuple[float, dict[str, Any], list[int]]:
+    """(weighted loss, metrics, predicted indices) of logits against the clips' labels."""
+    labels = torch.tensor([c.utterance.label_index for c in clips])
+    loss = float(loss_fn(logits, labels))
+    preds = logits.argmax(dim=1).tolist()
+    metrics = compute_metrics(labels.tolist(), preds, [c.utterance.gender for c in clips])
+    return loss, metrics, preds
+
+
+def versions() -> dict[str, str]:
+    import peft
+    import transformers
+
+    from peftser import __version__
+
+    return {
+        "peftser": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def run_cell(
+    cell: Cell,
+    *,
+    device: str | None = None,
+    results_dir: str | Path = "results",
+    data_root: str | Path | None = None,
+    task_root: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+    strict: bool = False,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Train and test one cell; writes its artifact and returns its run record (not yet saved)."""
+    from peftser.downstream.tasks import make_task
+
+    started = time.time()
+    cfg = TrainConfig.from_dict(cell.train)
+    device = torch.device(device or default_device())
+    precision = resolve_precision(cfg.precision, device)
+    task = make_task(cell.task, data_root=data_root, root=task_root, strict=strict, **cell.task_args)
+    training = task.training(cell.training)
+    skipped = dict(task.skipped)
+    train, dev, test = (load_clips(split, cfg.max_seconds, strict=strict, skipped=skipped) for split in (training.train, training.dev, training.test))
+    for split, clips in (("train", train), ("dev", dev), ("test", test)):
+        if not clips:
+            raise ValueError(f"{cell.label}: the {split} split has no usable utterances")
+
+    torch.manual_seed(training.seed)
+    rng = np.random.default_rng(training.seed)
+    model = build_model(
+        cell.upstream, cell.method, method_args=cell.method_args, upstream_args=cell.upstream_args,
+        checkpoint_dir=checkpoint_dir, head_hidden=cfg.head_hidden, head_dropout=cfg.head_dropout,
+    ).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr
+    )
+    weights = class_weights(train) if cfg.class_weighted else torch.ones(len(EMOTIONS))
+    train_loss_fn = nn.CrossEntropyLoss(weight=weights.to(device))
+    eval_loss_fn = nn.CrossEntropyLoss(weight=weights)
+
+    history, best = [], None
+    epochs = _progress(range(1, cfg.epochs + 1), cell.label, progress)
+    for epoch in epochs:
+        lr = optimizer.param_groups[0]["lr"]
+        train_loss = train_epoch(model, train, cfg, optimizer, train_loss_fn, device, precision, rng)
+        dev_loss, dev_metrics, _ = score(predict(model, dev, cfg.batch_size, device, precision), dev, eval_loss_fn)
+        scheduler.step(dev_loss)
+        history.append({"epoch": epoch, "train_loss": train_loss, "dev_loss": dev_loss, "dev_uar": dev_metrics["uar"], "lr": lr})
+        if best is None or dev_metrics["uar"] > best["dev"]["uar"]:
+            # Keep the best epoch's weights (only the trainable ones) instead of re-scoring test every epoch.
+            best = {"epoch": epoch, "dev": dev_metrics, "weights": {k: v.clone() for k, v in model.trainable_state_dict().items()}}
+        if hasattr(epochs, "set_postfix"):
+            epochs.set_postfix(dev_uar=f"{dev_metrics['uar']:.1f}", best=f"{best['dev']['uar']:.1f}")
+
+    model.load_state_dict(best["weights"], strict=False)
+    _, test_metrics, test_preds = score(predict(model, test, cfg.batch_size, device, precision), test, eval_loss_fn)
+
+    artifact_dir = Path(results_dir) / "artifacts" / cell.key
+    config = artifact_config(model, cell.upstream, cell.upstream_args, cfg.max_seconds, pretrained=_pretrained(cell.upstream))
+    artifact_bytes = save_artifact(model, artifact_dir, config)
+    counts = model.parameter_counts()
+    return {
+        "status": "ok",
+        "key": cell.key,
+        "label": cell.label,
+        "cell": cell.to_dict(),
+        "config": cell.resolved(),
+        "upstream": cell.upstream,
+        "method": cell.method,
+        "variant": cell.variant or cell.method,
+        "task": cell.task,
+        "training": cell.training,
+        "seed": training.seed,
+        "test": test_metrics,
+        "dev": best["dev"],
+        "best_epoch": best["epoch"],
+        "history": history,
+        **counts,
+        "artifact": {"path": str(artifact_dir.relative_to(results_dir)), "bytes": artifact_bytes},
+        "split_sizes": {"train": len(train), "dev": len(dev), "test": len(test)},
+        "skipped": skipped,
+        "wall_time_s": round(time.time() - started, 3),
+        "device": str(device),
+        "precision": precision,
+        "versions": versions(),
+        "predictions": [
+            {"key": c.utterance.key, "label": c.utterance.label, "pred": EMOTIONS[p], "gender": c.utterance.gender}
+            for c, p in zip(test, test_preds)
+        ],
+    }
+
+
+def _pretrained(upstream: str) -> bool:
+    from peftser.registry import UPSTREAMS
+
+    entry = UPSTREAMS.get(upstream)
+    return getattr(entry, "checkpoint", None) is not None
+
+
+def _progress(epochs, label: str, enabled: bool | None):
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return epochs
+    from tqdm import tqdm
+
+    return tqdm(epochs, desc=label, unit="epoch", leave=False)
+
+
+def failed_record(cell: Cell, error: BaseException) -> dict[str, Any]:
+    """The record of a cell that raised: its error and traceback instead of metrics."""
+    return {
+        "status": "failed",
+        "key": cell.key,
+        "label": cell.label,
+        "cell": cell.to_dict(),
+        "config": cell.resolved(),
+        "upstream": cell.upstream,
+        "method": cell.method,
+        "variant": cell.variant or cell.method,
+        "task": cell.task,
+        "training": cell.training,
+        "error": f"{type(error).__name__}: {error}",
+        "traceback": "".join(traceback.format_exception(error)),
+    }
+
+
+def main(args) -> int:
+    """``--train UPSTREAM METHOD TASK TRAINING``: run one cell, save its record, print a summary line."""
+    from peftser.benchmark.store import ResultStore
+
+    upstream, method, task, training = args.train
+    train = {}
+    if args.epochs is not None:
+        train["epochs"] = args.epochs
+    if args.precision is not None:
+        train["precision"] = args.precision
+    cell = Cell(upstream=upstream, method=method, task=task, training=training, train=train, task_args=args.task_options)
+    store = ResultStore(args.results)
+    record = run_cell(
+        cell, device=args.device, results_dir=args.results, data_root=args.data_root, task_root=args.task_root,
+        checkpoint_dir=args.checkpoint_dir, strict=args.strict,
+    )
+    path = store.save_record(record)
+    t = record["test"]
+    print(
+        f"{cell.label}: test UAR {t['uar']:.2f} acc {t['acc']:.2f} macro-F1 {t['macro_f1']:.2f} "
+        f"DP {t['demographic_parity']:.2f} EO {t['equality_of_odds']:.2f} (best epoch {record['best_epoch']}, "
+        f"{record['wall_time_s']:.1f} s) -> {path}"
+    )
+    return 0

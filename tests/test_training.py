@@ -1,0 +1,165 @@
+"""One training end to end: the protocol's loop, its record, its artifact, augmentation, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from peftser.benchmark.artifact import load_artifact
+from peftser.benchmark.augment import add_noise, augment, time_mask
+from peftser.benchmark.config import Cell
+from peftser.benchmark.metrics import metrics_from_predictions
+from peftser.benchmark.training import Clip, eval_batches, load_clips, predict, run_cell, train_batches
+from peftser.cli import main
+from peftser.downstream.tasks import make_task
+
+# A tiny Whisper twin on the synthetic CREMA-D-like task, with a short schedule. Batch 1 gives the
+# head enough optimiser steps in two epochs to leave chance (it needs ~100 from random features).
+TRAIN = {"epochs": 2, "batch_size": 1, "lr": 1e-3, "head_hidden": 64}
+CELL = Cell("demo_whisper_tiny", "adapter", "synthetic_crema_d", "fold1", train=TRAIN)
+
+RECORD_FIELDS = {
+    "status", "key", "label", "cell", "config", "upstream", "method", "variant", "task", "training", "seed",
+    "test", "dev", "best_epoch", "history", "trainable_params", "method_params", "head_params",
+    "upstream_params", "artifact", "wall_time_s", "device", "precision", "versions", "predictions",
+}
+METRIC_FIELDS = {"uar", "acc", "macro_f1", "demographic_parity", "equality_of_odds", "confusion", "n", "notes"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    return run_cell(CELL, device="cpu", results_dir=results, progress=False), results
+
+
+def test_two_epochs_beat_chance_on_dev(trained):
+    record, _ = trained
+    assert [h["epoch"] for h in record["history"]] == [1, 2]
+    assert record["dev"]["uar"] > 25.0  # chance for four balanced classes
+    assert record["dev"]["uar"] == max(h["dev_uar"] for h in record["history"])
+
+
+def test_record_has_every_field_and_its_metrics_recompute(trained):
+    record, results = trained
+    assert RECORD_FIELDS <= set(record)
+    assert METRIC_FIELDS <= set(record["test"]) and METRIC_FIELDS <= set(record["dev"])
+    assert set(record["history"][0]) == {"epoch", "train_loss", "dev_loss", "dev_uar", "lr"}
+    assert record["config"]["train"]["lr"] == 1e-3 and record["config"]["train"]["betas"] == [0.9, 0.98]
+    assert record["seed"] == 8  # 8 x fold index
+    assert len(record["predictions"]) == record["test"]["n"]
+    assert {p["gender"] for p in record["predictions"]} == {"female", "male"}
+    recomputed = metrics_from_predictions(record["predictions"])
+    for name in ("uar", "acc", "macro_f1", "demographic_parity", "equality_of_odds", "confusion"):
+        assert recomputed[name] == record["test"][name]
+    assert record["trainable_params"] == record["method_params"] + record["head_params"]
+    assert (results / record["artifact"]["path"] / "adapter.safetensors").stat().st_size < record["artifact"]["bytes"]
+
+
+def test_artifact_reloads_and_reproduces_test_predictions(trained):
+    record, results = trained
+    model, config = load_artifact(results / record["artifact"]["path"])
+    assert config["method"] == "adapter" and config["classes"] == ["neutral", "happy", "sad", "angry"]
+    test = make_task(CELL.task).training(CELL.training).test
+    clips = load_clips(test, config["max_seconds"], strict=True, skipped={})
+    preds = predict(model, clips, 8, torch.device("cpu"), "fp32").argmax(1).tolist()
+    classes = config["classes"]
+    assert [classes[p] for p in preds] == [p["pred"] for p in record["predictions"]]
+
+
+def test_same_seed_gives_identical_metrics(trained, tmp_path):
+    record, _ = trained
+    again = run_cell(CELL, device="cpu", results_dir=tmp_path, progress=False)
+    assert again["test"] == record["test"] and again["history"] == record["history"]
+
+
+def test_evaluation_does_not_depend_on_batch_companions():
+    rng = np.random.default_rng(0)
+    utt = make_task("synthetic_iemocap").utterances[0]
+    clips = [Clip(utt, rng.standard_normal(n).astype(np.float32) * 0.1) for n in (8000, 12000, 8000, 16000, 8000)]
+    for batch in eval_batches([len(c.wave) for c in clips], batch_size=8):
+        assert len({len(clips[i].wave) for i in batch}) == 1  # never padded
+    from peftser.model import build_model
+
+    model = build_model("demo_wav2vec2_base", "adapter")
+    together = predict(model, clips, 8, torch.device("cpu"), "fp32")
+    alone = torch.cat([predict(model, [c], 1, torch.device("cpu"), "fp32") for c in clips])
+    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
+
+
+def test_training_batches_group_similar_lengths_and_cover_every_clip():
+    rng = np.random.default_rng(1)
+    lengths = list(rng.integers(8000, 96000, size=500))
+    batches = train_batches(lengths, 32, rng)
+    assert sorted(i for b in batches for i in b) == list(range(500))
+    spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches])
+    assert spread < 0.2 * (max(lengths) - min(lengths))
+
+
+def test_noise_hits_the_requested_snr():
+    rng = np.random.default_rng(2)
+    wave = np.sin(np.linspace(0, 2000, 32000)).astype(np.float32)
+    for snr in (10.0, 20.0, 30.0):
+        noisy = add_noise(wave, snr, rng)
+        measured = 10 * np.log10(np.mean(wave**2) / np.mean((noisy - wave) ** 2))
+        assert abs(measured - snr) < 0.2
+
+
+def test_time_mask_zeroes_one_run_of_the_requested_fraction():
+    rng = np.random.default_rng(3)
+    wave = np.ones(10000, dtype=np.float32)
+    masked = time_mask(wave, 0.12, rng)
+    zeros = np.flatnonzero(masked == 0)
+    assert len(zeros) == 1200 and zeros[-1] - zeros[0] == 1199
+
+
+def test_augment_draws_snr_and_mask_within_their_ranges():
+    rng = np.random.default_rng(4)
+    wave = np.ones(16000, dtype=np.float32)
+    for _ in range(50):
+        out = augment(wave, rng, (10.0, 30.0), (0.10, 0.15))
+        zero_fraction = np.mean(out == 0)
+        assert 0.10 - 1e-3 <= zero_fraction <= 0.15 + 1e-3
+        kept = out != 0
+        snr = 10 * np.log10(1.0 / np.mean((out[kept] - 1.0) ** 2))
+        assert 9.0 < snr < 31.0
+
+
+def test_predict_on_corrupt_audio_is_a_clear_error(trained, tmp_path, capsys):
+    record, results = trained
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16000, dtype=np.float32), 16000)
+    for bad in (corrupt, silent, tmp_path / "missing.wav"):
+        code = main(["--predict", str(results / record["artifact"]["path"]), str(bad)])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert str(bad) in err and "Traceback" not in err
+
+
+def test_predict_prints_emotion_and_four_probabilities(trained, capsys):
+    record, results = trained
+    utt = make_task(CELL.task).utterances[0]
+    assert main(["--predict", str(results / record["artifact"]["path"]), str(utt.path)]) == 0
+    line = capsys.readouterr().out.strip().split("\t")
+    assert line[0] == str(utt.path) and line[1] in ("neutral", "happy", "sad", "angry")
+    probs = [float(part.split()[1]) for part in line[2].split("  ")]
+    assert len(probs) == 4 and abs(sum(probs) - 1) < 1e-2
+
+
+def test_train_cli_saves_a_record_and_prints_a_summary(tmp_path, capsys):
+    code = main(["--train", "demo_whisper_tiny", "downstream", "synthetic_msp_podcast", "seed1", "--epochs", "1", "--results", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "demo_whisper_tiny/downstream/synthetic_msp_podcast/seed1: test UAR" in out
+    assert len(list((tmp_path / "records" / "synthetic_msp_podcast").glob("*.json"))) == 1
+
+
+def test_bench_reports_step_time_and_memory(capsys):
+    import json
+
+    assert main(["--bench", "demo_wavlm_base_plus", "lora", "--batch", "2", "--seconds", "1", "--steps", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["sec_per_step"] > 0 and result["peak_memory_mb"] > 0 and result["precision"] == "fp32"
