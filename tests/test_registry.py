@@ -1,0 +1,163 @@
+"""The registry: lookups with helpful errors, and new upstreams and methods registered from outside."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from peftser.cli import main
+from peftser.model import build_model
+from peftser.params import PAPER_BACKBONES, PAPER_METHODS
+from peftser.peft import trainable_parameters
+from peftser.registry import GRIDS, METHODS, TASKS, UPSTREAMS, Registry, factory, load_builtins
+
+import toy_plugin  # the tests folder's plugin module, outside the package
+
+load_builtins()
+BUILTIN_METHODS = METHODS.names()
+
+
+def test_builtins_hold_the_paper_backbones_their_tiny_twins_and_methods():
+    assert set(PAPER_BACKBONES) | {f"demo_{name}" for name in PAPER_BACKBONES} <= set(UPSTREAMS.names())
+    assert set(PAPER_METHODS) | {"dora", "loha", "lokr", "ia3", "vera"} <= set(METHODS.names())
+
+
+def test_load_builtins_twice_registers_nothing_new():
+    before = {r.kind: r.names() for r in (UPSTREAMS, METHODS, TASKS, GRIDS)}
+    load_builtins()
+    assert {r.kind: r.names() for r in (UPSTREAMS, METHODS, TASKS, GRIDS)} == before
+
+
+@pytest.mark.parametrize("registry, typo, suggestion", [(UPSTREAMS, "wavlm_base", "wavlm_base_plus"), (METHODS, "lorra", "lora")])
+def test_unknown_name_lists_the_known_ones(registry, typo, suggestion):
+    with pytest.raises(KeyError) as caught:
+        registry.get(typo)
+    message = caught.value.args[0]
+    assert f"unknown {registry.kind} {typo!r}" in message
+    assert f"Did you mean {suggestion!r}?" in message
+    for name in registry.names():
+        assert name in message
+
+
+def test_unknown_name_in_an_empty_registry_says_there_are_none():
+    with pytest.raises(KeyError, match=r"Known things: \(none\)"):
+        Registry("thing").get("anything")
+
+
+def test_double_registration_is_an_error_unless_overwrite():
+    registry = Registry("thing")
+    registry.register("a", 1)
+    with pytest.raises(ValueError, match="thing 'a' is already registered"):
+        registry.register("a", 2)
+    assert registry.get("a") == 1
+    registry.register("a", 2, overwrite=True)
+    assert registry.get("a") == 2
+
+
+def test_registering_the_same_object_again_is_harmless():
+    # Re-importing a plugin module runs its decorators again with the same objects.
+    registry = Registry("thing")
+    obj = object()
+    registry.register("a", obj)
+    registry.register("a", obj)
+    assert registry.names() == ["a"]
+
+
+@pytest.mark.parametrize("bad", ["", None, 3])
+def test_registration_needs_a_non_empty_string_name(bad):
+    with pytest.raises(ValueError, match="non-empty string"):
+        Registry("thing").register(bad, object())
+
+
+def test_decorator_registration_returns_the_object():
+    registry = Registry("thing")
+
+    @registry.register("double")
+    def double(x):
+        return 2 * x
+
+    assert registry.get("double") is double
+    assert double(2) == 4
+    assert "double" in registry and len(registry) == 1 and list(registry) == ["double"]
+
+
+def test_lazy_entry_is_imported_on_first_get():
+    registry = Registry("upstream")
+    registry.register("toy_lazy", "toy_plugin:build_toy_upstream")
+    assert registry.get("toy_lazy") is toy_plugin.build_toy_upstream
+    assert registry.get("toy_lazy") is toy_plugin.build_toy_upstream
+
+
+def test_factory_loads_the_builtins():
+    assert factory(METHODS, "lora") is METHODS.get("lora")
+
+
+@pytest.fixture
+def toy_registered():
+    """``toy_conv`` and ``bitfit`` registered from outside the package, removed afterwards."""
+    UPSTREAMS.register("toy_conv", toy_plugin.build_toy_upstream)
+    METHODS.register("bitfit", toy_plugin.BitFit)
+    yield
+    del UPSTREAMS._entries["toy_conv"]
+    del METHODS._entries["bitfit"]
+
+
+def _batch() -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.randn(2, 8000), torch.tensor([8000, 6000])
+
+
+def _train_step(model) -> torch.Tensor:
+    """One loss through the head; returns the logits."""
+    waves, lengths = _batch()
+    logits = model(waves, lengths)
+    F.cross_entropy(logits, torch.tensor([0, 3])).backward()
+    return logits
+
+
+def test_new_upstream_and_new_method_run_through_the_head(toy_registered):
+    torch.manual_seed(0)
+    model = build_model("toy_conv", "bitfit")
+    logits = _train_step(model)
+    assert logits.shape == (2, 4) and torch.isfinite(logits).all()
+    upstream = model.upstream
+    assert upstream.num_layers == 2 and upstream.hidden_size == 16
+    trained = trainable_parameters(upstream)
+    # BitFit unfreezes exactly the feed-forward biases: two per layer.
+    assert sorted(trained) == [f"model.layers.{i}.{fc}.bias" for i in range(2) for fc in ("fc_in", "fc_out")]
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in trained.values())
+    assert model.parameter_counts()["method_params"] == 2 * (32 + 16)
+    assert not any(p.requires_grad for name, p in upstream.named_parameters() if name not in trained)
+
+
+def test_upstream_args_reach_a_registered_upstream_function(toy_registered):
+    model = build_model("toy_conv", "downstream", upstream_args={"dim": 24, "num_layers": 3})
+    assert model.upstream.hidden_size == 24
+    assert model.head.layer_weights.numel() == 4
+
+
+@pytest.mark.parametrize("method", BUILTIN_METHODS)
+def test_every_builtin_method_applies_to_the_new_upstream(toy_registered, method):
+    torch.manual_seed(0)
+    model = build_model("toy_conv", method)
+    _train_step(model)
+    added = trainable_parameters(model.upstream)
+    assert bool(added) == (method != "downstream")
+    assert all(p.grad is not None for p in added.values())
+
+
+def test_new_method_applies_to_a_builtin_upstream(toy_registered):
+    torch.manual_seed(0)
+    model = build_model("demo_whisper_tiny", "bitfit")
+    _train_step(model)
+    assert sorted(trainable_parameters(model.upstream)) == [
+        f"model.layers.{i}.{fc}.bias" for i in range(2) for fc in ("fc1", "fc2")
+    ]
+
+
+def test_cli_lists_a_registration_from_outside(toy_registered, capsys):
+    assert main(["--list", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert "toy_conv" in listing["upstreams"] and "bitfit" in listing["methods"]

@@ -1,0 +1,169 @@
+"""The synthetic corpus: deterministic, balanced, shaped like the real tasks, learnable but not trivially."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import recall_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from peftser.downstream.audio import load_audio
+from peftser.downstream.task import EMOTIONS, GENDERS
+from peftser.downstream.tasks import make_task, synthetic
+
+NAMES = ("synthetic_iemocap", "synthetic_msp_improv", "synthetic_crema_d", "synthetic_msp_podcast")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def cache_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def cache(cache_root, monkeypatch):
+    # One cache for the module: every test after the first reuses the generated corpora.
+    monkeypatch.setenv("PEFTSER_CACHE", str(cache_root))
+    return cache_root
+
+
+def wav_files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_gives_identical_audio_and_labels(tmp_path):
+    first = wav_files(synthetic.generate("synthetic_msp_podcast", tmp_path / "a", seed=7))
+    second = wav_files(synthetic.generate("synthetic_msp_podcast", tmp_path / "b", seed=7))
+    assert len(first) == 192 + 2  # wavs, the label file and the marker
+    assert first == second
+    other = wav_files(synthetic.generate("synthetic_msp_podcast", tmp_path / "c", seed=8))
+    assert other.keys() == first.keys()
+    assert sum(other[k] != first[k] for k in first if k.endswith(".wav")) == 192
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tasks_are_generated_on_first_use_and_read_by_the_real_readers(name, cache):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the kept count is the expected one, no audio skipped
+        task = make_task(name)
+        utterances = task.utterances
+    assert task.root == cache / "synthetic" / name
+    assert len(utterances) == task.expected_total
+    assert Counter(u.label for u in utterances) == task.expected_counts
+    assert task.skipped == {}
+    counts = Counter(u.label for u in utterances)
+    assert max(counts.values()) - min(counts.values()) <= 0.05 * len(utterances)
+    assert set(u.gender for u in utterances) == set(GENDERS)
+    trainings = task.trainings()
+    assert [t.name for t in trainings] == list(task.training_names)
+    for t in trainings:
+        train = {u.speaker for u in t.train}
+        assert train.isdisjoint(u.speaker for u in t.dev) and train.isdisjoint(u.speaker for u in t.test)
+        assert min(len(t.train), len(t.dev), len(t.test)) >= 30
+        assert {u.label for u in t.test} == set(EMOTIONS)
+
+
+def test_the_four_tasks_have_19_trainings_and_a_few_hundred_clips():
+    tasks = [make_task(n) for n in NAMES]
+    assert sum(len(t.trainings()) for t in tasks) == 19
+    assert all(160 <= len(t.utterances) <= 240 for t in tasks)
+
+
+def test_clips_are_speech_like_16k_and_one_to_two_seconds():
+    task = make_task("synthetic_iemocap")
+    durations = []
+    for utt in task.utterances:
+        info = soundfile.info(str(utt.path))
+        assert info.samplerate == 16000 and info.channels == 1
+        durations.append(info.frames / info.samplerate)
+    assert 0.8 <= np.median(durations) <= 2.0
+    assert max(durations) <= 3.0
+    wave = load_audio(task.utterances[0].path)
+    assert 0.005 < np.sqrt(np.mean(wave**2)) < 0.5 and np.abs(wave).max() < 1.0
+
+
+def prosodic_features(wave: np.ndarray, rate: int = 16000) -> np.ndarray:
+    """Energy, zero-crossing, autocorrelation pitch and duration statistics of one clip."""
+    frames = np.lib.stride_tricks.sliding_window_view(wave, 640)[::320]
+    energy = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-10)
+    active = energy > energy.max() - 25
+    zcr = np.mean(np.abs(np.diff(np.sign(frames), axis=1)) > 0, axis=1)
+    centred = frames - frames.mean(axis=1, keepdims=True)
+    spectrum = np.fft.rfft(centred, 1280, axis=1)
+    autocorr = np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, :640]
+    low, high = rate // 400, rate // 70
+    lag = low + autocorr[:, low:high].argmax(axis=1)
+    voiced = active & (autocorr[np.arange(len(lag)), lag] > 0.3 * autocorr[:, 0])
+    pitch = 12 * np.log2(rate / lag[voiced] / 100.0) if voiced.any() else np.zeros(1)
+    return np.array([
+        len(wave) / rate, energy[active].mean(), energy[active].std(), energy.max(), active.mean(),
+        zcr[active].mean(), np.median(pitch), pitch.std(), np.percentile(pitch, 90) - np.percentile(pitch, 10),
+    ])
+
+
+def test_prosody_is_learnable_but_far_from_perfect():
+    task = make_task("synthetic_iemocap")
+    features = {u.key: prosodic_features(load_audio(u.path)) for u in task.utterances}
+    labels, predictions = [], []
+    for training in task.trainings():  # leave one session (two speakers) out
+        seen = training.train + training.dev
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        model.fit([features[u.key] for u in seen], [u.label for u in seen])
+        predictions += list(model.predict([features[u.key] for u in training.test]))
+        labels += [u.label for u in training.test]
+    uar = 100 * recall_score(labels, predictions, average="macro")
+    assert 40.0 < uar < 90.0  # chance is 25
+
+
+def test_generation_is_shared_by_concurrent_processes(tmp_path):
+    log = tmp_path / "generations.log"
+    script = textwrap.dedent(f"""
+        from peftser.downstream.tasks import make_task, synthetic
+        generate = synthetic.generate
+        def logged(*args, **kwargs):
+            with open({str(log)!r}, "a") as handle:
+                handle.write("generated\\n")
+            return generate(*args, **kwargs)
+        synthetic.generate = logged
+        print(len(make_task("synthetic_crema_d").utterances))
+    """)
+    env = {"PEFTSER_CACHE": str(tmp_path / "shared"), "PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
+    workers = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [w.communicate(timeout=120)[0].strip() for w in workers]
+    assert [w.returncode for w in workers] == [0, 0]
+    assert outputs == ["200", "200"]
+    assert log.read_text() == "generated\n"
+    assert not list((tmp_path / "shared" / "synthetic").glob("*.partial-*"))
+
+
+def test_an_older_generator_version_is_regenerated(tmp_path):
+    root = tmp_path / "corpus"
+    synthetic.ensure_generated("synthetic_msp_podcast", root)
+    marker = json.loads((root / synthetic.MARKER).read_text())
+    (root / synthetic.MARKER).write_text(json.dumps({**marker, "version": marker["version"] - 1}))
+    (root / "Audios" / "MSP-PODCAST_0001_0001.wav").unlink()
+    synthetic.ensure_generated("synthetic_msp_podcast", root)
+    assert json.loads((root / synthetic.MARKER).read_text())["version"] == synthetic.GENERATOR_VERSION
+    assert (root / "Audios" / "MSP-PODCAST_0001_0001.wav").is_file()
+
+
+def test_explicit_root_is_generated_there_but_never_over_foreign_files(tmp_path):
+    task = make_task("synthetic_msp_improv", root=tmp_path / "mine")
+    assert len(task.utterances) == 192 and (tmp_path / "mine" / "Evalution.txt").is_file()
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    with pytest.raises(FileExistsError, match="not a generated synthetic_iemocap corpus"):
+        make_task("synthetic_iemocap", root=foreign).utterances
+    assert (foreign / "thesis.tex").read_text() == "precious"
