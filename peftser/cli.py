@@ -39,7 +39,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--results", help="results directory (default: results/<grid> for --grid, else results)")
     run.add_argument("--only", action="append", default=[], metavar="KEY=VALUE", help="filter grid cells (repeatable)")
     run.add_argument("--devices", help="comma-separated CUDA device indices, or cpu (default: every visible GPU, else cpu)")
-    run.add_argument("--jobs-per-device", type=int, default=1, help="trainings run at once on each device")
+    run.add_argument(
+        "--jobs-per-device", type=int,
+        help="trainings run at once on each device (default: 1 per GPU; on the CPU, one per core)",
+    )
     run.add_argument("--retry-failed", action="store_true", help="re-run cells recorded as failed")
     run.add_argument("--device", help="device for --train/--predict/--bench (default: cuda if available, else cpu)")
     run.add_argument("--precision", choices=("fp32", "bf16"), help="bf16 autocast on GPUs that support it")

@@ -82,6 +82,20 @@ class Cell:
     def label(self) -> str:
         return f"{self.upstream}/{self.variant or self.method}/{self.task}/{self.training}"
 
+    def identity(self) -> dict[str, Any]:
+        """The fields every run record starts with, ok or failed."""
+        return {
+            "key": self.key,
+            "label": self.label,
+            "cell": self.to_dict(),
+            "config": self.resolved(),
+            "upstream": self.upstream,
+            "method": self.method,
+            "variant": self.variant or self.method,
+            "task": self.task,
+            "training": self.training,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import platform
 import sys
 import time
-import traceback
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,7 +168,7 @@ def run_cell(
     task_root: str | Path | None = None,
     checkpoint_dir: str | Path | None = None,
     strict: bool = False,
-    progress: bool | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Train and test one cell; writes its artifact and returns its run record (not yet saved)."""
     from peftser.downstream.tasks import make_task
@@ -224,15 +223,7 @@ def run_cell(
     counts = model.parameter_counts()
     return {
         "status": "ok",
-        "key": cell.key,
-        "label": cell.label,
-        "cell": cell.to_dict(),
-        "config": cell.resolved(),
-        "upstream": cell.upstream,
-        "method": cell.method,
-        "variant": cell.variant or cell.method,
-        "task": cell.task,
-        "training": cell.training,
+        **cell.identity(),
         "seed": training.seed,
         "test": test_metrics,
         "dev": best["dev"],
@@ -260,32 +251,12 @@ def _pretrained(upstream: str) -> bool:
     return getattr(entry, "checkpoint", None) is not None
 
 
-def _progress(epochs, label: str, enabled: bool | None):
-    if enabled is None:
-        enabled = sys.stderr.isatty()
+def _progress(epochs, label: str, enabled: bool):
     if not enabled:
         return epochs
     from tqdm import tqdm
 
     return tqdm(epochs, desc=label, unit="epoch", leave=False)
-
-
-def failed_record(cell: Cell, error: BaseException) -> dict[str, Any]:
-    """The record of a cell that raised: its error and traceback instead of metrics."""
-    return {
-        "status": "failed",
-        "key": cell.key,
-        "label": cell.label,
-        "cell": cell.to_dict(),
-        "config": cell.resolved(),
-        "upstream": cell.upstream,
-        "method": cell.method,
-        "variant": cell.variant or cell.method,
-        "task": cell.task,
-        "training": cell.training,
-        "error": f"{type(error).__name__}: {error}",
-        "traceback": "".join(traceback.format_exception(error)),
-    }
 
 
 def main(args) -> int:
@@ -302,7 +273,7 @@ def main(args) -> int:
     store = ResultStore(args.results)
     record = run_cell(
         cell, device=args.device, results_dir=args.results, data_root=args.data_root, task_root=args.task_root,
-        checkpoint_dir=args.checkpoint_dir, strict=args.strict,
+        checkpoint_dir=args.checkpoint_dir, strict=args.strict, progress=sys.stderr.isatty(),
     )
     path = store.save_record(record)
     t = record["test"]

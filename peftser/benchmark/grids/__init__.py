@@ -1,0 +1,297 @@
+"""Grids: YAML files naming upstreams, methods (with arguments), tasks and training overrides.
+
+Every ``*.yaml`` beside this module is registered in ``GRIDS`` under its file stem (``full``,
+``ablation``, ``demo``); ``load_grid`` also takes the path of a user's own file. The shape::
+
+    name: full
+    description: one paragraph
+    deviations: [where this grid departs from the paper; printed as leaderboard footnotes]
+    upstreams:           # each a name or {upstream: NAME, args: {...}}
+      - whisper_tiny
+    methods:             # each a name or {method: NAME, variant: LABEL, args: {...}}
+      - downstream
+      - {method: lora, args: {rank: 8}}
+    tasks:               # each a name or {task: NAME, args: {...}, trainings: [fold1, ...]}
+      - iemocap
+    train: {}            # TrainConfig overrides; the paper's values otherwise
+
+A task's trainings default to the registered Task class' ``training_names`` (no data is read).
+A grid is the product upstreams x methods x tasks x trainings.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from peftser.benchmark.config import Cell, TrainConfig
+from peftser.registry import GRIDS, METHODS, TASKS, UPSTREAMS, Registry, load_builtins
+
+GRID_DIR = Path(__file__).resolve().parent
+ONLY_KEYS = ("upstream", "method", "variant", "task", "training")
+_TOP_KEYS = ("name", "description", "deviations", "upstreams", "methods", "tasks", "train")
+
+
+class GridError(ValueError):
+    """A grid file or a ``--only`` filter that cannot be used, with what is wrong and where."""
+
+
+@dataclass(frozen=True)
+class UpstreamEntry:
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    method: str
+    variant: str = ""  # label that tells two configurations of one method apart
+    args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.variant or self.method
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    name: str
+    trainings: tuple[str, ...]
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A parsed, validated grid; ``cells()`` expands it."""
+
+    name: str
+    upstreams: tuple[UpstreamEntry, ...]
+    methods: tuple[MethodEntry, ...]
+    tasks: tuple[TaskEntry, ...]
+    train: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    deviations: tuple[str, ...] = ()
+    source: str = ""
+
+    def cells(self, only: Sequence[str] = ()) -> list[Cell]:
+        """Every cell, upstream-major, narrowed by ``--only KEY=VALUE`` filters."""
+        cells = [
+            Cell(
+                upstream=up.name,
+                method=m.method,
+                task=task.name,
+                training=training,
+                method_args=dict(m.args),
+                upstream_args=dict(up.args),
+                task_args=dict(task.args),
+                train=dict(self.train),
+                variant=m.variant,
+            )
+            for up in self.upstreams
+            for m in self.methods
+            for task in self.tasks
+            for training in task.trainings
+        ]
+        return filter_cells(cells, only)
+
+    def footnotes(self) -> list[str]:
+        """The stated deviations plus every training option that differs from the paper's value."""
+        paper = TrainConfig().to_dict()
+        ours = TrainConfig.from_dict(self.train).to_dict()
+        changed = [f"{k} {ours[k]} (paper: {paper[k]})" for k in paper if ours[k] != paper[k]]
+        notes = list(self.deviations)
+        if changed:
+            notes.append(f"Grid {self.name!r} trains with " + ", ".join(changed) + ".")
+        return notes
+
+
+def _cell_value(cell: Cell, key: str) -> str:
+    return (cell.variant or cell.method) if key == "variant" else getattr(cell, key)
+
+
+def parse_only(only: Sequence[str]) -> dict[str, list[str]]:
+    """``["task=iemocap", "task=crema_d", "method=lora"]`` -> {"task": [...], "method": [...]}."""
+    filters: dict[str, list[str]] = {}
+    for item in only:
+        key, sep, value = str(item).partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise GridError(f"--only expects KEY=VALUE, got {item!r}")
+        if key not in ONLY_KEYS:
+            raise GridError(f"--only: unknown key {key!r}; use one of {', '.join(ONLY_KEYS)}")
+        filters.setdefault(key, []).append(value)
+    return filters
+
+
+def filter_cells(cells: list[Cell], only: Sequence[str]) -> list[Cell]:
+    """Keep cells matching every key (values of one key are alternatives); unknown values are errors."""
+    filters = parse_only(only)
+    for key, values in filters.items():
+        known = sorted({_cell_value(c, key) for c in cells})
+        unknown = [v for v in values if v not in known]
+        if unknown:
+            raise GridError(f"--only {key}={unknown[0]} matches no cell of the grid; its {key}s are {', '.join(known)}")
+    kept = [c for c in cells if all(_cell_value(c, k) in vs for k, vs in filters.items())]
+    if not kept:
+        raise GridError(f"--only {' '.join(only)}: no cell matches all of these together")
+    return kept
+
+
+# -- loading ---------------------------------------------------------------------------------------
+def load_grid(name_or_path: str | Path) -> Grid:
+    """A registered grid by name, or a user's YAML file by path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise GridError(f"grid file {path} does not exist")
+        return parse_grid(path)
+    load_builtins()
+    try:
+        entry = GRIDS.get(str(name_or_path))
+    except KeyError as exc:
+        raise GridError(f"{exc.args[0]} (or pass the path of a .yaml grid file)") from None
+    return entry if isinstance(entry, Grid) else parse_grid(Path(entry))
+
+
+def parse_grid(path: Path) -> Grid:
+    """Read and validate one grid file; every error names the file and the offending entry."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise GridError(f"grid file {path} is not valid YAML: {exc}") from None
+    try:
+        return _grid_from_dict(data, default_name=path.stem, source=str(path))
+    except GridError as exc:
+        raise GridError(f"grid file {path}: {exc}") from None
+
+
+def _grid_from_dict(data: Any, *, default_name: str, source: str) -> Grid:
+    if not isinstance(data, dict):
+        raise GridError("the top level must be a mapping with upstreams, methods and tasks")
+    _check_keys(data, _TOP_KEYS, "the top level")
+    missing = [k for k in ("upstreams", "methods", "tasks") if not data.get(k)]
+    if missing:
+        raise GridError(f"missing or empty {', '.join(missing)}")
+    load_builtins()
+    train = data.get("train") or {}
+    try:
+        TrainConfig.from_dict(train)
+    except (ValueError, TypeError) as exc:
+        raise GridError(f"train: {exc}") from None
+    deviations = data.get("deviations") or []
+    if not isinstance(deviations, list) or not all(isinstance(d, str) for d in deviations):
+        raise GridError("deviations must be a list of strings")
+    grid = Grid(
+        name=str(data.get("name") or default_name),
+        description=str(data.get("description") or "").strip(),
+        deviations=tuple(d.strip() for d in deviations),
+        upstreams=tuple(_upstream_entry(item) for item in _as_list(data, "upstreams")),
+        methods=tuple(_method_entry(item) for item in _as_list(data, "methods")),
+        tasks=tuple(_task_entry(item) for item in _as_list(data, "tasks")),
+        train=dict(train),
+        source=source,
+    )
+    _check_unique(grid)
+    return grid
+
+
+def _as_list(data: dict, key: str) -> list:
+    value = data[key]
+    if not isinstance(value, list):
+        raise GridError(f"{key} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _check_keys(item: dict, allowed: Sequence[str], where: str) -> None:
+    unknown = sorted(set(item) - set(allowed))
+    if unknown:
+        raise GridError(f"{where}: unknown key(s) {unknown}; allowed: {', '.join(allowed)}")
+
+
+def _entry_fields(item: Any, kind: str, allowed: Sequence[str]) -> dict[str, Any]:
+    """A list item given as a bare name or as a mapping, normalised to a mapping."""
+    if isinstance(item, str):
+        return {kind: item}
+    if not isinstance(item, dict) or not isinstance(item.get(kind), str):
+        raise GridError(f"each of the {kind}s must be a name or a mapping with '{kind}: NAME', got {item!r}")
+    _check_keys(item, allowed, f"{kind} {item[kind]!r}")
+    args = item.get("args") or {}
+    if not isinstance(args, dict):
+        raise GridError(f"{kind} {item[kind]!r}: args must be a mapping, got {args!r}")
+    return item
+
+
+def _registered(registry: Registry, name: str) -> Any:
+    try:
+        return registry.get(name)
+    except KeyError as exc:
+        raise GridError(exc.args[0]) from None
+
+
+def _upstream_entry(item: Any) -> UpstreamEntry:
+    fields_ = _entry_fields(item, "upstream", ("upstream", "args"))
+    _registered(UPSTREAMS, fields_["upstream"])
+    return UpstreamEntry(fields_["upstream"], dict(fields_.get("args") or {}))
+
+
+def _method_entry(item: Any) -> MethodEntry:
+    fields_ = _entry_fields(item, "method", ("method", "variant", "args"))
+    name, args = fields_["method"], dict(fields_.get("args") or {})
+    method_class = _registered(METHODS, name)
+    # A misspelt argument would otherwise give every cell of the method its own key and fail in training.
+    from_args = getattr(method_class, "from_args", None)
+    if from_args is not None:
+        try:
+            from_args(**args)
+        except (TypeError, ValueError) as exc:
+            raise GridError(f"method {name!r}: {exc}") from None
+    return MethodEntry(name, str(fields_.get("variant") or ""), args)
+
+
+def _task_entry(item: Any) -> TaskEntry:
+    fields_ = _entry_fields(item, "task", ("task", "args", "trainings"))
+    name = fields_["task"]
+    task_class = _registered(TASKS, name)
+    known = tuple(getattr(task_class, "training_names", ()))
+    if not known:
+        raise GridError(f"task {name!r} is registered without training_names")
+    trainings = fields_.get("trainings") or list(known)
+    if not isinstance(trainings, list) or len(set(trainings)) != len(trainings):
+        raise GridError(f"task {name!r}: trainings must be a list without repeats, got {trainings!r}")
+    unknown = [t for t in trainings if t not in known]
+    if unknown:
+        raise GridError(f"task {name!r} has no training(s) {unknown}; it has {', '.join(known)}")
+    return TaskEntry(name, tuple(trainings), dict(fields_.get("args") or {}))
+
+
+def _check_unique(grid: Grid) -> None:
+    # Two entries with one label would make their records indistinguishable in the leaderboard.
+    for kind, labels in (
+        ("upstream", [u.name for u in grid.upstreams]),
+        ("method variant", [m.label for m in grid.methods]),
+        ("task", [t.name for t in grid.tasks]),
+    ):
+        repeated = sorted({x for x in labels if labels.count(x) > 1})
+        if repeated:
+            hint = " (give each configuration its own 'variant')" if kind == "method variant" else ""
+            raise GridError(f"{kind} {repeated[0]!r} is listed twice{hint}")
+    # Two labels for one configuration would be one cell (one key) under two names.
+    seen: dict[str, str] = {}
+    for m in grid.methods:
+        config = json.dumps([m.method, m.args], sort_keys=True)
+        if config in seen:
+            raise GridError(f"method variants {seen[config]!r} and {m.label!r} configure {m.method!r} identically")
+        seen[config] = m.label
+
+
+def _register_packaged_grids() -> None:
+    for path in sorted(GRID_DIR.glob("*.yaml")):
+        # A Path, not a str: the registry reads strings as lazy "module:object" references.
+        GRIDS.register(path.stem, path)
+
+
+_register_packaged_grids()

@@ -1,0 +1,183 @@
+"""Run a grid: pick the cells still to do, schedule them over the devices, write the leaderboard.
+
+``python run_benchmark.py --grid NAME|PATH [--only K=V ...] [--devices 0,1|cpu]
+[--jobs-per-device N] [--retry-failed] [--results DIR] [--data-root DIR]`` calls ``main``; the
+results directory defaults to ``results/<grid name>``.
+Resuming is the default: a cell with an ok record is skipped, a failed one is kept and skipped
+unless ``--retry-failed``; killing a run at any moment loses at most the cells in flight.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence, TextIO
+
+from peftser.benchmark.config import Cell
+from peftser.benchmark.grids import Grid, GridError, load_grid
+from peftser.benchmark.scheduler import (
+    DEFAULT_RUNNER,
+    DeviceError,
+    Scheduler,
+    SchedulerError,
+    Slot,
+    make_slots,
+    parse_devices,
+)
+from peftser.benchmark.store import CorruptRecordError, ResultStore, write_json_atomic
+
+RESULTS_ROOT = Path("results")  # default results directory: RESULTS_ROOT/<grid name>
+
+
+@dataclass
+class RunSummary:
+    """What one run of a grid did, and where the grid stands afterwards."""
+
+    grid: str
+    cells: int  # in the grid after --only
+    skipped: int  # already recorded when the run started (ok, or failed and not retried)
+    ran: int
+    ok: int  # of the cells run now
+    failed: int  # of the cells run now
+    elsewhere: int  # recorded meanwhile by another orchestrator on the same directory
+    failed_total: int  # failed records among the grid's cells at the end
+    missing: int  # cells of the selection with no record at the end
+    wall_time_s: float
+    leaderboard: Path | None = None
+
+    def line(self) -> str:
+        """One line for the terminal."""
+        return (
+            f"grid {self.grid}: {self.cells} cells; ran {self.ran} ({self.ok} ok, {self.failed} failed), "
+            f"{self.skipped} already recorded, {self.elsewhere} recorded by another process; "
+            f"{self.failed_total} failed and {self.missing} missing overall; {self.wall_time_s:.1f} s"
+        )
+
+
+def run_grid(
+    grid: Grid | str | Path,
+    *,
+    results_dir: str | Path | None = None,
+    devices: str | Sequence[str] | None = None,
+    jobs_per_device: int | None = None,
+    only: Sequence[str] = (),
+    retry_failed: bool = False,
+    data_root: str | Path | None = None,
+    runner: str = DEFAULT_RUNNER,
+    visible_gpus: int | None = None,
+    leaderboard: bool = True,
+    stream: TextIO | None = None,
+) -> RunSummary:
+    """Run every cell of ``grid`` (narrowed by ``only``) that has no record yet; see the module doc.
+
+    ``results_dir`` defaults to results/<grid name>; ``visible_gpus`` replaces the detected CUDA
+    GPU count (for checking ``devices`` without GPUs); ``leaderboard=False`` skips regenerating
+    the leaderboard at the end.
+    """
+    start = time.monotonic()
+    stream = stream or sys.stderr
+    grid = grid if isinstance(grid, Grid) else load_grid(grid)
+    results_dir = Path(results_dir) if results_dir is not None else RESULTS_ROOT / grid.name
+    cells = grid.cells(only)
+    # Every check that can fail comes before anything is started or written.
+    slots = make_slots(parse_devices(devices, gpu_count=visible_gpus), jobs_per_device)
+    scheduler = Scheduler(ResultStore(results_dir), slots, runner=runner, data_root=data_root, retry_failed=retry_failed, stream=stream)
+    store = scheduler.store
+    todo = [c for c in cells if store.should_run(c, retry_failed=retry_failed)]
+    kept = 0 if retry_failed else _statuses(store, cells).count("failed")
+    print(_header(grid, len(cells), len(todo), kept, slots), file=stream, flush=True)
+    result = scheduler.run(todo)
+    after = _statuses(store, cells)
+    summary = RunSummary(
+        grid=grid.name,
+        cells=len(cells),
+        skipped=len(cells) - len(todo),
+        ran=result.ok + result.failed,
+        ok=result.ok,
+        failed=result.failed,
+        elsewhere=result.elsewhere,
+        failed_total=after.count("failed"),
+        missing=after.count(None),
+        wall_time_s=0.0,
+    )
+    if leaderboard:
+        summary.leaderboard = _write_leaderboard(results_dir, grid)
+    summary.wall_time_s = time.monotonic() - start
+    _write_run_note(results_dir, summary, slots)
+    print(summary.line(), file=stream, flush=True)
+    return summary
+
+
+def _write_run_note(results_dir: Path, summary: RunSummary, slots: list[Slot]) -> None:
+    """results_dir/last_run.json: what the latest run did, on what, and how long it took."""
+    note = {
+        **asdict(summary),
+        "leaderboard": None if summary.leaderboard is None else str(summary.leaderboard.name),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "slots": [{"device": s.device, "threads": s.threads} for s in slots],
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(terse=True), "python": platform.python_version()},
+    }
+    write_json_atomic(results_dir / "last_run.json", note)
+
+
+def _statuses(store: ResultStore, cells: list[Cell]) -> list[str | None]:
+    """Each cell's record status; None for no record (or an unreadable one, which will run again)."""
+    statuses: list[str | None] = []
+    for cell in cells:
+        try:
+            record = store.load_record(cell)
+        except CorruptRecordError:
+            record = None
+        statuses.append(None if record is None else record["status"])
+    return statuses
+
+
+def _header(grid: Grid, n_cells: int, n_todo: int, kept: int, slots: list[Slot]) -> str:
+    devices: dict[str, int] = {}
+    for slot in slots:
+        devices[slot.device] = devices.get(slot.device, 0) + 1
+    where = ", ".join(f"{d} x{n}" for d, n in devices.items())
+    text = f"grid {grid.name}: {n_cells} cells, {n_cells - n_todo} already recorded, {n_todo} to run on {where}"
+    text += f" ({slots[0].threads} CPU thread(s) per worker)"
+    if kept:
+        text += f"; {kept} failed earlier and kept (--retry-failed runs them again)"
+    return text
+
+
+def _write_leaderboard(results_dir: Path, grid: Grid) -> Path:
+    # Imported here: the leaderboard pulls in plotting, which a run only needs at its very end.
+    from peftser.benchmark.leaderboard import write_leaderboard
+
+    expected = [c.to_dict() for c in grid.cells()]
+    return write_leaderboard(results_dir, expected_cells=expected, footnotes=grid.footnotes())
+
+
+def main(args: Any) -> int:
+    """CLI entry: ``args`` has grid, only, devices, jobs_per_device, retry_failed, results, data_root.
+
+    Returns the exit status: 0 when every cell of the selection has an ok record, 1 when some
+    failed or are missing, 2 on a bad grid/option, 130 when interrupted.
+    """
+    try:
+        summary = run_grid(
+            args.grid,
+            results_dir=args.results or None,
+            devices=args.devices,
+            jobs_per_device=args.jobs_per_device,
+            only=tuple(args.only or ()),
+            retry_failed=bool(args.retry_failed),
+            data_root=args.data_root,
+            runner=getattr(args, "runner", None) or DEFAULT_RUNNER,
+        )
+    except (GridError, DeviceError, SchedulerError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished cells are recorded; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0 if summary.failed_total == 0 and summary.missing == 0 else 1

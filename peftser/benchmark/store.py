@@ -1,0 +1,194 @@
+"""The result store: one JSON run record per cell, its artifacts, and claims on cells.
+
+Layout under the results directory::
+
+    records/<task>/<cell.key>.json   the run record (written atomically: a kill mid-write leaves
+                                     at most a hidden ``.<name>.*.tmp`` file, never a partial record)
+    artifacts/<cell.key>/            what the training saved (adapter.safetensors, adapter_config.json)
+    locks/<cell.key>.lock            claim files; the lock on them, not the file, is the claim
+
+Claims use OS-level file locks (``filelock.FileLock``: ``flock`` on POSIX, ``msvcrt.locking`` on
+Windows), which the operating system drops when the holding process dies, kill -9 included, with
+no guessing about stale owners; a ``SoftFileLock`` is only a marker file, which older filelock
+releases leave behind when its holder is killed. ``flock`` is not reliable across machines on
+some network filesystems, so orchestrators sharing a directory should run on one host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+from filelock import FileLock, Timeout
+
+from peftser.benchmark.config import Cell
+
+
+class CorruptRecordError(ValueError):
+    """A record file that is not a readable JSON object."""
+
+
+def _jsonable(obj: Any) -> Any:
+    # Trainers naturally hand back numpy scalars/arrays and paths; JSON knows neither.
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"object of type {type(obj).__name__} is not JSON serializable")
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as JSON so that readers see the old file or the whole new one, never a part."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Serialise first: an unserialisable object must not leave a temp file or touch the old file.
+    text = json.dumps(obj, indent=1, default=_jsonable)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    # The rename itself is durable only once the directory entry is flushed (POSIX only).
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    """One record file; a file that is not a JSON object raises CorruptRecordError naming it."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptRecordError(f"run record {path} is not valid JSON: {exc}") from None
+    if not isinstance(record, dict) or "status" not in record:
+        raise CorruptRecordError(f"run record {path} is not a record (a JSON object with a 'status')")
+    return record
+
+
+class Claim:
+    """An exclusive, process-lifetime hold on one cell; release it once its record is saved."""
+
+    def __init__(self, cell: Cell, lock: FileLock):
+        self.cell = cell
+        self._lock = lock
+
+    @property
+    def held(self) -> bool:
+        return self._lock.is_locked
+
+    def release(self) -> None:
+        """Give the cell up (idempotent)."""
+        if self._lock.is_locked:
+            self._lock.release()
+
+    def __enter__(self) -> "Claim":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"Claim({self.cell.label!r}, held={self.held})"
+
+
+class ResultStore:
+    """Run records, artifacts and claims in one results directory."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    # -- paths ---------------------------------------------------------------------------------
+    def record_path(self, cell: Cell) -> Path:
+        """root/records/<task>/<key>.json"""
+        return self.root / "records" / cell.task / f"{cell.key}.json"
+
+    def artifact_dir(self, cell: Cell) -> Path:
+        """root/artifacts/<key>"""
+        return self.root / "artifacts" / cell.key
+
+    def lock_path(self, cell: Cell) -> Path:
+        """root/locks/<key>.lock"""
+        return self.root / "locks" / f"{cell.key}.lock"
+
+    # -- records -------------------------------------------------------------------------------
+    def has_record(self, cell: Cell) -> bool:
+        """Whether a record file (ok or failed) exists for the cell."""
+        return self.record_path(cell).is_file()
+
+    def load_record(self, cell: Cell) -> dict[str, Any] | None:
+        """The cell's record, None when there is none; CorruptRecordError when unreadable."""
+        path = self.record_path(cell)
+        if not path.is_file():
+            return None
+        return read_record(path)
+
+    def save_record(self, record: dict[str, Any]) -> Path:
+        """Write a record (atomically) where its task and key say it belongs."""
+        missing = [k for k in ("status", "key", "task") if not record.get(k)]
+        if missing:
+            raise ValueError(f"run record lacks {missing}; got keys {sorted(record)}")
+        if record["status"] not in ("ok", "failed"):
+            raise ValueError(f"run record {record['key']}: status must be 'ok' or 'failed', got {record['status']!r}")
+        path = self.root / "records" / str(record["task"]) / f"{record['key']}.json"
+        return write_json_atomic(path, record)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every readable record; an unreadable file is reported with a warning, not skipped silently."""
+        for path in sorted((self.root / "records").glob("*/*.json")):
+            try:
+                yield read_record(path)
+            except CorruptRecordError as exc:
+                warnings.warn(str(exc), stacklevel=2)
+
+    def failed(self) -> list[dict[str, Any]]:
+        """Records of cells whose training failed."""
+        return [r for r in self.records() if r["status"] == "failed"]
+
+    def should_run(self, cell: Cell, *, retry_failed: bool = False, failed_before: float | None = None) -> bool:
+        """Resume rule: no record -> run; ok -> skip; failed -> run only with ``retry_failed``.
+
+        ``failed_before`` (a time.time() value) limits retrying to failures recorded before it, so a
+        run retries what failed in earlier runs but not what failed again during itself.
+        """
+        path = self.record_path(cell)
+        try:
+            record = self.load_record(cell)
+        except CorruptRecordError as exc:
+            warnings.warn(f"{exc}; the cell will run again and replace it", stacklevel=2)
+            return True
+        if record is None:
+            return True
+        if record["status"] == "ok" or not retry_failed:
+            return False
+        return failed_before is None or path.stat().st_mtime < failed_before
+
+    # -- claims --------------------------------------------------------------------------------
+    def claim(self, cell: Cell) -> Claim | None:
+        """Hold the cell for this process, or None when another live process holds it."""
+        path = self.lock_path(cell)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(path, thread_local=False)
+        try:
+            lock.acquire(timeout=0)  # one attempt; works on every filelock the project allows (>=3.12)
+        except Timeout:
+            return None
+        return Claim(cell, lock)
