@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 
 MODES = ("list", "params", "manifest", "train", "predict", "bench", "grid", "leaderboard")
@@ -54,6 +55,10 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=float, default=6.0)
     bench.add_argument("--steps", type=int, default=5)
     p.add_argument("--json", action="store_true", help="machine-readable output (--list, --params, --bench)")
+    p.add_argument(
+        "--plugin", action="append", default=[], metavar="MODULE",
+        help="import MODULE first, so that the upstreams, methods, tasks or grids it registers can be used",
+    )
     return p
 
 
@@ -101,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.results is None and not args.grid:
         args.results = "results"
+    if args.plugin:  # through the environment, so that worker processes import them too
+        from peftser.registry import PLUGINS_ENV
+
+        os.environ[PLUGINS_ENV] = ",".join(filter(None, [os.environ.get(PLUGINS_ENV, ""), *args.plugin]))
     try:
         args.task_options = parse_pairs(args.task_arg, "--task-arg")
         if args.list:

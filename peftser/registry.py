@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
 from typing import Any, Callable, Iterator
 
 
@@ -69,14 +70,25 @@ GRIDS = Registry("grid")
 _BUILTINS_LOADED = False
 
 
+PLUGINS_ENV = "PEFTSER_PLUGINS"  # comma-separated modules that register the user's own entries
+
+
 def load_builtins() -> None:
-    """Import the modules whose decorators fill the registries (idempotent)."""
+    """Import the modules whose decorators fill the registries, then the user's plugins (idempotent).
+
+    Plugins are named in an environment variable so that the orchestrator's worker processes,
+    which inherit the environment, register the same entries as the process that started them.
+    """
     global _BUILTINS_LOADED
-    if _BUILTINS_LOADED:
-        return
-    _BUILTINS_LOADED = True
-    for module in ("peftser.upstream", "peftser.peft", "peftser.downstream.tasks", "peftser.benchmark.grids"):
-        importlib.import_module(module)
+    if not _BUILTINS_LOADED:
+        _BUILTINS_LOADED = True
+        for module in ("peftser.upstream", "peftser.peft", "peftser.downstream.tasks", "peftser.benchmark.grids"):
+            importlib.import_module(module)
+    for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ValueError(f"plugin module {module!r} (from --plugin or ${PLUGINS_ENV}) cannot be imported: {err}") from err
 
 
 def factory(registry: Registry, name: str) -> Callable[..., Any]:
