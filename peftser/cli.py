@@ -103,6 +103,8 @@ def _run(module: str, args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from peftser.registry import UnknownNameError
+
     args = parser().parse_args(argv)
     if args.results is None and not args.grid:
         args.results = "results"
@@ -128,10 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             return _run("peftser.benchmark.orchestrator", args)
         elif args.leaderboard:
             return _run("peftser.benchmark.leaderboard", args)
-    except (KeyError, ValueError, FileNotFoundError) as err:
+    except (UnknownNameError, ValueError, FileNotFoundError) as err:
         # User errors (unknown names, bad files or options) get one clear line, not a traceback.
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
 

@@ -13,6 +13,13 @@ import os
 from typing import Any, Callable, Iterator
 
 
+class UnknownNameError(KeyError):
+    """A name that no registry entry (or task training) has; the message lists the known ones."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0]) if self.args else ""
+
+
 class Registry:
     """A named collection of factories of one kind (upstream, method, task, grid)."""
 
@@ -39,7 +46,7 @@ class Registry:
             known = ", ".join(self.names()) or "(none)"
             close = difflib.get_close_matches(str(name), self.names(), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise KeyError(f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {known}") from None
+            raise UnknownNameError(f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {known}") from None
         if isinstance(entry, str):  # lazy "module:object" placeholder
             module, _, attr = entry.partition(":")
             entry = getattr(importlib.import_module(module), attr)

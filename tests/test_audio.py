@@ -185,3 +185,14 @@ def test_check_audio_passes_a_good_file_and_caches_it(tmp_path, cache):
     soundfile.write(str(path), tone(44100, 0.2, 330.0), 44100)
     assert check_audio(path) is None
     assert len(list(cache.rglob("*.npy"))) == 1
+
+
+def test_audio_shorter_than_one_encoder_frame_is_a_clear_error(tmp_path, monkeypatch):
+    from peftser.downstream.audio import AudioError, load_audio
+
+    monkeypatch.setenv("PEFTSER_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "click.wav"
+    soundfile.write(str(path), np.full(300, 0.1, dtype=np.float32), 16000)
+    with pytest.raises(AudioError, match="too short|under the") as err:
+        load_audio(path)
+    assert err.value.kind == "too short" and str(path) in str(err.value)

@@ -270,16 +270,19 @@ def test_sort_keys():
         "iemocap", "crema_d", "msp_podcast", "synthetic_iemocap", "synthetic_msp_podcast", "my_corpus"]
 
 
-def test_cli_main(tmp_path, capsys, monkeypatch):
+def test_cli_main(tmp_path, capsys):
     results = tmp_path / "results"
     fill(results)
-    # No packaged grid: the tables fall back to the records' own groups.
-    monkeypatch.setattr(leaderboard, "packaged_grids_of", lambda records: ([], [], []))
+    # No grid ran here (single trainings): the tables fall back to the records' own groups.
     assert main(argparse.Namespace(results=str(results))) == 0
-    assert "no packaged grid matches" in capsys.readouterr().out
+    assert "no grid ran here" in capsys.readouterr().out
     assert (results / "leaderboard.md").read_text().startswith("# Leaderboard")
     assert main(argparse.Namespace(results=str(tmp_path / "absent"))) == 2
-    assert "absent does not exist" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "absent" in err and "holds no run records" in err
+    # The default directory holds each grid's results in a subfolder: the error points there.
+    assert main(argparse.Namespace(results=str(tmp_path))) == 2
+    assert str(results) in capsys.readouterr().err
 
 
 def test_a_shared_configuration_counts_under_every_expected_name():
@@ -301,13 +304,15 @@ def test_a_shared_configuration_counts_under_every_expected_name():
     assert "outside the expected grid" not in markdown and "Missing: none." in markdown
 
 
-def test_cli_finds_the_packaged_grid_of_the_records(tmp_path, capsys):
+def test_cli_uses_the_grids_that_ran_into_the_directory(tmp_path, capsys):
     from peftser.benchmark.grids import load_grid
+    from peftser.benchmark.orchestrator import remember_grid
 
     demo = load_grid("demo")
     cell = demo.cells()[0]
     results = tmp_path / "results"
     save(results, make_record(cell, 30.0))
+    remember_grid(results, demo)
     assert main(argparse.Namespace(results=str(results))) == 0
     assert "grid(s) demo" in capsys.readouterr().out
     markdown = (results / "leaderboard.md").read_text()

@@ -299,14 +299,16 @@ def test_real_cells_run_through_the_real_runner(tmp_path, monkeypatch):
         "upstreams: [demo_whisper_tiny]\n"
         "methods: [downstream, {method: lora, args: {rank: 2}}]\n"
         "tasks: [{task: synthetic_crema_d, trainings: [fold1]}]\n"
-        "train: {epochs: 1, batch_size: 16}\n"
+        "train: {epochs: 3, batch_size: 16}\n"
     )
     results = tmp_path / "results"
-    summary = run_grid(grid_file, results_dir=results, devices="cpu", jobs_per_device=2, stream=io.StringIO())
+    # Command-line overrides reach every cell (here: one epoch instead of the grid's three).
+    summary = run_grid(grid_file, results_dir=results, devices="cpu", jobs_per_device=2, train={"epochs": 1}, stream=io.StringIO())
     assert (summary.ok, summary.failed) == (2, 0)
     store = ResultStore(results)
     for record in records_of(results):
         assert record["status"] == "ok" and 0 <= record["test"]["uar"] <= 100
+        assert len(record["history"]) == 1 and record["config"]["train"]["epochs"] == 1
         assert record["worker"]["slot"] in (0, 1) and record["device"] == "cpu"
         assert (results / record["artifact"]["path"]).is_dir()
         assert store.artifact_dir(Cell.from_dict(record["cell"])) == results / record["artifact"]["path"]

@@ -11,8 +11,9 @@ from peftser.benchmark.artifact import load_artifact
 from peftser.benchmark.augment import add_noise, augment, time_mask
 from peftser.benchmark.config import Cell
 from peftser.benchmark.metrics import metrics_from_predictions
-from peftser.benchmark.training import Clip, eval_batches, load_clips, predict, run_cell, train_batches
+from peftser.benchmark.training import eval_batches, load_clips, predict, run_cell, train_batches
 from peftser.cli import main
+from peftser.downstream.task import Utterance
 from peftser.downstream.tasks import make_task
 
 # A tiny Whisper twin on the synthetic CREMA-D-like task, with a short schedule. Batch 1 gives the
@@ -74,12 +75,15 @@ def test_same_seed_gives_identical_metrics(trained, tmp_path):
     assert again["test"] == record["test"] and again["history"] == record["history"]
 
 
-def test_evaluation_does_not_depend_on_batch_companions():
+def test_evaluation_does_not_depend_on_batch_companions(tmp_path):
     rng = np.random.default_rng(0)
-    utt = make_task("synthetic_iemocap").utterances[0]
-    clips = [Clip(utt, rng.standard_normal(n).astype(np.float32) * 0.1) for n in (8000, 12000, 8000, 16000, 8000)]
-    for batch in eval_batches([len(c.wave) for c in clips], batch_size=8):
-        assert len({len(clips[i].wave) for i in batch}) == 1  # never padded
+    utterances = []
+    for i, n in enumerate((8000, 12000, 8000, 16000, 8000)):
+        sf.write(tmp_path / f"{i}.wav", rng.standard_normal(n).astype(np.float32) * 0.1, 16000)
+        utterances.append(Utterance(f"u{i}", tmp_path / f"{i}.wav", "s1", "female", "sad"))
+    clips = load_clips(utterances, 6.0, strict=True, skipped={})
+    for batch in eval_batches([c.length for c in clips], batch_size=8):
+        assert len({clips[i].length for i in batch}) == 1  # never padded
     from peftser.model import build_model
 
     model = build_model("demo_wav2vec2_base", "adapter")
@@ -162,4 +166,44 @@ def test_bench_reports_step_time_and_memory(capsys):
 
     assert main(["--bench", "demo_wavlm_base_plus", "lora", "--batch", "2", "--seconds", "1", "--steps", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["sec_per_step"] > 0 and result["peak_memory_mb"] > 0 and result["precision"] == "fp32"
+    assert result["precision"] == "fp32" and (result["batch"], result["seconds"], result["steps"]) == (2, 1.0, 2)
+    from peftser.model import build_model
+
+    assert result["trainable_params"] == build_model("demo_wavlm_base_plus", "lora").parameter_counts()["trainable_params"]
+
+
+def test_a_method_with_its_default_arguments_is_the_same_cell():
+    plain = Cell("whisper_base", "adapter", "iemocap", "fold1")
+    explicit = Cell("whisper_base", "adapter", "iemocap", "fold1", method_args={"bottleneck": 128, "scale": 0.1})
+    assert plain.key == explicit.key
+    assert plain.key != Cell("whisper_base", "adapter", "iemocap", "fold1", method_args={"bottleneck": 64}).key
+
+
+def test_test_is_scored_with_the_best_dev_epochs_weights(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    from peftser.benchmark import training
+
+    snapshots, dev_scores = [], []
+    real_train_epoch, real_score = training.train_epoch, training.score
+
+    def spying_train_epoch(model, *args, **kwargs):
+        loss = real_train_epoch(model, *args, **kwargs)
+        snapshots.append({n: t.clone() for n, t in model.trainable_state_dict().items()})
+        return loss
+
+    def rigged_score(logits, clips, loss_fn):  # dev UAR of epochs 1..3 forced to 10, 90, 50
+        loss, metrics, preds = real_score(logits, clips, loss_fn)
+        dev_scores.append(None)
+        if len(dev_scores) <= 3:
+            metrics = {**metrics, "uar": (10.0, 90.0, 50.0)[len(dev_scores) - 1]}
+        return loss, metrics, preds
+
+    monkeypatch.setattr(training, "train_epoch", spying_train_epoch)
+    monkeypatch.setattr(training, "score", rigged_score)
+    cell = Cell("demo_whisper_tiny", "lora", "synthetic_msp_podcast", "seed1", train={"epochs": 3, "batch_size": 8, "head_hidden": 64})
+    record = run_cell(cell, device="cpu", results_dir=tmp_path, progress=False)
+    assert record["best_epoch"] == 2 and record["dev"]["uar"] == 90.0
+    saved = load_file(str(tmp_path / record["artifact"]["path"] / "adapter.safetensors"))
+    assert all(torch.equal(saved[n], snapshots[1][n]) for n in saved)  # epoch 2's weights ...
+    assert any(not torch.equal(saved[n], snapshots[2][n]) for n in saved)  # ... not the last epoch's

@@ -31,7 +31,7 @@ def save_artifact(model: SERModel, directory: str | Path, config: dict[str, Any]
     return sum((directory / name).stat().st_size for name in (WEIGHTS, CONFIG))
 
 
-def artifact_config(model: SERModel, upstream: str, upstream_args: dict, max_seconds: float, pretrained: bool) -> dict:
+def artifact_config(model: SERModel, upstream: str, upstream_args: dict, max_seconds: float) -> dict:
     """What ``load_artifact`` needs to rebuild ``model``."""
     from peftser import __version__
     from peftser.downstream.task import EMOTIONS
@@ -39,7 +39,7 @@ def artifact_config(model: SERModel, upstream: str, upstream_args: dict, max_sec
     return {
         "upstream": upstream,
         "upstream_args": upstream_args,
-        "pretrained": pretrained,
+        "pretrained": model.upstream.pretrained,
         "method": model.method.name,
         "method_args": model.method.args(),
         "head": {"hidden": model.head.classifier[0].out_features, "dropout": model.head.convs[2].p},
@@ -49,13 +49,25 @@ def artifact_config(model: SERModel, upstream: str, upstream_args: dict, max_sec
     }
 
 
+def _read_config(path: Path) -> dict:
+    """The artifact's JSON config, or a ValueError naming the file and what is wrong."""
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from None
+    missing = [k for k in ("upstream", "upstream_args", "pretrained", "method", "method_args", "head", "classes", "max_seconds") if k not in config]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: not a peftser artifact config")
+    return config
+
+
 def load_artifact(directory: str | Path, *, device: str = "cpu", checkpoint_dir=None) -> tuple[SERModel, dict]:
     """The model an artifact was trained as (frozen upstream rebuilt, trained weights loaded) and its config."""
     directory = Path(directory)
     for name in (CONFIG, WEIGHTS):
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory} is not a peftser artifact: {name} is missing")
-    config = json.loads((directory / CONFIG).read_text())
+    config = _read_config(directory / CONFIG)
     model = build_model(
         config["upstream"],
         config["method"],
@@ -66,10 +78,16 @@ def load_artifact(directory: str | Path, *, device: str = "cpu", checkpoint_dir=
         head_hidden=config["head"]["hidden"],
         head_dropout=config["head"]["dropout"],
     )
-    weights = load_file(str(directory / WEIGHTS))
+    try:
+        weights = load_file(str(directory / WEIGHTS))
+    except Exception as err:  # safetensors raises its own error type for a damaged file
+        raise ValueError(f"{directory / WEIGHTS} cannot be read: {err}") from None
     expected = set(model.trainable_state_dict())
     if set(weights) != expected:
         missing, extra = sorted(expected - set(weights)), sorted(set(weights) - expected)
         raise ValueError(f"{directory / WEIGHTS} does not match {config['method']} on {config['upstream']}: missing {missing[:5]}, unexpected {extra[:5]}")
-    model.load_state_dict(weights, strict=False)
+    try:
+        model.load_state_dict(weights, strict=False)
+    except RuntimeError as err:  # shapes differ from what the config builds
+        raise ValueError(f"{directory / WEIGHTS} does not fit the model its config describes: {err}") from None
     return model.to(device).eval(), config

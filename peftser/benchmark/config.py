@@ -8,6 +8,32 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
+def _checked(name: str, value: Any, default: Any) -> Any:
+    """``value`` as the type of the option's default, or a ValueError naming the option."""
+    def bad() -> ValueError:
+        return ValueError(f"training option {name} must be {type(default).__name__} like {default!r}, got {value!r}")
+
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)) or len(value) != len(default):
+            raise bad()
+        return tuple(_checked(name, v, d) for v, d in zip(value, default))
+    if isinstance(default, bool) or isinstance(value, bool):
+        if type(value) is not type(default):
+            raise bad()
+        return value
+    if isinstance(default, int):
+        if not isinstance(value, int) or value < (0 if name == "plateau_patience" else 1):
+            raise bad()
+        return value
+    if isinstance(default, float):
+        if not isinstance(value, (int, float)):
+            raise bad()
+        return float(value)
+    if not isinstance(value, type(default)):
+        raise bad()
+    return value
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One training's hyperparameters; every default is the paper's (Section V-A, reference code)."""
@@ -36,9 +62,11 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
-        for name in ("betas", "snr_db", "time_mask"):
-            if name in values:
-                values[name] = tuple(float(v) for v in values[name])
+        defaults = cls()
+        for name, value in values.items():
+            values[name] = _checked(name, value, getattr(defaults, name))
+        if values.get("precision", "fp32") not in ("fp32", "bf16"):
+            raise ValueError(f"training option precision must be fp32 or bf16, got {values['precision']!r}")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,12 +88,19 @@ class Cell:
     variant: str = ""  # label of a method configuration, e.g. "adapter_b32" in the ablation grid
 
     def resolved(self) -> dict[str, Any]:
-        """Everything that determines the result, with training defaults filled in."""
+        """Everything that determines the result, with method and training defaults filled in
+        (so ``adapter`` and ``adapter`` with ``bottleneck: 128`` are one cell)."""
+        from peftser.registry import METHODS, load_builtins
+
+        load_builtins()
+        method_args = self.method_args
+        if self.method in METHODS:  # names are checked where cells are made; identity needs no registry
+            method_args = METHODS.get(self.method).from_args(**method_args).args()
         return {
             "upstream": self.upstream,
             "upstream_args": dict(sorted(self.upstream_args.items())),
             "method": self.method,
-            "method_args": dict(sorted(self.method_args.items())),
+            "method_args": dict(sorted(method_args.items())),
             "task": self.task,
             "task_args": dict(sorted(self.task_args.items())),
             "training": self.training,

@@ -831,38 +831,25 @@ def _write(root: Path, records: list[dict], expected_cells: Iterable[Cell | dict
     return path
 
 
-def packaged_grids_of(records: Sequence[dict]) -> tuple[list[str], list[Cell], list[str]]:
-    """The packaged grids with a cell among the records: their names, cells and footnotes."""
-    from peftser.benchmark.grids import load_grid
-    from peftser.registry import GRIDS, load_builtins
-
-    load_builtins()
-    keys = {str(r.get("key")) for r in records}
-    names, cells, footnotes = [], [], []
-    for name in GRIDS.names():
-        grid = load_grid(name)
-        grid_cells = grid.cells()
-        if keys & {c.key for c in grid_cells}:
-            names.append(name)
-            cells += grid_cells
-            footnotes += [note for note in grid.footnotes() if note not in footnotes]
-    return names, cells, footnotes
-
-
 def main(args: Any) -> int:
     """CLI: ``run_benchmark.py --leaderboard [--results DIR]``; args.results is the directory.
 
-    The packaged grids whose cells have records give the expected cells and footnotes, so the
+    The grids that ran into DIR (its grids.json) give the expected cells and footnotes, so the
     regenerated leaderboard is the one the grid run wrote at its end.
     """
+    from peftser.benchmark.orchestrator import remembered_grids
+
     root = Path(getattr(args, "results", None) or "results")
-    try:
-        records = load_records(root)
-    except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
+    if not (root / "records").is_dir():
+        with_records = sorted(str(p.parent) for p in root.glob("*/records/")) if root.is_dir() else []
+        hint = f"; directories with records: {', '.join(with_records)}" if with_records else ""
+        print(f"error: {root} holds no run records (no {root / 'records'}){hint}", file=sys.stderr)
         return 2
-    names, cells, footnotes = packaged_grids_of(records)
-    path = _write(root, records, cells or None, footnotes)
-    expected = f"expected cells from grid(s) {', '.join(names)}" if names else "no packaged grid matches the records"
+    records = load_records(root)
+    grids = remembered_grids(root)
+    cells = [c for grid in grids for c in grid.cells()]
+    footnotes = list(dict.fromkeys(note for grid in grids for note in grid.footnotes()))
+    path = _write(root, records, [c.to_dict() for c in cells] or None, footnotes)
+    expected = f"expected cells from grid(s) {', '.join(g.name for g in grids)}" if grids else "no grid ran here: no expected cells"
     print(f"wrote {path} ({len(records)} records; {expected})")
     return 0

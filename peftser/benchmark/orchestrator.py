@@ -9,6 +9,8 @@ unless ``--retry-failed``; killing a run at any moment loses at most the cells i
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import platform
 import sys
@@ -68,6 +70,9 @@ def run_grid(
     only: Sequence[str] = (),
     retry_failed: bool = False,
     data_root: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+    strict: bool = False,
+    train: dict[str, Any] | None = None,
     runner: str = DEFAULT_RUNNER,
     visible_gpus: int | None = None,
     leaderboard: bool = True,
@@ -82,11 +87,16 @@ def run_grid(
     start = time.monotonic()
     stream = stream or sys.stderr
     grid = grid if isinstance(grid, Grid) else load_grid(grid)
+    if train:  # command-line training overrides (--precision, --epochs) apply to every cell
+        grid = dataclasses.replace(grid, train={**grid.train, **train})
     results_dir = Path(results_dir) if results_dir is not None else RESULTS_ROOT / grid.name
     cells = grid.cells(only)
     # Every check that can fail comes before anything is started or written.
     slots = make_slots(parse_devices(devices, gpu_count=visible_gpus), jobs_per_device)
-    scheduler = Scheduler(ResultStore(results_dir), slots, runner=runner, data_root=data_root, retry_failed=retry_failed, stream=stream)
+    options = {"data_root": data_root}
+    if runner == DEFAULT_RUNNER:
+        options.update(checkpoint_dir=checkpoint_dir, strict=strict)
+    scheduler = Scheduler(ResultStore(results_dir), slots, runner=runner, runner_options=options, retry_failed=retry_failed, stream=stream)
     store = scheduler.store
     todo = [c for c in cells if store.should_run(c, retry_failed=retry_failed)]
     kept = 0 if retry_failed else _statuses(store, cells).count("failed")
@@ -109,8 +119,31 @@ def run_grid(
         summary.leaderboard = _write_leaderboard(results_dir, grid)
     summary.wall_time_s = time.monotonic() - start
     _write_run_note(results_dir, summary, slots)
+    remember_grid(results_dir, grid)
     print(summary.line(), file=stream, flush=True)
     return summary
+
+
+GRIDS_FILE = "grids.json"  # the grids run into a results directory, for --leaderboard
+
+
+def remember_grid(results_dir: Path, grid: Grid) -> None:
+    """Add ``grid`` to results_dir/grids.json: a packaged grid by name, a user's by its file."""
+    from peftser.registry import GRIDS
+
+    path = Path(results_dir) / GRIDS_FILE
+    known = json.loads(path.read_text()) if path.is_file() else []
+    entry = {"name": grid.name, "file": None if grid.name in GRIDS else str(Path(grid.source).resolve())}
+    if entry not in known:
+        write_json_atomic(path, [*known, entry])
+
+
+def remembered_grids(results_dir: Path) -> list[Grid]:
+    """The grids that ran into results_dir (none when only single trainings did)."""
+    path = Path(results_dir) / GRIDS_FILE
+    if not path.is_file():
+        return []
+    return [load_grid(entry["file"] or entry["name"]) for entry in json.loads(path.read_text())]
 
 
 def _write_run_note(results_dir: Path, summary: RunSummary, slots: list[Slot]) -> None:
@@ -163,6 +196,11 @@ def main(args: Any) -> int:
     Returns the exit status: 0 when every cell of the selection has an ok record, 1 when some
     failed or are missing, 2 on a bad grid/option, 130 when interrupted.
     """
+    if getattr(args, "task_root", None) or getattr(args, "task_options", None):
+        print("error: --task-root and --task-arg apply to one task; a grid sets each task's folder under "
+              "--data-root and its options in the grid file", file=sys.stderr)
+        return 2
+    train = {k: v for k, v in (("epochs", getattr(args, "epochs", None)), ("precision", getattr(args, "precision", None))) if v is not None}
     try:
         summary = run_grid(
             args.grid,
@@ -172,6 +210,9 @@ def main(args: Any) -> int:
             only=tuple(args.only or ()),
             retry_failed=bool(args.retry_failed),
             data_root=args.data_root,
+            checkpoint_dir=getattr(args, "checkpoint_dir", None),
+            strict=bool(getattr(args, "strict", False)),
+            train=train,
             runner=getattr(args, "runner", None) or DEFAULT_RUNNER,
         )
     except (GridError, DeviceError, SchedulerError) as exc:

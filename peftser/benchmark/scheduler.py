@@ -174,7 +174,7 @@ def _watch_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _worker_main(slot: Slot, runner_spec: str, conn: Connection, results_dir: str, data_root: str | None, parent_pid: int) -> None:
+def _worker_main(slot: Slot, runner_spec: str, conn: Connection, results_dir: str, options: dict[str, Any], parent_pid: int) -> None:
     """Body of a worker process: import the runner once, then run cells until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _watch_parent(parent_pid)
@@ -187,7 +187,7 @@ def _worker_main(slot: Slot, runner_spec: str, conn: Connection, results_dir: st
         conn.send(("fatal", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         return
     conn.send(("ready", os.getpid(), os.environ.get("CUDA_VISIBLE_DEVICES")))
-    root, data = Path(results_dir), (Path(data_root) if data_root else None)
+    root = Path(results_dir)
     while True:
         try:
             cell = conn.recv()
@@ -196,7 +196,7 @@ def _worker_main(slot: Slot, runner_spec: str, conn: Connection, results_dir: st
         if cell is None:
             return
         try:
-            record = runner(cell, device=slot.run_device, results_dir=root, data_root=data)
+            record = runner(cell, device=slot.run_device, results_dir=root, **options)
             conn.send(("result", record))
         except Exception as exc:  # the cell failed, not the worker: report it and take the next one
             conn.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
@@ -345,17 +345,19 @@ class Scheduler:
         slots: Sequence[Slot],
         *,
         runner: str = DEFAULT_RUNNER,
-        data_root: str | Path | None = None,
+        runner_options: dict[str, Any] | None = None,
         retry_failed: bool = False,
         stream: TextIO | None = None,
     ):
+        """``runner_options`` go to every runner call besides the cell, device and results dir
+        (for ``run_cell``: data_root, checkpoint_dir, strict)."""
         if not slots:
             raise DeviceError("no worker slots: give at least one device")
         check_runner(runner)
         self.store = store
         self.slots = list(slots)
         self.runner = runner
-        self.data_root = str(data_root) if data_root is not None else None
+        self.runner_options = dict(runner_options or {"data_root": None})
         self.retry_failed = retry_failed
         self.stream = stream
         self._context = mp.get_context("spawn")
@@ -396,7 +398,7 @@ class Scheduler:
         process = self._context.Process(
             target=_worker_main,
             # Absolute, so that a runner that changes its working directory still writes here.
-            args=(slot, self.runner, child_conn, str(self.store.root.resolve()), self.data_root, os.getpid()),
+            args=(slot, self.runner, child_conn, str(self.store.root.resolve()), self.runner_options, os.getpid()),
             name=f"peftser-worker-{slot.index}",
             daemon=False,  # a daemonic worker could not start processes of its own (e.g. DataLoader workers)
         )

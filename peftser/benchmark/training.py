@@ -25,20 +25,28 @@ from peftser.benchmark.metrics import compute_metrics
 from peftser.downstream.audio import AudioError, load_audio
 from peftser.downstream.task import EMOTIONS, Utterance
 from peftser.model import SERModel, build_model
+from peftser.registry import UnknownNameError
 
 
-@dataclass
+@dataclass(frozen=True)
 class Clip:
+    """An utterance whose audio is known to be usable; the samples are read when a batch needs them
+    (from the decoded-audio cache), so a worker never holds a whole corpus in memory."""
+
     utterance: Utterance
-    wave: np.ndarray  # 16 kHz mono float32, already cut to max_seconds
+    length: int  # samples, after the cut
+    max_seconds: float
+
+    def wave(self) -> np.ndarray:
+        return load_audio(self.utterance.path, max_seconds=self.max_seconds)
 
 
 def load_clips(utterances, max_seconds: float, *, strict: bool, skipped: dict[str, int]) -> list[Clip]:
-    """The utterances' audio; unusable files are counted in ``skipped`` (or raise with ``strict``)."""
+    """The utterances with usable audio; unusable files are counted in ``skipped`` (or raise with ``strict``)."""
     clips = []
     for utt in utterances:
         try:
-            clips.append(Clip(utt, load_audio(utt.path, max_seconds=max_seconds)))
+            clips.append(Clip(utt, len(load_audio(utt.path, max_seconds=max_seconds)), max_seconds))
         except AudioError as err:
             if strict:
                 raise
@@ -102,8 +110,8 @@ def train_epoch(model, clips, cfg: TrainConfig, optimizer, loss_fn, device, prec
     """One pass over the training clips (augmented); the mean training loss."""
     model.train()
     total, count = 0.0, 0
-    for batch in train_batches([len(c.wave) for c in clips], cfg.batch_size, rng):
-        waves = [c.wave for c in (clips[i] for i in batch)]
+    for batch in train_batches([c.length for c in clips], cfg.batch_size, rng):
+        waves = [clips[i].wave() for i in batch]
         if cfg.augment:
             waves = [augment(w, rng, cfg.snr_db, cfg.time_mask) for w in waves]
         x, lengths = collate(waves, device)
@@ -123,8 +131,8 @@ def predict(model: SERModel, clips: list[Clip], batch_size: int, device, precisi
     """Logits [N, C] for the clips, in their order, batched without padding."""
     model.eval()
     logits = torch.empty(len(clips), len(EMOTIONS))
-    for batch in eval_batches([len(c.wave) for c in clips], batch_size):
-        x, lengths = collate([clips[i].wave for i in batch], device)
+    for batch in eval_batches([c.length for c in clips], batch_size):
+        x, lengths = collate([clips[i].wave() for i in batch], device)
         with _autocast(device, precision):
             logits[batch] = model(x, lengths).float().cpu()
     return logits
@@ -155,6 +163,17 @@ def versions() -> dict[str, str]:
     }
 
 
+def check_names(cell: Cell) -> None:
+    """Unknown upstream, method (or its arguments), task or training: a clear error."""
+    from peftser.registry import TASKS, UPSTREAMS
+
+    cell.resolved()  # the method and its arguments
+    UPSTREAMS.get(cell.upstream)
+    names = TASKS.get(cell.task).training_names
+    if cell.training not in names:
+        raise UnknownNameError(f"task {cell.task!r} has no training {cell.training!r}; it has {', '.join(names)}")
+
+
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -177,6 +196,7 @@ def run_cell(
     cfg = TrainConfig.from_dict(cell.train)
     device = torch.device(device or default_device())
     precision = resolve_precision(cfg.precision, device)
+    check_names(cell)  # before a corpus is read: a typo should cost seconds, not a corpus scan
     task = make_task(cell.task, data_root=data_root, root=task_root, strict=strict, **cell.task_args)
     training = task.training(cell.training)
     skipped = dict(task.skipped)
@@ -218,7 +238,7 @@ def run_cell(
     _, test_metrics, test_preds = score(predict(model, test, cfg.batch_size, device, precision), test, eval_loss_fn)
 
     artifact_dir = Path(results_dir) / "artifacts" / cell.key
-    config = artifact_config(model, cell.upstream, cell.upstream_args, cfg.max_seconds, pretrained=_pretrained(cell.upstream))
+    config = artifact_config(model, cell.upstream, cell.upstream_args, cfg.max_seconds)
     artifact_bytes = save_artifact(model, artifact_dir, config)
     counts = model.parameter_counts()
     return {
@@ -244,19 +264,15 @@ def run_cell(
     }
 
 
-def _pretrained(upstream: str) -> bool:
-    from peftser.registry import UPSTREAMS
-
-    entry = UPSTREAMS.get(upstream)
-    return getattr(entry, "checkpoint", None) is not None
-
-
 def _progress(epochs, label: str, enabled: bool):
     if not enabled:
         return epochs
     from tqdm import tqdm
 
     return tqdm(epochs, desc=label, unit="epoch", leave=False)
+
+
+SUMMARY_METRICS = ("uar", "acc", "macro_f1", "demographic_parity", "equality_of_odds")
 
 
 def main(args) -> int:
@@ -276,10 +292,10 @@ def main(args) -> int:
         checkpoint_dir=args.checkpoint_dir, strict=args.strict, progress=sys.stderr.isatty(),
     )
     path = store.save_record(record)
-    t = record["test"]
+    t = {k: ("n/a" if v is None else f"{v:.2f}") for k, v in record["test"].items() if k in SUMMARY_METRICS}
     print(
-        f"{cell.label}: test UAR {t['uar']:.2f} acc {t['acc']:.2f} macro-F1 {t['macro_f1']:.2f} "
-        f"DP {t['demographic_parity']:.2f} EO {t['equality_of_odds']:.2f} (best epoch {record['best_epoch']}, "
+        f"{cell.label}: test UAR {t['uar']} acc {t['acc']} macro-F1 {t['macro_f1']} "
+        f"DP {t['demographic_parity']} EO {t['equality_of_odds']} (best epoch {record['best_epoch']}, "
         f"{record['wall_time_s']:.1f} s) -> {path}"
     )
     return 0

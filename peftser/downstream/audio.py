@@ -23,8 +23,9 @@ import soundfile
 import soxr
 
 SAMPLE_RATE = 16_000
+MIN_SAMPLES = 400  # 25 ms: the receptive field of one wav2vec 2.0 frame
 # Bump when the decoding recipe changes so stale cache entries are never read.
-_RECIPE = "16k-mono-mean-soxr-hq-v1"
+_RECIPE = "16k-mono-mean-soxr-hq-v2"
 # Upper bound of the in-process layer; a corpus larger than this still works, from disk.
 MEMORY_CACHE_BYTES = 512 * 2**20
 
@@ -122,6 +123,10 @@ def _decode(path: Path) -> np.ndarray:
         raise AudioError(path, "silent", "audio is all zeros (no signal)")
     if rate != SAMPLE_RATE:
         wave = soxr.resample(wave, rate, SAMPLE_RATE).astype(np.float32, copy=False)
+    if len(wave) < MIN_SAMPLES:
+        # Shorter than one wav2vec 2.0 frame: no encoder can take it.
+        seconds = len(wave) / SAMPLE_RATE
+        raise AudioError(path, "too short", f"audio lasts {seconds:.3f} s, under the {MIN_SAMPLES / SAMPLE_RATE} s minimum")
     return np.ascontiguousarray(wave)
 
 

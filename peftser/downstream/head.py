@@ -29,7 +29,7 @@ class SERHead(nn.Module):
             raise ValueError(f"head expects {self.layer_weights.numel()} hidden states, got {len(states)}")
         weights = torch.softmax(self.layer_weights, dim=0)
         x = torch.einsum("l,lbtd->btd", weights.to(states[0].dtype), torch.stack(states))
-        x = self.convs(x.transpose(1, 2))  # [B, hidden, T]
+        x = self.convs(x.transpose(1, 2)).float()  # [B, hidden, T]; pooled in float32 under autocast
         mask = torch.arange(x.shape[-1], device=x.device)[None, :] < frame_lengths[:, None]
         pooled = (x * mask[:, None, :]).sum(-1) / frame_lengths.clamp(min=1)[:, None].to(x.dtype)
         return self.classifier(pooled)

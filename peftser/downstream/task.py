@@ -7,6 +7,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
+from peftser.registry import UnknownNameError
+
 # The paper's four classes, in this order everywhere (label index = position).
 EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry")
 GENDERS: tuple[str, ...] = ("female", "male")
@@ -68,5 +70,5 @@ class Task:
 
     def training(self, name: str) -> Training:
         if name not in self.training_names:
-            raise KeyError(f"task {self.name!r} has no training {name!r}; it has {', '.join(self.training_names)}")
+            raise UnknownNameError(f"task {self.name!r} has no training {name!r}; it has {', '.join(self.training_names)}")
         return next(t for t in self.trainings() if t.name == name)

@@ -84,8 +84,10 @@ for _spec in SPECS:
 
 
 def build_upstream(name: str, *, pretrained: bool | None = None, checkpoint_dir=None, **overrides) -> Upstream:
-    """The registered upstream ``name``; ``pretrained`` defaults to True when it has a checkpoint.
+    """The registered upstream ``name``, with ``.pretrained`` saying whether it has real weights.
 
+    ``pretrained=None`` means the entry's default: real weights for a spec with a checkpoint,
+    random ones for a spec without; a registered function receives None and decides itself.
     ``overrides`` are transformers config values (e.g. ``dropout=0.1``).
     """
     load_builtins()
@@ -96,13 +98,14 @@ def build_upstream(name: str, *, pretrained: bool | None = None, checkpoint_dir=
         build = partial(FAMILY_BUILDERS[entry.family], entry)
     else:
         build = entry
-    if pretrained:
-        return build(pretrained=True, checkpoint_dir=checkpoint_dir, **overrides)
-    # Random weights are a fixed function of the name, so an artifact trained on a random-weight
-    # upstream (tests, the demo grid) reloads onto the same frozen encoder.
+    # Whatever is initialised at random is a fixed function of the name, so an artifact trained on
+    # a random-weight upstream (tests, the demo grid) reloads onto the same frozen encoder.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(zlib.crc32(name.encode()))
-        return build(pretrained=False, checkpoint_dir=checkpoint_dir, **overrides)
+        upstream = build(pretrained=pretrained, checkpoint_dir=checkpoint_dir, **overrides)
+    if getattr(upstream, "pretrained", None) is None:
+        upstream.pretrained = pretrained
+    return upstream
 
 
 __all__ = ["SAMPLE_RATE", "SPECS", "Upstream", "UpstreamSpec", "build_upstream", "FAMILY_BUILDERS"]

@@ -35,6 +35,7 @@ class Upstream(nn.Module):
     """A frozen encoder; PEFT methods modify its layers in place."""
 
     family: ClassVar[str] = ""
+    pretrained: bool | None = None  # set by build_upstream: real weights, random ones, or the entry's default
     # Attribute paths, relative to one encoder layer, of the feed-forward block's two linears.
     ffn_linears: ClassVar[tuple[str, str]] = ("", "")
 

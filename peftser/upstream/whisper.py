@@ -37,8 +37,10 @@ class LogMel(nn.Module):
         self.register_buffer("filters", torch.as_tensor(filters, dtype=torch.float32).T, persistent=False)
         self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
 
+    @torch.autocast("cuda", enabled=False)  # bf16 would round the log-mel far beyond 1e-4
+    @torch.autocast("cpu", enabled=False)
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
-        """Waves [B, S] (zero-padded) -> log-mel [B, bins, S // 160]."""
+        """Waves [B, S] (zero-padded) -> log-mel [B, bins, S // 160], in float32 under any autocast."""
         frames = waves.shape[-1] // HOP
         padded = F.pad(waves.float(), (0, N_FFT // 2))
         stft = torch.stft(padded, N_FFT, HOP, window=self.window, center=True, pad_mode="reflect", return_complex=True)

@@ -265,7 +265,14 @@ def _task_entry(item: Any) -> TaskEntry:
     unknown = [t for t in trainings if t not in known]
     if unknown:
         raise GridError(f"task {name!r} has no training(s) {unknown}; it has {', '.join(known)}")
-    return TaskEntry(name, tuple(trainings), dict(fields_.get("args") or {}))
+    args = dict(fields_.get("args") or {})
+    check_options = getattr(task_class, "check_options", None)
+    if check_options is not None:
+        try:
+            check_options(args)
+        except ValueError as exc:
+            raise GridError(str(exc)) from None
+    return TaskEntry(name, tuple(trainings), args)
 
 
 def _check_unique(grid: Grid) -> None:

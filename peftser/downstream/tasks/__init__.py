@@ -11,7 +11,7 @@ from pathlib import Path
 
 from peftser.downstream.task import Task
 from peftser.downstream.tasks import crema_d, iemocap, msp_improv, msp_podcast, synthetic  # noqa: F401 (registers)
-from peftser.registry import TASKS
+from peftser.registry import TASKS, load_builtins
 
 
 def make_task(
@@ -21,6 +21,7 @@ def make_task(
 
     Synthetic tasks need neither: they generate their corpus under the cache on first use.
     """
+    load_builtins()  # the user's plugins may register tasks
     cls = TASKS.get(name)
     generated = getattr(cls, "generated", False)
     layout = getattr(cls, "layout", "") or f"the {name} corpus"

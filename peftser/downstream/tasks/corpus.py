@@ -94,13 +94,18 @@ class Corpus(Task):
         return self._trainings
 
     def _check_options(self) -> None:
-        for name, value in self.options.items():
-            if name not in self.option_choices:
-                known = ", ".join(self.option_choices) or "none"
-                raise ValueError(f"task {self.name!r} has no option {name!r} (its options: {known})")
-            if value not in self.option_choices[name]:
-                allowed = ", ".join(self.option_choices[name])
-                raise ValueError(f"task {self.name!r}: option {name}={value!r} must be one of {allowed}")
+        self.check_options(self.options)
+
+    @classmethod
+    def check_options(cls, options: dict) -> None:
+        """A ValueError for an option this task does not have, or a value it does not allow."""
+        for name, value in options.items():
+            if name not in cls.option_choices:
+                known = ", ".join(cls.option_choices) or "none"
+                raise ValueError(f"task {cls.name!r} has no option {name!r} (its options: {known})")
+            if value not in cls.option_choices[name]:
+                allowed = ", ".join(cls.option_choices[name])
+                raise ValueError(f"task {cls.name!r}: option {name}={value!r} must be one of {allowed}")
 
     def _check_layout(self) -> None:
         if not self.root.is_dir():
