@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.plugin:  # through the environment, so that worker processes import them too
         from peftser.registry import PLUGINS_ENV
 
+        if os.getcwd() not in sys.path:  # a plugin next to the user, as `python -m` would find it
+            sys.path.insert(0, os.getcwd())
         os.environ[PLUGINS_ENV] = ",".join(filter(None, [os.environ.get(PLUGINS_ENV, ""), *args.plugin]))
     try:
         args.task_options = parse_pairs(args.task_arg, "--task-arg")

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from peftser.benchmark import leaderboard
 from peftser.benchmark.config import Cell
 from peftser.benchmark.leaderboard import (
     backbone_sort_key,

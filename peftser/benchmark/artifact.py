@@ -6,13 +6,12 @@ Loading rebuilds the frozen upstream from its registry entry and never unpickles
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
+from peftser.files import atomic_write, write_text_atomic
 from peftser.model import SERModel, build_model
 
 WEIGHTS = "adapter.safetensors"
@@ -24,10 +23,8 @@ def save_artifact(model: SERModel, directory: str | Path, config: dict[str, Any]
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {name: t.detach().float().cpu().contiguous() for name, t in model.trainable_state_dict().items()}
-    for name, write in ((WEIGHTS, lambda p: save_file(tensors, str(p))), (CONFIG, lambda p: p.write_text(json.dumps(config, indent=2)))):
-        tmp = directory / f".{name}.tmp"
-        write(tmp)
-        os.replace(tmp, directory / name)  # a reader never sees a half-written file
+    atomic_write(directory / WEIGHTS, lambda handle: handle.write(save(tensors)))
+    write_text_atomic(directory / CONFIG, json.dumps(config, indent=2))
     return sum((directory / name).stat().st_size for name in (WEIGHTS, CONFIG))
 
 

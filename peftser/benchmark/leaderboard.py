@@ -9,10 +9,8 @@ of n trainings have a result, and missing, failed and unreadable records are lis
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
-import tempfile
 import warnings
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
@@ -31,6 +29,7 @@ from matplotlib.ticker import EngFormatter
 from tabulate import tabulate
 
 from peftser.benchmark.config import Cell
+from peftser.files import write_text_atomic
 from peftser.registry import TASKS
 
 METHOD_ORDER = ("downstream", "adapter", "parallel_adapter", "embedding_prompt", "lora")
@@ -799,18 +798,6 @@ def write_plots(board: Board, directory: Path) -> list[str]:
 
 
 # -- entry points --------------------------------------------------------------------------------
-def _write_text_atomic(path: Path, text: str) -> None:
-    """A reader never sees half a leaderboard: write a temp file beside it, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_leaderboard(
     results_dir: str | Path,
     *,
@@ -827,7 +814,7 @@ def _write(root: Path, records: list[dict], expected_cells: Iterable[Cell | dict
     board = collect(records, expected_cells)
     plots = write_plots(board, root)
     path = root / LEADERBOARD
-    _write_text_atomic(path, _render(board, footnotes or (), set(plots)))
+    write_text_atomic(path, _render(board, footnotes or (), set(plots)))
     return path
 
 

@@ -17,8 +17,6 @@ some network filesystems, so orchestrators sharing a directory should run on one
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,50 +24,11 @@ from typing import Any, Iterator
 from filelock import FileLock, Timeout
 
 from peftser.benchmark.config import Cell
+from peftser.files import write_json_atomic
 
 
 class CorruptRecordError(ValueError):
     """A record file that is not a readable JSON object."""
-
-
-def _jsonable(obj: Any) -> Any:
-    # Trainers naturally hand back numpy scalars/arrays and paths; JSON knows neither.
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    raise TypeError(f"object of type {type(obj).__name__} is not JSON serializable")
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as JSON so that readers see the old file or the whole new one, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Serialise first: an unserialisable object must not leave a temp file or touch the old file.
-    text = json.dumps(obj, indent=1, default=_jsonable)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    # The rename itself is durable only once the directory entry is flushed (POSIX only).
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_record(path: str | Path) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -21,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import soxr
+
+from peftser.files import atomic_write
 
 SAMPLE_RATE = 16_000
 MIN_SAMPLES = 400  # 25 ms: the receptive field of one wav2vec 2.0 frame
@@ -130,19 +131,6 @@ def _decode(path: Path) -> np.ndarray:
     return np.ascontiguousarray(wave)
 
 
-def _write_atomic(target: Path, write) -> None:
-    """Write through a temporary file in the same folder, so readers never see half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _read_bad_note(entry: Path, path: Path) -> AudioError | None:
     note = entry.with_suffix(".bad")
     if not note.exists():
@@ -155,9 +143,10 @@ def _decode_and_store(path: Path, entry: Path) -> np.ndarray:
     try:
         wave = _decode(path)
     except AudioError as err:
-        _write_atomic(entry.with_suffix(".bad"), lambda h: h.write(f"{err.kind}\t{err.detail}".encode()))
+        note = f"{err.kind}\t{err.detail}".encode()
+        atomic_write(entry.with_suffix(".bad"), lambda h: h.write(note))
         raise
-    _write_atomic(entry.with_suffix(".npy"), lambda h: np.save(h, wave, allow_pickle=False))
+    atomic_write(entry.with_suffix(".npy"), lambda h: np.save(h, wave, allow_pickle=False))
     return wave
 
 

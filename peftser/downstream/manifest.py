@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from tabulate import tabulate
 
 from peftser.downstream.task import EMOTIONS, GENDERS, Task, Training
 from peftser.downstream.tasks import make_task
+from peftser.files import write_text_atomic
 
 COLUMNS = ("key", "path", "speaker", "gender", "label")
 
@@ -43,7 +42,7 @@ def write_manifest(task: Task, out_path: str | Path) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     out_path = Path(out_path)
-    _write_atomic(out_path, text.getvalue())
+    write_text_atomic(out_path, text.getvalue())
     return f"wrote {len(rows)} utterances to {out_path}\n\n" + summary(task)
 
 
@@ -92,18 +91,6 @@ def _skipped_section(task: Task) -> str:
     if not bad:
         return table
     return table + "\n\nunusable audio files:\n" + "\n".join(f"  {err}" for err in bad)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main(args) -> int:
