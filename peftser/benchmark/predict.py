@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from peftser.benchmark.artifact import load_artifact
+from peftser.benchmark.training import default_device
 from peftser.downstream.audio import load_audio
 
 
@@ -25,7 +26,7 @@ def main(args) -> int:
     artifact_dir, *files = args.predict
     if not files:
         raise ValueError("--predict needs an artifact directory and at least one audio file")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = args.device or default_device()
     for r in predict_files(artifact_dir, files, device=device, checkpoint_dir=args.checkpoint_dir):
         probs = "  ".join(f"{c} {r[c]:.3f}" for c in r if c not in ("path", "emotion"))
         print(f"{r['path']}\t{r['emotion']}\t{probs}")

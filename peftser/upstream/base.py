@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-SAMPLE_RATE = 16_000
+from peftser.downstream.audio import SAMPLE_RATE  # the one rate of the harness: every upstream takes it
 
 
 @dataclass(frozen=True)
