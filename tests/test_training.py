@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -67,6 +69,19 @@ def test_artifact_reloads_and_reproduces_test_predictions(trained):
     preds = predict(model, clips, 8, torch.device("cpu"), "fp32").argmax(1).tolist()
     classes = config["classes"]
     assert [classes[p] for p in preds] == [p["pred"] for p in record["predictions"]]
+
+
+def test_an_artifact_on_other_frozen_weights_warns(trained, tmp_path):
+    import shutil
+
+    record, results = trained
+    copy = tmp_path / "artifact"
+    shutil.copytree(results / record["artifact"]["path"], copy)
+    config = json.loads((copy / "adapter_config.json").read_text())
+    config["frozen_fingerprint"] = "0" * 16
+    (copy / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.warns(UserWarning, match="frozen demo_whisper_tiny weights differ"):
+        load_artifact(copy)
 
 
 def test_same_seed_gives_identical_metrics(trained, tmp_path):

@@ -5,7 +5,9 @@ Loading rebuilds the frozen upstream from its registry entry and never unpickles
 
 from __future__ import annotations
 
+import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ def artifact_config(model: SERModel, upstream: str, upstream_args: dict, max_sec
         "method_args": model.method.args(),
         "head": {"hidden": model.head.classifier[0].out_features, "dropout": model.head.convs[2].p},
         "classes": list(EMOTIONS),
+        "frozen_fingerprint": frozen_fingerprint(model),
         "max_seconds": max_seconds,
         "peftser_version": __version__,
     }
@@ -56,6 +59,16 @@ def _read_config(path: Path) -> dict:
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)}: not a peftser artifact config")
     return config
+
+
+def frozen_fingerprint(model: SERModel) -> str:
+    """A hash of the frozen upstream weights the artifact was trained on top of."""
+    digest = hashlib.sha256()
+    for name, p in model.upstream.named_parameters():
+        if not p.requires_grad:
+            digest.update(f"{name}{tuple(p.shape)}".encode())
+            digest.update(p.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def load_artifact(directory: str | Path, *, device: str = "cpu", checkpoint_dir=None) -> tuple[SERModel, dict]:
@@ -87,4 +100,12 @@ def load_artifact(directory: str | Path, *, device: str = "cpu", checkpoint_dir=
         model.load_state_dict(weights, strict=False)
     except RuntimeError as err:  # shapes differ from what the config builds
         raise ValueError(f"{directory / WEIGHTS} does not fit the model its config describes: {err}") from None
+    if config.get("frozen_fingerprint") not in (None, frozen_fingerprint(model)):
+        # Another checkpoint revision, or random weights drawn differently by another library version:
+        # the trained weights no longer sit on the encoder they were trained with.
+        warnings.warn(
+            f"{directory}: the frozen {config['upstream']} weights differ from those this artifact was trained on; "
+            "its predictions may not be what the run record reports",
+            stacklevel=2,
+        )
     return model.to(device).eval(), config
