@@ -145,6 +145,11 @@ train: {epochs: 3}
         (with_methods("{method: adapter, args: {bottlenek: 32}}"), r"method 'adapter': .*bottlenek"),
         (with_methods("{name: adapter}"), r"a name or a mapping with 'method: NAME'"),
         ("upstreams: [demo_whisper_tiny\n", r"not valid YAML"),
+        (SMALL.replace("[demo_whisper_tiny, demo_whisper_base]", "[{upstream: demo_whisper_tiny, args: {dropuot: 0.1}}]"),
+         r"WhisperConfig has no option\(s\) \['dropuot'\]"),
+        (SMALL.replace("[synthetic_crema_d, synthetic_msp_podcast]", "[{task: synthetic_crema_d, args: {bogus: 1}}]"),
+         r"has no option 'bogus'"),
+        (SMALL + "train: {epochs: x}\n", r"training option epochs must be int"),
     ],
 )
 def test_bad_grid_files_name_the_file_and_the_problem(tmp_path, text, message):

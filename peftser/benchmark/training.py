@@ -167,8 +167,11 @@ def check_names(cell: Cell) -> None:
     """Unknown upstream, method (or its arguments), task or training: a clear error."""
     from peftser.registry import TASKS, UPSTREAMS
 
+    from peftser.upstream import check_upstream_args
+
     cell.resolved()  # the method and its arguments
     UPSTREAMS.get(cell.upstream)
+    check_upstream_args(cell.upstream, cell.upstream_args)
     names = TASKS.get(cell.task).training_names
     if cell.training not in names:
         raise UnknownNameError(f"task {cell.task!r} has no training {cell.training!r}; it has {', '.join(names)}")

@@ -12,6 +12,8 @@ from typing import Callable
 
 import torch
 
+from transformers import Wav2Vec2Config, WavLMConfig, WhisperConfig
+
 from peftser.registry import UPSTREAMS, load_builtins
 from peftser.upstream.base import SAMPLE_RATE, Upstream, UpstreamSpec
 from peftser.upstream.wav2vec2 import build_wav2vec2
@@ -83,6 +85,22 @@ for _spec in SPECS:
     UPSTREAMS.register(_spec.name, _spec)
 
 
+def check_upstream_args(name: str, args: dict) -> None:
+    """A ValueError for an override that the upstream's transformers config does not have
+    (those configs accept any key, so a typo such as ``dropuot`` would pass silently)."""
+    load_builtins()
+    entry = UPSTREAMS.get(name)
+    if not isinstance(entry, UpstreamSpec):
+        return  # a registered function takes the overrides it knows
+    config_class = {"whisper": WhisperConfig, "wav2vec2": Wav2Vec2Config, "wavlm": WavLMConfig}.get(entry.family)
+    if config_class is None:
+        return
+    known = set(config_class().to_dict())
+    unknown = sorted(set(args) - known)
+    if unknown:
+        raise ValueError(f"upstream {name!r}: {config_class.__name__} has no option(s) {unknown}")
+
+
 def build_upstream(name: str, *, pretrained: bool | None = None, checkpoint_dir=None, **overrides) -> Upstream:
     """The registered upstream ``name``, with ``.pretrained`` saying whether it has real weights.
 
@@ -108,4 +126,4 @@ def build_upstream(name: str, *, pretrained: bool | None = None, checkpoint_dir=
     return upstream
 
 
-__all__ = ["SAMPLE_RATE", "SPECS", "Upstream", "UpstreamSpec", "build_upstream", "FAMILY_BUILDERS"]
+__all__ = ["SAMPLE_RATE", "SPECS", "Upstream", "UpstreamSpec", "build_upstream", "check_upstream_args", "FAMILY_BUILDERS"]

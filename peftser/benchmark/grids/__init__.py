@@ -234,8 +234,15 @@ def _registered(registry: Registry, name: str) -> Any:
 
 def _upstream_entry(item: Any) -> UpstreamEntry:
     fields_ = _entry_fields(item, "upstream", ("upstream", "args"))
+    from peftser.upstream import check_upstream_args
+
     _registered(UPSTREAMS, fields_["upstream"])
-    return UpstreamEntry(fields_["upstream"], dict(fields_.get("args") or {}))
+    args = dict(fields_.get("args") or {})
+    try:
+        check_upstream_args(fields_["upstream"], args)
+    except ValueError as exc:
+        raise GridError(str(exc)) from None
+    return UpstreamEntry(fields_["upstream"], args)
 
 
 def _method_entry(item: Any) -> MethodEntry:
