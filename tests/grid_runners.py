@@ -72,7 +72,7 @@ def _barrier(count: int) -> None:
         time.sleep(0.02)
 
 
-def toy_run(cell: Cell, *, device: str, results_dir: Path, data_root: Path | None) -> dict:
+def toy_run(cell: Cell, *, device: str, results_dir: Path, **options) -> dict:
     """The stand-in for run_cell; never touches torch or CUDA."""
     args = cell.method_args
     if args.get("barrier"):

@@ -305,13 +305,13 @@ def test_a_shared_configuration_counts_under_every_expected_name():
 
 def test_cli_uses_the_grids_that_ran_into_the_directory(tmp_path, capsys):
     from peftser.benchmark.grids import load_grid
-    from peftser.benchmark.orchestrator import remember_grid
+    from peftser.benchmark.store import ResultStore
 
     demo = load_grid("demo")
     cell = demo.cells()[0]
     results = tmp_path / "results"
     save(results, make_record(cell, 30.0))
-    remember_grid(results, demo)
+    ResultStore(results).remember_grid(demo)
     assert main(argparse.Namespace(results=str(results))) == 0
     assert "grid(s) demo" in capsys.readouterr().out
     markdown = (results / "leaderboard.md").read_text()

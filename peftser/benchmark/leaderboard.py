@@ -824,7 +824,7 @@ def main(args: Any) -> int:
     The grids that ran into DIR (its grids.json) give the expected cells and footnotes, so the
     regenerated leaderboard is the one the grid run wrote at its end.
     """
-    from peftser.benchmark.orchestrator import remembered_grids
+    from peftser.benchmark.store import ResultStore
 
     root = Path(getattr(args, "results", None) or "results")
     if not (root / "records").is_dir():
@@ -833,7 +833,7 @@ def main(args: Any) -> int:
         print(f"error: {root} holds no run records (no {root / 'records'}){hint}", file=sys.stderr)
         return 2
     records = load_records(root)
-    grids = remembered_grids(root)
+    grids = ResultStore(root).grids()
     cells = [c for grid in grids for c in grid.cells()]
     footnotes = list(dict.fromkeys(note for grid in grids for note in grid.footnotes()))
     path = _write(root, records, [c.to_dict() for c in cells] or None, footnotes)

@@ -10,7 +10,6 @@ unless ``--retry-failed``; killing a run at any moment loses at most the cells i
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 import sys
@@ -93,9 +92,7 @@ def run_grid(
     cells = grid.cells(only)
     # Every check that can fail comes before anything is started or written.
     slots = make_slots(parse_devices(devices, gpu_count=visible_gpus), jobs_per_device)
-    options = {"data_root": data_root}
-    if runner == DEFAULT_RUNNER:
-        options.update(checkpoint_dir=checkpoint_dir, strict=strict)
+    options = {"data_root": data_root, "checkpoint_dir": checkpoint_dir, "strict": strict}
     scheduler = Scheduler(ResultStore(results_dir), slots, runner=runner, runner_options=options, retry_failed=retry_failed, stream=stream)
     store = scheduler.store
     todo = [c for c in cells if store.should_run(c, retry_failed=retry_failed)]
@@ -119,31 +116,9 @@ def run_grid(
         summary.leaderboard = _write_leaderboard(results_dir, grid)
     summary.wall_time_s = time.monotonic() - start
     _write_run_note(results_dir, summary, slots)
-    remember_grid(results_dir, grid)
+    store.remember_grid(grid)
     print(summary.line(), file=stream, flush=True)
     return summary
-
-
-GRIDS_FILE = "grids.json"  # the grids run into a results directory, for --leaderboard
-
-
-def remember_grid(results_dir: Path, grid: Grid) -> None:
-    """Add ``grid`` to results_dir/grids.json: a packaged grid by name, a user's by its file."""
-    from peftser.registry import GRIDS
-
-    path = Path(results_dir) / GRIDS_FILE
-    known = json.loads(path.read_text()) if path.is_file() else []
-    entry = {"name": grid.name, "file": None if grid.name in GRIDS else str(Path(grid.source).resolve())}
-    if entry not in known:
-        write_json_atomic(path, [*known, entry])
-
-
-def remembered_grids(results_dir: Path) -> list[Grid]:
-    """The grids that ran into results_dir (none when only single trainings did)."""
-    path = Path(results_dir) / GRIDS_FILE
-    if not path.is_file():
-        return []
-    return [load_grid(entry["file"] or entry["name"]) for entry in json.loads(path.read_text())]
 
 
 def _write_run_note(results_dir: Path, summary: RunSummary, slots: list[Slot]) -> None:

@@ -357,7 +357,7 @@ class Scheduler:
         self.store = store
         self.slots = list(slots)
         self.runner = runner
-        self.runner_options = dict(runner_options or {"data_root": None})
+        self.runner_options = dict(runner_options or {})
         self.retry_failed = retry_failed
         self.stream = stream
         self._context = mp.get_context("spawn")

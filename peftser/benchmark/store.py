@@ -27,6 +27,9 @@ from peftser.benchmark.config import Cell
 from peftser.files import write_json_atomic
 
 
+GRIDS_FILE = "grids.json"  # the grids run into a results directory
+
+
 class CorruptRecordError(ValueError):
     """A record file that is not a readable JSON object."""
 
@@ -74,6 +77,26 @@ class ResultStore:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+
+    # -- the grids run here (for --leaderboard) ---------------------------------------------------
+    def remember_grid(self, grid) -> None:
+        """Add ``grid`` to grids.json: a packaged grid by name, a user's by its file."""
+        from peftser.registry import GRIDS
+
+        path = self.root / GRIDS_FILE
+        known = json.loads(path.read_text()) if path.is_file() else []
+        entry = {"name": grid.name, "file": None if grid.name in GRIDS else str(Path(grid.source).resolve())}
+        if entry not in known:
+            write_json_atomic(path, [*known, entry])
+
+    def grids(self) -> list:
+        """The grids that ran into this directory (none when only single trainings did)."""
+        from peftser.benchmark.grids import load_grid
+
+        path = self.root / GRIDS_FILE
+        if not path.is_file():
+            return []
+        return [load_grid(entry["file"] or entry["name"]) for entry in json.loads(path.read_text())]
 
     # -- paths ---------------------------------------------------------------------------------
     def record_path(self, cell: Cell) -> Path:

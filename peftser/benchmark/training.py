@@ -25,7 +25,6 @@ from peftser.benchmark.metrics import compute_metrics
 from peftser.downstream.audio import AudioError, load_audio
 from peftser.downstream.task import EMOTIONS, Utterance
 from peftser.model import SERModel, build_model
-from peftser.registry import UnknownNameError
 
 
 @dataclass(frozen=True)
@@ -172,9 +171,7 @@ def check_names(cell: Cell) -> None:
     cell.resolved()  # the method and its arguments
     UPSTREAMS.get(cell.upstream)
     check_upstream_args(cell.upstream, cell.upstream_args)
-    names = TASKS.get(cell.task).training_names
-    if cell.training not in names:
-        raise UnknownNameError(f"task {cell.task!r} has no training {cell.training!r}; it has {', '.join(names)}")
+    TASKS.get(cell.task).check_training(cell.training)
 
 
 def default_device() -> str:

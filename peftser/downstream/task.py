@@ -68,7 +68,12 @@ class Task:
     def trainings(self) -> list[Training]:
         raise NotImplementedError
 
+    @classmethod
+    def check_training(cls, name: str) -> None:
+        """An error listing the task's trainings when ``name`` is not one (no data is read)."""
+        if name not in cls.training_names:
+            raise UnknownNameError(f"task {cls.name!r} has no training {name!r}; it has {', '.join(cls.training_names)}")
+
     def training(self, name: str) -> Training:
-        if name not in self.training_names:
-            raise UnknownNameError(f"task {self.name!r} has no training {name!r}; it has {', '.join(self.training_names)}")
+        self.check_training(name)
         return next(t for t in self.trainings() if t.name == name)

@@ -26,6 +26,9 @@ FAMILY_BUILDERS: dict[str, Callable[..., Upstream]] = {
 }
 
 
+FAMILY_CONFIGS = {"whisper": WhisperConfig, "wav2vec2": Wav2Vec2Config, "wavlm": WavLMConfig}
+
+
 def _whisper(layers: int, d_model: int, heads: int, ffn: int) -> dict:
     return {
         "d_model": d_model,
@@ -92,9 +95,7 @@ def check_upstream_args(name: str, args: dict) -> None:
     entry = UPSTREAMS.get(name)
     if not isinstance(entry, UpstreamSpec):
         return  # a registered function takes the overrides it knows
-    config_class = {"whisper": WhisperConfig, "wav2vec2": Wav2Vec2Config, "wavlm": WavLMConfig}.get(entry.family)
-    if config_class is None:
-        return
+    config_class = FAMILY_CONFIGS[entry.family]
     known = set(config_class().to_dict())
     unknown = sorted(set(args) - known)
     if unknown:

@@ -435,6 +435,12 @@ class Synthetic:
     name: ClassVar[str]
     default_dir = ""
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # The expected counts are the generator's own, so they follow its shape of each corpus.
+        cls.expected_total = SHAPES[cls.name].total()
+        cls.expected_counts = SHAPES[cls.name].counts()
+
     def __init__(self, root: str | Path | None = None, *, strict: bool = False, **options):
         super().__init__(default_root(self.name) if root is None else root, strict=strict, **options)
 
@@ -448,8 +454,6 @@ class SyntheticIemocap(Synthetic, Iemocap):
     """IEMOCAP-shaped synthetic corpus: 5 sessions x 2 speakers, 5 session folds."""
 
     name = "synthetic_iemocap"
-    expected_total = SHAPES[name].total()
-    expected_counts = SHAPES[name].counts()
 
 
 @TASKS.register("synthetic_msp_improv")
@@ -457,8 +461,6 @@ class SyntheticMspImprov(Synthetic, MspImprov):
     """MSP-IMPROV-shaped synthetic corpus: 6 sessions x 2 speakers, 6 session folds."""
 
     name = "synthetic_msp_improv"
-    expected_total = SHAPES[name].total()
-    expected_counts = SHAPES[name].counts()
 
 
 @TASKS.register("synthetic_crema_d")
@@ -467,8 +469,6 @@ class SyntheticCremaD(Synthetic, CremaD):
 
     name = "synthetic_crema_d"
     actors = tuple(s for s, _ in SHAPES[name].speakers)
-    expected_total = SHAPES[name].total()
-    expected_counts = SHAPES[name].counts()
 
 
 @TASKS.register("synthetic_msp_podcast")
@@ -476,5 +476,3 @@ class SyntheticMspPodcast(Synthetic, MspPodcast):
     """MSP-Podcast-shaped synthetic corpus: a fixed speaker-independent split x 3 seeds."""
 
     name = "synthetic_msp_podcast"
-    expected_total = SHAPES[name].total()
-    expected_counts = SHAPES[name].counts()
