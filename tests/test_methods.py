@@ -55,6 +55,7 @@ def _tuner_layers(upstream, kind=BaseTunerLayer) -> dict[str, nn.Module]:
 def _adam_steps(model: SERModel, steps: int) -> None:
     """The brief's optimisation: Adam at lr 1e-2 on a cross-entropy loss through the head."""
     model.train()
+    model.upstream.layerdrop_enabled = False  # a skipped layer's parameters would rightly not move
     optimiser = torch.optim.Adam(trainable_parameters(model).values(), lr=1e-2)
     waves, lengths = _batch()
     for _ in range(steps):
@@ -64,7 +65,7 @@ def _adam_steps(model: SERModel, steps: int) -> None:
 
 
 def _with_head(upstream, method) -> SERModel:
-    return SERModel(upstream, method, SERHead(upstream.num_layers + 1, upstream.hidden_size))
+    return SERModel(upstream, method, SERHead(upstream.num_layers, upstream.hidden_size))
 
 
 @pytest.mark.parametrize("method", METHOD_NAMES)
@@ -192,30 +193,114 @@ def test_adapter_defaults_are_the_papers(backbone, method):
         assert torch.count_nonzero(adapter.down.weight) > 0
 
 
+def _reference_layer(layer, family: str, method: str, adapter: Bottleneck, x: torch.Tensor, doubled: bool):
+    """The paper's reference encoder layers, written out literally (eval mode: dropout is off).
+
+    ``method`` is the project's name: ``adapter`` is the reference's ``adapter_l``,
+    ``parallel_adapter`` its ``adapter``. The reference's Adapter module returns x + s A(x)
+    (``doubled``); the project's default module returns s A(x).
+    """
+    def reference_adapter(h):
+        update = adapter.up(torch.relu(adapter.down(h))) * adapter.scale
+        return update + h if doubled else update
+
+    # Submodules are called through .forward, which skips the hooks the method put on them.
+    if family == "whisper":  # pre-norm
+        residual = x
+        h, _ = layer.self_attn.forward(hidden_states=layer.self_attn_layer_norm.forward(x), attention_mask=None)
+        h = residual + h
+        residual = h
+        if method == "parallel_adapter":
+            adapt_h = reference_adapter(h)
+        h = layer.fc2.forward(layer.activation_fn(layer.fc1.forward(layer.final_layer_norm.forward(h))))
+        if method == "adapter":
+            h = h + reference_adapter(h)
+        h = residual + h
+        if method == "parallel_adapter":
+            h = h + adapt_h
+        return h
+    # wav2vec 2.0 / WavLM Base: post-norm
+    attn_residual = x
+    if family == "wavlm":
+        h, _, _ = layer.attention.forward(x, attention_mask=None, position_bias=None, index=0)
+    else:
+        h, _ = layer.attention.forward(x, attention_mask=None)
+    h = attn_residual + h
+    if method == "parallel_adapter":
+        adapt_h = reference_adapter(h)
+    h = layer.layer_norm.forward(h)
+    h = h + layer.feed_forward.forward(h)
+    if method == "parallel_adapter":
+        h = h + adapt_h
+    if method == "adapter":
+        h = h + reference_adapter(h)
+    return layer.final_layer_norm.forward(h)
+
+
+def _run_layer(upstream, layer, x):
+    if upstream.family == "whisper":
+        return layer(x, None)
+    if upstream.family == "wavlm":
+        return layer(x, attention_mask=None, position_bias=None, index=0)[0]
+    return layer(x)
+
+
+@pytest.mark.parametrize("reference_residual", [False, True])
 @pytest.mark.parametrize("method", ["adapter", "parallel_adapter"])
 @pytest.mark.parametrize("backbone", TINY_BACKBONES)
-def test_adapter_adds_to_the_feed_forward_output(backbone, method):
-    """adapter reads the block's output, parallel_adapter its input; both add to the block's output."""
+def test_adapters_compute_the_reference_layer(backbone, method, reference_residual):
+    """Placement per family as the reference's layers; reference_residual adds its doubled residual."""
     torch.manual_seed(0)
     upstream = build_upstream(backbone)
-    build_method(method).apply(upstream)
+    build_method(method, reference_residual=reference_residual).apply(upstream)
     upstream.eval()
-    layer = upstream.layers[-1]
+    layer = upstream.layers[0]
     adapter = getattr(layer, method)
     nn.init.normal_(adapter.up.weight)  # away from the zero start, so the adapter contributes
+    x = torch.randn(2, 13, upstream.hidden_size)
+    with torch.no_grad():
+        ours = _run_layer(upstream, layer, x)
+        expected = _reference_layer(layer, upstream.family, method, adapter, x, doubled=reference_residual)
+        other = _reference_layer(layer, upstream.family, method, adapter, x, doubled=not reference_residual)
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(ours, other, atol=1e-4)  # the two variants are told apart
+
+
+@pytest.mark.parametrize("backbone", TINY_BACKBONES)
+def test_parallel_adapter_reads_the_state_before_the_feed_forward_layer_norm(backbone):
+    torch.manual_seed(0)
+    upstream = build_upstream(backbone)
+    build_method("parallel_adapter").apply(upstream)
+    upstream.eval()
+    layer = upstream.layers[-1]
+    norm = layer.final_layer_norm if upstream.family == "whisper" else layer.layer_norm
     seen = {}
-    exit_module = upstream.ffn_exit(layer)
-    # Registered after the method's hooks: they see the block's input and the adapted output.
-    upstream.ffn_entry(layer).register_forward_pre_hook(lambda m, args: seen.update(entry=args[0]))
-    exit_module.register_forward_pre_hook(lambda m, args: seen.update(exit_input=args[0]))
-    exit_module.register_forward_hook(lambda m, args, out: seen.update(output=out))
+    norm.register_forward_pre_hook(lambda m, args: seen.update(pre_norm=args[0]))
+    norm.register_forward_hook(lambda m, args, out: seen.update(post_norm=out))
+    layer.parallel_adapter.down.register_forward_pre_hook(lambda m, args: seen.update(adapter_input=args[0]))
     with torch.no_grad():
         upstream(*_batch())
-        plain = exit_module.forward(seen["exit_input"])  # .forward skips the hooks
-        fed = plain if method == "adapter" else seen["entry"]
-        expected = plain + 0.1 * adapter.up(torch.relu(adapter.down(fed)))
-    assert not torch.allclose(seen["output"], plain)
-    torch.testing.assert_close(seen["output"], expected)
+    assert torch.equal(seen["adapter_input"], seen["pre_norm"])
+    assert not torch.allclose(seen["adapter_input"], seen["post_norm"])
+
+
+@pytest.mark.parametrize("backbone, method, identity", [
+    ("demo_whisper_tiny", "adapter", False),
+    ("demo_whisper_tiny", "parallel_adapter", False),
+    ("demo_wav2vec2_base", "adapter", True),  # LN(2h) = LN(h): the next layer norm cancels the doubling
+    ("demo_wav2vec2_base", "parallel_adapter", False),
+])
+def test_reference_residual_is_not_the_identity_at_init(backbone, method, identity):
+    """Why the default departs from the reference: its doubled residual changes the frozen model."""
+    torch.manual_seed(0)
+    frozen = build_upstream(backbone).eval()
+    tuned = build_upstream(backbone)
+    build_method(method, reference_residual=True).apply(tuned)
+    tuned.eval()
+    with torch.no_grad():
+        expected = frozen(*_batch())[0]
+        states = tuned(*_batch())[0]
+    assert torch.allclose(states[-1], expected[-1], atol=1e-3) == identity
 
 
 @pytest.mark.parametrize("backbone", TINY_BACKBONES)
@@ -223,11 +308,13 @@ def test_embedding_prompt_defaults_are_the_papers(backbone):
     upstream = build_upstream(backbone)
     build_method("embedding_prompt").apply(upstream)
     hidden = upstream.hidden_size
-    bound = (6 / (5 + hidden)) ** 0.5  # Xavier-uniform on a [5, hidden] matrix
+    bound = (6 / ((5 + 1) * hidden)) ** 0.5  # Xavier-uniform on a [1, 5, hidden] tensor, as the reference
     for layer in upstream.layers:
         prompt = layer.embedding_prompt.prompt
         assert prompt.shape == (5, hidden) and prompt.requires_grad
-        assert prompt.abs().max() <= bound and prompt.std() > bound / 4
+        # Uniform on [-bound, bound]: its standard deviation is bound / sqrt(3).
+        assert prompt.abs().max() <= bound and prompt.abs().max() > 0.9 * bound
+        assert abs(prompt.std().item() - bound / 3**0.5) < 0.15 * bound
 
 
 def test_embedding_prompt_length_must_be_positive():

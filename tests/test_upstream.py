@@ -103,31 +103,70 @@ def test_frame_lengths_are_what_each_clip_gets_alone(backbone):
     assert frame_lengths.tolist() == alone == [_expected_frames(upstream, n) for n in lengths]
 
 
-@pytest.mark.parametrize("backbone, option", [
-    ("demo_wavlm_base_plus", "layerdrop"),
-    ("demo_wav2vec2_base", "layerdrop"),
-    ("demo_whisper_tiny", "encoder_layerdrop"),
-])
-def test_layerdrop_in_the_config_never_drops_a_hidden_state(backbone, option):
-    torch.manual_seed(0)
-    extra = NO_DROPOUT if "whisper" not in backbone else {}
-    upstream = build_upstream(backbone, **{option: 0.5}, **extra)
-    assert getattr(upstream.model.config, option) == 0.5  # the override reaches the transformers config
+def _layer_calls(upstream) -> list[int]:
+    """Indices of the layers that ran in the last forward pass (hooks on the layers)."""
+    ran: list[int] = []
+    for index, layer in enumerate(upstream.layers):
+        layer.register_forward_pre_hook(lambda m, args, i=index: ran.append(i))
+    return ran
+
+
+@pytest.mark.parametrize("backbone", WAVE_BACKBONES)
+def test_layerdrop_in_training_skips_a_layer_but_keeps_its_state(backbone):
+    """As the reference ran under transformers 4.30: a skipped layer passes its input through, so
+    the head always gets num_layers states."""
+    upstream = build_upstream(backbone, layerdrop=0.5, **NO_DROPOUT).train()
+    ran = _layer_calls(upstream)
     waves, lengths = _batch([12_000, 9_000])
+    torch.manual_seed(0)
+    skipped_some = False
     with torch.no_grad():
-        reference, _ = upstream.eval()(waves, lengths)
-        upstream.train()
-        for _ in range(4):  # LayerDrop would skip a layer in almost every one of these runs
+        for _ in range(8):
+            ran.clear()
             states, _ = upstream(waves, lengths)
             assert len(states) == upstream.num_layers + 1
-            for state, expected in zip(states, reference):
-                torch.testing.assert_close(state, expected)
+            skipped = sorted(set(range(upstream.num_layers)) - set(ran))
+            for index in skipped:
+                # A skipped layer's output is its input (the last layer's also gets no final norm here).
+                torch.testing.assert_close(states[index + 1], states[index])
+            skipped_some |= bool(skipped)
+            if upstream.family == "wavlm":
+                assert 0 in ran  # WavLM's first layer computes the position bias: never skipped
+    assert skipped_some
 
 
-@pytest.mark.parametrize("backbone", TINY_BACKBONES)
-def test_layerdrop_is_off_by_default(backbone):
-    config = build_upstream(backbone).model.config
-    assert (config.encoder_layerdrop if "whisper" in backbone else config.layerdrop) == 0.0
+@pytest.mark.parametrize("backbone", WAVE_BACKBONES)
+def test_layerdrop_never_skips_in_evaluation_nor_when_turned_off(backbone):
+    upstream = build_upstream(backbone, layerdrop=0.9, **NO_DROPOUT)
+    ran = _layer_calls(upstream)
+    waves, lengths = _batch([12_000])
+    with torch.no_grad():
+        for mode in ("eval", "train_off"):
+            upstream.train(mode != "eval")
+            upstream.layerdrop_enabled = mode == "eval"
+            for _ in range(4):
+                ran.clear()
+                upstream(waves, lengths)
+                assert ran == list(range(upstream.num_layers)), mode
+
+
+def test_layerdrop_is_seeded_and_takes_the_checkpoints_rate():
+    assert build_upstream("demo_wavlm_base_plus").layerdrop == 0.05  # microsoft/wavlm-base-plus
+    assert build_upstream("demo_wav2vec2_base").layerdrop == 0.1  # facebook/wav2vec2-base-960h
+    assert build_upstream("demo_whisper_tiny").layerdrop == 0.0  # OpenAI's checkpoints
+    upstream = build_upstream("demo_wav2vec2_base", layerdrop=0.5).train()
+    ran = _layer_calls(upstream)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        pattern = []
+        for _ in range(6):
+            ran.clear()
+            with torch.no_grad():
+                upstream(*_batch([8_000]))
+            pattern.append(tuple(ran))
+        runs.append(pattern)
+    assert runs[0] == runs[1]
 
 
 @pytest.mark.parametrize("backbone", TINY_BACKBONES)
@@ -160,7 +199,7 @@ def test_builtin_spec_augment_is_off(backbone):
 def test_train_mode_without_dropout_equals_eval_mode(backbone, overrides):
     """No masking in training mode, even when a config asks for it: the protocol has its own augmentation."""
     torch.manual_seed(0)
-    upstream = build_upstream(backbone, **NO_DROPOUT, **overrides)
+    upstream = build_upstream(backbone, **NO_DROPOUT, layerdrop=0.0, **overrides)
     waves, lengths = _batch([12_000, 9_000])
     with torch.no_grad():
         train_states, _ = upstream.train()(waves, lengths)
@@ -190,10 +229,32 @@ def test_layer_loop_equals_the_transformers_forward(backbone):
         torch.testing.assert_close(state, expected)
 
 
-def test_waveform_normalisation_follows_each_checkpoints_extractor():
-    # facebook/wav2vec2-base's preprocessor normalises each utterance; microsoft/wavlm-base-plus' does not.
-    assert UPSTREAMS.get("wav2vec2_base").normalize_waveform is True
-    assert UPSTREAMS.get("wavlm_base_plus").normalize_waveform is False
+def test_the_paper_backbones_load_the_reference_codes_checkpoints():
+    checkpoints = {name: UPSTREAMS.get(name).checkpoint for name in (*PAPER_BACKBONES, "wav2vec2_base_ssl")}
+    assert checkpoints == {
+        "whisper_tiny": "openai/whisper-tiny",
+        "whisper_base": "openai/whisper-base",
+        "whisper_small": "openai/whisper-small",
+        "wav2vec2_base": "facebook/wav2vec2-base-960h",  # ASR-fine-tuned, as the reference code loads it
+        "wavlm_base_plus": "microsoft/wavlm-base-plus",
+        "wav2vec2_base_ssl": "facebook/wav2vec2-base",  # self-supervised only, for comparison
+    }
+
+
+@pytest.mark.parametrize("backbone", ["wav2vec2_base", "wav2vec2_base_ssl", "wavlm_base_plus", *WAVE_BACKBONES])
+def test_wave_encoders_get_the_raw_wave_as_in_the_reference(backbone):
+    assert UPSTREAMS.get(backbone).normalize_waveform is False
+    upstream = build_upstream(backbone if backbone.startswith("demo_") else "demo_wav2vec2_base")
+    seen = {}
+    upstream.model.feature_extractor.register_forward_pre_hook(lambda m, args: seen.update(wave=args[0]))
+    waves, lengths = _batch([16_000, 7_000])
+    with torch.no_grad():
+        upstream(3.0 * waves, lengths)
+    assert torch.equal(seen["wave"], 3.0 * waves)
+
+
+def test_per_utterance_normalisation_equals_the_feature_extractors():
+    """The spec option normalize_waveform, for checkpoints whose users normalise (not the paper's)."""
     waves, lengths = _batch([16_000, 7_000])
     expected = Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm(
         [w[:n].numpy() for w, n in zip(waves, lengths)], attention_mask=None
@@ -283,12 +344,11 @@ def test_pretrained_weights_load_from_a_checkpoint_dir(tmp_path, registered_upst
     for key, value in loaded.items():
         assert torch.equal(value, expected[key]), key
     config = upstream.model.config
-    # The saved configs have transformers' defaults (LayerDrop 0.1, SpecAugment on); loading overrides them.
-    if family == "whisper":
-        assert config.encoder_layerdrop == 0.0
-    else:
-        assert saved.config.layerdrop > 0 and config.layerdrop == 0.0
+    # The saved configs have transformers' defaults (SpecAugment on): loading turns it off, and keeps
+    # the checkpoint's LayerDrop rate, which the layer loop applies in training.
+    if family != "whisper":
         assert saved.config.apply_spec_augment and not config.apply_spec_augment
+        assert upstream.layerdrop == saved.config.layerdrop > 0
     states, _ = upstream(*_batch([12_000]))
     assert len(states) == upstream.num_layers + 1
 

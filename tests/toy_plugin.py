@@ -13,6 +13,7 @@ from torch.nn import functional as F
 
 from peftser.peft import Method
 from peftser.upstream import Upstream, UpstreamSpec
+from peftser.upstream.base import Tap
 
 
 class ToyLayer(nn.Module):
@@ -57,11 +58,16 @@ class ToyUpstream(Upstream):
         frame_lengths = torch.div(lengths - self.model.kernel, self.model.stride, rounding_mode="floor") + 1
         return x, frame_lengths.clamp(min=1, max=x.shape[1])
 
-    def ffn_entry(self, layer: nn.Module) -> nn.Module:
-        return layer.ffn_norm
+    pre_norm = True
 
-    def ffn_exit(self, layer: nn.Module) -> nn.Module:
-        return layer.fc_out
+    def attention_residual(self, layer: nn.Module) -> Tap:  # here: after the mixing residual
+        return Tap(layer.ffn_norm, "input")
+
+    def ffn_output(self, layer: nn.Module) -> Tap:
+        return Tap(layer.fc_out, "output")
+
+    def ffn_residual(self, layer: nn.Module) -> Tap:
+        return Tap(layer, "output")
 
 
 TOY_SPEC = UpstreamSpec("toy_conv", "toy", None, {"dim": 16, "ffn": 32, "num_layers": 2, "kernel": 400, "stride": 320})

@@ -1,7 +1,20 @@
-"""Bottleneck adapters on every layer's feed-forward block: sequential and parallel (Section II-C).
+"""Bottleneck adapters in every encoder layer: sequential and parallel (Section II-C).
+
+Placed where the paper's reference code places them (PROTOCOL.md, "Methods"):
+- ``adapter`` (the reference's ``adapter_l``): on the feed-forward block's output before its
+  residual in pre-norm layers (Whisper), on the state after the feed-forward residual (before the
+  final layer norm) in post-norm layers (wav2vec 2.0 / WavLM Base);
+- ``parallel_adapter`` (the reference's ``adapter``): fed with the state after the attention
+  residual, before the feed-forward layer norm, its output added after the feed-forward residual.
+
+The reference's adapter module returns ``x + s A(x)`` and its layers add ``x`` once more, so the
+residual is doubled and the adapters are not the identity at initialisation (on Whisper the hidden
+states change by up to about 3x before any training). The default here adds ``s A(x)`` only, so the
+frozen model is unchanged at step 0 (a deviation named in the grids); ``reference_residual: true``
+computes exactly what the reference did.
 
 Written here because no maintained library inserts bottleneck adapters into these encoders'
-feed-forward blocks. They attach through forward hooks, so the layers keep their classes.
+layers. They attach through forward hooks, so the layers keep their classes.
 """
 
 from __future__ import annotations
@@ -16,59 +29,67 @@ from peftser.registry import METHODS
 
 
 class Bottleneck(nn.Module):
-    """s * W_u ReLU(W_d h): W_u and both biases start at zero, so the frozen model is unchanged at step 0."""
+    """s * W_u dropout(ReLU(W_d h)): W_u and both biases start at zero (the reference's "lora" init)."""
 
-    def __init__(self, dim: int, bottleneck: int, dropout: float, scale: float):
+    def __init__(self, dim: int, bottleneck: int, dropout: float, scale: float, reference_residual: bool = False):
         super().__init__()
         self.down = nn.Linear(dim, bottleneck)
         self.up = nn.Linear(bottleneck, dim)
         self.dropout = nn.Dropout(dropout)
         self.scale = scale
+        self.reference_residual = reference_residual
         nn.init.zeros_(self.down.bias)
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.scale * self.up(self.dropout(torch.relu(self.down(h))))
+        """What the layer adds to its state: s A(h), or h + s A(h) as the reference's module returns."""
+        update = self.scale * self.up(self.dropout(torch.relu(self.down(h))))
+        return h + update if self.reference_residual else update
 
-    # Hooks are bound methods (not closures) so that a deep copy of the model hooks its own copy.
-    def add_to_output(self, module, inputs, output):
-        return output + self(output)
+    # Hook targets are bound methods (not closures) so that a deep copy of the model hooks its own copy.
+    def sequential(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self(h)
 
-    def remember_input(self, module, inputs):
-        self._ffn_input = inputs[0]
+    def remember(self, h: torch.Tensor) -> None:
+        self._input = h
 
-    def add_from_input(self, module, inputs, output):
-        return output + self(self.__dict__.pop("_ffn_input"))
+    def parallel(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self(self.__dict__.pop("_input"))
 
 
 @METHODS.register("adapter")
 @dataclass
 class Adapter(Method):
-    """h = h + s * W_u f(W_d h) on the output of each layer's feed-forward block."""
+    """h = h + s * W_u f(W_d h), sequentially after each layer's feed-forward block."""
 
     name = "adapter"
     bottleneck: int = 128
     dropout: float = 0.1
     scale: float = 0.1
+    reference_residual: bool = False  # True: the reference's doubled residual, not the identity at init
+
+    def new_bottleneck(self, upstream) -> Bottleneck:
+        return Bottleneck(upstream.hidden_size, self.bottleneck, self.dropout, self.scale, self.reference_residual)
 
     def modify(self, upstream) -> None:
         for layer in upstream.layers:
-            adapter = Bottleneck(upstream.hidden_size, self.bottleneck, self.dropout, self.scale)
+            adapter = self.new_bottleneck(upstream)
             layer.add_module("adapter", adapter)
-            upstream.ffn_exit(layer).register_forward_hook(adapter.add_to_output)
+            place = upstream.ffn_output(layer) if upstream.pre_norm else upstream.ffn_residual(layer)
+            place.modify(adapter.sequential)
 
 
 @METHODS.register("parallel_adapter")
 @dataclass
 class ParallelAdapter(Adapter):
-    """The same module fed with the feed-forward block's input, added beside the block's output."""
+    """The same module fed with the state before the feed-forward layer norm, added after its residual."""
 
     name = "parallel_adapter"
 
     def modify(self, upstream) -> None:
         for layer in upstream.layers:
-            adapter = Bottleneck(upstream.hidden_size, self.bottleneck, self.dropout, self.scale)
+            adapter = self.new_bottleneck(upstream)
             layer.add_module("parallel_adapter", adapter)
-            upstream.ffn_entry(layer).register_forward_pre_hook(adapter.remember_input)
-            upstream.ffn_exit(layer).register_forward_hook(adapter.add_from_input)
+            upstream.attention_residual(layer).read(adapter.remember)
+            upstream.ffn_residual(layer).modify(adapter.parallel)

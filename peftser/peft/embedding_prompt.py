@@ -21,7 +21,9 @@ class LayerPrompt(nn.Module):
     def __init__(self, length: int, dim: int):
         super().__init__()
         self.prompt = nn.Parameter(torch.empty(length, dim))
-        nn.init.xavier_uniform_(self.prompt)
+        # Xavier-uniform on a [1, l, d] view, as the reference: bound sqrt(6 / ((l + 1) d)), not the
+        # sqrt(6 / (l + d)) of a [l, d] matrix (2.4x larger at l = 5, d = 768).
+        nn.init.xavier_uniform_(self.prompt.data.unsqueeze(0))
 
     def prepend(self, layer, args, kwargs):
         hidden = args[0]

@@ -43,7 +43,9 @@ def _whisper(layers: int, d_model: int, heads: int, ffn: int) -> dict:
     }
 
 
-def _wav2vec2(layers: int, hidden: int, heads: int, ffn: int, conv: int, pos_conv: int, pos_groups: int) -> dict:
+def _wav2vec2(
+    layers: int, hidden: int, heads: int, ffn: int, conv: int, pos_conv: int, pos_groups: int, layerdrop: float
+) -> dict:
     return {
         "hidden_size": hidden,
         "num_hidden_layers": layers,
@@ -57,6 +59,7 @@ def _wav2vec2(layers: int, hidden: int, heads: int, ffn: int, conv: int, pos_con
         "do_stable_layer_norm": False,
         "num_conv_pos_embeddings": pos_conv,
         "num_conv_pos_embedding_groups": pos_groups,
+        "layerdrop": layerdrop,  # the checkpoint's: applied in training as the reference did
     }
 
 
@@ -65,23 +68,28 @@ SPECS = [
     UpstreamSpec("whisper_tiny", "whisper", "openai/whisper-tiny", _whisper(4, 384, 6, 1536), paper_params_m=8.21),
     UpstreamSpec("whisper_base", "whisper", "openai/whisper-base", _whisper(6, 512, 8, 2048), paper_params_m=20.59),
     UpstreamSpec("whisper_small", "whisper", "openai/whisper-small", _whisper(12, 768, 12, 3072), paper_params_m=88.15),
+    # The reference code loads the ASR-fine-tuned wav2vec2-base-960h and feeds it the raw wave.
     UpstreamSpec(
-        "wav2vec2_base", "wav2vec2", "facebook/wav2vec2-base", _wav2vec2(12, 768, 12, 3072, 512, 128, 16),
-        normalize_waveform=True, paper_params_m=95.04,
+        "wav2vec2_base", "wav2vec2", "facebook/wav2vec2-base-960h", _wav2vec2(12, 768, 12, 3072, 512, 128, 16, 0.1),
+        paper_params_m=95.04,
     ),
     UpstreamSpec(
         "wavlm_base_plus", "wavlm", "microsoft/wavlm-base-plus",
-        {**_wav2vec2(12, 768, 12, 3072, 512, 128, 16), "num_buckets": 320, "max_bucket_distance": 800},
+        {**_wav2vec2(12, 768, 12, 3072, 512, 128, 16, 0.05), "num_buckets": 320, "max_bucket_distance": 800},
         paper_params_m=94.70,
+    ),
+    # Beyond the paper: the self-supervised-only wav2vec 2.0 Base (no ASR fine-tuning), same protocol.
+    UpstreamSpec(
+        "wav2vec2_base_ssl", "wav2vec2", "facebook/wav2vec2-base", _wav2vec2(12, 768, 12, 3072, 512, 128, 16, 0.1),
     ),
     # Tiny twins: the same transformers classes with random weights, for tests and the demo grid.
     UpstreamSpec("demo_whisper_tiny", "whisper", None, _whisper(2, 32, 2, 64)),
     UpstreamSpec("demo_whisper_base", "whisper", None, _whisper(3, 32, 2, 64)),
     UpstreamSpec("demo_whisper_small", "whisper", None, _whisper(4, 48, 2, 96)),
-    UpstreamSpec("demo_wav2vec2_base", "wav2vec2", None, _wav2vec2(3, 32, 2, 64, 16, 16, 4), normalize_waveform=True),
+    UpstreamSpec("demo_wav2vec2_base", "wav2vec2", None, _wav2vec2(3, 32, 2, 64, 16, 16, 4, 0.1)),
     UpstreamSpec(
         "demo_wavlm_base_plus", "wavlm", None,
-        {**_wav2vec2(3, 32, 2, 64, 16, 16, 4), "num_buckets": 32, "max_bucket_distance": 100},
+        {**_wav2vec2(3, 32, 2, 64, 16, 16, 4, 0.05), "num_buckets": 32, "max_bucket_distance": 100},
     ),
 ]
 for _spec in SPECS:

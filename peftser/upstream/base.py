@@ -2,8 +2,11 @@
 
 Each family (Whisper, wav2vec 2.0-style) runs the Hugging Face modules in its own layer loop
 instead of the model's ``forward``: the loop always returns ``num_layers + 1`` states (no
-LayerDrop, no output-recording hooks that a replaced layer would escape), never applies the
-built-in SpecAugment, and runs Whisper on the real input length instead of a 30 s window.
+output-recording hooks that a replaced layer would escape), never applies the built-in
+SpecAugment, and runs Whisper on the real input length instead of a 30 s window. LayerDrop
+works as in the transformers version the paper's reference code ran (4.30): in training mode a
+layer is skipped with the config's probability and its input is recorded as its output, so the
+number of states never changes; evaluation never skips.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -27,8 +30,54 @@ class UpstreamSpec:
     family: str  # "whisper" | "wav2vec2" | "wavlm"
     checkpoint: str | None  # Hugging Face id; None for random-weight (demo/test) encoders
     config: dict[str, Any] = field(default_factory=dict)  # transformers config kwargs
-    normalize_waveform: bool = False  # zero-mean unit-variance per utterance (checkpoint's extractor)
+    normalize_waveform: bool = False  # zero-mean unit-variance per utterance (the reference feeds the raw wave)
     paper_params_m: float | None = None  # encoder parameters in Table II, millions
+
+
+@dataclass(frozen=True)
+class Tap:
+    """A place in an encoder layer where a method reads or changes the hidden state: the input of
+    ``module`` (``side="input"``) or its output (``side="output"``)."""
+
+    module: nn.Module
+    side: str
+
+    def modify(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Replace the hidden state at this place by ``fn(state)``."""
+        hook = _Hook(fn)
+        if self.side == "input":
+            self.module.register_forward_pre_hook(hook.on_input)
+        else:
+            self.module.register_forward_hook(hook.on_output)
+
+    def read(self, fn: Callable[[torch.Tensor], None]) -> None:
+        """Call ``fn(state)`` with the hidden state at this place, leaving it unchanged."""
+        self.modify(_Reader(fn))
+
+
+class _Hook:
+    """Hooks hold bound methods of the model's own modules (not closures), so that a deep copy of
+    the model hooks its own copy of the method's parameters."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def on_input(self, module, args):
+        return (self.fn(args[0]), *args[1:])
+
+    def on_output(self, module, args, output):
+        if isinstance(output, tuple):  # WavLM layers also return the position bias
+            return (self.fn(output[0]), *output[1:])
+        return self.fn(output)
+
+
+class _Reader:
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, state):
+        self.fn(state)
+        return state
 
 
 class Upstream(nn.Module):
@@ -44,6 +93,7 @@ class Upstream(nn.Module):
         self.spec = spec
         self.model = model
         self.model.requires_grad_(False)
+        self.layerdrop_enabled = True  # a training option turns the config's LayerDrop off
 
     # -- what a family defines ---------------------------------------------------------------
     @property
@@ -61,12 +111,32 @@ class Upstream(nn.Module):
         """Applied to the last layer's output (Whisper's final layer norm)."""
         return x
 
-    def ffn_entry(self, layer: nn.Module) -> nn.Module:
-        """The module whose input is the feed-forward block's input."""
+    @property
+    def layerdrop(self) -> float:
+        """The probability of skipping a layer in training (the checkpoint config's LayerDrop)."""
+        return 0.0
+
+    def may_skip(self, index: int) -> bool:
+        """Whether LayerDrop may skip layer ``index`` (WavLM never skips the first, which computes
+        the relative position bias the others reuse)."""
+        return True
+
+    @property
+    def pre_norm(self) -> bool:
+        """True where each sub-block normalises its input (Whisper), False where the layer norms
+        follow the residuals (wav2vec 2.0 / WavLM Base): the sequential adapter's place differs."""
         raise NotImplementedError
 
-    def ffn_exit(self, layer: nn.Module) -> nn.Module:
-        """The module whose output is the feed-forward block's output (before the residual)."""
+    def attention_residual(self, layer: nn.Module) -> Tap:
+        """The state after the attention residual, before the feed-forward block's layer norm."""
+        raise NotImplementedError
+
+    def ffn_output(self, layer: nn.Module) -> Tap:
+        """The feed-forward block's output, before its residual is added."""
+        raise NotImplementedError
+
+    def ffn_residual(self, layer: nn.Module) -> Tap:
+        """The state after the feed-forward residual (before a post-norm layer's final layer norm)."""
         raise NotImplementedError
 
     # -- the contract --------------------------------------------------------------------------
@@ -84,10 +154,18 @@ class Upstream(nn.Module):
         states = [x]
         context: dict = {}
         for index, layer in enumerate(self.layers):
-            x = self.run_layer(index, layer, x, context)
-            states.append(x)
+            if not self.skips(index):
+                x = self.run_layer(index, layer, x, context)
+            states.append(x)  # a skipped layer passes its input through
         states[-1] = self.finalize(states[-1])
         return states, frame_lengths
+
+    def skips(self, index: int) -> bool:
+        """LayerDrop's draw for one layer: only in training, from torch's seeded generator."""
+        p = self.layerdrop if self.layerdrop_enabled else 0.0
+        if not (self.training and p > 0.0 and self.may_skip(index)):
+            return False
+        return bool(torch.rand([]) < p)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())

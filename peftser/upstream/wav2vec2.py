@@ -6,11 +6,11 @@ import torch
 from torch import nn
 from transformers import Wav2Vec2Config, Wav2Vec2Model, WavLMConfig, WavLMModel
 
-from peftser.upstream.base import Upstream, UpstreamSpec, load_pretrained
+from peftser.upstream.base import Tap, Upstream, UpstreamSpec, load_pretrained
 
-# The model's own SpecAugment and LayerDrop are off: the protocol has its own augmentation, and a
-# weighted layer sum needs every layer's output (PROTOCOL.md, "Known traps").
-PROTOCOL_OVERRIDES = {"layerdrop": 0.0, "mask_time_prob": 0.0, "mask_feature_prob": 0.0, "apply_spec_augment": False}
+# The model's own SpecAugment is off: the protocol has its own augmentation (PROTOCOL.md, "Known
+# traps"). LayerDrop keeps the config's value: the layer loop applies it as the reference did.
+PROTOCOL_OVERRIDES = {"mask_time_prob": 0.0, "mask_feature_prob": 0.0, "apply_spec_augment": False}
 
 
 class Wav2Vec2Upstream(Upstream):
@@ -45,15 +45,29 @@ class Wav2Vec2Upstream(Upstream):
     def finalize(self, x):
         return self.model.encoder.layer_norm(x) if self.stable_layer_norm else x
 
-    def ffn_entry(self, layer):
-        return layer.feed_forward
+    @property
+    def layerdrop(self):
+        return float(self.model.config.layerdrop)  # 0.1 in wav2vec2-base(-960h), 0.05 in wavlm-base-plus
 
-    def ffn_exit(self, layer):
-        return layer.feed_forward
+    @property
+    def pre_norm(self):
+        return self.stable_layer_norm  # large checkpoints normalise before each block, base ones after
+
+    def attention_residual(self, layer):
+        return Tap(layer.final_layer_norm if self.pre_norm else layer.layer_norm, "input")
+
+    def ffn_output(self, layer):
+        return Tap(layer.feed_forward, "output")
+
+    def ffn_residual(self, layer):
+        return Tap(layer, "output") if self.pre_norm else Tap(layer.final_layer_norm, "input")
 
 
 class WavLMUpstream(Wav2Vec2Upstream):
     family = "wavlm"
+
+    def may_skip(self, index):
+        return index > 0  # the first layer computes the relative position bias the others reuse
 
     def run_layer(self, index, layer, x, state):
         # The first layer computes the relative position bias; the others reuse it.

@@ -9,7 +9,7 @@ from transformers import WhisperConfig, WhisperModel
 from transformers.audio_utils import mel_filter_bank
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from peftser.upstream.base import SAMPLE_RATE, Upstream, UpstreamSpec, load_pretrained
+from peftser.upstream.base import SAMPLE_RATE, Tap, Upstream, UpstreamSpec, load_pretrained
 
 N_FFT = 400
 HOP = 160  # 10 ms frames; the encoder's second conv halves them to 20 ms positions
@@ -90,16 +90,26 @@ class WhisperUpstream(Upstream):
     def finalize(self, x):
         return self.model.layer_norm(x)
 
-    def ffn_entry(self, layer):
-        return layer.final_layer_norm
+    @property
+    def layerdrop(self):
+        return float(self.model.config.encoder_layerdrop)  # 0.0 in OpenAI's checkpoints
 
-    def ffn_exit(self, layer):
-        return layer.fc2
+    pre_norm = True
+
+    def attention_residual(self, layer):
+        return Tap(layer.final_layer_norm, "input")
+
+    def ffn_output(self, layer):
+        # fc2's output; the reference adds the adapter after the dropout that follows it, which is
+        # the same thing in evaluation and with OpenAI's checkpoints (dropout 0.0).
+        return Tap(layer.fc2, "output")
+
+    def ffn_residual(self, layer):
+        return Tap(layer, "output")
 
 
 def build_whisper(spec: UpstreamSpec, *, pretrained: bool, checkpoint_dir=None, **overrides) -> WhisperUpstream:
     """A Whisper encoder from its checkpoint, or with random weights from ``spec.config``."""
-    overrides = {"encoder_layerdrop": 0.0, **overrides}
     if pretrained:
         encoder = load_pretrained(WhisperModel, spec, checkpoint_dir, **overrides).encoder
     else:
