@@ -49,10 +49,11 @@ def build_model(
     checkpoint_dir=None,
     head_hidden: int = 256,
     head_dropout: float = 0.1,
+    include_input_state: bool = False,
 ) -> SERModel:
     """Frozen upstream + method applied + a fresh head, for the paper's four classes."""
     encoder = build_upstream(upstream, pretrained=pretrained, checkpoint_dir=checkpoint_dir, **(upstream_args or {}))
     strategy = build_method(method, **(method_args or {}))
     strategy.apply(encoder)
-    head = SERHead(encoder.num_layers + 1, encoder.hidden_size, len(EMOTIONS), head_hidden, head_dropout)
+    head = SERHead(encoder.num_layers, encoder.hidden_size, len(EMOTIONS), head_hidden, head_dropout, include_input_state)
     return SERModel(encoder, strategy, head)

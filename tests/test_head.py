@@ -14,9 +14,10 @@ def _states(num_states: int = 3, batch: int = 2, time: int = 10, dim: int = 8, s
     return [torch.randn(batch, time, dim, generator=generator) for _ in range(num_states)]
 
 
-def _head(num_states: int = 3, dim: int = 8) -> SERHead:
+def _head(num_layers: int = 2, dim: int = 8, **options) -> SERHead:
+    """A head for an upstream of ``num_layers`` layers, which returns ``num_layers + 1`` states."""
     torch.manual_seed(0)
-    return SERHead(num_states, dim).eval()
+    return SERHead(num_layers, dim, **options).eval()
 
 
 def test_architecture_is_figure_2():
@@ -30,9 +31,21 @@ def test_architecture_is_figure_2():
     assert isinstance(head.classifier[1], nn.ReLU)
 
 
-def test_layer_weights_start_as_a_plain_average():
-    head = _head(num_states=5)
-    assert head.layer_weights.shape == (5,) and torch.count_nonzero(head.layer_weights) == 0
+def test_layer_weights_start_as_a_plain_average_of_the_layer_outputs():
+    """The reference's sum: one weight per transformer layer, the state entering the first layer left out."""
+    head = _head(num_layers=4)
+    assert head.layer_weights.shape == (4,) and torch.count_nonzero(head.layer_weights) == 0
+    states = _states(num_states=5)
+    lengths = torch.tensor([10, 10])
+    average = [torch.stack(states[1:]).mean(0)] * 5
+    torch.testing.assert_close(head(states, lengths), head(average, lengths))
+    changed_input = [100 * torch.ones_like(states[0]), *states[1:]]
+    torch.testing.assert_close(head(changed_input, lengths), head(states, lengths))
+
+
+def test_include_input_state_adds_the_state_entering_the_first_layer():
+    head = _head(num_layers=4, include_input_state=True)
+    assert head.layer_weights.shape == (5,)
     states = _states(num_states=5)
     lengths = torch.tensor([10, 10])
     average = [torch.stack(states).mean(0)] * 5
@@ -42,7 +55,7 @@ def test_layer_weights_start_as_a_plain_average():
 def test_layer_weights_are_a_softmax_over_the_states():
     head = _head()
     with torch.no_grad():
-        head.layer_weights.copy_(torch.tensor([0.0, 0.0, 40.0]))  # softmax puts all weight on the last state
+        head.layer_weights.copy_(torch.tensor([0.0, 40.0]))  # softmax puts all weight on the last state
     states = _states()
     lengths = torch.tensor([10, 10])
     torch.testing.assert_close(head(states, lengths), head([states[2]] * 3, lengths))
@@ -64,7 +77,7 @@ def test_padded_frames_do_not_change_the_prediction():
 
 def test_output_is_logits_for_four_classes_and_every_parameter_gets_gradient():
     torch.manual_seed(0)
-    head = SERHead(3, 8).train()
+    head = SERHead(2, 8).train()
     logits = head(_states(), torch.tensor([10, 7]))
     assert logits.shape == (2, 4)
     nn.functional.cross_entropy(logits, torch.tensor([1, 2])).backward()
@@ -72,11 +85,13 @@ def test_output_is_logits_for_four_classes_and_every_parameter_gets_gradient():
 
 
 def test_wrong_number_of_states_is_an_error():
-    with pytest.raises(ValueError, match="head expects 3 hidden states, got 2"):
+    with pytest.raises(ValueError, match=r"head expects 3 hidden states \(the input state and every layer's\), got 2"):
         _head()(_states(num_states=2), torch.tensor([10, 10]))
 
 
-def test_parameter_count_follows_the_input_size():
-    # weights per state + 3 convs + 2 linears (with biases)
-    expected = 13 + (768 * 256 + 256) + 2 * (256 * 256 + 256) + (256 * 256 + 256) + (256 * 4 + 4)
-    assert sum(p.numel() for p in SERHead(13, 768).parameters()) == expected
+@pytest.mark.parametrize("include_input_state, weights", [(False, 12), (True, 13)])
+def test_parameter_count_follows_the_input_size(include_input_state, weights):
+    # a weight per summed state + 3 convs + 2 linears (with biases)
+    expected = weights + (768 * 256 + 256) + 2 * (256 * 256 + 256) + (256 * 256 + 256) + (256 * 4 + 4)
+    head = SERHead(12, 768, include_input_state=include_input_state)
+    assert sum(p.numel() for p in head.parameters()) == expected

@@ -41,7 +41,11 @@ def artifact_config(model: SERModel, upstream: str, upstream_args: dict, max_sec
         "pretrained": model.upstream.pretrained,
         "method": model.method.name,
         "method_args": model.method.args(),
-        "head": {"hidden": model.head.classifier[0].out_features, "dropout": model.head.convs[2].p},
+        "head": {
+            "hidden": model.head.classifier[0].out_features,
+            "dropout": model.head.convs[2].p,
+            "include_input_state": model.head.include_input_state,
+        },
         "classes": list(EMOTIONS),
         "frozen_fingerprint": frozen_fingerprint(model),
         "max_seconds": max_seconds,
@@ -87,6 +91,7 @@ def load_artifact(directory: str | Path, *, device: str = "cpu", checkpoint_dir=
         checkpoint_dir=checkpoint_dir,
         head_hidden=config["head"]["hidden"],
         head_dropout=config["head"]["dropout"],
+        include_input_state=config["head"].get("include_input_state", False),
     )
     try:
         weights = load_file(str(directory / WEIGHTS))
