@@ -107,11 +107,28 @@ def test_evaluation_does_not_depend_on_batch_companions(tmp_path):
     torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
 
 
-def test_training_batches_group_similar_lengths_and_cover_every_clip():
+def test_training_batches_shuffle_and_drop_the_last_partial_batch():
+    """The reference's DataLoader(shuffle=True, drop_last=True)."""
+    lengths = list(np.random.default_rng(1).integers(8000, 96000, size=500))
+    epochs = [train_batches(lengths, 32, np.random.default_rng(seed)) for seed in (1, 1, 2)]
+    batches = epochs[0]
+    assert len(batches) == 500 // 32 and all(len(b) == 32 for b in batches)
+    seen = [i for b in batches for i in b]
+    assert len(set(seen)) == len(seen) == 15 * 32  # 20 clips left out this epoch
+    assert seen != sorted(seen)  # shuffled
+    assert epochs[0] == epochs[1] and epochs[0] != epochs[2]  # a function of the seed
+    # Plain shuffling mixes lengths: a batch spans most of the range.
+    spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches])
+    assert spread > 0.7 * (max(lengths) - min(lengths))
+
+
+def test_length_bucketing_groups_similar_lengths_in_full_batches():
     rng = np.random.default_rng(1)
     lengths = list(rng.integers(8000, 96000, size=500))
-    batches = train_batches(lengths, 32, rng)
-    assert sorted(i for b in batches for i in b) == list(range(500))
+    batches = train_batches(lengths, 32, rng, bucketing=True)
+    assert all(len(b) == 32 for b in batches) and len(batches) == 500 // 32
+    seen = [i for b in batches for i in b]
+    assert len(set(seen)) == len(seen)
     spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches])
     assert spread < 0.2 * (max(lengths) - min(lengths))
 
@@ -207,8 +224,8 @@ def test_test_is_scored_with_the_best_dev_epochs_weights(tmp_path, monkeypatch):
         snapshots.append({n: t.clone() for n, t in model.trainable_state_dict().items()})
         return loss
 
-    def rigged_score(logits, clips, loss_fn):  # dev UAR of epochs 1..3 forced to 10, 90, 50
-        loss, metrics, preds = real_score(logits, clips, loss_fn)
+    def rigged_score(logits, clips):  # dev UAR of epochs 1..3 forced to 10, 90, 50
+        loss, metrics, preds = real_score(logits, clips)
         dev_scores.append(None)
         if len(dev_scores) <= 3:
             metrics = {**metrics, "uar": (10.0, 90.0, 50.0)[len(dev_scores) - 1]}
@@ -222,3 +239,58 @@ def test_test_is_scored_with_the_best_dev_epochs_weights(tmp_path, monkeypatch):
     saved = load_file(str(tmp_path / record["artifact"]["path"] / "adapter.safetensors"))
     assert all(torch.equal(saved[n], snapshots[1][n]) for n in saved)  # epoch 2's weights ...
     assert any(not torch.equal(saved[n], snapshots[2][n]) for n in saved)  # ... not the last epoch's
+
+
+def test_the_plateau_signal_is_the_unweighted_mean_dev_loss(tmp_path, monkeypatch):
+    """The reference scores dev one clip at a time, where the class-weighted loss of one clip is its
+    plain loss: ReduceLROnPlateau sees the unweighted mean, not the class-weighted one."""
+    from peftser.benchmark import training
+
+    logits = torch.tensor([[2.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 3.0]])
+    labels = ["neutral", "neutral", "angry"]
+    clips = [training.Clip(Utterance(f"u{i}", tmp_path / "x.wav", "s", "female", y), 16000, 6.0) for i, y in enumerate(labels)]
+    loss, _, _ = training.score(logits, clips)
+    targets = torch.tensor([0, 0, 3])
+    assert loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, targets)))
+    weighted = torch.nn.functional.cross_entropy(logits, targets, weight=torch.tensor([0.5, 0, 0, 2.0]))
+    assert loss != pytest.approx(float(weighted))
+
+    signals = []
+    real_step = torch.optim.lr_scheduler.ReduceLROnPlateau.step
+    monkeypatch.setattr(
+        torch.optim.lr_scheduler.ReduceLROnPlateau, "step", lambda self, metric: (signals.append(metric), real_step(self, metric))
+    )
+    cell = Cell("demo_whisper_tiny", "downstream", "synthetic_crema_d", "fold1", train={"epochs": 2, "batch_size": 8, "head_hidden": 32})
+    record = run_cell(cell, device="cpu", results_dir=tmp_path, progress=False)
+    assert signals == [h["dev_loss"] for h in record["history"]]
+
+
+@pytest.mark.parametrize("backbone", ["demo_whisper_tiny", "demo_wav2vec2_base", "demo_wavlm_base_plus"])
+def test_the_head_sums_one_state_per_transformer_layer(backbone):
+    from peftser.model import build_model
+
+    model = build_model(backbone, "downstream")
+    assert model.head.layer_weights.numel() == model.upstream.num_layers
+    with_input = build_model(backbone, "downstream", include_input_state=True)
+    assert with_input.head.layer_weights.numel() == model.upstream.num_layers + 1
+
+
+def test_training_options_reach_the_model_and_the_record(tmp_path, monkeypatch):
+    from peftser.benchmark import training
+
+    built = {}
+    real_build = training.build_model
+
+    def spying_build(*args, **kwargs):
+        built["model"] = real_build(*args, **kwargs)
+        return built["model"]
+
+    monkeypatch.setattr(training, "build_model", spying_build)
+    train = {"epochs": 1, "batch_size": 8, "head_hidden": 32, "layerdrop": False, "length_bucketing": True, "include_input_state": True}
+    record = run_cell(Cell("demo_wavlm_base_plus", "downstream", "synthetic_crema_d", "fold1", train=train), device="cpu", results_dir=tmp_path)
+    model = built["model"]
+    assert model.upstream.layerdrop_enabled is False and model.head.include_input_state is True
+    for option in ("layerdrop False (paper: True)", "length_bucketing True (paper: False)", "include_input_state True (paper: False)"):
+        assert option in record["deviations"]
+    reloaded, _ = load_artifact(tmp_path / record["artifact"]["path"])
+    assert reloaded.head.include_input_state is True

@@ -53,6 +53,9 @@ class TrainConfig:
     class_weighted: bool = True  # inverse training frequency
     head_hidden: int = 256
     head_dropout: float = 0.1
+    include_input_state: bool = False  # layer sum over the transformer outputs only, as the reference
+    layerdrop: bool = True  # the checkpoint config's LayerDrop in training, as the reference ran it
+    length_bucketing: bool = False  # True: batches of similar length (faster; the padding a clip sees changes)
     precision: str = "fp32"  # "bf16" autocast where the GPU supports it
 
     @classmethod
@@ -71,6 +74,11 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def departures(self) -> list[str]:
+        """Every option that differs from the paper's value, as "name ours (paper: theirs)"."""
+        paper, ours = TrainConfig().to_dict(), self.to_dict()
+        return [f"{k} {ours[k]} (paper: {paper[k]})" for k in paper if ours[k] != paper[k]]
 
 
 @dataclass(frozen=True)

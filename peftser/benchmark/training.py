@@ -55,15 +55,18 @@ def load_clips(utterances, max_seconds: float, *, strict: bool, skipped: dict[st
     return clips
 
 
-def train_batches(lengths: list[int], batch_size: int, rng: np.random.Generator) -> list[list[int]]:
-    """Shuffled batches of similar length: random pools of 50 batches, sorted by length inside."""
+def train_batches(lengths: list[int], batch_size: int, rng: np.random.Generator, *, bucketing: bool = False) -> list[list[int]]:
+    """One epoch's batches: the clips shuffled and cut into full batches, the last partial one
+    dropped (the reference's DataLoader: shuffle, drop_last). With ``bucketing``, random pools of
+    50 batches are sorted by length inside first, so batches hold clips of similar length."""
     order = rng.permutation(len(lengths))
-    pool = batch_size * 50
-    batches = []
-    for start in range(0, len(order), pool):
-        chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
+    if bucketing:
+        pool = batch_size * 50
+        order = np.concatenate(
+            [sorted(order[s : s + pool], key=lambda i: lengths[i]) for s in range(0, len(order), pool)]
+        ).astype(int)
+    batches = [list(order[i : i + batch_size]) for i in range(0, len(order) - batch_size + 1, batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))] if bucketing else batches
 
 
 def eval_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
@@ -109,7 +112,7 @@ def train_epoch(model, clips, cfg: TrainConfig, optimizer, loss_fn, device, prec
     """One pass over the training clips (augmented); the mean training loss."""
     model.train()
     total, count = 0.0, 0
-    for batch in train_batches([c.length for c in clips], cfg.batch_size, rng):
+    for batch in train_batches([c.length for c in clips], cfg.batch_size, rng, bucketing=cfg.length_bucketing):
         waves = [clips[i].wave() for i in batch]
         if cfg.augment:
             waves = [augment(w, rng, cfg.snr_db, cfg.time_mask) for w in waves]
@@ -137,10 +140,15 @@ def predict(model: SERModel, clips: list[Clip], batch_size: int, device, precisi
     return logits
 
 
-def score(logits: torch.Tensor, clips: list[Clip], loss_fn) -> tuple[float, dict[str, Any], list[int]]:
-    """(weighted loss, metrics, predicted indices) of logits against the clips' labels."""
+def score(logits: torch.Tensor, clips: list[Clip]) -> tuple[float, dict[str, Any], list[int]]:
+    """(mean loss, metrics, predicted indices) of logits against the clips' labels.
+
+    The loss is the plain mean cross entropy: the reference scores dev one utterance at a time,
+    where the class-weighted loss of one utterance is its unweighted loss, and averages those.
+    It is the plateau scheduler's signal; the class weights are for training only.
+    """
     labels = torch.tensor([c.utterance.label_index for c in clips])
-    loss = float(loss_fn(logits, labels))
+    loss = float(nn.functional.cross_entropy(logits, labels))
     preds = logits.argmax(dim=1).tolist()
     metrics = compute_metrics(labels.tolist(), preds, [c.utterance.gender for c in clips])
     return loss, metrics, preds
@@ -204,13 +212,20 @@ def run_cell(
     for split, clips in (("train", train), ("dev", dev), ("test", test)):
         if not clips:
             raise ValueError(f"{cell.label}: the {split} split has no usable utterances")
+    if len(train) < cfg.batch_size:
+        raise ValueError(
+            f"{cell.label}: {len(train)} training utterances make no full batch of batch_size {cfg.batch_size} "
+            "(the last partial batch is dropped, as in the reference); lower batch_size"
+        )
 
     torch.manual_seed(training.seed)
     rng = np.random.default_rng(training.seed)
     model = build_model(
         cell.upstream, cell.method, method_args=cell.method_args, upstream_args=cell.upstream_args,
         checkpoint_dir=checkpoint_dir, head_hidden=cfg.head_hidden, head_dropout=cfg.head_dropout,
+        include_input_state=cfg.include_input_state,
     ).to(device)
+    model.upstream.layerdrop_enabled = cfg.layerdrop
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -218,14 +233,13 @@ def run_cell(
     )
     weights = class_weights(train) if cfg.class_weighted else torch.ones(len(EMOTIONS))
     train_loss_fn = nn.CrossEntropyLoss(weight=weights.to(device))
-    eval_loss_fn = nn.CrossEntropyLoss(weight=weights)
 
     history, best = [], None
     epochs = _progress(range(1, cfg.epochs + 1), cell.label, progress)
     for epoch in epochs:
         lr = optimizer.param_groups[0]["lr"]
         train_loss = train_epoch(model, train, cfg, optimizer, train_loss_fn, device, precision, rng)
-        dev_loss, dev_metrics, _ = score(predict(model, dev, cfg.batch_size, device, precision), dev, eval_loss_fn)
+        dev_loss, dev_metrics, _ = score(predict(model, dev, cfg.batch_size, device, precision), dev)
         scheduler.step(dev_loss)
         history.append({"epoch": epoch, "train_loss": train_loss, "dev_loss": dev_loss, "dev_uar": dev_metrics["uar"], "lr": lr})
         if best is None or dev_metrics["uar"] > best["dev"]["uar"]:
@@ -235,7 +249,7 @@ def run_cell(
             epochs.set_postfix(dev_uar=f"{dev_metrics['uar']:.1f}", best=f"{best['dev']['uar']:.1f}")
 
     model.load_state_dict(best["weights"], strict=False)
-    _, test_metrics, test_preds = score(predict(model, test, cfg.batch_size, device, precision), test, eval_loss_fn)
+    _, test_metrics, test_preds = score(predict(model, test, cfg.batch_size, device, precision), test)
 
     artifact_dir = Path(results_dir) / "artifacts" / cell.key
     config = artifact_config(model, cell.upstream, cell.upstream_args, cfg.max_seconds)
@@ -245,6 +259,7 @@ def run_cell(
         "status": "ok",
         **cell.identity(),
         "seed": training.seed,
+        "deviations": cfg.departures(),
         "test": test_metrics,
         "dev": best["dev"],
         "best_epoch": best["epoch"],

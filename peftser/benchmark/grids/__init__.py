@@ -100,9 +100,7 @@ class Grid:
 
     def footnotes(self) -> list[str]:
         """The stated deviations plus every training option that differs from the paper's value."""
-        paper = TrainConfig().to_dict()
-        ours = TrainConfig.from_dict(self.train).to_dict()
-        changed = [f"{k} {ours[k]} (paper: {paper[k]})" for k in paper if ours[k] != paper[k]]
+        changed = TrainConfig.from_dict(self.train).departures()
         notes = list(self.deviations)
         if changed:
             notes.append(f"Grid {self.name!r} trains with " + ", ".join(changed) + ".")
