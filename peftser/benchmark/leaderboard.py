@@ -1,7 +1,9 @@
 """The leaderboard: markdown tables, JSON and PNG plots regenerated from the run records alone.
 
-The work is split by concern: ``board`` collects the records into groups, ``render`` writes the
-markdown, ``plots`` draws the figures. This module ties them together for the grid run and the CLI.
+The work is split by concern: ``board`` collects the records into groups, ``paired`` (on
+``stats``) compares every method with the baseline, ``render``/``render_json`` write the
+markdown and the JSON, ``plots`` draws the figures. This module ties them together for the grid
+run and the CLI.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from peftser.benchmark.board import (  # noqa: F401  (sort keys and load_records re-exported)
+    Board,
     backbone_sort_key,
     collect,
     corpus_sort_key,
@@ -19,11 +22,22 @@ from peftser.benchmark.board import (  # noqa: F401  (sort keys and load_records
     method_sort_key,
 )
 from peftser.benchmark.config import Cell
+from peftser.benchmark.paired import DEFAULT_BASELINE, PairedStats, baseline_pairs, paired_stats, variants_of
 from peftser.benchmark.plots import write_plots
 from peftser.benchmark.render import render
+from peftser.benchmark.render_json import leaderboard_json
 from peftser.files import write_text_atomic
 
 LEADERBOARD = "leaderboard.md"
+LEADERBOARD_JSON = "leaderboard.json"
+
+
+def versus_baseline(board: Board, baseline: str = DEFAULT_BASELINE) -> PairedStats | None:
+    """Every main method against ``baseline`` on the same backbone; None when the board has no such pair."""
+    pairs = baseline_pairs(board, baseline)
+    if baseline not in variants_of(board) or not pairs:
+        return None
+    return paired_stats(pairs, board.main_tasks(), ("backbone", "method"))
 
 
 def build_leaderboard(
@@ -32,9 +46,11 @@ def build_leaderboard(
     expected: Iterable[Cell | dict | str] | None = None,
     footnotes: Sequence[str] | None = None,
     plots: Collection[str] = (),
+    baseline: str = DEFAULT_BASELINE,
 ) -> str:
     """The leaderboard markdown; ``expected`` (Cells, Cell dicts or labels) reveals missing cells."""
-    return render(collect(records, expected), footnotes or (), set(plots))
+    board = collect(records, expected)
+    return render(board, footnotes or (), set(plots), versus_baseline(board, baseline), baseline)
 
 
 def write_leaderboard(
@@ -42,40 +58,64 @@ def write_leaderboard(
     *,
     expected_cells: Iterable[Cell | dict | str] | None = None,
     footnotes: Sequence[str] | None = None,
+    baseline: str = DEFAULT_BASELINE,
 ) -> Path:
-    """Regenerate results_dir/leaderboard.md and its PNG plots from the records; the markdown's path."""
+    """Regenerate results_dir/leaderboard.md, leaderboard.json and the PNG plots from the records; the markdown's path."""
     root = Path(results_dir)
-    return _write(root, load_records(root), expected_cells, footnotes)
+    return _write(root, collect(load_records(root), expected_cells), footnotes or (), baseline)
 
 
-def _write(root: Path, records: list[dict], expected_cells: Iterable[Cell | dict | str] | None,
-           footnotes: Sequence[str] | None) -> Path:
-    board = collect(records, expected_cells)
-    plots = write_plots(board, root)
+def _write(root: Path, board: Board, footnotes: Sequence[str], baseline: str) -> Path:
+    paired = versus_baseline(board, baseline)
+    plots = write_plots(board, root, paired, baseline)
+    write_text_atomic(root / LEADERBOARD_JSON, leaderboard_json(board, paired, baseline))
     path = root / LEADERBOARD
-    write_text_atomic(path, render(board, footnotes or (), set(plots)))
+    write_text_atomic(path, render(board, footnotes, set(plots), paired, baseline))
     return path
 
 
-def main(args: Any) -> int:
-    """CLI: ``run_benchmark.py --leaderboard [--results DIR]``; args.results is the directory.
-
-    The grids that ran into DIR (its grids.json) give the expected cells and footnotes, so the
-    regenerated leaderboard is the one the grid run wrote at its end.
+def load_board(results_dir: str | Path) -> tuple[Board, list[str], str]:
+    """A results directory's board against the grids that ran into it (its grids.json), their
+    footnotes, and where the expected cells came from. FileNotFoundError names a directory
+    without records (and the subfolders that have some).
     """
     from peftser.benchmark.store import ResultStore
 
-    root = Path(getattr(args, "results", None) or "results")
+    root = Path(results_dir)
     if not (root / "records").is_dir():
         with_records = sorted(str(p.parent) for p in root.glob("*/records/")) if root.is_dir() else []
         hint = f"; directories with records: {', '.join(with_records)}" if with_records else ""
-        print(f"error: {root} holds no run records (no {root / 'records'}){hint}", file=sys.stderr)
-        return 2
+        raise FileNotFoundError(f"{root} holds no run records (no {root / 'records'}){hint}")
     records = load_records(root)
     grids = ResultStore(root).grids()
     cells = [c for grid in grids for c in grid.cells()]
     footnotes = list(dict.fromkeys(note for grid in grids for note in grid.footnotes()))
-    path = _write(root, records, [c.to_dict() for c in cells] or None, footnotes)
     expected = f"expected cells from grid(s) {', '.join(g.name for g in grids)}" if grids else "no grid ran here: no expected cells"
-    print(f"wrote {path} ({len(records)} records; {expected})")
+    return collect(records, [c.to_dict() for c in cells] or None), footnotes, f"{len(records)} records; {expected}"
+
+
+def check_variant(board: Board, name: str, option: str, root: Path) -> None:
+    """ValueError naming the option when the board has no variant ``name``."""
+    known = variants_of(board)
+    if name not in known:
+        raise ValueError(f"{option} {name}: no variant of that name in {root}; its variants: {', '.join(known) or 'none'}")
+
+
+def main(args: Any) -> int:
+    """CLI: ``run_benchmark.py --leaderboard [--results DIR] [--baseline NAME]``.
+
+    The grids that ran into DIR (its grids.json) give the expected cells and footnotes, so the
+    regenerated leaderboard is the one the grid run wrote at its end (with the default baseline).
+    """
+    root = Path(getattr(args, "results", None) or "results")
+    baseline = getattr(args, "baseline", None)
+    try:
+        board, footnotes, source = load_board(root)
+        if baseline is not None:
+            check_variant(board, baseline, "--baseline", root)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    path = _write(root, board, footnotes, baseline or DEFAULT_BASELINE)
+    print(f"wrote {path} and {LEADERBOARD_JSON} ({source})")
     return 0

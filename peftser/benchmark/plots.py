@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import EngFormatter
 
+from peftser.benchmark import stats
 from peftser.benchmark.board import (
     CHANCE_UAR,
     FAMILY_TITLES,
@@ -20,6 +21,7 @@ from peftser.benchmark.board import (
     method_sort_key,
     overall,
 )
+from peftser.benchmark.paired import DEFAULT_BASELINE, PairedStats, Table
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">")
 
@@ -154,8 +156,40 @@ def _plot_ablation(board: Board, method: str, variants: Sequence[str], path: Pat
     return True
 
 
-def write_plots(board: Board, directory: Path) -> list[str]:
-    """Draw every plot the records allow into directory; the file names written."""
+def _plot_forest(tables: Sequence[Table], baseline: str, path: Path) -> bool:
+    """Per backbone (rows) and corpus family (columns): each method's paired UAR difference and its CI."""
+    drawn = [c for t in tables for c in t.comparisons if c.result is not None]
+    if not drawn:
+        return False
+    backbones = list(dict.fromkeys(c.row[0] for c in drawn))  # a backbone without any pair has no panel
+    methods = list(dict.fromkeys(row[1] for t in tables for row in t.rows()))
+    colors = _colors(methods)
+    fig = Figure(figsize=(5.5 * len(tables) + 2.0, (0.35 * len(methods) + 0.9) * len(backbones) + 0.8),
+                 layout="constrained")
+    axes = fig.subplots(len(backbones), len(tables), squeeze=False, sharex="col")
+    for column, table in enumerate(tables):
+        for line, backbone in enumerate(backbones):
+            ax = axes[line][column]
+            ax.axvline(0.0, color="grey", linestyle=":")
+            for y, method in enumerate(methods):
+                c = table.get((backbone, method), table.metrics[0], table.scopes[0])
+                if c is None or c.result is None:
+                    continue
+                r, color = c.result, colors[method]
+                ax.errorbar(r.effect, y, xerr=[[r.effect - r.ci[0]], [r.ci[1] - r.effect]], fmt="o", capsize=3,
+                            color=color, markerfacecolor=color if c.direction else "white")
+            ax.set_yticks(range(len(methods)), methods)
+            ax.set_ylim(len(methods) - 0.5, -0.5)
+            ax.set_title(backbone if len(tables) == 1 else f"{table.scopes[0]}: {backbone}", fontsize="medium")
+        axes[-1][column].set_xlabel(f"UAR(method) − UAR({baseline}), points (corpus-balanced, 95 % CI)")
+    fig.suptitle(f"Paired UAR difference to {baseline} per backbone; filled: Holm-adjusted p < {stats.ALPHA}")
+    _save(fig, path)
+    return True
+
+
+def write_plots(board: Board, directory: Path, paired: PairedStats | None = None,
+                baseline: str = DEFAULT_BASELINE) -> list[str]:
+    """Draw every plot the records (and the paired comparisons) allow into directory; the file names written."""
     written = []
 
     def keep(name: str, drawn: bool) -> None:
@@ -167,6 +201,8 @@ def write_plots(board: Board, directory: Path) -> list[str]:
         keep(name, _plot_uar_by_backbone(board, task, directory / name))
     keep("uar_vs_params.png", bool(board.runs) and _plot_uar_vs_params(board, directory / "uar_vs_params.png"))
     keep("fairness_vs_uar.png", bool(board.runs) and _plot_fairness_vs_uar(board, directory / "fairness_vs_uar.png"))
+    if paired is not None:
+        keep("forest_uar.png", _plot_forest(paired.uar, baseline, directory / "forest_uar.png"))
     for method, variants in board.ablation_variants().items():
         name = f"ablation_{method}.png"
         keep(name, _plot_ablation(board, method, variants, directory / name))

@@ -1,9 +1,10 @@
 """The leaderboard's markdown, rendered from a board.
 
 Tables follow the paper: UAR per corpus (methods x backbones), the overall Table V analogue,
-gender fairness (Table VI), trainable parameters (Table IV) and the Section VI ablations. A
-table never averages over missing trainings without saying so: cells show ``(k/n)`` when only k
-of n trainings have a result, and missing, failed and unreadable records are listed.
+gender fairness (Table VI), trainable parameters (Table IV) and the Section VI ablations, with
+the paired comparisons against the baseline after Tables V and VI (their markdown is in
+render_paired). A table never averages over missing trainings without saying so: cells show
+``(k/n)`` when only k of n trainings have a result, and missing, failed and unreadable records are listed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Collection, Sequence
 import numpy as np
 from tabulate import tabulate
 
+from peftser.benchmark import stats
 from peftser.benchmark.board import (
     FAMILY_TITLES,
     STD_DDOF,
@@ -25,6 +27,8 @@ from peftser.benchmark.board import (
     mean_std,
     overall,
 )
+from peftser.benchmark.paired import DEFAULT_BASELINE, FAIRNESS, UAR, PairedStats, Table, variants_of
+from peftser.benchmark.render_paired import HIGHER, LOWER, marker, section, tests
 
 
 # -- cells ---------------------------------------------------------------------------------------
@@ -41,14 +45,30 @@ def _uar_cell(board: Board, group: Group) -> str:
     return f"{mean:.2f} ± {std:.2f}{_count(len(runs), full)}"
 
 
-def _fairness_cell(board: Board, group: Group) -> str:
+def _fairness_means(board: Board, group: Group) -> tuple[float, float, int] | None:
+    """Mean demographic parity and equality of odds over the trainings where both are defined, and their count."""
     runs = [r for r in board.runs.get(group, []) if r.demographic_parity is not None and r.equality_of_odds is not None]
-    full = len(board.full_trainings(group))
     if not runs:
+        return None
+    return float(np.mean([r.demographic_parity for r in runs])), float(np.mean([r.equality_of_odds for r in runs])), len(runs)
+
+
+def _fairness_cell(board: Board, group: Group, marks: Sequence[str] = ("", "")) -> str:
+    means, full = _fairness_means(board, group), len(board.full_trainings(group))
+    if means is None:
         return "–" + (f" (0/{full})" if full else "")
-    dp = np.mean([r.demographic_parity for r in runs])
-    eo = np.mean([r.equality_of_odds for r in runs])
-    return f"{dp:.2f} / {eo:.2f}{_count(len(runs), full)}"
+    dp, eo, n = means
+    return f"{dp:.2f}{marks[0]} / {eo:.2f}{marks[1]}{_count(n, full)}"
+
+
+def _fairness_overall_cell(board: Board, variant: str, upstream: str, corpora: Sequence[str],
+                           marks: Sequence[str]) -> str:
+    """Mean over the corpora of the corpus means, like the Table V statistic; only when every corpus has one."""
+    means = [m for m in (_fairness_means(board, (t, variant, upstream)) for t in corpora) if m is not None]
+    if len(means) < len(corpora):
+        return f"incomplete ({len(means)}/{len(corpora)} corpora)"
+    dp, eo = np.mean([m[0] for m in means]), np.mean([m[1] for m in means])
+    return f"{dp:.2f}{marks[0]} / {eo:.2f}{marks[1]}"
 
 
 def _format_params(values: Collection[int]) -> str:
@@ -74,11 +94,17 @@ def _image(plots: Collection[str], name: str, caption: str) -> list[str]:
     return [f"![{caption}]({name})", ""] if name in plots else []
 
 
-def _overall_section(board: Board) -> list[str]:
+def _overall_section(board: Board, paired: PairedStats | None, baseline: str) -> list[str]:
     variants, lines = board.main_variants(), ["## Overall UAR (Table V analogue)", ""]
     for family, corpora in families(board.main_tasks()).items():
         backbones = board.backbones(variants)
-        rows = [[v] + [overall(board, v, b, corpora).cell() for b in backbones] for v in variants]
+        versus = _table_of(paired.uar if paired else [], FAMILY_TITLES[family])
+        rows = []
+        for v in variants:
+            cells = [overall(board, v, b, corpora).cell() for b in backbones]
+            if versus is not None:
+                cells = [cell + marker(versus.get((b, v), UAR, versus.scopes[0])) for cell, b in zip(cells, backbones)]
+            rows.append([v] + cells)
         lines += [f"### {FAMILY_TITLES[family]}", "", _table(["method"] + backbones, rows), ""]
         lines.append(
             f"Each cell: the mean over the {len(corpora)} corpora ({', '.join(corpora)}) of the corpus' mean test"
@@ -89,8 +115,41 @@ def _overall_section(board: Board) -> list[str]:
         if any(overall(board, v, b, corpora).partial for v in variants for b in backbones):
             lines.append("† some corpus mean in this cell is over fewer trainings than expected"
                          " (see the per-corpus tables).")
+        if versus is not None:
+            lines.append(
+                f"{HIGHER} / {LOWER}: UAR higher / lower than the baseline ({baseline}) on the same backbone with a"
+                f" Holm-adjusted p < {stats.ALPHA}. Tested: the null hypothesis that on every training (fold or"
+                " seed) the method's and the baseline's UAR are exchangeable, by a two-sided exact sign-flip"
+                " permutation test of the corpus-balanced mean paired difference, Holm-corrected across the"
+                f" {tests(versus)} comparisons of this table (see \"Method vs baseline (paired)\")."
+                + ("" if any(c.direction for c in versus.comparisons) else " No cell of this table reaches it.")
+            )
         lines.append("")
     return lines
+
+
+def _table_of(tables: Sequence[Table], scope: str) -> Table | None:
+    return next((t for t in tables if scope in t.scopes), None)
+
+
+def _versus_section(title: str, tables: Sequence[Table], per_corpus: Table | None, baseline: str,
+                    missing: str | None, image: list[str]) -> list[str]:
+    lines = [f"## {title}", ""]
+    if missing:
+        return lines + [missing, ""]
+    return lines + section(tables, per_corpus, baseline, image)
+
+
+def _paired_uar_section(paired: PairedStats | None, baseline: str, missing: str | None,
+                        plots: Collection[str]) -> list[str]:
+    return _versus_section("Method vs baseline (paired)", paired.uar if paired else [],
+                           paired.uar_per_corpus if paired else None, baseline, missing,
+                           _image(plots, "forest_uar.png", f"UAR difference to {baseline} with 95 % CI, per backbone"))
+
+
+def _paired_fairness_section(paired: PairedStats | None, baseline: str, missing: str | None) -> list[str]:
+    return _versus_section("Fairness vs baseline (paired)", paired.fairness if paired else [],
+                           paired.fairness_per_corpus if paired else None, baseline, missing, [])
 
 
 def _per_corpus_section(board: Board, plots: Collection[str]) -> list[str]:
@@ -111,17 +170,45 @@ def _per_corpus_section(board: Board, plots: Collection[str]) -> list[str]:
     return lines
 
 
-def _fairness_section(board: Board, plots: Collection[str]) -> list[str]:
+def _fairness_section(board: Board, plots: Collection[str], paired: PairedStats | None, baseline: str) -> list[str]:
     variants, tasks = board.main_variants(), board.main_tasks()
+    per_corpus = paired.fairness_per_corpus if paired else None
+    by_family = families(tasks)
+    overall_columns = {family: "mean over corpora" if len(by_family) == 1 else f"mean, {family} corpora"
+                       for family in by_family}
+
+    def marks(versus: Table | None, row: tuple[str, str], scope: str) -> list[str]:
+        return [marker(versus.get(row, m, scope)) if versus else "" for m in FAIRNESS]
+
     lines = ["## Fairness by gender (Table VI analogue)", ""]
     for backbone in board.backbones(variants):
-        rows = [[v] + [_fairness_cell(board, (t, v, backbone)) for t in tasks] for v in variants]
-        lines += [f"### {backbone}", "", _table(["method"] + tasks, rows), ""]
-    lines += [
+        rows = []
+        for v in variants:
+            row = [v] + [_fairness_cell(board, (t, v, backbone), marks(per_corpus, (backbone, v), t)) for t in tasks]
+            for family, corpora in by_family.items():
+                versus = _table_of(paired.fairness if paired else [], FAMILY_TITLES[family])
+                row.append(_fairness_overall_cell(board, v, backbone, corpora,
+                                                  marks(versus, (backbone, v), FAMILY_TITLES[family])))
+            rows.append(row)
+        lines += [f"### {backbone}", "", _table(["method"] + tasks + list(overall_columns.values()), rows), ""]
+    lines.append(
         "Each cell: demographic parity / equality of odds (%, lower is fairer) on the test set, mean over"
-        " the trainings where both genders are present; (k/n) as above.",
-        "",
-    ]
+        " the trainings where both genders are present; (k/n) as above. Mean over corpora: the mean of the"
+        " corpus means, computed only when every corpus has one."
+    )
+    if paired is not None:
+        n_overall = sum(tests(t) for t in paired.fairness)
+        significant = any(c.direction for t in paired.tables() if t.metrics == FAIRNESS for c in t.comparisons)
+        lines.append(
+            f"{LOWER} / {HIGHER} after a value: lower (fairer) / higher than the baseline ({baseline}) on the same"
+            f" backbone with a Holm-adjusted p < {stats.ALPHA} (two-sided exact sign-flip test of the paired"
+            " differences over the trainings; Holm across the"
+            f" {n_overall} tests of the mean-over-corpora column{'s' if len(by_family) > 1 else ''}, and"
+            f" separately across the {tests(per_corpus) if per_corpus else 0} per-corpus tests, which with 3 to 6"
+            " trainings per corpus can rarely reach it; see \"Fairness vs baseline (paired)\")."
+            + ("" if significant else " No value of these tables reaches it.")
+        )
+    lines.append("")
     return lines + _image(plots, "fairness_vs_uar.png", "Fairness against UAR")
 
 
@@ -265,13 +352,25 @@ def _summary(board: Board) -> list[str]:
     return ["# Leaderboard", "", text, scope, ""]
 
 
-def render(board: Board, footnotes: Sequence[str], plots: Collection[str]) -> str:
-    """The whole leaderboard markdown; ``plots`` are the image files written beside it."""
+def render(board: Board, footnotes: Sequence[str], plots: Collection[str], paired: PairedStats | None = None,
+           baseline: str = DEFAULT_BASELINE) -> str:
+    """The whole leaderboard markdown; ``plots`` are the image files written beside it.
+
+    ``paired`` holds the comparisons of every method against ``baseline`` (see paired.py); without
+    them the "vs baseline" sections say why.
+    """
     lines = _summary(board)
     if board.main_variants():  # an ablation-only directory has no Table IV-VI analogue
-        lines += _overall_section(board)
+        missing = None if paired else (
+            f"No paired comparison: the baseline {baseline!r} is the only method here."
+            if baseline in variants_of(board) else
+            f"No paired comparison: the baseline {baseline!r} has no records here (--baseline NAME picks another)."
+        )
+        lines += _overall_section(board, paired, baseline)
+        lines += _paired_uar_section(paired, baseline, missing, plots)
         lines += _per_corpus_section(board, plots)
-        lines += _fairness_section(board, plots)
+        lines += _fairness_section(board, plots, paired, baseline)
+        lines += _paired_fairness_section(paired, baseline, missing)
         lines += _params_section(board, plots)
     lines += _ablation_section(board, plots)
     lines += _problems_section(board)
