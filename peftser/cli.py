@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-MODES = ("list", "params", "manifest", "train", "predict", "bench", "grid", "leaderboard")
+MODES = ("list", "params", "manifest", "train", "predict", "bench", "grid", "leaderboard", "compare")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -20,6 +20,11 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--grid", metavar="NAME|FILE.yaml", help="run every cell of a grid (full, ablation, demo or a YAML file)")
     mode.add_argument("--train", nargs=4, metavar=("UPSTREAM", "METHOD", "TASK", "TRAINING"), help="run one cell")
     mode.add_argument("--leaderboard", action="store_true", help="regenerate DIR/leaderboard.md from run records")
+    mode.add_argument(
+        "--compare", nargs=2, metavar=("A", "B"),
+        help="paired statistics of A minus B: two variants ([UPSTREAM/]VARIANT) in --results DIR, or two results"
+        " directories (--json too)",
+    )
     mode.add_argument("--list", action="store_true", help="list registered upstreams, methods, tasks and grids")
     mode.add_argument("--params", action="store_true", help="trainable-parameter table (Tables II and IV)")
     mode.add_argument("--manifest", metavar="TASK", help="write a task's utterances and splits as CSV")
@@ -49,6 +54,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--precision", choices=("fp32", "bf16"), help="bf16 autocast on GPUs that support it")
     run.add_argument("--checkpoint-dir", help="folder with one sub-folder per checkpoint (offline loading)")
     run.add_argument("--epochs", type=int, help="override the number of epochs (--train)")
+    run.add_argument("--baseline", metavar="NAME", help="variant every method is compared with (--leaderboard; default downstream)")
 
     bench = p.add_argument_group("--bench")
     bench.add_argument("--batch", type=int, default=32)
@@ -132,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run("peftser.benchmark.orchestrator", args)
         elif args.leaderboard:
             return _run("peftser.benchmark.leaderboard", args)
+        elif args.compare:
+            return _run("peftser.benchmark.compare", args)
     except (UnknownNameError, ValueError, FileNotFoundError) as err:
         # User errors (unknown names, bad files or options) get one clear line, not a traceback.
         print(f"error: {err}", file=sys.stderr)

@@ -1,0 +1,376 @@
+"""The board: run records collected into (task, variant, upstream) groups, with what is missing.
+
+Reads the records, checks each against the record contract, sorts them into groups against the
+expected cells of the grids that ran, and computes the numbers every table shares (mean ± std
+over trainings, the mean of corpus means of the Table V analogue). Knows nothing of markdown or plots.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import import_module
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from peftser.benchmark.config import Cell
+from peftser.registry import TASKS
+
+METHOD_ORDER = ("downstream", "adapter", "parallel_adapter", "embedding_prompt", "lora")
+BACKBONE_ORDER = ("whisper_tiny", "whisper_base", "whisper_small", "wav2vec2_base", "wavlm_base_plus")
+CORPUS_ORDER = ("iemocap", "msp_improv", "crema_d", "msp_podcast")
+SYNTHETIC_PREFIX = "synthetic_"
+# Population std: a corpus' trainings are the protocol's complete, fixed set of folds/seeds (and
+# the overall table's corpora are the fixed four), not a sample; it also stays defined for n = 1.
+STD_DDOF = 0
+CHANCE_UAR = 25.0  # four classes
+
+
+# -- ordering ------------------------------------------------------------------------------------
+def _natural_key(text: str) -> tuple:
+    """"lora_r8" before "lora_r16": digit runs compare as numbers."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+
+
+def _ranked(name: str, order: Sequence[str], prefix: str) -> tuple:
+    base = name[len(prefix):] if prefix and name.startswith(prefix) else name
+    rank = order.index(base) if base in order else len(order)
+    return (rank, _natural_key(name))
+
+
+def method_sort_key(name: str) -> tuple:
+    """The paper's method order, then others alphabetically."""
+    return _ranked(name, METHOD_ORDER, "")
+
+
+def backbone_sort_key(name: str) -> tuple:
+    """The paper's backbone order (``demo_`` names keep it), then others alphabetically."""
+    return _ranked(name, BACKBONE_ORDER, "demo_")
+
+
+def corpus_sort_key(name: str) -> tuple:
+    """The paper's corpora in its order, then their synthetic analogues in that order, then others."""
+    family = ("paper", "synthetic", "other").index(corpus_family(name))
+    base = name[len(SYNTHETIC_PREFIX):] if family == 1 else name
+    return (family, CORPUS_ORDER.index(base) if family < 2 else 0, _natural_key(name))
+
+
+# -- records -------------------------------------------------------------------------------------
+_REQUIRED_OK = ("upstream", "method", "task", "training", "test.uar", "test.demographic_parity",
+                "test.equality_of_odds", "method_params", "head_params")
+_REQUIRED_FAILED = ("upstream", "method", "task", "training", "error")
+
+
+def _field(record: dict, dotted: str) -> Any:
+    value: Any = record
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise KeyError(dotted)
+        value = value[part]
+    return value
+
+
+def _record_problem(record: Any) -> str | None:
+    """Why a record cannot be used, or None."""
+    if not isinstance(record, dict):
+        return f"not a JSON object but {type(record).__name__}"
+    status = record.get("status")
+    if status not in ("ok", "failed"):
+        return str(record.get("error") or "unreadable") if status == "unreadable" else f"unknown status {status!r}"
+    missing = []
+    for name in _REQUIRED_OK if status == "ok" else _REQUIRED_FAILED:
+        try:
+            _field(record, name)
+        except KeyError:
+            missing.append(name)
+    if missing:
+        return f"{status} record without {', '.join(missing)}"
+    if status == "ok" and not isinstance(record["test"]["uar"], (int, float)):
+        return f"test.uar is {record['test']['uar']!r}, not a number"
+    return None
+
+
+def load_records(results_dir: str | Path) -> list[dict]:
+    """Every run record under results_dir/records; unreadable files become {"status": "unreadable"} entries."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"results directory {root} does not exist")
+    records = []
+    for path in sorted((root / "records").glob("**/*.json")):
+        source = path.relative_to(root).as_posix()
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            problem = _record_problem(record)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            problem = f"cannot be read as JSON ({error})"
+        if problem:
+            warnings.warn(f"{path}: {problem}; listed in the leaderboard's notes", stacklevel=2)
+            record = {"status": "unreadable", "path": source, "error": problem}
+        records.append(record)
+    return records
+
+
+# -- collecting ----------------------------------------------------------------------------------
+Group = tuple[str, str, str]  # (task, variant, upstream)
+
+
+@dataclass(frozen=True)
+class Run:
+    """The numbers of one successful training that the tables use."""
+
+    task: str
+    variant: str
+    method: str
+    upstream: str
+    training: str
+    key: str
+    uar: float
+    demographic_parity: float | None
+    equality_of_odds: float | None
+    method_params: int
+    head_params: int
+    upstream_params: int | None
+    notes: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.upstream}/{self.variant}/{self.task}/{self.training}"
+
+
+@dataclass
+class Board:
+    """Records sorted into groups, with what was expected and what went wrong."""
+
+    runs: dict[Group, list[Run]] = field(default_factory=lambda: defaultdict(list))
+    failed: dict[Group, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    records: dict[str, int] = field(default_factory=lambda: {"ok": 0, "failed": 0})  # distinct records
+    failed_records: list[dict] = field(default_factory=list)  # each once, whatever groups it counts in
+    expected: dict[Group, set[str]] | None = None
+    method_of: dict[str, str] = field(default_factory=dict)
+    outside_expected: list[str] = field(default_factory=list)
+
+    def groups(self) -> set[Group]:
+        """Every (task, variant, upstream) with a record or an expected cell."""
+        return set(self.runs) | set(self.failed) | set(self.expected or {})
+
+    def tasks(self) -> list[str]:
+        """The corpora, in the paper's order."""
+        return sorted({g[0] for g in self.groups()}, key=corpus_sort_key)
+
+    def backbones(self, variants: Collection[str] | None = None) -> list[str]:
+        """The upstreams (of the given variants), in the paper's order."""
+        names = {g[2] for g in self.groups() if variants is None or g[1] in variants}
+        return sorted(names, key=backbone_sort_key)
+
+    def variant_key(self, variant: str) -> tuple:
+        """Sort key: the variant's method in the paper's order, then the variant naturally."""
+        return (method_sort_key(self.method_of.get(variant, variant)), _natural_key(variant))
+
+    def main_tasks(self) -> list[str]:
+        """Tasks with a group of some method's default configuration."""
+        main = set(self.main_variants())
+        return [t for t in self.tasks() if any(g[0] == t and g[1] in main for g in self.groups())]
+
+    def recorded_trainings(self, group: Group) -> set[str]:
+        """Trainings of a group with an ok or a failed record."""
+        return {r.training for r in self.runs.get(group, [])} | {r["training"] for r in self.failed.get(group, [])}
+
+    def missing_trainings(self, group: Group) -> list[str]:
+        """Expected trainings of a group with neither an ok nor a failed record."""
+        return sorted(self.full_trainings(group) - self.recorded_trainings(group), key=_natural_key)
+
+    def main_variants(self) -> list[str]:
+        """Variants that are a method's default configuration (variant == method)."""
+        names = {g[1] for g in self.groups() if self.method_of.get(g[1], g[1]) == g[1]}
+        return sorted(names, key=self.variant_key)
+
+    def ablation_variants(self) -> dict[str, list[str]]:
+        """Method -> its other configurations (variant != method)."""
+        by_method = defaultdict(set)
+        for _, variant, _ in self.groups():
+            method = self.method_of.get(variant, variant)
+            if method != variant:
+                by_method[method].add(variant)
+        return {m: sorted(by_method[m], key=self.variant_key) for m in sorted(by_method, key=method_sort_key)}
+
+    def full_trainings(self, group: Group) -> set[str]:
+        """The trainings a group should have: the expected grid's, else the task's, else those seen."""
+        if self.expected is not None and group in self.expected:
+            return self.expected[group]
+        registered = _registered_trainings(group[0])
+        if registered is not None:
+            return set(registered)
+        seen = {run.training for (task, _, _), runs in self.runs.items() if task == group[0] for run in runs}
+        seen |= {r["training"] for (task, _, _), recs in self.failed.items() if task == group[0] for r in recs}
+        return seen
+
+
+@lru_cache(maxsize=None)
+def _registered_trainings(task: str) -> tuple[str, ...] | None:
+    """A registered task's training names (class attribute, no data read), if the task is known."""
+    if find_spec("peftser.downstream.tasks") is None:
+        return None
+    import_module("peftser.downstream.tasks")
+    return tuple(TASKS.get(task).training_names) if task in TASKS else None
+
+
+def _parse_label(label: str) -> tuple[str, str, str, str]:
+    parts = label.split("/")
+    if len(parts) != 4 or not all(parts):
+        raise ValueError(f"expected cell label {label!r} is not upstream/variant/task/training")
+    return parts[0], parts[1], parts[2], parts[3]
+
+
+@dataclass
+class Expected:
+    """The expected grid: trainings per group, and which groups claim a configuration (cell key)."""
+
+    groups: dict[Group, set[str]] = field(default_factory=lambda: defaultdict(set))
+    claims: dict[str, list[Group]] = field(default_factory=lambda: defaultdict(list))
+
+
+def _expected(cells: Iterable[Cell | dict | str], method_of: dict[str, str]) -> Expected:
+    expected = Expected()
+    for item in cells:
+        if not isinstance(item, (Cell, dict, str)):
+            raise TypeError(f"expected cells must be Cells, Cell dicts or labels, got {item!r}")
+        if isinstance(item, dict):
+            item = Cell.from_dict(item)
+        key = None
+        if isinstance(item, Cell):
+            method_of.setdefault(item.variant or item.method, item.method)
+            key, item = item.key, item.label
+        # A bare label names the variant only: unless a record names its method, it is its own method.
+        upstream, variant, task, training = _parse_label(item)
+        expected.groups[(task, variant, upstream)].add(training)
+        if key is not None:
+            expected.claims[key].append((task, variant, upstream))
+    return expected
+
+
+def _optional(value: Any) -> float | None:
+    """A fairness value; None (or a NaN from an older record) means undefined."""
+    return None if value is None or np.isnan(value) else float(value)
+
+
+def _run_from_record(record: dict, variant: str) -> Run:
+    test = record["test"]
+    return Run(
+        task=record["task"], variant=variant, method=record["method"],
+        upstream=record["upstream"], training=record["training"], key=str(record.get("key", "")),
+        uar=float(test["uar"]), demographic_parity=_optional(test["demographic_parity"]),
+        equality_of_odds=_optional(test["equality_of_odds"]), method_params=int(record["method_params"]),
+        head_params=int(record["head_params"]), upstream_params=record.get("upstream_params"),
+        notes=tuple(test.get("notes") or ()),
+    )
+
+
+def collect(records: Iterable[dict], expected: Iterable[Cell | dict | str] | None = None) -> Board:
+    """Sort records into (task, variant, upstream) groups against the expected cells.
+
+    A record belongs to the expected cells with its key (its configuration), whatever variant name
+    it was recorded under: grids share cells (the ablation's lora_r8 is the full grid's lora), so
+    one training can count under several names. Other records keep their own group.
+    """
+    board = Board()
+    grid = _expected(expected, board.method_of) if expected is not None else None
+    for i, record in enumerate(records):
+        problem = _record_problem(record)
+        if problem:
+            source = (record.get("path") or record.get("label")) if isinstance(record, dict) else None
+            board.unreadable.append((str(source or f"record {i}"), problem))
+            continue
+        own = (record["task"], record.get("variant") or record["method"], record["upstream"])
+        groups = grid.claims.get(str(record.get("key"))) if grid else None
+        if not groups:
+            groups = [own]
+            board.method_of.setdefault(own[1], record["method"])
+            if grid is not None and record["training"] not in grid.groups.get(own, ()):
+                board.outside_expected.append(f"{own[2]}/{own[1]}/{own[0]}/{record['training']}")
+        board.records[record["status"]] += 1
+        if record["status"] == "failed":
+            board.failed_records.append(record)
+        for group in groups:
+            if record["status"] == "ok":
+                board.runs[group].append(_run_from_record(record, variant=group[1]))
+            else:
+                board.failed[group].append({**record, "variant": group[1]})
+    if grid is not None:
+        board.expected = dict(grid.groups)
+    return board
+
+
+# -- numbers -------------------------------------------------------------------------------------
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and population standard deviation (STD_DDOF)."""
+    return float(np.mean(values)), float(np.std(values, ddof=STD_DDOF))
+
+
+def corpus_family(task: str) -> str:
+    """"paper" (one of the four corpora), "synthetic" (their demo analogues) or "other"."""
+    if task in CORPUS_ORDER:
+        return "paper"
+    if task.startswith(SYNTHETIC_PREFIX) and task[len(SYNTHETIC_PREFIX):] in CORPUS_ORDER:
+        return "synthetic"
+    return "other"
+
+
+def families(tasks: Iterable[str]) -> dict[str, list[str]]:
+    """Family -> the corpora its overall table needs (the paper's four, their synthetic four, others)."""
+    present = defaultdict(set)
+    for task in tasks:
+        present[corpus_family(task)].add(task)
+    families = {}
+    if "paper" in present:
+        families["paper"] = list(CORPUS_ORDER)
+    if "synthetic" in present:
+        families["synthetic"] = [SYNTHETIC_PREFIX + c for c in CORPUS_ORDER]
+    if "other" in present:
+        families["other"] = sorted(present["other"], key=corpus_sort_key)
+    return families
+
+
+FAMILY_TITLES = {
+    "paper": "The paper's four corpora",
+    "synthetic": "The four synthetic corpora",
+    "other": "Other corpora",
+}
+
+
+@dataclass(frozen=True)
+class Overall:
+    """Mean of corpus means for one variant x backbone over a family's corpora."""
+
+    corpus_means: dict[str, float]
+    partial: bool  # some corpus mean is over fewer trainings than expected
+    corpora: tuple[str, ...]
+
+    @property
+    def complete(self) -> bool:
+        return len(self.corpus_means) == len(self.corpora)
+
+    def cell(self) -> str:
+        if not self.complete:
+            return f"incomplete ({len(self.corpus_means)}/{len(self.corpora)} corpora)"
+        mean, std = mean_std(list(self.corpus_means.values()))
+        return f"{mean:.2f} ± {std:.2f}" + (" †" if self.partial else "")
+
+
+def overall(board: Board, variant: str, upstream: str, corpora: Sequence[str]) -> Overall:
+    """The Table V statistic of one variant on one backbone over the given corpora."""
+    means, partial = {}, False
+    for task in corpora:
+        runs = board.runs.get((task, variant, upstream), [])
+        if runs:
+            means[task] = float(np.mean([r.uar for r in runs]))
+            partial |= len(runs) != len(board.full_trainings((task, variant, upstream)))
+    return Overall(means, partial, tuple(corpora))

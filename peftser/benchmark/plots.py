@@ -1,0 +1,209 @@
+"""The leaderboard's PNG plots, drawn from a board."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import EngFormatter
+
+from peftser.benchmark import stats
+from peftser.benchmark.board import (
+    CHANCE_UAR,
+    FAMILY_TITLES,
+    Board,
+    families,
+    mean_std,
+    method_sort_key,
+    overall,
+)
+from peftser.benchmark.paired import DEFAULT_BASELINE, PairedStats, Table
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">")
+
+
+def _colors(names: Sequence[str]) -> dict[str, tuple]:
+    palette = colormaps["tab10"].colors
+    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
+
+
+def _save(fig: Figure, path: Path) -> None:
+    fig.savefig(path, dpi=120)
+
+
+def _plot_uar_by_backbone(board: Board, task: str, path: Path) -> bool:
+    variants = [v for v in board.main_variants() if any(g[0] == task and g[1] == v for g in board.runs)]
+    backbones = [b for b in board.backbones(variants) if any(board.runs.get((task, v, b)) for v in variants)]
+    if not variants or not backbones:
+        return False
+    colors = _colors(board.main_variants())
+    fig = Figure(figsize=(max(6.0, 1.5 * len(backbones) + 2.5), 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    x, width = np.arange(len(backbones)), 0.8 / len(variants)
+    for i, variant in enumerate(variants):
+        stats = [mean_std([r.uar for r in board.runs[(task, variant, b)]]) if board.runs.get((task, variant, b))
+                 else (np.nan, np.nan) for b in backbones]
+        ax.bar(x + (i - (len(variants) - 1) / 2) * width, [s[0] for s in stats], width,
+               yerr=[s[1] for s in stats], capsize=2, label=variant, color=colors[variant])
+    ax.axhline(CHANCE_UAR, color="grey", linestyle=":", label="chance (25 %)")
+    ax.set_xticks(x, backbones, rotation=15, ha="right")
+    ax.set_ylabel("test UAR (%)")
+    ax.set_title(f"{task}: UAR by backbone and method (mean ± std over trainings)")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    _save(fig, path)
+    return True
+
+
+def _plot_uar_vs_params(board: Board, path: Path) -> bool:
+    by_family = families(board.tasks())
+    variants = board.main_variants() + [v for vs in board.ablation_variants().values() for v in vs]
+    methods = sorted({board.method_of.get(v, v) for v in variants}, key=method_sort_key)
+    colors, backbones = _colors(methods), board.backbones()
+    markers = {b: MARKERS[i % len(MARKERS)] for i, b in enumerate(backbones)}
+    fig = Figure(figsize=(6.0 * len(by_family) + 3.0, 5), layout="constrained")
+    axes = fig.subplots(1, len(by_family), squeeze=False)[0]
+    plotted = False
+    count_format = EngFormatter(sep="")  # 2.37M, 210k: readable even when the axis spans under a decade
+    for ax, (family, corpora) in zip(axes, by_family.items()):
+        for variant in variants:
+            for backbone in backbones:
+                summary = overall(board, variant, backbone, corpora)
+                runs = [r for t in corpora for r in board.runs.get((t, variant, backbone), [])]
+                if not runs:
+                    continue
+                color = colors[board.method_of.get(variant, variant)]
+                full = summary.complete and not summary.partial
+                ax.scatter(np.mean([r.method_params + r.head_params for r in runs]),
+                           np.mean(list(summary.corpus_means.values())), marker=markers[backbone], s=50,
+                           facecolors=color if full else "none", edgecolors=color)
+                plotted = True
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(count_format)
+        ax.xaxis.set_minor_formatter(count_format)
+        ax.tick_params(axis="x", which="both", labelrotation=45)
+        ax.set_xlabel("trainable parameters (method + downstream model, log scale)")
+        ax.set_ylabel("UAR (%), mean of corpus means")
+        ax.set_title(FAMILY_TITLES[family])
+    fig.suptitle("UAR against trainable parameters (one point per method configuration and backbone)")
+    handles = [Line2D([], [], linestyle="", marker="o", color=colors[m], label=m) for m in methods]
+    handles += [Line2D([], [], linestyle="", marker=markers[b], color="black", label=b) for b in backbones]
+    handles.append(Line2D([], [], linestyle="", marker="o", markerfacecolor="none", color="grey",
+                          label="hollow: some corpus or training missing"))
+    axes[-1].legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if plotted:
+        _save(fig, path)
+    return plotted
+
+
+def _plot_fairness_vs_uar(board: Board, path: Path) -> bool:
+    variants = board.main_variants()
+    colors, backbones = _colors(variants), board.backbones(variants)
+    markers = {b: MARKERS[i % len(MARKERS)] for i, b in enumerate(backbones)}
+    fig = Figure(figsize=(12, 5), layout="constrained")
+    axes = fig.subplots(1, 2)
+    plotted = False
+    metrics = {"demographic_parity": "demographic parity", "equality_of_odds": "equality of odds"}
+    for ax, (metric, title) in zip(axes, metrics.items()):
+        for (task, variant, backbone), runs in board.runs.items():
+            defined = [r for r in runs if getattr(r, metric) is not None]
+            if variant not in colors or not defined:
+                continue
+            ax.scatter(np.mean([r.uar for r in defined]), np.mean([getattr(r, metric) for r in defined]),
+                       color=colors[variant], marker=markers[backbone], s=40, alpha=0.8)
+            plotted = True
+        ax.set_xlabel("test UAR (%)")
+        ax.set_ylabel(f"{title} (%), lower is fairer")
+        ax.set_title(title.capitalize())
+    handles = [Line2D([], [], linestyle="", marker="o", color=colors[v], label=v) for v in variants]
+    handles += [Line2D([], [], linestyle="", marker=markers[b], color="black", label=b) for b in backbones]
+    axes[1].legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle("Gender fairness against UAR: one point per corpus, method and backbone (mean over trainings)")
+    if plotted:
+        _save(fig, path)
+    return plotted
+
+
+def _plot_ablation(board: Board, method: str, variants: Sequence[str], path: Path) -> bool:
+    tasks = [t for t in board.tasks() if any(board.runs.get((t, v, b)) for v in variants for b in board.backbones())]
+    if not tasks:
+        return False
+    backbones = board.backbones(variants)
+    colors = _colors(backbones)
+    ncols = min(len(tasks), 2)
+    nrows = -(-len(tasks) // ncols)
+    fig = Figure(figsize=(5.5 * ncols + 1.5, 4.0 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(tasks):]:
+        ax.set_visible(False)
+    x = np.arange(len(variants))
+    for ax, task in zip(axes, tasks):
+        for backbone in backbones:
+            stats = [mean_std([r.uar for r in board.runs[(task, v, backbone)]]) if board.runs.get((task, v, backbone))
+                     else (np.nan, np.nan) for v in variants]
+            ax.errorbar(x, [s[0] for s in stats], yerr=[s[1] for s in stats], marker="o", capsize=3,
+                        color=colors[backbone], label=backbone)
+        ax.set_xticks(x, variants, rotation=15, ha="right")
+        ax.set_xlabel(f"{method} configuration")
+        ax.set_ylabel("test UAR (%)")
+        ax.set_title(task)
+    axes[ncols - 1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle(f"Ablation of {method}: UAR by configuration (mean ± std over trainings)")
+    _save(fig, path)
+    return True
+
+
+def _plot_forest(tables: Sequence[Table], baseline: str, path: Path) -> bool:
+    """Per backbone (rows) and corpus family (columns): each method's paired UAR difference and its CI."""
+    drawn = [c for t in tables for c in t.comparisons if c.result is not None]
+    if not drawn:
+        return False
+    backbones = list(dict.fromkeys(c.row[0] for c in drawn))  # a backbone without any pair has no panel
+    methods = list(dict.fromkeys(row[1] for t in tables for row in t.rows()))
+    colors = _colors(methods)
+    fig = Figure(figsize=(5.5 * len(tables) + 2.0, (0.35 * len(methods) + 0.9) * len(backbones) + 0.8),
+                 layout="constrained")
+    axes = fig.subplots(len(backbones), len(tables), squeeze=False, sharex="col")
+    for column, table in enumerate(tables):
+        for line, backbone in enumerate(backbones):
+            ax = axes[line][column]
+            ax.axvline(0.0, color="grey", linestyle=":")
+            for y, method in enumerate(methods):
+                c = table.get((backbone, method), table.metrics[0], table.scopes[0])
+                if c is None or c.result is None:
+                    continue
+                r, color = c.result, colors[method]
+                ax.errorbar(r.effect, y, xerr=[[r.effect - r.ci[0]], [r.ci[1] - r.effect]], fmt="o", capsize=3,
+                            color=color, markerfacecolor=color if c.direction else "white")
+            ax.set_yticks(range(len(methods)), methods)
+            ax.set_ylim(len(methods) - 0.5, -0.5)
+            ax.set_title(backbone if len(tables) == 1 else f"{table.scopes[0]}: {backbone}", fontsize="medium")
+        axes[-1][column].set_xlabel(f"UAR(method) − UAR({baseline}), points (corpus-balanced, 95 % CI)")
+    fig.suptitle(f"Paired UAR difference to {baseline} per backbone; filled: Holm-adjusted p < {stats.ALPHA}")
+    _save(fig, path)
+    return True
+
+
+def write_plots(board: Board, directory: Path, paired: PairedStats | None = None,
+                baseline: str = DEFAULT_BASELINE) -> list[str]:
+    """Draw every plot the records (and the paired comparisons) allow into directory; the file names written."""
+    written = []
+
+    def keep(name: str, drawn: bool) -> None:
+        if drawn:
+            written.append(name)
+
+    for task in board.tasks():
+        name = f"uar_by_backbone_{task}.png"
+        keep(name, _plot_uar_by_backbone(board, task, directory / name))
+    keep("uar_vs_params.png", bool(board.runs) and _plot_uar_vs_params(board, directory / "uar_vs_params.png"))
+    keep("fairness_vs_uar.png", bool(board.runs) and _plot_fairness_vs_uar(board, directory / "fairness_vs_uar.png"))
+    if paired is not None:
+        keep("forest_uar.png", _plot_forest(paired.uar, baseline, directory / "forest_uar.png"))
+    for method, variants in board.ablation_variants().items():
+        name = f"ablation_{method}.png"
+        keep(name, _plot_ablation(board, method, variants, directory / name))
+    return written

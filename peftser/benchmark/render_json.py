@@ -1,0 +1,62 @@
+"""The leaderboard's numbers as JSON (leaderboard.json), for tools that should not parse markdown."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from peftser.benchmark.board import FAMILY_TITLES, Board, backbone_sort_key, corpus_sort_key, families, mean_std, overall
+from peftser.benchmark.paired import PairedStats
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def _groups(board: Board) -> list[dict]:
+    """Every (task, variant, upstream) group: trainings found and expected, mean ± std UAR, mean fairness."""
+    rows = []
+    order = sorted(board.groups(), key=lambda g: (corpus_sort_key(g[0]), backbone_sort_key(g[2]), board.variant_key(g[1])))
+    for task, variant, upstream in order:
+        runs = board.runs.get((task, variant, upstream), [])
+        uar = mean_std([r.uar for r in runs]) if runs else None
+        rows.append({
+            "task": task, "upstream": upstream, "variant": variant, "method": board.method_of.get(variant, variant),
+            "trainings": len(runs), "expected": len(board.full_trainings((task, variant, upstream))),
+            "uar": None if uar is None else {"mean": uar[0], "std": uar[1]},
+            "demographic_parity": _mean([r.demographic_parity for r in runs if r.demographic_parity is not None]),
+            "equality_of_odds": _mean([r.equality_of_odds for r in runs if r.equality_of_odds is not None]),
+        })
+    return rows
+
+
+def _overall(board: Board) -> list[dict]:
+    """The Table V analogue: per corpus family, variant and backbone, the corpus means and their mean ± std."""
+    rows = []
+    variants = board.main_variants()
+    for family, corpora in families(board.main_tasks()).items():
+        for variant in variants:
+            for upstream in board.backbones(variants):
+                summary = overall(board, variant, upstream, corpora)
+                stats = mean_std(list(summary.corpus_means.values())) if summary.complete else None
+                rows.append({
+                    "family": FAMILY_TITLES[family], "corpora": list(corpora), "upstream": upstream, "variant": variant,
+                    "corpus_means": summary.corpus_means, "mean": None if stats is None else stats[0],
+                    "std": None if stats is None else stats[1], "complete": summary.complete, "partial": summary.partial,
+                })
+    return rows
+
+
+def leaderboard_json(board: Board, paired: PairedStats | None, baseline: str) -> str:
+    """The JSON text: record counts, per-group and overall numbers, and the paired comparisons."""
+    data = {
+        "records": {**board.records, "unreadable": len(board.unreadable),
+                    "missing": sum(len(board.missing_trainings(g)) for g in board.groups())},
+        "metrics": "percent, on the test set at the epoch with the best dev UAR",
+        "groups": _groups(board),
+        "overall": _overall(board),
+        "baseline": baseline,
+        "paired": None if paired is None else paired.to_dict(),
+    }
+    return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
