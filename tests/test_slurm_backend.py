@@ -75,10 +75,9 @@ def _running(pid: int) -> bool:
 
 
 def backend(results: Path, queue=None, **kwargs) -> SlurmBackend:
-    kwargs.setdefault("stream", io.StringIO())
+    kwargs = {"stream": io.StringIO(), "poll_seconds": 0.05, "lost_grace_seconds": 0.5, **kwargs}
     return SlurmBackend(
-        ResultStore(results), kwargs.pop("options", OPTIONS), runner=RUNNER, cluster="local",
-        queue=queue or FixedQueue(), poll_seconds=0.2, lost_grace_seconds=0.5, **kwargs,
+        ResultStore(results), kwargs.pop("options", OPTIONS), runner=RUNNER, cluster="local", queue=queue or FixedQueue(), **kwargs
     )
 
 
@@ -149,6 +148,27 @@ def test_without_slurm_on_path_the_backend_says_where_to_run(tmp_path, monkeypat
         SlurmBackend(ResultStore(tmp_path), OPTIONS, runner=RUNNER)
 
 
+# -- the queue -------------------------------------------------------------------------------------
+def fake_squeue(folder: Path, script: str) -> None:
+    squeue = folder / "squeue"
+    squeue.write_text("#!/bin/sh\n" + script)
+    squeue.chmod(0o755)
+
+
+def test_squeue_decides_which_tasks_still_hold_their_cells(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    fake_squeue(tmp_path, 'echo "$@" > "$(dirname "$0")/args"\nprintf "5_0 RUNNING\\n5_1 PENDING\\n5_2 COMPLETED\\n5_3 CANCELLED\\n5_4 TIMEOUT\\n6 REQUEUED\\n"\n')
+    alive = slurm.SlurmQueue().alive(["5_0", "5_1", "5_2", "5_3", "5_4", "6", "7_0"])
+    assert alive == {"5_0", "5_1", "6"}  # 7_0 is gone from squeue altogether
+    assert "--jobs=5,6,7" in (tmp_path / "args").read_text() and "--array" in (tmp_path / "args").read_text()
+    fake_squeue(tmp_path, 'echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1\n')
+    assert slurm.SlurmQueue().alive(["8_0"]) == set()  # the one job asked about is long gone
+    fake_squeue(tmp_path, 'echo "slurm_load_jobs error: Unable to contact slurm controller" >&2; exit 1\n')
+    monkeypatch.setattr(slurm.time, "sleep", lambda seconds: None)
+    with pytest.raises(SlurmError, match=r"squeue failed \(slurm_load_jobs error: Unable to contact slurm controller\); cannot tell"):
+        slurm.SlurmQueue().alive(["9_0"])
+
+
 # -- arrays ----------------------------------------------------------------------------------------
 def test_max_array_size_comes_from_scontrol_or_slurms_default():
     config = "Configuration data as of 2024-01-01T00:00:00\nMaxArraySize            = 3\nMaxJobCount = 10000\n"
@@ -160,6 +180,33 @@ def test_chunks_keep_order_and_cover_every_cell():
     assert chunked(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5], [6]]
     assert chunked(list(range(3)), 1001) == [[0, 1, 2]]
     assert chunked([], 5) == []
+
+
+def test_the_sbatch_script_carries_the_options_and_a_refusal_is_one_clear_error(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for program, script in (("srun", "exit 0"), ("squeue", "exit 0"), ("sbatch", 'cp "$1" "$(dirname "$0")/script"; echo "Submitted batch job 123"')):
+        (bin_dir / program).write_text(f"#!/bin/sh\n{script}\n")
+        (bin_dir / program).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    results = tmp_path / "results"
+    cells = toy_grid(3).cells()
+    options = SlurmOptions(partition="gpu", gpus_per_task=0, time_min=20, array_parallelism=2, mem="8G", extra={"account": "speech"})
+    runner = SlurmBackend(ResultStore(results), options, runner=RUNNER, name="peftser-toy", stream=io.StringIO())
+    assert runner.submit(cells, submitted_at=time.time()) == ["123_0", "123_1", "123_2"]
+    script = (bin_dir / "script").read_text()
+    for line in ("--array=0-2%2", "--partition=gpu", "--time=20", "--mem=8G", "--account=speech", "--job-name=peftser-toy",
+                 f"--output={results.resolve()}/slurm/logs/%A_%a_0_log.out"):
+        assert f"#SBATCH {line}\n" in script
+    assert "gpus" not in script  # a CPU-only request asks for no GPUs at all
+    assert Ledger(results.resolve()).tasks() == {c.key: [f"123_{i}"] for i, c in enumerate(cells)}
+
+    (bin_dir / "sbatch").write_text("#!/bin/sh\necho 'sbatch: error: Batch job submission failed: Invalid partition name specified' >&2\nexit 1\n")
+    before = sorted((results / "slurm" / "logs").iterdir())
+    with pytest.raises(SlurmError, match=r"^sbatch refused the array: sbatch: error: Batch job submission failed: Invalid partition name specified$"):
+        runner.submit(cells, submitted_at=time.time())
+    assert sorted((results / "slurm" / "logs").iterdir()) == before  # nothing of the refused array is left behind
+    assert len(list((results / "slurm" / "jobs").iterdir())) == 1
 
 
 def test_cells_without_a_record_run_as_arrays_of_at_most_max_array_size(tmp_path, monkeypatch):
@@ -233,6 +280,27 @@ def test_a_task_that_ends_without_a_record_is_reported_lost(tmp_path):
     assert f"lost   {cell.label}: task 77_0 ended without a record" in text
     assert "DUE TO TIME LIMIT" in text
     assert "1 cell(s) ended without a record" in text and "| lost 1" in text
+
+
+def test_a_failing_squeue_never_makes_a_cell_lost(tmp_path):
+    class FlakyQueue:
+        calls = 0
+
+        def alive(self, job_ids):
+            self.calls += 1
+            if self.calls <= 4:
+                raise SlurmError("squeue failed (timeout); cannot tell which submitted cells are still queued")
+            return set()
+
+    results = tmp_path / "results"
+    cell = toy_grid(1).cells()[0]
+    Ledger(results.resolve()).add([("77_0", cell)], submitted_at=time.time(), options=OPTIONS)
+    queue = FlakyQueue()
+    runner = backend(results, queue=queue, lost_grace_seconds=0.0)
+    runner.follow([cell], started=time.time())
+    text = runner.stream.getvalue()
+    assert queue.calls == 5  # lost only once squeue answered
+    assert text.count("warning: squeue failed (timeout)") == 1 and f"lost   {cell.label}" in text
 
 
 def test_a_task_runs_its_cell_through_the_runner_path_and_respects_records_and_claims(tmp_path, monkeypatch):

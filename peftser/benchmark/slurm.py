@@ -175,7 +175,7 @@ def options_from_args(args: Any) -> SlurmOptions | None:
         time_min=parse_time(getattr(args, "slurm_time", None) or DEFAULT_TIME),
         array_parallelism=getattr(args, "slurm_array_parallelism", None),
         mem=getattr(args, "slurm_mem", None),
-        extra={key.lstrip("-"): value for key, value in extra.items()},
+        extra=extra,
         wait=not getattr(args, "no_wait", False),
     )
 
@@ -242,7 +242,8 @@ class SlurmQueue:
                 if "Invalid job id" in done.stderr:  # squeue's answer when the one job asked about is long gone
                     return set()
                 error = done.stderr.strip() or f"exit {done.returncode}"
-            time.sleep(2 * (attempt + 1))
+            if attempt < 2:
+                time.sleep(2 * (attempt + 1))
         raise SlurmError(f"squeue failed ({error}); cannot tell which submitted cells are still queued")
 
 
@@ -389,7 +390,11 @@ class SlurmBackend:
         self.root = store.root.resolve()  # tasks may start elsewhere
         self.options = options or SlurmOptions()
         self.runner = runner
-        self.runner_options = dict(runner_options or {})
+        # Absolute folders: a task starts in the submission's working directory only where that
+        # exists on its node.
+        self.runner_options = {
+            k: str(Path(v).resolve()) if k in ("data_root", "checkpoint_dir") and v else v for k, v in (runner_options or {}).items()
+        }
         self.retry_failed = retry_failed
         self.name = name
         self.stream = stream or sys.stderr
@@ -408,10 +413,9 @@ class SlurmBackend:
         """What last_run.json records about the backend."""
         return {"cluster": self.cluster, "options": self.options.describe(), "max_array_size": self.max_array_size}
 
-    def log_path(self, job_id: str, kind: str = "stderr") -> Path:
-        """A task's stdout or stderr file (submitit's naming) under the results directory."""
-        paths = self._submitit.core.utils.JobPaths(self.store.root / LOGS_DIR, job_id=job_id, task_id=0)
-        return Path(os.path.relpath(getattr(paths, kind)))
+    def log_path(self, job_id: str) -> Path:
+        """A task's stderr file (submitit's naming) under the results directory."""
+        return Path(os.path.relpath(self._submitit.core.utils.JobPaths(self.store.root / LOGS_DIR, job_id=job_id, task_id=0).stderr))
 
     # -- submitting ------------------------------------------------------------------------------
     def run(self, cells: Sequence[Cell]) -> ScheduleResult:
@@ -448,10 +452,15 @@ class SlurmBackend:
             CellTask(cell, str(self.root), self.runner, self.runner_options, self.options.device, self.retry_failed, submitted_at)
             for cell in cells
         ]
+        folder = self.root / LOGS_DIR
+        before = set(folder.iterdir()) if folder.is_dir() else set()
         try:
             jobs = executor.map_array(run_task, tasks)
-        except self._submitit.core.utils.FailedJobError as exc:  # sbatch's own message
-            raise SlurmError(f"sbatch refused the array: {str(exc).strip().splitlines()[-1] if str(exc).strip() else exc!r}") from None
+        except self._submitit.core.utils.FailedJobError as exc:  # its message is sbatch's
+            for path in set(folder.iterdir()) - before:  # the script and task pickles of what was not submitted
+                path.unlink(missing_ok=True)
+            message = (str(exc).strip().splitlines() or ["(no message)"])[-1]
+            raise SlurmError(f"sbatch refused the array: {message}") from None
         job_ids = [job.job_id for job in jobs]
         self.ledger.add(list(zip(job_ids, cells)), submitted_at=submitted_at, options=self.options)
         first, last = job_ids[0], job_ids[-1]
@@ -483,8 +492,12 @@ class SlurmBackend:
                 status = self.status(cell, tasks.get(cell.key, ()), alive, started=started)
                 if status != "lost":
                     lost_since.pop(cell.key, None)
-                elif squeue_failed or time.monotonic() - lost_since.setdefault(cell.key, time.monotonic()) < self.lost_grace_seconds:
-                    status = "pending"  # not yet: the record may still be on its way through the filesystem cache
+                elif squeue_failed:
+                    status = "pending"
+                else:
+                    now = time.monotonic()
+                    if now - lost_since.setdefault(cell.key, now) < self.lost_grace_seconds:
+                        status = "pending"  # not yet: the record may still be on its way through the filesystem cache
                 if status in counts:
                     counts[status] += 1
                 else:
