@@ -1,8 +1,8 @@
 """The Slurm backend's logic without Slurm: options, chunking, which cells are submitted, resuming.
 
-Submissions go through submitit's "local" executor (each task a separate process that unpickles its
-own CellTask, as on a cluster); what Slurm would say about queued tasks comes from a stand-in queue.
-tests/test_slurm.py runs the same backend against a real Slurm.
+Tasks run through submitit's "local" executor (each a separate process that unpickles its own
+CellTask, as on a cluster); sbatch and squeue are stand-in scripts, and what Slurm would say about
+queued tasks comes from a stand-in queue. tests/test_slurm.py runs the backend against a real Slurm.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import io
 import json
 import os
 import time
-from argparse import Namespace
 from pathlib import Path
 
 import pytest
