@@ -55,6 +55,22 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--checkpoint-dir", help="folder with one sub-folder per checkpoint (offline loading)")
     run.add_argument("--epochs", type=int, help="override the number of epochs (--train)")
     run.add_argument("--baseline", metavar="NAME", help="variant every method is compared with (--leaderboard; default downstream)")
+    run.add_argument(
+        "--backend", choices=("local", "slurm"), default="local",
+        help="where a grid's cells train: worker processes on this machine (local), or a Slurm job array (slurm)",
+    )
+
+    slurm = p.add_argument_group("--backend slurm")
+    slurm.add_argument("--slurm-partition", metavar="NAME", help="partition of the array tasks (default: the cluster's)")
+    slurm.add_argument("--slurm-gpus-per-task", type=int, metavar="N", help="GPUs per task (default 1; 0 on CPU nodes)")
+    slurm.add_argument("--slurm-time", metavar="TIME", help="time limit per task, minutes or [D-]HH:MM[:SS], more than 10 minutes (default 24:00:00)")
+    slurm.add_argument("--slurm-array-parallelism", type=int, metavar="N", help="tasks of an array running at once (default 256)")
+    slurm.add_argument("--slurm-mem", metavar="MEM", help="memory per task, e.g. 32G (default: the partition's)")
+    slurm.add_argument(
+        "--slurm-extra", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+        help="further sbatch options without their dashes, e.g. account=speech qos=normal constraint=a100",
+    )
+    slurm.add_argument("--no-wait", action="store_true", help="submit and return; a re-run follows the queued cells, --leaderboard tabulates them")
 
     bench = p.add_argument_group("--bench")
     bench.add_argument("--batch", type=int, default=32)

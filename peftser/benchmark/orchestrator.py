@@ -2,7 +2,8 @@
 
 ``python run_benchmark.py --grid NAME|PATH [--only K=V ...] [--devices 0,1|cpu]
 [--jobs-per-device N] [--retry-failed] [--results DIR] [--data-root DIR]`` calls ``main``; the
-results directory defaults to ``results/<grid name>``.
+results directory defaults to ``results/<grid name>``. The cells run on this machine's devices
+(the local scheduler) or, with ``--backend slurm``, as a Slurm job array (peftser.benchmark.slurm).
 Resuming is the default: a cell with an ok record is skipped, a failed one is kept and skipped
 unless ``--retry-failed``; killing a run at any moment loses at most the cells in flight.
 """
@@ -30,6 +31,7 @@ from peftser.benchmark.scheduler import (
     make_slots,
     parse_devices,
 )
+from peftser.benchmark.slurm import SlurmBackend, SlurmError, SlurmOptions, options_from_args
 from peftser.benchmark.store import CorruptRecordError, ResultStore, write_json_atomic
 
 RESULTS_ROOT = Path("results")  # default results directory: RESULTS_ROOT/<grid name>
@@ -50,13 +52,15 @@ class RunSummary:
     missing: int  # cells of the selection with no record at the end
     wall_time_s: float
     leaderboard: Path | None = None
+    queued: int = 0  # of the missing: submitted to a cluster and not waited for (--no-wait)
 
     def line(self) -> str:
         """One line for the terminal."""
+        queued = f" ({self.queued} queued on the cluster)" if self.queued else ""
         return (
             f"grid {self.grid}: {self.cells} cells; ran {self.ran} ({self.ok} ok, {self.failed} failed), "
             f"{self.skipped} already recorded, {self.elsewhere} recorded by another process; "
-            f"{self.failed_total} failed and {self.missing} missing overall; {self.wall_time_s:.1f} s"
+            f"{self.failed_total} failed and {self.missing} missing{queued} overall; {self.wall_time_s:.1f} s"
         )
 
 
@@ -76,12 +80,15 @@ def run_grid(
     visible_gpus: int | None = None,
     leaderboard: bool = True,
     stream: TextIO | None = None,
+    backend: str = "local",
+    slurm: SlurmOptions | None = None,
 ) -> RunSummary:
     """Run every cell of ``grid`` (narrowed by ``only``) that has no record yet; see the module doc.
 
     ``results_dir`` defaults to results/<grid name>; ``visible_gpus`` replaces the detected CUDA
     GPU count (for checking ``devices`` without GPUs); ``leaderboard=False`` skips regenerating
-    the leaderboard at the end.
+    the leaderboard at the end. ``backend="slurm"`` submits the cells as a Slurm job array with
+    ``slurm``'s options instead of running them here (``devices`` and ``jobs_per_device`` unused).
     """
     start = time.monotonic()
     stream = stream or sys.stderr
@@ -91,14 +98,23 @@ def run_grid(
     results_dir = Path(results_dir) if results_dir is not None else RESULTS_ROOT / grid.name
     cells = grid.cells(only)
     # Every check that can fail comes before anything is started or written.
-    slots = make_slots(parse_devices(devices, gpu_count=visible_gpus), jobs_per_device)
+    store = ResultStore(results_dir)
     options = {"data_root": data_root, "checkpoint_dir": checkpoint_dir, "strict": strict}
-    scheduler = Scheduler(ResultStore(results_dir), slots, runner=runner, runner_options=options, retry_failed=retry_failed, stream=stream)
-    store = scheduler.store
+    if backend == "slurm":
+        engine: Any = SlurmBackend(
+            store, slurm, runner=runner, runner_options=options, retry_failed=retry_failed, name=f"peftser-{grid.name}", stream=stream
+        )
+        where, setup = engine.describe(), {"slurm": engine.note()}
+    elif backend == "local":
+        slots = make_slots(parse_devices(devices, gpu_count=visible_gpus), jobs_per_device)
+        engine = Scheduler(store, slots, runner=runner, runner_options=options, retry_failed=retry_failed, stream=stream)
+        where, setup = _describe_slots(slots), {"slots": [{"device": s.device, "threads": s.threads} for s in slots]}
+    else:
+        raise SchedulerError(f"--backend must be local or slurm, got {backend!r}")
     todo = [c for c in cells if store.should_run(c, retry_failed=retry_failed)]
     kept = 0 if retry_failed else _statuses(store, cells).count("failed")
-    print(_header(grid, len(cells), len(todo), kept, slots), file=stream, flush=True)
-    result = scheduler.run(todo)
+    print(_header(grid, len(cells), len(todo), kept, where), file=stream, flush=True)
+    result = engine.run(todo)
     after = _statuses(store, cells)
     summary = RunSummary(
         grid=grid.name,
@@ -111,23 +127,24 @@ def run_grid(
         failed_total=after.count("failed"),
         missing=after.count(None),
         wall_time_s=0.0,
+        queued=result.queued,
     )
-    if leaderboard:
+    if leaderboard and not result.queued:  # with cells still queued, a re-run or --leaderboard writes it
         summary.leaderboard = _write_leaderboard(results_dir, grid)
     summary.wall_time_s = time.monotonic() - start
-    _write_run_note(results_dir, summary, slots)
+    _write_run_note(results_dir, summary, setup)
     store.remember_grid(grid)
     print(summary.line(), file=stream, flush=True)
     return summary
 
 
-def _write_run_note(results_dir: Path, summary: RunSummary, slots: list[Slot]) -> None:
-    """results_dir/last_run.json: what the latest run did, on what, and how long it took."""
+def _write_run_note(results_dir: Path, summary: RunSummary, setup: dict[str, Any]) -> None:
+    """results_dir/last_run.json: what the latest run did, on what (``setup``), and how long it took."""
     note = {
         **asdict(summary),
         "leaderboard": None if summary.leaderboard is None else str(summary.leaderboard.name),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "slots": [{"device": s.device, "threads": s.threads} for s in slots],
+        **setup,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(terse=True), "python": platform.python_version()},
     }
     write_json_atomic(results_dir / "last_run.json", note)
@@ -145,13 +162,16 @@ def _statuses(store: ResultStore, cells: list[Cell]) -> list[str | None]:
     return statuses
 
 
-def _header(grid: Grid, n_cells: int, n_todo: int, kept: int, slots: list[Slot]) -> str:
+def _describe_slots(slots: list[Slot]) -> str:
     devices: dict[str, int] = {}
     for slot in slots:
         devices[slot.device] = devices.get(slot.device, 0) + 1
     where = ", ".join(f"{d} x{n}" for d, n in devices.items())
+    return f"{where} ({slots[0].threads} CPU thread(s) per worker)"
+
+
+def _header(grid: Grid, n_cells: int, n_todo: int, kept: int, where: str) -> str:
     text = f"grid {grid.name}: {n_cells} cells, {n_cells - n_todo} already recorded, {n_todo} to run on {where}"
-    text += f" ({slots[0].threads} CPU thread(s) per worker)"
     if kept:
         text += f"; {kept} failed earlier and kept (--retry-failed runs them again)"
     return text
@@ -168,8 +188,9 @@ def _write_leaderboard(results_dir: Path, grid: Grid) -> Path:
 def main(args: Any) -> int:
     """CLI entry: ``args`` has grid, only, devices, jobs_per_device, retry_failed, results, data_root.
 
-    Returns the exit status: 0 when every cell of the selection has an ok record, 1 when some
-    failed or are missing, 2 on a bad grid/option, 130 when interrupted.
+    Returns the exit status: 0 when every cell of the selection has an ok record (or, with
+    --no-wait, is queued on the cluster), 1 when some failed or are missing, 2 on a bad
+    grid/option, 130 when interrupted.
     """
     if getattr(args, "task_root", None) or getattr(args, "task_options", None):
         print("error: --task-root and --task-arg apply to one task; a grid sets each task's folder under "
@@ -177,6 +198,7 @@ def main(args: Any) -> int:
         return 2
     train = {k: v for k, v in (("epochs", getattr(args, "epochs", None)), ("precision", getattr(args, "precision", None))) if v is not None}
     try:
+        slurm = options_from_args(args)
         summary = run_grid(
             args.grid,
             results_dir=args.results or None,
@@ -189,11 +211,14 @@ def main(args: Any) -> int:
             strict=bool(getattr(args, "strict", False)),
             train=train,
             runner=getattr(args, "runner", None) or DEFAULT_RUNNER,
+            backend="slurm" if slurm else "local",
+            slurm=slurm,
         )
-    except (GridError, DeviceError, SchedulerError) as exc:
+    except (GridError, DeviceError, SchedulerError, SlurmError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished cells are recorded; run the same command again to resume", file=sys.stderr)
         return 130
-    return 0 if summary.failed_total == 0 and summary.missing == 0 else 1
+    # With --no-wait the cells still queued on the cluster are missing, but not failed.
+    return 0 if summary.failed_total == 0 and summary.missing <= summary.queued else 1

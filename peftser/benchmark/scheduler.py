@@ -195,11 +195,38 @@ def _worker_main(slot: Slot, runner_spec: str, conn: Connection, results_dir: st
             return
         if cell is None:
             return
-        try:
-            record = runner(cell, device=slot.run_device, results_dir=root, **options)
-            conn.send(("result", record))
-        except Exception as exc:  # the cell failed, not the worker: report it and take the next one
-            conn.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        conn.send(call_runner(runner, cell, device=slot.run_device, results_dir=root, options=options))
+
+
+# -- one cell through the runner: the same path in a local worker and in a cluster task ------------
+def call_runner(runner: Callable[..., dict], cell: Cell, *, device: str, results_dir: Path, options: dict[str, Any]) -> tuple:
+    """Run one cell; ("result", record) or, when it raises, ("error", message, traceback)."""
+    try:
+        return ("result", runner(cell, device=device, results_dir=results_dir, **options))
+    except Exception as exc:  # the cell failed, not the worker: report it and take the next one
+        return ("error", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+
+def outcome_record(cell: Cell, outcome: tuple, *, runner: str, device: str, wall_time_s: float) -> dict[str, Any]:
+    """The record to keep for ``call_runner``'s outcome: the runner's own if well-formed, else a failed one."""
+    if outcome[0] == "result":
+        problem = _record_problem(cell, outcome[1])
+        if problem is None:
+            return outcome[1]
+        outcome = ("error", problem, f"(the runner {runner!r} returned normally)")
+    return failed_record(cell, outcome[1], outcome[2], device=device, wall_time_s=wall_time_s)
+
+
+def save_outcome(store: ResultStore, cell: Cell, record: dict[str, Any], *, worker: dict[str, Any], device: str, wall_time_s: float) -> dict[str, Any]:
+    """Save ``record`` with what ran it (a record JSON cannot hold becomes a failed one); returns what was saved."""
+    record["worker"] = worker
+    try:
+        store.save_record(record)
+    except (TypeError, ValueError) as exc:  # e.g. a value JSON cannot hold: keep the failure instead
+        record = failed_record(cell, f"the run record could not be saved: {type(exc).__name__}: {exc}", traceback.format_exc(), device=device, wall_time_s=wall_time_s)
+        record["worker"] = worker
+        store.save_record(record)
+    return record
 
 
 # -- records made by the scheduler ---------------------------------------------------------------
@@ -318,6 +345,7 @@ class ScheduleResult:
     failed: int = 0
     elsewhere: int = 0  # recorded by another orchestrator sharing the results directory
     workers_replaced: int = 0
+    queued: int = 0  # handed to a cluster and not recorded yet (the Slurm backend's --no-wait)
 
 
 @contextmanager
@@ -481,11 +509,8 @@ class Scheduler:
             w.pid, w.cuda_visible_devices = message[1], message[2]
         elif kind == "fatal":
             raise SchedulerError(f"worker {w.slot.describe()} could not start the runner {self.runner!r}: {message[1]}\n{message[2]}")
-        elif kind == "result":
-            problem = _record_problem(w.cell, message[1])
-            self._finish(w, message[1] if problem is None else self._failed(w, problem, f"(the runner {self.runner!r} returned normally)"))
-        elif kind == "error":
-            self._finish(w, self._failed(w, message[1], message[2]))
+        elif kind in ("result", "error"):
+            self._finish(w, outcome_record(w.cell, message, runner=self.runner, device=w.slot.run_device, wall_time_s=time.monotonic() - w.started))
 
     def _bury(self, workers: list[_Worker], w: _Worker) -> None:
         """A worker process ended: record its cell as failed and start a new worker in its place."""
@@ -505,13 +530,7 @@ class Scheduler:
         return failed_record(w.cell, error, trace, device=w.slot.run_device, wall_time_s=time.monotonic() - w.started)
 
     def _finish(self, w: _Worker, record: dict[str, Any]) -> None:
-        record["worker"] = w.info()
-        try:
-            self.store.save_record(record)
-        except (TypeError, ValueError) as exc:  # e.g. a value JSON cannot hold: keep the failure instead
-            record = self._failed(w, f"the run record could not be saved: {type(exc).__name__}: {exc}", traceback.format_exc())
-            record["worker"] = w.info()
-            self.store.save_record(record)
+        record = save_outcome(self.store, w.cell, record, worker=w.info(), device=w.slot.run_device, wall_time_s=time.monotonic() - w.started)
         cell = w.cell
         self._release(w)
         if record["status"] == "ok":
