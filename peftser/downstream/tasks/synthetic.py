@@ -40,7 +40,7 @@ from peftser.registry import TASKS
 
 SEED = 0
 # Bump whenever generated audio or layout changes: corpora of another version are regenerated.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 6
 CLIP_QUANTUM_S = 0.25  # clip lengths are whole multiples of this
 MARKER = "synthetic.json"
 
@@ -76,10 +76,10 @@ class Prosody:
 
 
 PROSODY = {
-    "neutral": Prosody(0.0, 1.0, 1.0, 0.0, 0.60, 0.05, 0.15),
-    "happy": Prosody(3.0, 1.8, 1.1, 3.0, 0.50, 0.05, 0.10),
-    "sad": Prosody(-2.0, 0.5, 0.75, -5.0, 0.72, 0.14, 0.30),
-    "angry": Prosody(2.5, 1.3, 1.2, 7.0, 0.36, 0.03, 0.08),
+    "neutral": Prosody(0.0, 0.7, 1.0, 0.0, 0.60, 0.05, 0.20),
+    "happy": Prosody(5.0, 2.5, 1.15, 4.0, 0.50, 0.05, 0.10),
+    "sad": Prosody(-3.0, 0.35, 0.6, -8.0, 0.78, 0.30, 0.60),
+    "angry": Prosody(3.0, 1.3, 1.45, 10.0, 0.32, 0.02, 0.0),
 }
 # Adult male vowel formants F1-F3 (Peterson & Barney averages), Hz.
 VOWELS = ((730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480),
@@ -94,11 +94,11 @@ def make_voice(rng: np.random.Generator, gender: str) -> Voice:
     return Voice(
         f0=rng.uniform(175, 240) if female else rng.uniform(95, 140),
         formant_scale=rng.normal(1.17 if female else 1.0, 0.04),
-        level_db=rng.normal(0.0, 2.5),
+        level_db=rng.normal(0.0, 1.5),
         rate=rng.normal(1.0, 0.1),
-        pitch_range=rng.uniform(2.0, 4.0),
-        expressiveness=rng.uniform(0.45, 1.0),
-        colour=rng.uniform(-0.3, 0.6),
+        pitch_range=rng.uniform(2.0, 3.5),
+        expressiveness=rng.uniform(0.75, 1.0),
+        colour=rng.uniform(-0.2, 0.4),
     )
 
 
@@ -139,11 +139,11 @@ class _Utterance:
 def _utterance_prosody(rng: np.random.Generator, voice: Voice, emotion: str) -> _Utterance:
     p, e = PROSODY[emotion], voice.expressiveness
     return _Utterance(
-        f0=voice.f0 * 2.0 ** ((e * p.f0_shift + rng.normal(0.0, 1.2)) / 12.0),
+        f0=voice.f0 * 2.0 ** ((e * p.f0_shift + rng.normal(0.0, 0.8)) / 12.0),
         pitch_range=voice.pitch_range * (1.0 + e * (p.range_scale - 1.0)) * rng.lognormal(0.0, 0.25),
         rate=voice.rate * (1.0 + e * (p.rate_scale - 1.0)) * rng.normal(1.0, 0.08),
-        level_db=voice.level_db + e * p.level_db + rng.normal(0.0, 2.5),
-        open_quotient=float(np.clip(0.6 + e * (p.open_quotient - 0.6) + rng.normal(0.0, 0.05), 0.3, 0.8)),
+        level_db=voice.level_db + e * p.level_db + rng.normal(0.0, 1.5),
+        open_quotient=float(np.clip(0.6 + e * (p.open_quotient - 0.6) + rng.normal(0.0, 0.03), 0.3, 0.8)),
         breathiness=p.breathiness * rng.lognormal(0.0, 0.3),
         pause_prob=p.pause_prob,
     )
@@ -157,7 +157,7 @@ def _timeline(rng: np.random.Generator, u: _Utterance) -> tuple[int, list[tuple[
     """Length in samples, vowel spans and consonant spans: syllables, pauses, edge silences."""
     t = _seconds(rng.uniform(0.05, 0.15))
     vowels, consonants = [], []
-    n_syllables = int(rng.integers(4, 9))
+    n_syllables = int(rng.integers(3, 7))
     for index in range(n_syllables):
         if rng.random() < 0.7:
             length = _seconds(rng.uniform(0.03, 0.07) / u.rate)
@@ -221,7 +221,7 @@ def synthesize(rng: np.random.Generator, voice: Voice, emotion: str) -> np.ndarr
     total = -(-n // _seconds(CLIP_QUANTUM_S)) * _seconds(CLIP_QUANTUM_S)
     speech = np.pad(speech, (0, total - n))
     background = lfilter([1.0], [1.0, -0.95], rng.normal(0.0, 1.0, total))
-    background *= REFERENCE_RMS * 10.0 ** (-rng.uniform(15.0, 35.0) / 20.0) / np.sqrt(np.mean(background**2))
+    background *= REFERENCE_RMS * 10.0 ** (-rng.uniform(28.0, 35.0) / 20.0) / np.sqrt(np.mean(background**2))
     wave = speech + background
     peak = np.abs(wave).max()
     return (wave * (0.99 / peak if peak > 0.99 else 1.0)).astype(np.float32)
@@ -352,8 +352,8 @@ def _alternating(ids: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple((s, ("female", "male")[i % 2]) for i, s in enumerate(ids))
 
 
-# Podcast speakers 1-14 are Train, 15-18 Validation, 19-24 Test1.
-_PODCAST_SPLITS = ((14, "Train"), (18, "Validation"), (24, "Test1"))
+# Podcast speakers 1-28 are Train, 29-36 Validation, 37-48 Test1.
+_PODCAST_SPLITS = ((28, "Train"), (36, "Validation"), (48, "Test1"))
 
 
 def _podcast_split(speaker: str) -> str:
@@ -363,16 +363,16 @@ def _podcast_split(speaker: str) -> str:
 SHAPES: dict[str, Shape] = {
     # 5 sessions x (one actress, one actor), like IEMOCAP.
     "synthetic_iemocap": Shape(
-        tuple((f"Ses{k:02d}{g}", "female" if g == "F" else "male") for k in range(1, 6) for g in "FM"), 20, write_iemocap
+        tuple((f"Ses{k:02d}{g}", "female" if g == "F" else "male") for k in range(1, 6) for g in "FM"), 32, write_iemocap
     ),
     # 6 sessions x (one actress, one actor), like MSP-IMPROV.
     "synthetic_msp_improv": Shape(
-        tuple((f"{g}{k:02d}", "female" if g == "F" else "male") for k in range(1, 7) for g in "FM"), 16, write_msp_improv
+        tuple((f"{g}{k:02d}", "female" if g == "F" else "male") for k in range(1, 7) for g in "FM"), 26, write_msp_improv
     ),
-    # 20 actors, the CREMA-D fold rule over actors 1001-1020.
-    "synthetic_crema_d": Shape(_alternating([str(a) for a in range(1001, 1021)]), 10, write_crema_d),
+    # 40 actors, the CREMA-D fold rule over actors 1001-1040.
+    "synthetic_crema_d": Shape(_alternating([str(a) for a in range(1001, 1041)]), 8, write_crema_d),
     # A fixed speaker-independent Train/Validation/Test1 split, like MSP-Podcast.
-    "synthetic_msp_podcast": Shape(_alternating([str(s) for s in range(1, 25)]), 8, write_msp_podcast),
+    "synthetic_msp_podcast": Shape(_alternating([str(s) for s in range(1, 49)]), 7, write_msp_podcast),
 }
 
 
