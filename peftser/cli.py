@@ -98,6 +98,12 @@ def parse_pairs(pairs: list[str], option: str) -> dict[str, object]:
     return parsed
 
 
+def _one_line(err: Exception) -> str:
+    from peftser.files import describe_os_error
+
+    return describe_os_error(err) if isinstance(err, OSError) else str(err)
+
+
 def _run(module: str, args) -> int:
     return importlib.import_module(module).main(args) or 0
 
@@ -132,9 +138,10 @@ def main(argv: list[str] | None = None) -> int:
             return _run("peftser.benchmark.orchestrator", args)
         elif args.leaderboard:
             return _run("peftser.benchmark.leaderboard", args)
-    except (UnknownNameError, ValueError, FileNotFoundError) as err:
-        # User errors (unknown names, bad files or options) get one clear line, not a traceback.
-        print(f"error: {err}", file=sys.stderr)
+    except (UnknownNameError, ValueError, OSError) as err:
+        # User errors (unknown names, bad files or options, paths that cannot be read or written)
+        # get one clear line, not a traceback.
+        print(f"error: {_one_line(err)}", file=sys.stderr)
         return 2
     return 0
 
