@@ -13,7 +13,7 @@ from typing import Any
 
 from safetensors.torch import load_file, save
 
-from peftser.files import atomic_write, write_text_atomic
+from peftser.files import atomic_write, write_text_atomic, writing
 from peftser.model import SERModel, build_model
 
 WEIGHTS = "adapter.safetensors"
@@ -23,10 +23,11 @@ CONFIG = "adapter_config.json"
 def save_artifact(model: SERModel, directory: str | Path, config: dict[str, Any]) -> int:
     """Write the trainable weights and ``config`` (what ``build_model`` needs); returns the bytes written."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     tensors = {name: t.detach().float().cpu().contiguous() for name, t in model.trainable_state_dict().items()}
-    atomic_write(directory / WEIGHTS, lambda handle: handle.write(save(tensors)))
-    write_text_atomic(directory / CONFIG, json.dumps(config, indent=2))
+    with writing("the artifact"):
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write(directory / WEIGHTS, lambda handle: handle.write(save(tensors)))
+        write_text_atomic(directory / CONFIG, json.dumps(config, indent=2))
     return sum((directory / name).stat().st_size for name in (WEIGHTS, CONFIG))
 
 

@@ -825,6 +825,7 @@ def main(args: Any) -> int:
     regenerated leaderboard is the one the grid run wrote at its end.
     """
     from peftser.benchmark.store import ResultStore
+    from peftser.files import check_writable_dir
 
     root = Path(getattr(args, "results", None) or "results")
     if not (root / "records").is_dir():
@@ -832,6 +833,7 @@ def main(args: Any) -> int:
         hint = f"; directories with records: {', '.join(with_records)}" if with_records else ""
         print(f"error: {root} holds no run records (no {root / 'records'}){hint}", file=sys.stderr)
         return 2
+    check_writable_dir(root, "the results folder (leaderboard.md and its plots)")
     records = load_records(root)
     grids = ResultStore(root).grids()
     cells = [c for grid in grids for c in grid.cells()]

@@ -31,6 +31,7 @@ from peftser.benchmark.scheduler import (
     parse_devices,
 )
 from peftser.benchmark.store import CorruptRecordError, ResultStore, write_json_atomic
+from peftser.downstream.audio import check_cache_writable
 
 RESULTS_ROOT = Path("results")  # default results directory: RESULTS_ROOT/<grid name>
 
@@ -95,6 +96,8 @@ def run_grid(
     options = {"data_root": data_root, "checkpoint_dir": checkpoint_dir, "strict": strict}
     scheduler = Scheduler(ResultStore(results_dir), slots, runner=runner, runner_options=options, retry_failed=retry_failed, stream=stream)
     store = scheduler.store
+    store.check_writable({c.task for c in cells}, claims=True)
+    check_cache_writable()  # the workers decode audio into it
     todo = [c for c in cells if store.should_run(c, retry_failed=retry_failed)]
     kept = 0 if retry_failed else _statuses(store, cells).count("failed")
     print(_header(grid, len(cells), len(todo), kept, slots), file=stream, flush=True)

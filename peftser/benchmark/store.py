@@ -24,7 +24,7 @@ from typing import Any, Iterator
 from filelock import FileLock, Timeout
 
 from peftser.benchmark.config import Cell
-from peftser.files import write_json_atomic
+from peftser.files import check_writable_dir, write_json_atomic, writing
 
 
 GRIDS_FILE = "grids.json"  # the grids run into a results directory
@@ -98,6 +98,16 @@ class ResultStore:
             return []
         return [load_grid(entry["file"] or entry["name"]) for entry in json.loads(path.read_text())]
 
+    def check_writable(self, tasks, *, claims: bool = False) -> None:
+        """Before any work starts: every folder this store will write for ``tasks`` can be written
+        (an OutputError naming the folder and what it is for, instead of a crash after training)."""
+        folders = [(self.root, "the results folder"), (self.root / "artifacts", "the artifacts folder")]
+        folders += [(self.root / "records" / task, "the run records folder") for task in sorted(set(tasks))]
+        if claims:
+            folders.append((self.root / "locks", "the cell claims folder"))
+        for folder, what in folders:
+            check_writable_dir(folder, what)
+
     # -- paths ---------------------------------------------------------------------------------
     def record_path(self, cell: Cell) -> Path:
         """root/records/<task>/<key>.json"""
@@ -131,7 +141,8 @@ class ResultStore:
         if record["status"] not in ("ok", "failed"):
             raise ValueError(f"run record {record['key']}: status must be 'ok' or 'failed', got {record['status']!r}")
         path = self.root / "records" / str(record["task"]) / f"{record['key']}.json"
-        return write_json_atomic(path, record)
+        with writing("the run record"):
+            return write_json_atomic(path, record)
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every readable record; an unreadable file is reported with a warning, not skipped silently."""

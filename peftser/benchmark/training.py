@@ -278,6 +278,7 @@ SUMMARY_METRICS = ("uar", "acc", "macro_f1", "demographic_parity", "equality_of_
 def main(args) -> int:
     """``--train UPSTREAM METHOD TASK TRAINING``: run one cell, save its record, print a summary line."""
     from peftser.benchmark.store import ResultStore
+    from peftser.downstream.audio import check_cache_writable
 
     upstream, method, task, training = args.train
     train = {}
@@ -287,6 +288,9 @@ def main(args) -> int:
         train["precision"] = args.precision
     cell = Cell(upstream=upstream, method=method, task=task, training=training, train=train, task_args=args.task_options)
     store = ResultStore(args.results)
+    check_names(cell)  # a misspelt name must not even create a folder
+    store.check_writable([cell.task])  # before a corpus is read or a model trained
+    check_cache_writable()
     record = run_cell(
         cell, device=args.device, results_dir=args.results, data_root=args.data_root, task_root=args.task_root,
         checkpoint_dir=args.checkpoint_dir, strict=args.strict, progress=sys.stderr.isatty(),

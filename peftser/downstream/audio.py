@@ -21,7 +21,7 @@ import numpy as np
 import soundfile
 import soxr
 
-from peftser.files import atomic_write
+from peftser.files import atomic_write, check_writable_dir, writing
 
 SAMPLE_RATE = 16_000
 MIN_SAMPLES = 400  # 25 ms: the receptive field of one wav2vec 2.0 frame
@@ -49,6 +49,16 @@ def default_cache_dir() -> Path:
 
 def _audio_cache_dir(cache_dir: str | Path | None) -> Path:
     return Path(cache_dir) if cache_dir is not None else default_cache_dir() / "audio16k"
+
+
+def _cache_purpose() -> str:
+    where = "$PEFTSER_CACHE" if os.environ.get("PEFTSER_CACHE") else "~/.cache/peftser; $PEFTSER_CACHE moves it"
+    return f"the audio cache ({where})"
+
+
+def check_cache_writable() -> Path:
+    """Before any work starts: the audio cache can be written (an OutputError saying it is the cache)."""
+    return check_writable_dir(_audio_cache_dir(None), _cache_purpose())
 
 
 class _MemoryCache:
@@ -144,9 +154,11 @@ def _decode_and_store(path: Path, entry: Path) -> np.ndarray:
         wave = _decode(path)
     except AudioError as err:
         note = f"{err.kind}\t{err.detail}".encode()
-        atomic_write(entry.with_suffix(".bad"), lambda h: h.write(note))
+        with writing(_cache_purpose()):
+            atomic_write(entry.with_suffix(".bad"), lambda h: h.write(note))
         raise
-    atomic_write(entry.with_suffix(".npy"), lambda h: np.save(h, wave, allow_pickle=False))
+    with writing(_cache_purpose()):
+        atomic_write(entry.with_suffix(".npy"), lambda h: np.save(h, wave, allow_pickle=False))
     return wave
 
 
