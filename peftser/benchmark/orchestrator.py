@@ -96,8 +96,10 @@ def run_grid(
     options = {"data_root": data_root, "checkpoint_dir": checkpoint_dir, "strict": strict}
     scheduler = Scheduler(ResultStore(results_dir), slots, runner=runner, runner_options=options, retry_failed=retry_failed, stream=stream)
     store = scheduler.store
+    store.grid_entries()  # a damaged grids.json fails now, not after the last cell
     store.check_writable({c.task for c in cells}, claims=True)
     check_cache_writable()  # the workers decode audio into it
+    store.remember_grid(grid)  # now, so that --leaderboard knows its cells even if this run is cut short
     todo = [c for c in cells if store.should_run(c, retry_failed=retry_failed)]
     kept = 0 if retry_failed else _statuses(store, cells).count("failed")
     print(_header(grid, len(cells), len(todo), kept, slots), file=stream, flush=True)
@@ -119,7 +121,6 @@ def run_grid(
         summary.leaderboard = _write_leaderboard(results_dir, grid)
     summary.wall_time_s = time.monotonic() - start
     _write_run_note(results_dir, summary, slots)
-    store.remember_grid(grid)
     print(summary.line(), file=stream, flush=True)
     return summary
 

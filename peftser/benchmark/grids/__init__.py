@@ -21,6 +21,7 @@ A grid is the product upstreams x methods x tasks x trainings.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,24 @@ class Grid:
             for training in task.trainings
         ]
         return filter_cells(cells, only)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The grid as plain data (JSON), everything ``cells()`` and ``footnotes()`` need."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Grid":
+        """The grid ``to_dict`` gave, as it was: names are not looked up again."""
+        return cls(
+            name=d["name"],
+            upstreams=tuple(UpstreamEntry(**u) for u in d["upstreams"]),
+            methods=tuple(MethodEntry(**m) for m in d["methods"]),
+            tasks=tuple(TaskEntry(t["name"], tuple(t["trainings"]), t.get("args") or {}) for t in d["tasks"]),
+            train=dict(d.get("train") or {}),
+            description=d.get("description", ""),
+            deviations=tuple(d.get("deviations") or ()),
+            source=d.get("source", ""),
+        )
 
     def footnotes(self) -> list[str]:
         """The stated deviations plus every training option that differs from the paper's value."""
