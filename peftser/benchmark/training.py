@@ -21,6 +21,7 @@ from torch import nn
 from peftser.benchmark.artifact import artifact_config, save_artifact
 from peftser.benchmark.augment import augment
 from peftser.benchmark.config import Cell, TrainConfig
+from peftser.benchmark.devices import resolve_device
 from peftser.benchmark.metrics import compute_metrics
 from peftser.downstream.audio import AudioError, load_audio
 from peftser.downstream.task import EMOTIONS, Utterance
@@ -174,10 +175,6 @@ def check_names(cell: Cell) -> None:
     TASKS.get(cell.task).check_training(cell.training)
 
 
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def run_cell(
     cell: Cell,
     *,
@@ -194,7 +191,7 @@ def run_cell(
 
     started = time.time()
     cfg = TrainConfig.from_dict(cell.train)
-    device = torch.device(device or default_device())
+    device = resolve_device(device)  # an unusable device fails before the corpus and model are built
     precision = resolve_precision(cfg.precision, device)
     check_names(cell)  # before a corpus is read: a typo should cost seconds, not a corpus scan
     task = make_task(cell.task, data_root=data_root, root=task_root, strict=strict, **cell.task_args)
@@ -288,7 +285,8 @@ def main(args) -> int:
         train["precision"] = args.precision
     cell = Cell(upstream=upstream, method=method, task=task, training=training, train=train, task_args=args.task_options)
     store = ResultStore(args.results)
-    check_names(cell)  # a misspelt name must not even create a folder
+    resolve_device(args.device)  # an unusable --device or a misspelt name must not even create a folder
+    check_names(cell)
     store.check_writable([cell.task])  # before a corpus is read or a model trained
     check_cache_writable()
     record = run_cell(

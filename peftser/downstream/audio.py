@@ -100,7 +100,8 @@ def clear_memory_cache() -> None:
     _memory.clear()
 
 
-def _cache_key(path: Path) -> str:
+def _source_stat(path: Path) -> os.stat_result:
+    """The audio file's stat, or an AudioError when it is missing or not a readable regular file."""
     try:
         stat = path.stat()
     except FileNotFoundError:
@@ -109,6 +110,11 @@ def _cache_key(path: Path) -> str:
         raise AudioError(path, "unreadable", f"audio file cannot be read ({err.strerror or err})") from None
     if not path.is_file():
         raise AudioError(path, "unreadable", "is not a regular file")
+    return stat
+
+
+def _cache_key(path: Path) -> str:
+    stat = _source_stat(path)
     identity = f"{_RECIPE}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     return hashlib.sha1(identity.encode()).hexdigest()
 
@@ -176,15 +182,23 @@ def _load_from_disk(path: Path, entry: Path) -> np.ndarray:
 
 
 def load_audio(
-    path: str | Path, *, max_seconds: float | None = None, cache_dir: str | Path | None = None
+    path: str | Path, *, max_seconds: float | None = None, cache_dir: str | Path | None = None, cache: bool = True
 ) -> np.ndarray:
-    """The clip as 16 kHz mono float32 (a fresh copy), cut to its first ``max_seconds`` if given."""
+    """The clip as 16 kHz mono float32 (a fresh copy), cut to its first ``max_seconds`` if given.
+
+    ``cache=False`` decodes without reading or writing any cache (a one-off clip, e.g. a prediction,
+    must not leave a copy in the corpus cache).
+    """
     path = Path(path)
-    key = _cache_key(path)
-    wave = _memory.get(key)
-    if wave is None:
-        wave = _load_from_disk(path, _entry(_audio_cache_dir(cache_dir), key))
-        _memory.put(key, wave)
+    if not cache:
+        _source_stat(path)
+        wave = _decode(path)
+    else:
+        key = _cache_key(path)
+        wave = _memory.get(key)
+        if wave is None:
+            wave = _load_from_disk(path, _entry(_audio_cache_dir(cache_dir), key))
+            _memory.put(key, wave)
     if max_seconds is not None:
         if max_seconds <= 0:
             raise ValueError(f"max_seconds must be positive, got {max_seconds}")
