@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-MODES = ("list", "params", "manifest", "train", "predict", "bench", "grid", "leaderboard")
+MODES = ("list", "params", "manifest", "train", "predict", "bench", "grid", "leaderboard", "cache_info", "cache_prune")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -25,6 +25,8 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--manifest", metavar="TASK", help="write a task's utterances and splits as CSV")
     mode.add_argument("--predict", nargs="+", metavar=("ARTIFACT_DIR", "FILE.wav"), help="classify audio files")
     mode.add_argument("--bench", nargs=2, metavar=("UPSTREAM", "METHOD"), help="time full-size training steps")
+    mode.add_argument("--cache-info", action="store_true", help="where the audio cache is, its size, and how much is stale")
+    mode.add_argument("--cache-prune", action="store_true", help="remove cache entries of moved, deleted or edited audio files")
 
     data = p.add_argument_group("data")
     data.add_argument("--data-root", help="folder holding the corpora (IEMOCAP_full_release, MSP-IMPROV, CREMA-D, MSP-PODCAST)")
@@ -138,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run("peftser.benchmark.orchestrator", args)
         elif args.leaderboard:
             return _run("peftser.benchmark.leaderboard", args)
+        elif args.cache_info or args.cache_prune:
+            return _run("peftser.downstream.cache", args)
     except (UnknownNameError, ValueError, OSError) as err:
         # User errors (unknown names, bad files or options, paths that cannot be read or written)
         # get one clear line, not a traceback.

@@ -5,13 +5,16 @@ reference code's torchaudio preprocessing does the same: mean over channels, the
 The result is saved as ``<cache_dir>/<aa>/<sha1>.npy`` where the hash covers the file's resolved
 path, size and modification time, so an edited file is decoded afresh and an unchanged one never
 is. A file found bad leaves a ``.bad`` note with the reason beside it, so checking a corpus twice
-costs two ``stat`` calls per file. A small in-process LRU layer serves the clips a trainer reads
+costs two ``stat`` calls per file. A ``.src`` note beside each entry names the file it was decoded
+from, so that entries of moved, deleted or edited files can be found and removed
+(``peftser.downstream.cache``). A small in-process LRU layer serves the clips a trainer reads
 every epoch without touching the disk.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from collections import OrderedDict
@@ -26,7 +29,8 @@ from peftser.files import atomic_write, check_writable_dir, writing
 SAMPLE_RATE = 16_000
 MIN_SAMPLES = 400  # 25 ms: the receptive field of one wav2vec 2.0 frame
 # Bump when the decoding recipe changes so stale cache entries are never read.
-_RECIPE = "16k-mono-mean-soxr-hq-v2"
+RECIPE = "16k-mono-mean-soxr-hq-v2"
+SOURCE_NOTE = ".src"  # beside each entry: the source_identity it was decoded from (JSON)
 # Upper bound of the in-process layer; a corpus larger than this still works, from disk.
 MEMORY_CACHE_BYTES = 512 * 2**20
 
@@ -113,10 +117,15 @@ def _source_stat(path: Path) -> os.stat_result:
     return stat
 
 
-def _cache_key(path: Path) -> str:
+def source_identity(path: Path) -> dict:
+    """What a cache entry is the decoding of: the recipe and the file's resolved path, size and time."""
     stat = _source_stat(path)
-    identity = f"{_RECIPE}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    return hashlib.sha1(identity.encode()).hexdigest()
+    return {"recipe": RECIPE, "path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _cache_key(identity: dict) -> str:
+    text = f"{identity['recipe']}|{identity['path']}|{identity['size']}|{identity['mtime_ns']}"
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def _entry(cache_root: Path, key: str) -> Path:
@@ -155,20 +164,25 @@ def _read_bad_note(entry: Path, path: Path) -> AudioError | None:
     return AudioError(path, kind, detail)
 
 
-def _decode_and_store(path: Path, entry: Path) -> np.ndarray:
+def _decode_and_store(path: Path, entry: Path, identity: dict) -> np.ndarray:
+    # The source note comes first, so every entry says which file it was decoded from (what
+    # --cache-prune needs to tell entries of vanished or changed files).
+    source = json.dumps(identity).encode()
     try:
         wave = _decode(path)
     except AudioError as err:
         note = f"{err.kind}\t{err.detail}".encode()
         with writing(_cache_purpose()):
+            atomic_write(entry.with_suffix(SOURCE_NOTE), lambda h: h.write(source))
             atomic_write(entry.with_suffix(".bad"), lambda h: h.write(note))
         raise
     with writing(_cache_purpose()):
+        atomic_write(entry.with_suffix(SOURCE_NOTE), lambda h: h.write(source))
         atomic_write(entry.with_suffix(".npy"), lambda h: np.save(h, wave, allow_pickle=False))
     return wave
 
 
-def _load_from_disk(path: Path, entry: Path) -> np.ndarray:
+def _load_from_disk(path: Path, entry: Path, identity: dict) -> np.ndarray:
     npy = entry.with_suffix(".npy")
     if npy.exists():
         try:
@@ -178,7 +192,7 @@ def _load_from_disk(path: Path, entry: Path) -> np.ndarray:
     bad = _read_bad_note(entry, path)
     if bad is not None:
         raise bad
-    return _decode_and_store(path, entry)
+    return _decode_and_store(path, entry, identity)
 
 
 def load_audio(
@@ -194,10 +208,11 @@ def load_audio(
         _source_stat(path)
         wave = _decode(path)
     else:
-        key = _cache_key(path)
+        identity = source_identity(path)
+        key = _cache_key(identity)
         wave = _memory.get(key)
         if wave is None:
-            wave = _load_from_disk(path, _entry(_audio_cache_dir(cache_dir), key))
+            wave = _load_from_disk(path, _entry(_audio_cache_dir(cache_dir), key), identity)
             _memory.put(key, wave)
     if max_seconds is not None:
         if max_seconds <= 0:
@@ -222,14 +237,14 @@ def audio_problem(path: str | Path, *, cache_dir: str | Path | None = None) -> A
     """The AudioError that loading ``path`` would raise, or None; see check_audio."""
     path = Path(path)
     try:
-        key = _cache_key(path)
-        entry = _entry(_audio_cache_dir(cache_dir), key)
+        identity = source_identity(path)
+        entry = _entry(_audio_cache_dir(cache_dir), _cache_key(identity))
         if entry.with_suffix(".npy").exists():
             return None
         bad = _read_bad_note(entry, path)
         if bad is not None:
             return bad
-        _decode_and_store(path, entry)
+        _decode_and_store(path, entry, identity)
     except AudioError as err:
         return err
     return None
