@@ -8,6 +8,8 @@ import json
 import os
 import sys
 
+from peftser.interrupts import interrupted, sigterm_as_interrupt
+
 MODES = ("list", "params", "manifest", "train", "predict", "bench", "grid", "leaderboard", "cache_info", "cache_prune")
 
 
@@ -100,6 +102,49 @@ def parse_pairs(pairs: list[str], option: str) -> dict[str, object]:
     return parsed
 
 
+# The modes each option belongs to (argparse dest -> modes); given to any other mode it is an error,
+# not silently ignored. An option not listed here belongs to every mode.
+OPTION_MODES = {
+    "data_root": ("manifest", "train", "grid"),
+    "task_root": ("manifest", "train"),
+    "task_arg": ("manifest", "train"),
+    "strict": ("manifest", "train", "grid"),
+    "out": ("manifest",),
+    "results": ("train", "grid", "leaderboard"),
+    "only": ("grid",),
+    "devices": ("grid",),
+    "jobs_per_device": ("grid",),
+    "retry_failed": ("grid",),
+    "device": ("train", "predict", "bench"),
+    "precision": ("train", "grid", "bench"),
+    "checkpoint_dir": ("train", "predict", "grid"),
+    "epochs": ("train", "grid"),
+    "batch": ("bench",),
+    "seconds": ("bench",),
+    "steps": ("bench",),
+    "json": ("list", "params", "bench"),
+}
+OTHER_NAME = {("device", "grid"): "--devices", ("devices", "train"): "--device", ("devices", "predict"): "--device",
+              ("devices", "bench"): "--device"}  # the near namesake a user probably meant
+
+
+def check_mode_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A ValueError for an option given to a mode it does not belong to (e.g. --only with --train)."""
+    mode = next(m for m in MODES if getattr(args, m, None))
+    for action in p._actions:  # argparse keeps no public list of an option's dest and flag
+        modes = OPTION_MODES.get(action.dest)
+        if modes is None or mode in modes or getattr(args, action.dest) == action.default:
+            continue
+        flag = _flag(mode)
+        allowed = " and ".join(", ".join(_flag(m) for m in modes).rsplit(", ", 1))
+        hint = f"; did you mean {OTHER_NAME[action.dest, mode]}?" if (action.dest, mode) in OTHER_NAME else ""
+        raise ValueError(f"{action.option_strings[0]} applies to {allowed}, not {flag}{hint}")
+
+
+def _flag(mode: str) -> str:
+    return "--" + mode.replace("_", "-")
+
+
 def _one_line(err: Exception) -> str:
     from peftser.files import describe_os_error
 
@@ -113,7 +158,13 @@ def _run(module: str, args) -> int:
 def main(argv: list[str] | None = None) -> int:
     from peftser.registry import UnknownNameError
 
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    try:
+        check_mode_options(p, args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.results is None and not args.grid:
         args.results = "results"
     if args.plugin:  # through the environment, so that worker processes import them too
@@ -122,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.getcwd() not in sys.path:  # a plugin next to the user, as `python -m` would find it
             sys.path.insert(0, os.getcwd())
         os.environ[PLUGINS_ENV] = ",".join(filter(None, [os.environ.get(PLUGINS_ENV, ""), *args.plugin]))
+    restore_sigterm = sigterm_as_interrupt()
     try:
         args.task_options = parse_pairs(args.task_arg, "--task-arg")
         if args.list:
@@ -147,6 +199,12 @@ def main(argv: list[str] | None = None) -> int:
         # get one clear line, not a traceback.
         print(f"error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM
+        status, what = interrupted(exc)
+        print(f"{what}: the job stopped; what it had not finished is not recorded", file=sys.stderr)
+        return status
+    finally:
+        restore_sigterm()
     return 0
 
 

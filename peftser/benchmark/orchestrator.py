@@ -32,6 +32,7 @@ from peftser.benchmark.scheduler import (
 )
 from peftser.benchmark.store import CorruptRecordError, ResultStore, write_json_atomic
 from peftser.downstream.audio import check_cache_writable
+from peftser.interrupts import interrupted, sigterm_as_interrupt
 
 RESULTS_ROOT = Path("results")  # default results directory: RESULTS_ROOT/<grid name>
 
@@ -173,13 +174,14 @@ def main(args: Any) -> int:
     """CLI entry: ``args`` has grid, only, devices, jobs_per_device, retry_failed, results, data_root.
 
     Returns the exit status: 0 when every cell of the selection has an ok record, 1 when some
-    failed or are missing, 2 on a bad grid/option, 130 when interrupted.
+    failed or are missing, 2 on a bad grid/option, 130 when interrupted (Ctrl-C), 143 on SIGTERM.
     """
     if getattr(args, "task_root", None) or getattr(args, "task_options", None):
         print("error: --task-root and --task-arg apply to one task; a grid sets each task's folder under "
               "--data-root and its options in the grid file", file=sys.stderr)
         return 2
     train = {k: v for k, v in (("epochs", getattr(args, "epochs", None)), ("precision", getattr(args, "precision", None))) if v is not None}
+    restore_sigterm = sigterm_as_interrupt()  # `kill PID` stops the workers and releases claims, as Ctrl-C does
     try:
         summary = run_grid(
             args.grid,
@@ -197,7 +199,10 @@ def main(args: Any) -> int:
     except (GridError, DeviceError, SchedulerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished cells are recorded; run the same command again to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM: the scheduler has stopped its workers
+        status, what = interrupted(exc)
+        print(f"{what}: finished cells are recorded; run the same command again to resume", file=sys.stderr)
+        return status
+    finally:
+        restore_sigterm()
     return 0 if summary.failed_total == 0 and summary.missing == 0 else 1
