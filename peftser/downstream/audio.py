@@ -29,7 +29,7 @@ from peftser.files import atomic_write, check_writable_dir, writing
 SAMPLE_RATE = 16_000
 MIN_SAMPLES = 400  # 25 ms: the receptive field of one wav2vec 2.0 frame
 # Bump when the decoding recipe changes so stale cache entries are never read.
-RECIPE = "16k-mono-mean-soxr-hq-v2"
+RECIPE = "16k-mono-mean-soxr-hq-v3"  # v3: a WAV cut off partway is refused
 SOURCE_NOTE = ".src"  # beside each entry: the source_identity it was decoded from (JSON)
 # Upper bound of the in-process layer; a corpus larger than this still works, from disk.
 MEMORY_CACHE_BYTES = 512 * 2**20
@@ -40,7 +40,7 @@ class AudioError(ValueError):
 
     def __init__(self, path: str | Path, kind: str, detail: str):
         self.path = Path(path)
-        self.kind = kind  # short category for counting: missing, empty, unreadable, silent, nan/inf
+        self.kind = kind  # short category for counting: missing, empty, truncated, unreadable, silent, nan/inf
         self.detail = detail
         super().__init__(f"{path}: {detail}")
 
@@ -132,10 +132,40 @@ def _entry(cache_root: Path, key: str) -> Path:
     return cache_root / key[:2] / key
 
 
+# Data sizes that writers which do not know the length in advance (pipes, RF64) put in the header.
+_UNKNOWN_SIZES = (0, 0x7FFFFFFF, 0xFFFFFFFF)
+
+
+def _wav_shortfall(path: Path) -> tuple[int, int] | None:
+    """(declared, present) bytes of a RIFF/WAVE file's data chunk when the file ends before it does.
+
+    Read by hand: libsndfile accepts such a file and decodes what is there, saying so only in its
+    log text; the chunk walk is a few lines of the RIFF layout (id, little-endian size, data).
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None  # not a RIFF/WAVE file (RF64 and others say their sizes elsewhere)
+        size = path.stat().st_size
+        while True:
+            header = handle.read(8)
+            if len(header) < 8:
+                return None
+            chunk, length = header[:4], int.from_bytes(header[4:], "little")
+            if chunk == b"data":
+                present = size - handle.tell()
+                return (length, present) if length not in _UNKNOWN_SIZES and present < length else None
+            handle.seek(length + length % 2, os.SEEK_CUR)  # chunks are padded to an even length
+
+
 def _decode(path: Path) -> np.ndarray:
     """Read, downmix and resample one file, or raise AudioError saying why it is unusable."""
     if path.stat().st_size == 0:
         raise AudioError(path, "empty", "audio file is empty (0 bytes)")
+    shortfall = _wav_shortfall(path)
+    if shortfall is not None:
+        declared, present = shortfall
+        raise AudioError(path, "truncated", f"audio file is cut off: {present} of the {declared} data bytes its header declares")
     try:
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
