@@ -29,7 +29,7 @@ from matplotlib.ticker import EngFormatter
 from tabulate import tabulate
 
 from peftser.benchmark.config import Cell
-from peftser.files import write_text_atomic
+from peftser.files import atomic_write, write_text_atomic
 from peftser.registry import TASKS
 
 METHOD_ORDER = ("downstream", "adapter", "parallel_adapter", "embedding_prompt", "lora")
@@ -654,7 +654,8 @@ def _colors(names: Sequence[str]) -> dict[str, tuple]:
 
 
 def _save(fig: Figure, path: Path) -> None:
-    fig.savefig(path, dpi=120)
+    # Atomic, like every file the harness writes: a reader never sees half a PNG.
+    atomic_write(path, lambda handle: fig.savefig(handle, dpi=120, format="png"))
 
 
 def _plot_uar_by_backbone(board: Board, task: str, path: Path) -> bool:
