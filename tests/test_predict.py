@@ -65,3 +65,23 @@ def test_a_clip_longer_than_max_seconds_says_it_was_cut(artifact, tmp_path, caps
 def test_predictions_leave_nothing_in_the_audio_cache(artifact, tmp_path, cache, capsys):
     assert main(["--predict", str(artifact), str(clip(tmp_path / "a.wav", 2.0))]) == 0
     assert not [p for p in cache.rglob("*") if p.is_file()]
+
+
+def test_a_flipped_bit_in_the_weights_is_caught_on_load(artifact, tmp_path, capsys):
+    import json
+    import shutil
+
+    from peftser.benchmark.artifact import load_artifact
+
+    copy = tmp_path / "artifact"
+    shutil.copytree(artifact, copy)
+    weights = bytearray((copy / "adapter.safetensors").read_bytes())
+    weights[-3] ^= 0x01  # one bit of the last tensor's data: still a valid safetensors file
+    (copy / "adapter.safetensors").write_bytes(bytes(weights))
+    config = json.loads((copy / "adapter_config.json").read_text())
+    assert len(config["weights_sha256"]) == 64
+    with pytest.raises(ValueError, match=r"adapter.safetensors is damaged or was replaced: its sha256 .* differs"):
+        load_artifact(copy)
+    assert main(["--predict", str(copy), str(clip(tmp_path / "a.wav", 0.5))]) == 2
+    assert "is damaged or was replaced" in capsys.readouterr().err
+    load_artifact(artifact)  # the intact one loads
