@@ -217,9 +217,8 @@ def test_cli_refuses_with_one_line_and_keeps_the_users_file(tmp_path, capsys):
     from peftser.cli import main
 
     root = tmp_path / "c"
-    assert main(["--manifest", "synthetic_crema_d", "--task-root", str(root), "--out", str(tmp_path / "a.csv")]) == 0
+    synthetic.ensure_generated("synthetic_crema_d", root)  # as a first --manifest or --train would
     (root / "notes.txt").write_text("notes")
-    capsys.readouterr()
     assert main(["--manifest", "synthetic_iemocap", "--task-root", str(root), "--out", str(tmp_path / "b.csv")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "notes.txt" in err and "Traceback" not in err
