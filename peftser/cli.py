@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from peftser.interrupts import interrupted, sigterm_as_interrupt
+from peftser.interrupts import interrupted, raise_on_sigterm
 
 MODES = ("list", "params", "manifest", "train", "predict", "bench", "grid", "leaderboard", "cache_info", "cache_prune")
 
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.getcwd() not in sys.path:  # a plugin next to the user, as `python -m` would find it
             sys.path.insert(0, os.getcwd())
         os.environ[PLUGINS_ENV] = ",".join(filter(None, [os.environ.get(PLUGINS_ENV, ""), *args.plugin]))
-    restore_sigterm = sigterm_as_interrupt()
+    restore_sigterm = raise_on_sigterm()
     try:
         args.task_options = parse_pairs(args.task_arg, "--task-arg")
         if args.list:

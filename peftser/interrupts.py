@@ -19,7 +19,7 @@ def _raise_terminated(signum, frame) -> None:
     raise Terminated()
 
 
-def sigterm_as_interrupt() -> Callable[[], None]:
+def raise_on_sigterm() -> Callable[[], None]:
     """From now on SIGTERM raises Terminated (in the main thread; elsewhere nothing changes).
 
     Returns the function that puts the previous handler back.

@@ -32,7 +32,7 @@ from peftser.benchmark.scheduler import (
 )
 from peftser.benchmark.store import CorruptRecordError, ResultStore, write_json_atomic
 from peftser.downstream.audio import check_cache_writable
-from peftser.interrupts import interrupted, sigterm_as_interrupt
+from peftser.interrupts import interrupted, raise_on_sigterm
 
 RESULTS_ROOT = Path("results")  # default results directory: RESULTS_ROOT/<grid name>
 
@@ -181,7 +181,7 @@ def main(args: Any) -> int:
               "--data-root and its options in the grid file", file=sys.stderr)
         return 2
     train = {k: v for k, v in (("epochs", getattr(args, "epochs", None)), ("precision", getattr(args, "precision", None))) if v is not None}
-    restore_sigterm = sigterm_as_interrupt()  # `kill PID` stops the workers and releases claims, as Ctrl-C does
+    restore_sigterm = raise_on_sigterm()  # `kill PID` stops the workers and releases claims, as Ctrl-C does
     try:
         summary = run_grid(
             args.grid,
