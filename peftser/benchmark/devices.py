@@ -22,12 +22,12 @@ def resolve_device(name: str | None) -> torch.device:
     try:
         device = torch.device(text)
     except (RuntimeError, ValueError):
-        raise ValueError(f"--device {text!r} is not a device name; use cpu, cuda or cuda:N{_others()}") from None
+        raise ValueError(f"--device {text!r} is not a device name (cpu, cuda, cuda:N, ...); this process can use {_usable()}") from None
     if device.type == "cpu":
         return device
     backend = getattr(torch, device.type, None)  # torch.cuda, torch.mps, torch.xpu, ...
     if backend is None or not hasattr(backend, "is_available") or not backend.is_available():
-        raise ValueError(f"--device {text}: no {device.type} device is available to this process; use cpu{_others()}")
+        raise ValueError(f"--device {text}: no {device.type} device is available to this process; it can use {_usable()}")
     count = backend.device_count() if hasattr(backend, "device_count") else 1
     if device.index is not None and device.index >= count:
         seen = ", ".join(f"{device.type}:{i}" for i in range(count))
@@ -35,6 +35,6 @@ def resolve_device(name: str | None) -> torch.device:
     return device
 
 
-def _others() -> str:
-    usable = [kind for kind in ("cuda", "mps", "xpu") if getattr(getattr(torch, kind, None), "is_available", lambda: False)()]
-    return f" (available here: cpu, {', '.join(usable)})" if usable else " (only the cpu is available here)"
+def _usable() -> str:
+    kinds = [kind for kind in ("cuda", "mps", "xpu") if getattr(getattr(torch, kind, None), "is_available", lambda: False)()]
+    return ", ".join(["cpu", *kinds])
