@@ -8,7 +8,9 @@ import json
 import os
 import sys
 
-MODES = ("list", "params", "manifest", "train", "predict", "bench", "grid", "leaderboard", "compare")
+from peftser.interrupts import interrupted, raise_on_sigterm
+
+MODES = ("list", "params", "manifest", "train", "predict", "bench", "grid", "leaderboard", "compare", "cache_info", "cache_prune")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -30,6 +32,8 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--manifest", metavar="TASK", help="write a task's utterances and splits as CSV")
     mode.add_argument("--predict", nargs="+", metavar=("ARTIFACT_DIR", "FILE.wav"), help="classify audio files")
     mode.add_argument("--bench", nargs=2, metavar=("UPSTREAM", "METHOD"), help="time full-size training steps")
+    mode.add_argument("--cache-info", action="store_true", help="where the audio cache is, its size, and how much is stale")
+    mode.add_argument("--cache-prune", action="store_true", help="remove cache entries of moved, deleted or edited audio files")
 
     data = p.add_argument_group("data")
     data.add_argument("--data-root", help="folder holding the corpora (IEMOCAP_full_release, MSP-IMPROV, CREMA-D, MSP-PODCAST)")
@@ -120,6 +124,64 @@ def parse_pairs(pairs: list[str], option: str) -> dict[str, object]:
     return parsed
 
 
+# The modes each option belongs to (argparse dest -> modes); given to any other mode it is an error,
+# not silently ignored. An option not listed here belongs to every mode.
+OPTION_MODES = {
+    "data_root": ("manifest", "train", "grid"),
+    "task_root": ("manifest", "train"),
+    "task_arg": ("manifest", "train"),
+    "strict": ("manifest", "train", "grid"),
+    "out": ("manifest",),
+    "results": ("train", "grid", "leaderboard", "compare"),
+    "baseline": ("leaderboard",),
+    "backend": ("grid",),
+    "slurm_partition": ("grid",),
+    "slurm_gpus_per_task": ("grid",),
+    "slurm_time": ("grid",),
+    "slurm_array_parallelism": ("grid",),
+    "slurm_mem": ("grid",),
+    "slurm_extra": ("grid",),
+    "no_wait": ("grid",),
+    "only": ("grid",),
+    "devices": ("grid",),
+    "jobs_per_device": ("grid",),
+    "retry_failed": ("grid",),
+    "device": ("train", "predict", "bench"),
+    "precision": ("train", "grid", "bench"),
+    "checkpoint_dir": ("train", "predict", "grid"),
+    "epochs": ("train", "grid"),
+    "batch": ("bench",),
+    "seconds": ("bench",),
+    "steps": ("bench",),
+    "json": ("list", "params", "bench", "compare"),
+}
+OTHER_NAME = {("device", "grid"): "--devices", ("devices", "train"): "--device", ("devices", "predict"): "--device",
+              ("devices", "bench"): "--device"}  # the near namesake a user probably meant
+
+
+def check_mode_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A ValueError for an option given to a mode it does not belong to (e.g. --only with --train)."""
+    mode = next(m for m in MODES if getattr(args, m, None))
+    for action in p._actions:  # argparse keeps no public list of an option's dest and flag
+        modes = OPTION_MODES.get(action.dest)
+        if modes is None or mode in modes or getattr(args, action.dest) == action.default:
+            continue
+        flag = _flag(mode)
+        allowed = " and ".join(", ".join(_flag(m) for m in modes).rsplit(", ", 1))
+        hint = f"; did you mean {OTHER_NAME[action.dest, mode]}?" if (action.dest, mode) in OTHER_NAME else ""
+        raise ValueError(f"{action.option_strings[0]} applies to {allowed}, not {flag}{hint}")
+
+
+def _flag(mode: str) -> str:
+    return "--" + mode.replace("_", "-")
+
+
+def _one_line(err: Exception) -> str:
+    from peftser.files import describe_os_error
+
+    return describe_os_error(err) if isinstance(err, OSError) else str(err)
+
+
 def _run(module: str, args) -> int:
     return importlib.import_module(module).main(args) or 0
 
@@ -127,7 +189,13 @@ def _run(module: str, args) -> int:
 def main(argv: list[str] | None = None) -> int:
     from peftser.registry import UnknownNameError
 
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    try:
+        check_mode_options(p, args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.results is None and not args.grid:
         args.results = "results"
     if args.plugin:  # through the environment, so that worker processes import them too
@@ -136,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.getcwd() not in sys.path:  # a plugin next to the user, as `python -m` would find it
             sys.path.insert(0, os.getcwd())
         os.environ[PLUGINS_ENV] = ",".join(filter(None, [os.environ.get(PLUGINS_ENV, ""), *args.plugin]))
+    restore_sigterm = raise_on_sigterm()
     try:
         args.task_options = parse_pairs(args.task_arg, "--task-arg")
         if args.list:
@@ -156,10 +225,19 @@ def main(argv: list[str] | None = None) -> int:
             return _run("peftser.benchmark.leaderboard", args)
         elif args.compare:
             return _run("peftser.benchmark.compare", args)
-    except (UnknownNameError, ValueError, FileNotFoundError) as err:
-        # User errors (unknown names, bad files or options) get one clear line, not a traceback.
-        print(f"error: {err}", file=sys.stderr)
+        elif args.cache_info or args.cache_prune:
+            return _run("peftser.downstream.cache", args)
+    except (UnknownNameError, ValueError, OSError) as err:
+        # User errors (unknown names, bad files or options, paths that cannot be read or written)
+        # get one clear line, not a traceback.
+        print(f"error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM
+        status, what = interrupted(exc)
+        print(f"{what}: the job stopped; what it had not finished is not recorded", file=sys.stderr)
+        return status
+    finally:
+        restore_sigterm()
     return 0
 
 

@@ -1,7 +1,8 @@
-"""Atomic file writes, used for every file the harness produces (records, cache, tables, artifacts).
+"""Atomic file writes, used for every file the harness produces (records, cache, tables, artifacts),
+and the checks that an output can be written at all, made before any work starts.
 
 A reader (a resumed run, another orchestrator, a worker) sees the old file or the whole new one,
-never a part, even if the writer is killed midway.
+never a part, even if the writer is killed midway. A write that fails names the file it was for.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Iterator
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *, durable: bool = False) -> Path:
@@ -20,8 +22,11 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *, durable
     a crash of the machine, not only of the process).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:  # name the file being written, not the temporary's random name
+        raise OutputError(f"cannot write {path}: {_reason(err)}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -74,3 +79,55 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class OutputError(OSError):
+    """A file or folder the harness must write but cannot; the message names it and what it is for."""
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line naming the path and what went wrong, e.g. ``/data/x: Permission denied``."""
+    if isinstance(err, OutputError) or not err.filename:
+        return str(err)
+    return f"{err.filename}: {err.strerror or err}"
+
+
+@contextmanager
+def writing(what: str) -> Iterator[None]:
+    """Say what a failed write was for: ``the audio cache: cannot write /x/y.npy: No space left on device``."""
+    try:
+        yield
+    except OSError as err:
+        raise OutputError(f"{what}: {describe_os_error(err)}") from None
+
+
+def check_writable_dir(path: str | Path, what: str) -> Path:
+    """Create the folder ``path`` if needed and prove that a file can be written in it.
+
+    A real write, not ``os.access``: access() answers for the real user id, and ACLs, network
+    file systems and root's override of file modes make it answer wrongly.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-check.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except (FileExistsError, NotADirectoryError):
+        raise OutputError(f"{what} {path} is not a folder (it, or a folder above it, is a file)") from None
+    except OSError as err:
+        raise OutputError(f"{what} {path} cannot be written: {_reason(err)}") from None
+    return path
+
+
+def check_writable_file(path: str | Path, what: str) -> Path:
+    """``path`` must name a file (not a folder) whose folder can be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{what} {path} is a folder; give the name of a file to write")
+    check_writable_dir(path.parent, f"the folder of {what}")
+    return path
+
+
+def _reason(err: OSError) -> str:
+    return err.strerror or str(err)

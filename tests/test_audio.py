@@ -196,3 +196,25 @@ def test_audio_shorter_than_one_encoder_frame_is_a_clear_error(tmp_path, monkeyp
     with pytest.raises(AudioError, match="too short|under the") as err:
         load_audio(path)
     assert err.value.kind == "too short" and str(path) in str(err.value)
+
+
+def test_a_wav_cut_off_partway_is_counted_as_truncated(tmp_path):
+    whole = tmp_path / "whole.wav"
+    soundfile.write(str(whole), tone(16000, 1.0, 300.0), 16000, subtype="PCM_16")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) // 2])  # e.g. a copy interrupted midway
+    with pytest.raises(AudioError, match=r"cut off: 15978 of the 32000 data bytes its header declares") as caught:
+        load_audio(cut)
+    assert caught.value.kind == "truncated"
+    assert len(load_audio(whole)) == 16000
+
+
+def test_a_streamed_wav_without_a_length_is_not_truncated(tmp_path):
+    path = tmp_path / "streamed.wav"
+    soundfile.write(str(path), tone(16000, 0.5, 300.0), 16000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    at = data.index(b"data")
+    data[at + 4 : at + 8] = (0xFFFFFFFF).to_bytes(4, "little")  # what a writer to a pipe leaves
+    path.write_bytes(bytes(data))
+    assert len(load_audio(path)) == 8000

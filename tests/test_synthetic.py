@@ -167,3 +167,59 @@ def test_explicit_root_is_generated_there_but_never_over_foreign_files(tmp_path)
     with pytest.raises(FileExistsError, match="not a generated synthetic_iemocap corpus"):
         make_task("synthetic_iemocap", root=foreign).utterances
     assert (foreign / "thesis.tex").read_text() == "precious"
+
+
+def test_another_synthetic_task_never_deletes_the_users_files(tmp_path):
+    # The repro: a folder holding one synthetic task, then the user's notes, then another task.
+    root = tmp_path / "c"
+    synthetic.ensure_generated("synthetic_msp_podcast", root)
+    (root / "notes.txt").write_text("my notes")
+    with pytest.raises(FileExistsError, match=r"notes\.txt") as refused:
+        make_task("synthetic_crema_d", root=root).utterances
+    assert "synthetic_msp_podcast" in str(refused.value) and str(root) in str(refused.value)
+    assert (root / "notes.txt").read_text() == "my notes"
+    assert json.loads((root / synthetic.MARKER).read_text())["task"] == "synthetic_msp_podcast"  # untouched
+
+
+def test_a_folder_holding_only_generated_files_is_regenerated_beside_and_swapped(tmp_path):
+    root = tmp_path / "c"
+    synthetic.ensure_generated("synthetic_msp_podcast", root)
+    with pytest.warns(UserWarning, match="replacing a generated synthetic_msp_podcast corpus"):
+        synthetic.ensure_generated("synthetic_crema_d", root)
+    assert json.loads((root / synthetic.MARKER).read_text())["task"] == "synthetic_crema_d"
+    assert not (root / "Audios").exists() and (root / "AudioWAV").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "c.lock"]  # no sibling left behind
+
+
+def test_an_older_corpus_with_user_files_is_refused_not_regenerated(tmp_path):
+    root = tmp_path / "corpus"
+    synthetic.ensure_generated("synthetic_msp_podcast", root)
+    marker = json.loads((root / synthetic.MARKER).read_text())
+    (root / synthetic.MARKER).write_text(json.dumps({**marker, "version": marker["version"] - 1}))
+    (root / "Audios" / "mine.wav").write_bytes(b"RIFF")
+    with pytest.raises(FileExistsError, match=r"Audios/mine\.wav"):
+        synthetic.ensure_generated("synthetic_msp_podcast", root)
+    assert (root / "Audios" / "mine.wav").read_bytes() == b"RIFF"
+    assert (root / "Audios" / "MSP-PODCAST_0001_0001.wav").is_file()
+
+
+def test_a_marker_that_does_not_list_its_files_gets_the_list_this_generator_writes(tmp_path):
+    root = tmp_path / "corpus"
+    synthetic.ensure_generated("synthetic_msp_podcast", root)
+    marker = json.loads((root / synthetic.MARKER).read_text())
+    assert marker["files"] == synthetic.planned_files("synthetic_msp_podcast")  # the dry run names what is written
+    (root / synthetic.MARKER).write_text(json.dumps({k: v for k, v in marker.items() if k != "files"}))
+    synthetic.ensure_generated("synthetic_msp_podcast", root)
+    assert json.loads((root / synthetic.MARKER).read_text())["files"] == marker["files"]
+
+
+def test_cli_refuses_with_one_line_and_keeps_the_users_file(tmp_path, capsys):
+    from peftser.cli import main
+
+    root = tmp_path / "c"
+    synthetic.ensure_generated("synthetic_crema_d", root)  # as a first --manifest or --train would
+    (root / "notes.txt").write_text("notes")
+    assert main(["--manifest", "synthetic_iemocap", "--task-root", str(root), "--out", str(tmp_path / "b.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "notes.txt" in err and "Traceback" not in err
+    assert (root / "notes.txt").read_text() == "notes" and not (tmp_path / "b.csv").exists()

@@ -13,7 +13,7 @@ from typing import Any
 
 from safetensors.torch import load_file, save
 
-from peftser.files import atomic_write, write_text_atomic
+from peftser.files import atomic_write, write_text_atomic, writing
 from peftser.model import SERModel, build_model
 
 WEIGHTS = "adapter.safetensors"
@@ -23,10 +23,15 @@ CONFIG = "adapter_config.json"
 def save_artifact(model: SERModel, directory: str | Path, config: dict[str, Any]) -> int:
     """Write the trainable weights and ``config`` (what ``build_model`` needs); returns the bytes written."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     tensors = {name: t.detach().float().cpu().contiguous() for name, t in model.trainable_state_dict().items()}
-    atomic_write(directory / WEIGHTS, lambda handle: handle.write(save(tensors)))
-    write_text_atomic(directory / CONFIG, json.dumps(config, indent=2))
+    weights = save(tensors)
+    # The weights' checksum in the config: a flipped bit in the tensor data would otherwise load
+    # without complaint and predict differently.
+    config = {**config, "weights_sha256": hashlib.sha256(weights).hexdigest()}
+    with writing("the artifact"):
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write(directory / WEIGHTS, lambda handle: handle.write(weights))
+        write_text_atomic(directory / CONFIG, json.dumps(config, indent=2))
     return sum((directory / name).stat().st_size for name in (WEIGHTS, CONFIG))
 
 
@@ -75,6 +80,21 @@ def frozen_fingerprint(model: SERModel) -> str:
     return digest.hexdigest()[:16]
 
 
+def _check_weights(directory: Path, expected: str | None) -> None:
+    """A ValueError when the weights file is not the one the config was written with."""
+    if expected is None:
+        return  # written before artifacts carried a checksum
+    digest = hashlib.sha256()
+    with open(directory / WEIGHTS, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        raise ValueError(
+            f"{directory / WEIGHTS} is damaged or was replaced: its sha256 {digest.hexdigest()[:16]}... differs from "
+            f"the {expected[:16]}... recorded in {CONFIG}"
+        )
+
+
 def load_artifact(directory: str | Path, *, device: str = "cpu", checkpoint_dir=None) -> tuple[SERModel, dict]:
     """The model an artifact was trained as (frozen upstream rebuilt, trained weights loaded) and its config."""
     directory = Path(directory)
@@ -82,6 +102,7 @@ def load_artifact(directory: str | Path, *, device: str = "cpu", checkpoint_dir=
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory} is not a peftser artifact: {name} is missing")
     config = _read_config(directory / CONFIG)
+    _check_weights(directory, config.get("weights_sha256"))
     model = build_model(
         config["upstream"],
         config["method"],

@@ -15,13 +15,14 @@ import time
 import torch
 from torch import nn
 
-from peftser.benchmark.training import _autocast, default_device, resolve_precision
+from peftser.benchmark.devices import resolve_device
+from peftser.benchmark.training import _autocast, resolve_precision
 from peftser.model import build_model
 
 
 def bench(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, steps: int = 5, device: str | None = None, precision: str = "fp32") -> dict:
     """Median seconds per training step and peak memory of ``upstream`` x ``method``."""
-    device = torch.device(device or default_device())
+    device = resolve_device(device)
     precision = resolve_precision(precision, device)
     torch.manual_seed(0)
     model = build_model(upstream, method, pretrained=False).to(device).train()

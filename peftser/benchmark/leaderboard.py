@@ -26,7 +26,7 @@ from peftser.benchmark.paired import DEFAULT_BASELINE, PairedStats, baseline_pai
 from peftser.benchmark.plots import write_plots
 from peftser.benchmark.render import render
 from peftser.benchmark.render_json import leaderboard_json
-from peftser.files import write_text_atomic
+from peftser.files import check_writable_dir, write_text_atomic
 
 LEADERBOARD = "leaderboard.md"
 LEADERBOARD_JSON = "leaderboard.json"
@@ -111,6 +111,7 @@ def main(args: Any) -> int:
     baseline = getattr(args, "baseline", None)
     try:
         board, footnotes, source = load_board(root)
+        check_writable_dir(root, "the results folder (leaderboard.md and its plots)")
         if baseline is not None:
             check_variant(board, baseline, "--baseline", root)
     except (FileNotFoundError, ValueError) as error:

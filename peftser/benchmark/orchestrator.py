@@ -33,6 +33,8 @@ from peftser.benchmark.scheduler import (
 )
 from peftser.benchmark.slurm import SlurmBackend, SlurmError, SlurmOptions, options_from_args
 from peftser.benchmark.store import CorruptRecordError, ResultStore, write_json_atomic
+from peftser.downstream.audio import check_cache_writable
+from peftser.interrupts import interrupted, raise_on_sigterm
 
 RESULTS_ROOT = Path("results")  # default results directory: RESULTS_ROOT/<grid name>
 
@@ -111,6 +113,11 @@ def run_grid(
         where, setup = _describe_slots(slots), {"slots": [{"device": s.device, "threads": s.threads} for s in slots]}
     else:
         raise SchedulerError(f"--backend must be local or slurm, got {backend!r}")
+    store.grid_entries()  # a damaged grids.json fails now, not after the last cell
+    store.check_writable({c.task for c in cells}, claims=True)
+    if backend == "local":
+        check_cache_writable()  # the workers decode audio into it (Slurm tasks use their nodes' caches)
+    store.remember_grid(grid)  # now, so that --leaderboard knows its cells even if this run is cut short
     todo = [c for c in cells if store.should_run(c, retry_failed=retry_failed)]
     kept = 0 if retry_failed else _statuses(store, cells).count("failed")
     print(_header(grid, len(cells), len(todo), kept, where), file=stream, flush=True)
@@ -133,7 +140,6 @@ def run_grid(
         summary.leaderboard = _write_leaderboard(results_dir, grid)
     summary.wall_time_s = time.monotonic() - start
     _write_run_note(results_dir, summary, setup)
-    store.remember_grid(grid)
     print(summary.line(), file=stream, flush=True)
     return summary
 
@@ -190,13 +196,14 @@ def main(args: Any) -> int:
 
     Returns the exit status: 0 when every cell of the selection has an ok record (or, with
     --no-wait, is queued on the cluster), 1 when some failed or are missing, 2 on a bad
-    grid/option, 130 when interrupted.
+    grid/option, 130 when interrupted (Ctrl-C), 143 on SIGTERM.
     """
     if getattr(args, "task_root", None) or getattr(args, "task_options", None):
         print("error: --task-root and --task-arg apply to one task; a grid sets each task's folder under "
               "--data-root and its options in the grid file", file=sys.stderr)
         return 2
     train = {k: v for k, v in (("epochs", getattr(args, "epochs", None)), ("precision", getattr(args, "precision", None))) if v is not None}
+    restore_sigterm = raise_on_sigterm()  # `kill PID` stops the workers and releases claims, as Ctrl-C does
     try:
         slurm = options_from_args(args)
         summary = run_grid(
@@ -217,8 +224,11 @@ def main(args: Any) -> int:
     except (GridError, DeviceError, SchedulerError, SlurmError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished cells are recorded; run the same command again to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM: the scheduler has stopped its workers
+        status, what = interrupted(exc)
+        print(f"{what}: finished cells are recorded; run the same command again to resume", file=sys.stderr)
+        return status
+    finally:
+        restore_sigterm()
     # With --no-wait the cells still queued on the cluster are missing, but not failed.
     return 0 if summary.failed_total == 0 and summary.missing <= summary.queued else 1

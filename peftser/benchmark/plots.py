@@ -12,6 +12,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import EngFormatter
 
 from peftser.benchmark import stats
+from peftser.files import atomic_write
 from peftser.benchmark.board import (
     CHANCE_UAR,
     FAMILY_TITLES,
@@ -32,7 +33,8 @@ def _colors(names: Sequence[str]) -> dict[str, tuple]:
 
 
 def _save(fig: Figure, path: Path) -> None:
-    fig.savefig(path, dpi=120)
+    # Atomic, like every file the harness writes: a reader never sees half a PNG.
+    atomic_write(path, lambda handle: fig.savefig(handle, dpi=120, format="png"))
 
 
 def _plot_uar_by_backbone(board: Board, task: str, path: Path) -> bool:

@@ -1,33 +1,66 @@
-"""``--predict ARTIFACT_DIR FILE.wav ...``: the emotion of each file, from a trained artifact."""
+"""``--predict ARTIFACT_DIR FILE.wav ...``: the emotion of each file, from a trained artifact.
+
+Every file is scored on its own: one that cannot be used is reported on its own line and the
+others are still scored. Clips are decoded without the audio cache, which is for corpora.
+"""
 
 from __future__ import annotations
+
+import sys
 
 import torch
 
 from peftser.benchmark.artifact import load_artifact
-from peftser.benchmark.training import default_device
-from peftser.downstream.audio import load_audio
+from peftser.benchmark.devices import resolve_device
+from peftser.downstream.audio import SAMPLE_RATE, AudioError, load_audio
 
 
 @torch.no_grad()
-def predict_files(artifact_dir, files, *, device: str = "cpu", checkpoint_dir=None) -> list[dict]:
-    """Per file: its path, the most probable emotion and every class' probability."""
-    model, config = load_artifact(artifact_dir, device=device, checkpoint_dir=checkpoint_dir)
+def predict_files(artifact_dir, files, *, device: str | None = None, checkpoint_dir=None) -> list[dict]:
+    """Per file: its path and either ``error`` (why it could not be scored), or the most probable
+    ``emotion``, every class' ``probabilities``, its length in ``seconds`` and the ``scored_seconds``
+    (the model, trained on clips cut to ``max_seconds``, scores a longer clip's start)."""
+    device = resolve_device(device)
+    model, config = load_artifact(artifact_dir, device=str(device), checkpoint_dir=checkpoint_dir)
+    classes, max_seconds = config["classes"], float(config["max_seconds"])
     results = []
     for path in files:
-        wave = torch.from_numpy(load_audio(path, max_seconds=config["max_seconds"]))[None].to(device)
-        probs = torch.softmax(model(wave, torch.tensor([wave.shape[1]], device=device)), dim=-1)[0].cpu()
-        classes = config["classes"]
-        results.append({"path": str(path), "emotion": classes[int(probs.argmax())], **{c: float(p) for c, p in zip(classes, probs)}})
+        try:
+            wave = load_audio(path, cache=False)
+        except AudioError as err:
+            results.append({"path": str(path), "error": str(err)})
+            continue
+        seconds = len(wave) / SAMPLE_RATE
+        scored = torch.from_numpy(wave[: int(round(max_seconds * SAMPLE_RATE))])[None].to(device)
+        probs = torch.softmax(model(scored, torch.tensor([scored.shape[1]], device=device)), dim=-1)[0].cpu()
+        results.append({
+            "path": str(path),
+            "emotion": classes[int(probs.argmax())],
+            "probabilities": {c: float(p) for c, p in zip(classes, probs)},
+            "seconds": seconds,
+            "scored_seconds": min(seconds, max_seconds),
+        })
     return results
 
 
 def main(args) -> int:
+    """One tab-separated line per scored file on stdout, one ``error:`` line per other file on
+    stderr; exit status 2 when any file could not be scored."""
     artifact_dir, *files = args.predict
     if not files:
         raise ValueError("--predict needs an artifact directory and at least one audio file")
-    device = args.device or default_device()
-    for r in predict_files(artifact_dir, files, device=device, checkpoint_dir=args.checkpoint_dir):
-        probs = "  ".join(f"{c} {r[c]:.3f}" for c in r if c not in ("path", "emotion"))
-        print(f"{r['path']}\t{r['emotion']}\t{probs}")
+    results = predict_files(artifact_dir, files, device=args.device, checkpoint_dir=args.checkpoint_dir)
+    for r in results:
+        if "error" in r:
+            print(f"error: {r['error']}", file=sys.stderr)
+            continue
+        probs = "  ".join(f"{c} {p:.3f}" for c, p in r["probabilities"].items())
+        line = f"{r['path']}\t{r['emotion']}\t{probs}"
+        if r["scored_seconds"] < r["seconds"]:
+            line += f"\tscored its first {r['scored_seconds']:g} s of {r['seconds']:.1f} s (the model's max_seconds)"
+        print(line)
+    failed = sum("error" in r for r in results)
+    if failed:
+        print(f"error: {failed} of {len(results)} file(s) could not be scored", file=sys.stderr)
+        return 2
     return 0

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 from filelock import FileLock, Timeout
 
 from peftser.benchmark.config import Cell
-from peftser.files import write_json_atomic
+from peftser.files import check_writable_dir, write_json_atomic, writing
 
 
 GRIDS_FILE = "grids.json"  # the grids run into a results directory
@@ -80,23 +80,65 @@ class ResultStore:
 
     # -- the grids run here (for --leaderboard) ---------------------------------------------------
     def remember_grid(self, grid) -> None:
-        """Add ``grid`` to grids.json: a packaged grid by name, a user's by its file."""
+        """Add ``grid``, as it ran (command-line overrides included), to grids.json.
+
+        The grid itself is stored, not only its file's path, so ``--leaderboard`` works after the
+        user's YAML moved; a lock keeps the updates of orchestrators finishing at once.
+        """
         from peftser.registry import GRIDS
 
+        file = None if grid.name in GRIDS else (str(Path(grid.source).resolve()) if grid.source else None)
+        entry = {"name": grid.name, "file": file, "grid": grid.to_dict()}
         path = self.root / GRIDS_FILE
-        known = json.loads(path.read_text()) if path.is_file() else []
-        entry = {"name": grid.name, "file": None if grid.name in GRIDS else str(Path(grid.source).resolve())}
-        if entry not in known:
-            write_json_atomic(path, [*known, entry])
+        lock = self.root / "locks" / f"{GRIDS_FILE}.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(lock, thread_local=False):
+            known = self.grid_entries()
+            if entry in known:
+                return
+            # A grid run again with other settings replaces its earlier entry: the latest run defines it.
+            others = [e for e in known if (e.get("name"), e.get("file")) != (entry["name"], entry["file"])]
+            with writing("the list of grids run here"):
+                write_json_atomic(path, [*others, entry])
 
-    def grids(self) -> list:
-        """The grids that ran into this directory (none when only single trainings did)."""
-        from peftser.benchmark.grids import load_grid
-
+    def grid_entries(self) -> list[dict[str, Any]]:
+        """grids.json's entries ([] when there is none); a ValueError naming the file when it is damaged."""
         path = self.root / GRIDS_FILE
         if not path.is_file():
             return []
-        return [load_grid(entry["file"] or entry["name"]) for entry in json.loads(path.read_text())]
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path} is damaged (not valid JSON: {exc}); it lists the grids run into "
+                             f"{self.root} for --leaderboard: repair or delete it") from None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("name"), str) for e in entries):
+            raise ValueError(f"{path} is damaged (not a list of grids with names); repair or delete it")
+        return entries
+
+    def grids(self) -> list:
+        """The grids that ran into this directory (none when only single trainings did)."""
+        from peftser.benchmark.grids import Grid, load_grid
+
+        grids = []
+        for entry in self.grid_entries():
+            if "grid" not in entry:  # written before grids were stored whole
+                grids.append(load_grid(entry["file"] or entry["name"]))
+                continue
+            try:
+                grids.append(Grid.from_dict(entry["grid"]))
+            except (KeyError, TypeError, AttributeError) as exc:
+                raise ValueError(f"{self.root / GRIDS_FILE} is damaged: grid {entry['name']!r} cannot be read ({exc!r})") from None
+        return grids
+
+    def check_writable(self, tasks, *, claims: bool = False) -> None:
+        """Before any work starts: every folder this store will write for ``tasks`` can be written
+        (an OutputError naming the folder and what it is for, instead of a crash after training)."""
+        folders = [(self.root, "the results folder"), (self.root / "artifacts", "the artifacts folder")]
+        folders += [(self.root / "records" / task, "the run records folder") for task in sorted(set(tasks))]
+        if claims:
+            folders.append((self.root / "locks", "the cell claims folder"))
+        for folder, what in folders:
+            check_writable_dir(folder, what)
 
     # -- paths ---------------------------------------------------------------------------------
     def record_path(self, cell: Cell) -> Path:
@@ -131,7 +173,8 @@ class ResultStore:
         if record["status"] not in ("ok", "failed"):
             raise ValueError(f"run record {record['key']}: status must be 'ok' or 'failed', got {record['status']!r}")
         path = self.root / "records" / str(record["task"]) / f"{record['key']}.json"
-        return write_json_atomic(path, record)
+        with writing("the run record"):
+            return write_json_atomic(path, record)
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every readable record; an unreadable file is reported with a warning, not skipped silently."""

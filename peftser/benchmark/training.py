@@ -21,6 +21,7 @@ from torch import nn
 from peftser.benchmark.artifact import artifact_config, save_artifact
 from peftser.benchmark.augment import augment
 from peftser.benchmark.config import Cell, TrainConfig
+from peftser.benchmark.devices import resolve_device
 from peftser.benchmark.metrics import compute_metrics
 from peftser.downstream.audio import AudioError, load_audio
 from peftser.downstream.task import EMOTIONS, Utterance
@@ -182,10 +183,6 @@ def check_names(cell: Cell) -> None:
     TASKS.get(cell.task).check_training(cell.training)
 
 
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def run_cell(
     cell: Cell,
     *,
@@ -202,7 +199,7 @@ def run_cell(
 
     started = time.time()
     cfg = TrainConfig.from_dict(cell.train)
-    device = torch.device(device or default_device())
+    device = resolve_device(device)  # an unusable device fails before the corpus and model are built
     precision = resolve_precision(cfg.precision, device)
     check_names(cell)  # before a corpus is read: a typo should cost seconds, not a corpus scan
     task = make_task(cell.task, data_root=data_root, root=task_root, strict=strict, **cell.task_args)
@@ -293,6 +290,7 @@ SUMMARY_METRICS = ("uar", "acc", "macro_f1", "demographic_parity", "equality_of_
 def main(args) -> int:
     """``--train UPSTREAM METHOD TASK TRAINING``: run one cell, save its record, print a summary line."""
     from peftser.benchmark.store import ResultStore
+    from peftser.downstream.audio import check_cache_writable
 
     upstream, method, task, training = args.train
     train = {}
@@ -302,6 +300,10 @@ def main(args) -> int:
         train["precision"] = args.precision
     cell = Cell(upstream=upstream, method=method, task=task, training=training, train=train, task_args=args.task_options)
     store = ResultStore(args.results)
+    resolve_device(args.device)  # an unusable --device or a misspelt name must not even create a folder
+    check_names(cell)
+    store.check_writable([cell.task])  # before a corpus is read or a model trained
+    check_cache_writable()
     record = run_cell(
         cell, device=args.device, results_dir=args.results, data_root=args.data_root, task_root=args.task_root,
         checkpoint_dir=args.checkpoint_dir, strict=args.strict, progress=sys.stderr.isatty(),

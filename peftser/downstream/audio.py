@@ -5,13 +5,16 @@ reference code's torchaudio preprocessing does the same: mean over channels, the
 The result is saved as ``<cache_dir>/<aa>/<sha1>.npy`` where the hash covers the file's resolved
 path, size and modification time, so an edited file is decoded afresh and an unchanged one never
 is. A file found bad leaves a ``.bad`` note with the reason beside it, so checking a corpus twice
-costs two ``stat`` calls per file. A small in-process LRU layer serves the clips a trainer reads
+costs two ``stat`` calls per file. A ``.src`` note beside each entry names the file it was decoded
+from, so that entries of moved, deleted or edited files can be found and removed
+(``peftser.downstream.cache``). A small in-process LRU layer serves the clips a trainer reads
 every epoch without touching the disk.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from collections import OrderedDict
@@ -21,12 +24,13 @@ import numpy as np
 import soundfile
 import soxr
 
-from peftser.files import atomic_write
+from peftser.files import atomic_write, check_writable_dir, writing
 
 SAMPLE_RATE = 16_000
 MIN_SAMPLES = 400  # 25 ms: the receptive field of one wav2vec 2.0 frame
 # Bump when the decoding recipe changes so stale cache entries are never read.
-_RECIPE = "16k-mono-mean-soxr-hq-v2"
+RECIPE = "16k-mono-mean-soxr-hq-v3"  # v3: a WAV cut off partway is refused
+SOURCE_NOTE = ".src"  # beside each entry: the source_identity it was decoded from (JSON)
 # Upper bound of the in-process layer; a corpus larger than this still works, from disk.
 MEMORY_CACHE_BYTES = 512 * 2**20
 
@@ -36,7 +40,7 @@ class AudioError(ValueError):
 
     def __init__(self, path: str | Path, kind: str, detail: str):
         self.path = Path(path)
-        self.kind = kind  # short category for counting: missing, empty, unreadable, silent, nan/inf
+        self.kind = kind  # short category for counting: missing, empty, truncated, unreadable, silent, nan/inf
         self.detail = detail
         super().__init__(f"{path}: {detail}")
 
@@ -49,6 +53,16 @@ def default_cache_dir() -> Path:
 
 def _audio_cache_dir(cache_dir: str | Path | None) -> Path:
     return Path(cache_dir) if cache_dir is not None else default_cache_dir() / "audio16k"
+
+
+def _cache_purpose() -> str:
+    where = "$PEFTSER_CACHE" if os.environ.get("PEFTSER_CACHE") else "~/.cache/peftser; $PEFTSER_CACHE moves it"
+    return f"the audio cache ({where})"
+
+
+def check_cache_writable() -> Path:
+    """Before any work starts: the audio cache can be written (an OutputError saying it is the cache)."""
+    return check_writable_dir(_audio_cache_dir(None), _cache_purpose())
 
 
 class _MemoryCache:
@@ -90,7 +104,8 @@ def clear_memory_cache() -> None:
     _memory.clear()
 
 
-def _cache_key(path: Path) -> str:
+def _source_stat(path: Path) -> os.stat_result:
+    """The audio file's stat, or an AudioError when it is missing or not a readable regular file."""
     try:
         stat = path.stat()
     except FileNotFoundError:
@@ -99,18 +114,58 @@ def _cache_key(path: Path) -> str:
         raise AudioError(path, "unreadable", f"audio file cannot be read ({err.strerror or err})") from None
     if not path.is_file():
         raise AudioError(path, "unreadable", "is not a regular file")
-    identity = f"{_RECIPE}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    return hashlib.sha1(identity.encode()).hexdigest()
+    return stat
+
+
+def source_identity(path: Path) -> dict:
+    """What a cache entry is the decoding of: the recipe and the file's resolved path, size and time."""
+    stat = _source_stat(path)
+    return {"recipe": RECIPE, "path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _cache_key(identity: dict) -> str:
+    text = f"{identity['recipe']}|{identity['path']}|{identity['size']}|{identity['mtime_ns']}"
+    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def _entry(cache_root: Path, key: str) -> Path:
     return cache_root / key[:2] / key
 
 
+# Data sizes that writers which do not know the length in advance (pipes, RF64) put in the header.
+_UNKNOWN_SIZES = (0, 0x7FFFFFFF, 0xFFFFFFFF)
+
+
+def _wav_shortfall(path: Path) -> tuple[int, int] | None:
+    """(declared, present) bytes of a RIFF/WAVE file's data chunk when the file ends before it does.
+
+    Read by hand: libsndfile accepts such a file and decodes what is there, saying so only in its
+    log text; the chunk walk is a few lines of the RIFF layout (id, little-endian size, data).
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None  # not a RIFF/WAVE file (RF64 and others say their sizes elsewhere)
+        size = path.stat().st_size
+        while True:
+            header = handle.read(8)
+            if len(header) < 8:
+                return None
+            chunk, length = header[:4], int.from_bytes(header[4:], "little")
+            if chunk == b"data":
+                present = size - handle.tell()
+                return (length, present) if length not in _UNKNOWN_SIZES and present < length else None
+            handle.seek(length + length % 2, os.SEEK_CUR)  # chunks are padded to an even length
+
+
 def _decode(path: Path) -> np.ndarray:
     """Read, downmix and resample one file, or raise AudioError saying why it is unusable."""
     if path.stat().st_size == 0:
         raise AudioError(path, "empty", "audio file is empty (0 bytes)")
+    shortfall = _wav_shortfall(path)
+    if shortfall is not None:
+        declared, present = shortfall
+        raise AudioError(path, "truncated", f"audio file is cut off: {present} of the {declared} data bytes its header declares")
     try:
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
@@ -139,18 +194,25 @@ def _read_bad_note(entry: Path, path: Path) -> AudioError | None:
     return AudioError(path, kind, detail)
 
 
-def _decode_and_store(path: Path, entry: Path) -> np.ndarray:
+def _decode_and_store(path: Path, entry: Path, identity: dict) -> np.ndarray:
+    # The source note comes first, so every entry says which file it was decoded from (what
+    # --cache-prune needs to tell entries of vanished or changed files).
+    source = json.dumps(identity).encode()
     try:
         wave = _decode(path)
     except AudioError as err:
         note = f"{err.kind}\t{err.detail}".encode()
-        atomic_write(entry.with_suffix(".bad"), lambda h: h.write(note))
+        with writing(_cache_purpose()):
+            atomic_write(entry.with_suffix(SOURCE_NOTE), lambda h: h.write(source))
+            atomic_write(entry.with_suffix(".bad"), lambda h: h.write(note))
         raise
-    atomic_write(entry.with_suffix(".npy"), lambda h: np.save(h, wave, allow_pickle=False))
+    with writing(_cache_purpose()):
+        atomic_write(entry.with_suffix(SOURCE_NOTE), lambda h: h.write(source))
+        atomic_write(entry.with_suffix(".npy"), lambda h: np.save(h, wave, allow_pickle=False))
     return wave
 
 
-def _load_from_disk(path: Path, entry: Path) -> np.ndarray:
+def _load_from_disk(path: Path, entry: Path, identity: dict) -> np.ndarray:
     npy = entry.with_suffix(".npy")
     if npy.exists():
         try:
@@ -160,19 +222,28 @@ def _load_from_disk(path: Path, entry: Path) -> np.ndarray:
     bad = _read_bad_note(entry, path)
     if bad is not None:
         raise bad
-    return _decode_and_store(path, entry)
+    return _decode_and_store(path, entry, identity)
 
 
 def load_audio(
-    path: str | Path, *, max_seconds: float | None = None, cache_dir: str | Path | None = None
+    path: str | Path, *, max_seconds: float | None = None, cache_dir: str | Path | None = None, cache: bool = True
 ) -> np.ndarray:
-    """The clip as 16 kHz mono float32 (a fresh copy), cut to its first ``max_seconds`` if given."""
+    """The clip as 16 kHz mono float32 (a fresh copy), cut to its first ``max_seconds`` if given.
+
+    ``cache=False`` decodes without reading or writing any cache (a one-off clip, e.g. a prediction,
+    must not leave a copy in the corpus cache).
+    """
     path = Path(path)
-    key = _cache_key(path)
-    wave = _memory.get(key)
-    if wave is None:
-        wave = _load_from_disk(path, _entry(_audio_cache_dir(cache_dir), key))
-        _memory.put(key, wave)
+    if not cache:
+        _source_stat(path)
+        wave = _decode(path)
+    else:
+        identity = source_identity(path)
+        key = _cache_key(identity)
+        wave = _memory.get(key)
+        if wave is None:
+            wave = _load_from_disk(path, _entry(_audio_cache_dir(cache_dir), key), identity)
+            _memory.put(key, wave)
     if max_seconds is not None:
         if max_seconds <= 0:
             raise ValueError(f"max_seconds must be positive, got {max_seconds}")
@@ -196,14 +267,14 @@ def audio_problem(path: str | Path, *, cache_dir: str | Path | None = None) -> A
     """The AudioError that loading ``path`` would raise, or None; see check_audio."""
     path = Path(path)
     try:
-        key = _cache_key(path)
-        entry = _entry(_audio_cache_dir(cache_dir), key)
+        identity = source_identity(path)
+        entry = _entry(_audio_cache_dir(cache_dir), _cache_key(identity))
         if entry.with_suffix(".npy").exists():
             return None
         bad = _read_bad_note(entry, path)
         if bad is not None:
             return bad
-        _decode_and_store(path, entry)
+        _decode_and_store(path, entry, identity)
     except AudioError as err:
         return err
     return None

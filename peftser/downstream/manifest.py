@@ -17,7 +17,8 @@ from tabulate import tabulate
 
 from peftser.downstream.task import EMOTIONS, GENDERS, Task, Training
 from peftser.downstream.tasks import make_task
-from peftser.files import write_text_atomic
+from peftser.downstream.audio import check_cache_writable
+from peftser.files import check_writable_file, write_text_atomic, writing
 
 COLUMNS = ("key", "path", "speaker", "gender", "label")
 
@@ -42,7 +43,8 @@ def write_manifest(task: Task, out_path: str | Path) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     out_path = Path(out_path)
-    write_text_atomic(out_path, text.getvalue())
+    with writing("the manifest"):
+        write_text_atomic(out_path, text.getvalue())
     return f"wrote {len(rows)} utterances to {out_path}\n\n" + summary(task)
 
 
@@ -97,6 +99,8 @@ def main(args) -> int:
     """CLI: ``--manifest TASK [--data-root DIR | --task-root DIR] --out FILE.csv [--strict]``."""
     if not getattr(args, "out", None):
         raise ValueError("--manifest needs --out FILE.csv")
+    check_writable_file(args.out, "--out")  # before the corpus is read
+    check_cache_writable()
     task = make_task(
         args.manifest,
         data_root=args.data_root,

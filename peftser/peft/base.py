@@ -44,9 +44,12 @@ def trainable_parameters(module: nn.Module) -> dict[str, nn.Parameter]:
     return {name: p for name, p in module.named_parameters() if p.requires_grad}
 
 
+FFN_TARGETS = {"ffn_in": 0, "ffn_out": 1}  # a method's ``targets``: position in ``upstream.ffn_linears``
+
+
 def ffn_linear_names(upstream: Upstream, targets: tuple[str, ...] | list[str]) -> list[str]:
     """Full module names (within ``upstream.model``) of the feed-forward linears ``ffn_in``/``ffn_out``."""
-    positions = {"ffn_in": 0, "ffn_out": 1}
+    positions = FFN_TARGETS
     bad = [t for t in targets if t not in positions]
     if bad or not targets:
         raise ValueError(f"targets must be a non-empty subset of {list(positions)}, got {list(targets)}")

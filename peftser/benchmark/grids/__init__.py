@@ -21,6 +21,7 @@ A grid is the product upstreams x methods x tasks x trainings.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any, Sequence
 
 import yaml
 
+from peftser.benchmark.checks import check_method_args, check_override_types, check_train_ranges
 from peftser.benchmark.config import Cell, TrainConfig
 from peftser.registry import GRIDS, METHODS, TASKS, UPSTREAMS, Registry, load_builtins
 
@@ -97,6 +99,24 @@ class Grid:
             for training in task.trainings
         ]
         return filter_cells(cells, only)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The grid as plain data (JSON), everything ``cells()`` and ``footnotes()`` need."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Grid":
+        """The grid ``to_dict`` gave, as it was: names are not looked up again."""
+        return cls(
+            name=d["name"],
+            upstreams=tuple(UpstreamEntry(**u) for u in d["upstreams"]),
+            methods=tuple(MethodEntry(**m) for m in d["methods"]),
+            tasks=tuple(TaskEntry(t["name"], tuple(t["trainings"]), t.get("args") or {}) for t in d["tasks"]),
+            train=dict(d.get("train") or {}),
+            description=d.get("description", ""),
+            deviations=tuple(d.get("deviations") or ()),
+            source=d.get("source", ""),
+        )
 
     def footnotes(self) -> list[str]:
         """The stated deviations plus every training option that differs from the paper's value."""
@@ -178,6 +198,7 @@ def _grid_from_dict(data: Any, *, default_name: str, source: str) -> Grid:
     train = data.get("train") or {}
     try:
         TrainConfig.from_dict(train)
+        check_train_ranges(train)
     except (ValueError, TypeError) as exc:
         raise GridError(f"train: {exc}") from None
     deviations = data.get("deviations") or []
@@ -232,14 +253,19 @@ def _registered(registry: Registry, name: str) -> Any:
 
 def _upstream_entry(item: Any) -> UpstreamEntry:
     fields_ = _entry_fields(item, "upstream", ("upstream", "args"))
-    from peftser.upstream import check_upstream_args
+    from peftser.upstream import FAMILY_CONFIGS, UpstreamSpec, check_upstream_args
 
-    _registered(UPSTREAMS, fields_["upstream"])
+    entry = _registered(UPSTREAMS, fields_["upstream"])
     args = dict(fields_.get("args") or {})
     try:
         check_upstream_args(fields_["upstream"], args)
     except ValueError as exc:
         raise GridError(str(exc)) from None
+    if isinstance(entry, UpstreamSpec):
+        try:
+            check_override_types(FAMILY_CONFIGS[entry.family], args)
+        except ValueError as exc:
+            raise GridError(f"upstream {fields_['upstream']!r}: {exc}") from None
     return UpstreamEntry(fields_["upstream"], args)
 
 
@@ -247,13 +273,15 @@ def _method_entry(item: Any) -> MethodEntry:
     fields_ = _entry_fields(item, "method", ("method", "variant", "args"))
     name, args = fields_["method"], dict(fields_.get("args") or {})
     method_class = _registered(METHODS, name)
-    # A misspelt argument would otherwise give every cell of the method its own key and fail in training.
+    entry = f"method {name!r}" + (f" (variant {fields_['variant']!r})" if fields_.get("variant") else "")
+    # A misspelt argument or a bad value would otherwise fail in every cell of the method.
     from_args = getattr(method_class, "from_args", None)
     if from_args is not None:
         try:
             from_args(**args)
+            check_method_args(method_class, args)
         except (TypeError, ValueError) as exc:
-            raise GridError(f"method {name!r}: {exc}") from None
+            raise GridError(f"{entry}: {exc}") from None
     return MethodEntry(name, str(fields_.get("variant") or ""), args)
 
 

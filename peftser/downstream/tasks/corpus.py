@@ -10,6 +10,7 @@ total differs from the release the paper used, and builds speaker-independent tr
 from __future__ import annotations
 
 import csv
+import os
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -23,6 +24,7 @@ from peftser.downstream.tasks.folds import FoldPlan
 
 EXCLUDED = "excluded: "  # prefix of skip reasons that are the protocol's choice
 BAD_AUDIO = "bad audio: "  # prefix of skip reasons that are broken files
+OUTSIDE = "bad path: outside the corpus folder"  # a label names audio beyond the corpus root
 
 
 class Corpus(Task):
@@ -73,7 +75,7 @@ class Corpus(Task):
         self.bad_audio.clear()
         self._trainings = None
         self._check_layout()
-        pairs = self.read_labels()
+        pairs = self._inside_root(self.read_labels())
         keys = Counter(utt.key for utt, _ in pairs)
         repeated = sorted(k for k, n in keys.items() if n > 1)
         if repeated:
@@ -115,6 +117,31 @@ class Corpus(Task):
                 raise FileNotFoundError(
                     f"{self.name}: {path} is missing under corpus folder {self.root}; expected {self.layout}"
                 )
+
+    def _inside_root(self, pairs: list[tuple[Utterance, str]]) -> list[tuple[Utterance, str]]:
+        """Drop (and count) utterances whose audio path leads outside the corpus folder, before any is read.
+
+        The test is on the path as written (``..`` and absolute paths), not on where symbolic
+        links lead: a corpus assembled from links by its owner stays usable.
+        """
+        root = os.path.abspath(self.root)
+        kept, outside = [], []
+        for utt, group in pairs:
+            path = os.path.abspath(utt.path)  # normalises ".." without touching the disk
+            if os.path.commonpath([root, path]) == root:
+                kept.append((utt, group))
+            elif self.strict:
+                raise ValueError(f"{self.name}: utterance {utt.key} names audio {utt.path}, outside the corpus folder {self.root}")
+            else:
+                outside.append(utt)
+        if outside:
+            self.skipped[OUTSIDE] = len(outside)
+            warnings.warn(
+                f"{self.name}: skipped {len(outside)} utterance(s) whose audio path leads outside the corpus folder "
+                f"{self.root}, e.g. {outside[0].key} -> {outside[0].path}; strict mode (--strict) makes this an error",
+                stacklevel=3,
+            )
+        return kept
 
     def _screen_audio(self, utterances: list[Utterance]) -> list[Utterance]:
         # The first look at a file decodes it into the audio cache; later runs only stat it.

@@ -16,10 +16,12 @@ the real readers, so they share the real tasks' label parsing and fold rules.
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import os
 import shutil
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ from peftser.downstream.tasks.crema_d import CremaD
 from peftser.downstream.tasks.iemocap import Iemocap
 from peftser.downstream.tasks.msp_improv import MspImprov
 from peftser.downstream.tasks.msp_podcast import MspPodcast
+from peftser.files import write_text_atomic
 from peftser.registry import TASKS
 
 SEED = 0
@@ -249,7 +252,7 @@ class Shape:
 
     speakers: tuple[tuple[str, str], ...]
     per_speaker: int
-    write: Callable[[Path, list[Recording]], None]
+    write: Callable[[CorpusFiles, list[Recording]], None]
 
     def emotion(self, speaker_index: int, clip_index: int) -> str:
         """Emotions rotate within and across speakers, so every class is (nearly) equally common."""
@@ -268,31 +271,45 @@ class Shape:
         return counts
 
 
-def _write_wav(path: Path, wave: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Encoded in memory: libsndfile's own file writer syncs to disk on close, ten times slower.
-    buffer = io.BytesIO()
-    soundfile.write(buffer, wave, SAMPLE_RATE, format="WAV", subtype="PCM_16")
-    path.write_bytes(buffer.getvalue())
+class CorpusFiles:
+    """Where a layout writer puts a corpus' files: under ``root`` on disk, or, with no root, only
+    in the list of paths (a dry run, which tells what the generator owns in a folder)."""
 
+    def __init__(self, root: Path | None):
+        self.root = root
+        self.written: list[str] = []  # paths relative to the root, "/"-separated
 
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    def wav(self, relative: str, wave: np.ndarray) -> None:
+        if self.root is not None:
+            # Encoded in memory: libsndfile's own file writer syncs to disk on close, ten times slower.
+            buffer = io.BytesIO()
+            soundfile.write(buffer, wave, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+            self._put(relative, buffer.getvalue())
+        self.written.append(relative)
+
+    def text(self, relative: str, text: str) -> None:
+        if self.root is not None:
+            self._put(relative, text.encode("utf-8"))
+        self.written.append(relative)
+
+    def _put(self, relative: str, data: bytes) -> None:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
 
 
 _CODES = {"neutral": "N", "happy": "H", "sad": "S", "angry": "A"}  # MSP and CREMA-D vote codes
 _IEMOCAP_CODES = {"neutral": ("neu",), "happy": ("hap", "exc"), "sad": ("sad",), "angry": ("ang",)}
 
 
-def write_iemocap(root: Path, recordings: list[Recording]) -> None:
+def write_iemocap(out: CorpusFiles, recordings: list[Recording]) -> None:
     """Session<k>/dialog/EmoEvaluation/<dialog>.txt and Session<k>/sentences/wav/<dialog>/<id>.wav."""
     dialogs: dict[tuple[str, str], list[str]] = {}
     for rec in recordings:
         session = int(rec.speaker[3:5])
         dialog = f"Ses{session:02d}{'FM'[rec.index % 2]}_impro01"  # both speakers act in both dialogs
         utt_id = f"{dialog}_{rec.speaker[-1]}{rec.index:03d}"
-        _write_wav(root / f"Session{session}" / "sentences" / "wav" / dialog / f"{utt_id}.wav", rec.wave)
+        out.wav(f"Session{session}/sentences/wav/{dialog}/{utt_id}.wav", rec.wave)
         start = 2.0 * rec.index
         code = _IEMOCAP_CODES[rec.emotion][rec.index // 2 % len(_IEMOCAP_CODES[rec.emotion])]
         block = (f"[{start:.4f} - {start + len(rec.wave) / SAMPLE_RATE:.4f}]\t{utt_id}\t{code}\t[2.5000, 2.5000, 2.5000]\n"
@@ -300,26 +317,26 @@ def write_iemocap(root: Path, recordings: list[Recording]) -> None:
         dialogs.setdefault((f"Session{session}", dialog), []).append(block)
     for (session, dialog), blocks in dialogs.items():
         header = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
-        _write_text(root / session / "dialog" / "EmoEvaluation" / f"{dialog}.txt", header + "".join(blocks))
+        out.text(f"{session}/dialog/EmoEvaluation/{dialog}.txt", header + "".join(blocks))
 
 
-def write_msp_improv(root: Path, recordings: list[Recording]) -> None:
+def write_msp_improv(out: CorpusFiles, recordings: list[Recording]) -> None:
     """Evalution.txt and Audio/session<k>/<sentence>/<P|R|S|T>/MSP-IMPROV-*.wav."""
     lines = []
     for rec in recordings:
         code = _CODES[rec.emotion]
         sentence, kind = f"S{rec.index % 15 + 1:02d}{code}", "PRST"[rec.index % 4]
         stem = f"IMPROV-{sentence}-{rec.speaker}-{kind}-{'FM' if rec.gender == 'female' else 'MF'}{rec.index:02d}"
-        _write_wav(root / "Audio" / f"session{int(rec.speaker[1:])}" / sentence / kind / f"MSP-{stem}.wav", rec.wave)
+        out.wav(f"Audio/session{int(rec.speaker[1:])}/{sentence}/{kind}/MSP-{stem}.wav", rec.wave)
         lines.append(f"UTD-{stem}.avi; {code}; A:3.000000; V:3.000000; D:3.000000; N:5;\n"
                      f"{rec.emotion.capitalize()}; A:3.000000; V:3.000000; D:3.000000;\n\n")
-    _write_text(root / "Evalution.txt", "".join(lines))
+    out.text("Evalution.txt", "".join(lines))
 
 
 _CREMA_SENTENCES = ("IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI")
 
 
-def write_crema_d(root: Path, recordings: list[Recording]) -> None:
+def write_crema_d(out: CorpusFiles, recordings: list[Recording]) -> None:
     """AudioWAV/<actor>_<sentence>_<emotion>_<level>.wav, VideoDemographics.csv, summaryTable.csv."""
     table = [",FileName,VoiceVote,VoiceLevel,FaceVote,FaceLevel,MultiModalVote,MultiModalLevel\n"]
     actors: dict[str, str] = {}
@@ -328,24 +345,24 @@ def write_crema_d(root: Path, recordings: list[Recording]) -> None:
         intended = {"neutral": "NEU", "happy": "HAP", "sad": "SAD", "angry": "ANG"}[rec.emotion]
         level = "XX" if rec.emotion == "neutral" else ("LO", "MD", "HI")[rec.index % 3]
         name = f"{rec.speaker}_{_CREMA_SENTENCES[rec.index % len(_CREMA_SENTENCES)]}_{intended}_{level}"
-        _write_wav(root / "AudioWAV" / f"{name}.wav", rec.wave)
+        out.wav(f"AudioWAV/{name}.wav", rec.wave)
         table.append(f"{number},{name},{code},60,{code},60,{code},60\n")
         actors[rec.speaker] = rec.gender
-    _write_text(root / "processedResults" / "summaryTable.csv", "".join(table))
+    out.text("processedResults/summaryTable.csv", "".join(table))
     demographics = ["ActorID,Age,Sex,Race,Ethnicity\n"]
     demographics += [f"{a},40,{g.capitalize()},Unknown,Unknown\n" for a, g in sorted(actors.items())]
-    _write_text(root / "VideoDemographics.csv", "".join(demographics))
+    out.text("VideoDemographics.csv", "".join(demographics))
 
 
-def write_msp_podcast(root: Path, recordings: list[Recording]) -> None:
+def write_msp_podcast(out: CorpusFiles, recordings: list[Recording]) -> None:
     """Labels/labels_concensus.csv and Audios/MSP-PODCAST_<podcast>_<segment>.wav."""
     rows = ["FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set\n"]
     for rec in recordings:
         code = _CODES[rec.emotion]
         name = f"MSP-PODCAST_{int(rec.speaker):04d}_{rec.index + 1:04d}.wav"
-        _write_wav(root / "Audios" / name, rec.wave)
+        out.wav(f"Audios/{name}", rec.wave)
         rows.append(f"{name},{code},4.0,4.0,4.0,{rec.speaker},{rec.gender.capitalize()},{_podcast_split(rec.speaker)}\n")
-    _write_text(root / "Labels" / "labels_concensus.csv", "".join(rows))
+    out.text("Labels/labels_concensus.csv", "".join(rows))
 
 
 def _alternating(ids: list[str]) -> tuple[tuple[str, str], ...]:
@@ -376,51 +393,170 @@ SHAPES: dict[str, Shape] = {
 }
 
 
-def generate(name: str, root: str | Path, *, seed: int = SEED) -> Path:
-    """Write the synthetic corpus ``name`` under ``root`` (deterministic in ``seed``)."""
-    shape, root = SHAPES[name], Path(root)
+def _recordings(name: str, seed: int, *, audio: bool = True) -> list[Recording]:
+    """Every clip of ``name``; without ``audio``, placeholders with the same speakers and labels."""
+    shape = SHAPES[name]
     stream = zlib.crc32(name.encode())  # independent random streams per task, speaker and clip
     recordings = []
     for s, (speaker, gender) in enumerate(shape.speakers):
-        voice = make_voice(np.random.default_rng([seed, stream, s]), gender)
+        voice = make_voice(np.random.default_rng([seed, stream, s]), gender) if audio else None
         for i in range(shape.per_speaker):
             emotion = shape.emotion(s, i)
-            wave = synthesize(np.random.default_rng([seed, stream, s, i + 1]), voice, emotion)
+            wave = synthesize(np.random.default_rng([seed, stream, s, i + 1]), voice, emotion) if audio else np.zeros(1)
             recordings.append(Recording(speaker, gender, i, emotion, wave))
-    shape.write(root, recordings)
-    marker = {"task": name, "version": GENERATOR_VERSION, "seed": seed, "utterances": len(recordings)}
+    return recordings
+
+
+def generate(name: str, root: str | Path, *, seed: int = SEED) -> Path:
+    """Write the synthetic corpus ``name`` into ``root``, a new or empty folder (deterministic in ``seed``).
+
+    The marker written last lists every file written, so that the corpus can later be replaced
+    without touching anything else in its folder.
+    """
+    root = Path(root)
+    if root.exists() and any(root.iterdir()):
+        raise FileExistsError(f"{root} is not empty; the {name} generator writes only into a new or empty folder")
+    root.mkdir(parents=True, exist_ok=True)
+    out = CorpusFiles(root)
+    recordings = _recordings(name, seed)
+    SHAPES[name].write(out, recordings)
+    marker = {"task": name, "version": GENERATOR_VERSION, "seed": seed, "utterances": len(recordings), "files": sorted(out.written)}
     (root / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return root
 
 
-def _is_complete(root: Path, name: str, seed: int) -> bool:
+def planned_files(name: str) -> list[str]:
+    """The files (relative paths) this generator version writes for ``name``, without writing them."""
+    out = CorpusFiles(None)
+    SHAPES[name].write(out, _recordings(name, SEED, audio=False))
+    return sorted(out.written)
+
+
+def _read_marker(root: Path) -> dict | None:
     try:
         marker = json.loads((root / MARKER).read_text())
     except (OSError, ValueError):
-        return False
-    return marker.get("task") == name and marker.get("version") == GENERATOR_VERSION and marker.get("seed") == seed
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def _is_complete(root: Path, name: str, seed: int) -> bool:
+    marker = _read_marker(root)
+    return marker is not None and (marker.get("task"), marker.get("version"), marker.get("seed")) == (name, GENERATOR_VERSION, seed)
+
+
+def _generated_files(marker: dict) -> set[str] | None:
+    """The files the marker's generator wrote, or None when that cannot be known."""
+    if isinstance(marker.get("files"), list):
+        return {*marker["files"], MARKER}
+    if marker.get("version") == GENERATOR_VERSION and marker.get("task") in SHAPES:
+        return {*planned_files(marker["task"]), MARKER}  # a marker written before markers listed files
+    return None
+
+
+def _files_under(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+def _what(marker: dict) -> str:
+    return f"a generated {marker.get('task')} corpus (generator version {marker.get('version')}, seed {marker.get('seed')})"
+
+
+def _check_replaceable(root: Path, name: str) -> dict | None:
+    """The marker of the corpus that ``root`` holds, when it may be replaced by ``name``; a
+    FileExistsError when it holds anything the generator did not write (the folder is not touched)."""
+    if not root.exists():
+        return None
+    present = _files_under(root)
+    marker = _read_marker(root)
+    if marker is None:
+        if present:
+            examples = ", ".join(sorted(present)[:3])
+            raise FileExistsError(f"{root} holds files that are not a generated {name} corpus (e.g. {examples}); "
+                                  "it is left as it is: pick another root")
+        return None
+    owned = _generated_files(marker)
+    if owned is None:
+        raise FileExistsError(f"{root} holds {_what(marker)} that does not list its files; it is left as it is: "
+                              f"delete it yourself or pick another root for {name}")
+    foreign = sorted(present - owned)
+    if foreign:
+        raise FileExistsError(
+            f"{root} holds {_what(marker)} and {len(foreign)} file(s) the generator did not write "
+            f"(e.g. {', '.join(foreign[:3])}); it is left as it is: move those files or pick another root for {name}"
+        )
+    return marker
+
+
+def _remove_generated(folder: Path) -> None:
+    """Delete the generator's own files in ``folder``, then the folders they leave empty; never anything else."""
+    marker = _read_marker(folder)
+    owned = set() if marker is None else (_generated_files(marker) or set())
+    for relative in sorted(owned - {MARKER}):
+        (folder / relative).unlink(missing_ok=True)
+    (folder / MARKER).unlink(missing_ok=True)  # last: a half-cleaned folder still says what is the generator's
+    for directory in sorted((p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink()), key=lambda p: -len(p.parts)):
+        if not any(directory.iterdir()):
+            directory.rmdir()
+    if any(folder.iterdir()):
+        warnings.warn(f"{folder} was left in place: it holds files the generator did not write", stacklevel=3)
+    else:
+        folder.rmdir()
+
+
+def _clear_scratch(root: Path) -> None:
+    """Folders a killed generator left beside ``root``: its scratch copy and a swapped-out corpus."""
+    for stale in root.parent.glob(f"{glob.escape(root.name)}.partial-*"):
+        if stale.name.rsplit("-", 1)[1].isdigit():
+            shutil.rmtree(stale)  # written only by a generator, which starts it empty
+    for stale in root.parent.glob(f"{glob.escape(root.name)}.old-*"):
+        if stale.name.rsplit("-", 1)[1].isdigit():
+            _remove_generated(stale)
 
 
 def ensure_generated(name: str, root: str | Path, *, seed: int = SEED) -> Path:
-    """Generate ``name`` under ``root`` unless it is there already; one process at a time."""
+    """Generate ``name`` under ``root`` unless it is there already; one process at a time.
+
+    A folder holding another task, seed or generator version is regenerated beside it and swapped
+    in, but only when it holds nothing the generator did not write; otherwise it is refused.
+    """
     root = Path(root)
     if _is_complete(root, name, seed):
+        _list_files_in_marker(root)
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
-    # An OS-level lock: a generator killed midway releases it, and its partial folder is removed.
+    # An OS-level lock: a generator killed midway releases it, and its scratch folder is removed.
     with FileLock(str(root) + ".lock"):
         if _is_complete(root, name, seed):
             return root
-        if root.exists():
-            if not (root / MARKER).exists() and any(root.iterdir()):
-                raise FileExistsError(f"{root} holds files that are not a generated {name} corpus; pick another root")
-            shutil.rmtree(root)  # an older generator version
-        for stale in root.parent.glob(f"{root.name}.partial-*"):
-            shutil.rmtree(stale)
+        _clear_scratch(root)
+        replaced = _check_replaceable(root, name)
         partial = root.with_name(f"{root.name}.partial-{os.getpid()}")
         generate(name, partial, seed=seed)
-        os.replace(partial, root)  # readers see the whole corpus or none of it
+        if not root.exists():
+            os.replace(partial, root)  # readers see the whole corpus or none of it
+            return root
+        if replaced is not None:
+            warnings.warn(f"replacing {_what(replaced)} in {root} with {name}", stacklevel=2)
+        # Two renames: portable Python has no atomic exchange of two folders. A reader that looks
+        # in between finds no marker, waits for this lock and then sees the new corpus.
+        old = root.with_name(f"{root.name}.old-{os.getpid()}")
+        os.replace(root, old)
+        os.replace(partial, root)
+        _remove_generated(old)
     return root
+
+
+def _list_files_in_marker(root: Path) -> None:
+    # Markers written before they listed their files get the list now, while this generator
+    # version can still say what it wrote; a later version could not.
+    marker = _read_marker(root)
+    if marker is None or "files" in marker:
+        return
+    try:
+        write_text_atomic(root / MARKER, json.dumps({**marker, "files": planned_files(marker["task"])}, indent=2) + "\n")
+    except OSError:
+        pass  # a read-only corpus folder is still usable; its marker stays as it is
 
 
 def default_root(name: str) -> Path:

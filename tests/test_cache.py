@@ -1,0 +1,108 @@
+"""--cache-info and --cache-prune: the audio cache's entries of vanished or edited files can go."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from peftser.cli import main
+from peftser.downstream import audio
+from peftser.downstream.audio import clear_memory_cache, load_audio
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PEFTSER_CACHE", str(tmp_path / "cache"))
+    clear_memory_cache()
+    yield tmp_path / "cache"
+    clear_memory_cache()
+
+
+def corpus(folder, n: int = 3):
+    folder.mkdir(parents=True)
+    for i in range(n):
+        rng = np.random.default_rng(i)
+        sf.write(folder / f"{i}.wav", (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000)
+    return sorted(folder.glob("*.wav"))
+
+
+def entries(cache) -> list:
+    return sorted(cache.glob("audio16k/*/*.npy"))
+
+
+def info(capsys) -> str:
+    assert main(["--cache-info"]) == 0
+    return capsys.readouterr().out
+
+
+def test_a_touched_or_copied_corpus_leaves_stale_entries_that_prune_removes(tmp_path, cache, capsys, monkeypatch):
+    files = corpus(tmp_path / "corpus")
+    for f in files:
+        load_audio(f)
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "corpus", copy)
+    for f in sorted(copy.glob("*.wav")):
+        load_audio(f)
+    os.utime(files[0], ns=(time.time_ns(), time.time_ns() + 10**9))  # touched: decoded afresh
+    clear_memory_cache()
+    load_audio(files[0])
+    shutil.rmtree(copy)
+    assert len(entries(cache)) == 7  # 3 originals + 3 copies + 1 after the touch
+
+    out = info(capsys)
+    assert f"cache: {cache} ($PEFTSER_CACHE)" in out
+    assert "in use: 3 entries" in out and "stale: 4 entries" in out
+    assert main(["--cache-prune"]) == 0
+    assert "removed 4 stale or unknown cache entries" in capsys.readouterr().out
+    assert len(entries(cache)) == 3
+    assert "stale: 0 entries" in info(capsys)
+
+    def no_decoding(path):
+        raise AssertionError(f"{path} decoded again")
+
+    monkeypatch.setattr(audio, "_decode", no_decoding)
+    clear_memory_cache()
+    for f in files:
+        load_audio(f)  # what is in use was kept
+
+
+def test_entries_without_a_source_note_are_unknown_and_pruned(tmp_path, cache, capsys):
+    (f,) = corpus(tmp_path / "corpus", 1)
+    load_audio(f)
+    for note in cache.glob("audio16k/*/*.src"):
+        note.unlink()  # as written before entries named their source
+    assert "unknown: 1 entry" in info(capsys)
+    assert main(["--cache-prune"]) == 0
+    assert not entries(cache)
+
+
+def test_bad_audio_notes_of_deleted_files_are_stale(tmp_path, cache, capsys):
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    with pytest.raises(audio.AudioError):
+        load_audio(bad)
+    bad.unlink()
+    assert "stale: 1 entry" in info(capsys)
+
+
+def test_old_temporaries_go_fresh_ones_and_synthetic_corpora_stay(tmp_path, cache, capsys):
+    (f,) = corpus(tmp_path / "corpus", 1)
+    load_audio(f)
+    folder = next(cache.glob("audio16k/*"))
+    old, fresh = folder / ".x.npy.abc.tmp", folder / ".y.npy.def.tmp"
+    old.write_bytes(b"0" * 100)
+    fresh.write_bytes(b"0" * 100)
+    a_day_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (a_day_ago, a_day_ago))
+    synthetic = cache / "synthetic" / "synthetic_crema_d"
+    synthetic.mkdir(parents=True)
+    (synthetic / "synthetic.json").write_text("{}")
+    out = info(capsys)
+    assert "interrupted writes: 1 entry" in out and "synthetic_crema_d 2 B" in out
+    assert main(["--cache-prune"]) == 0
+    assert not old.exists() and fresh.exists() and (synthetic / "synthetic.json").exists() and len(entries(cache)) == 1
