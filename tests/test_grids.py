@@ -71,7 +71,9 @@ def test_demo_grid_has_the_full_shape_on_tiny_backbones():
     assert sorted({c.upstream for c in cells}) == sorted(f"demo_{b}" for b in BACKBONES)
     assert sorted({c.method for c in cells}) == sorted(METHOD_NAMES)
     assert {c.task for c in cells} == {f"synthetic_{t}" for t in CORPORA}
-    assert any("epochs 3 (paper: 30)" in note for note in grid.footnotes())
+    notes = " ".join(grid.footnotes())
+    for departure in ("epochs 4 (paper: 30)", "lr 0.003 (paper: 0.0005)", "augment False (paper: True)", "max_seconds 1.0 (paper: 6.0)"):
+        assert departure in notes
 
 
 def test_ablation_grid_varies_one_size_per_method_and_shares_the_full_grids_cells():

@@ -5,10 +5,13 @@ at the speaker's F0 with a phrase intonation contour (declination plus pitch acc
 aspiration noise, shaped per syllable by a cascade of vowel formant resonators scaled by the
 speaker's vocal-tract length, with consonant noise bursts, pauses and background noise.
 Speakers differ by gender (F0 and formant ranges), loudness, speaking rate, pitch range,
-microphone colour and how strongly they express emotion. Emotions change prosody the way acted
-emotions do: angry is loud, fast, high and tense (short open phase, bright spectrum); happy is
-high with a wide pitch range; sad is slow, low, quiet, narrow-ranged and breathy; neutral is the
-speaker's baseline. Per-utterance variation keeps the classes overlapping.
+microphone colour and how strongly they express emotion. What it models is acted emotional
+speech of short phrases (2-4 syllables, about a second) recorded at a fixed gain in a quiet room,
+by actors who express emotions strongly (expressiveness 0.75-1): angry is loud, fast, high and
+tense (short open phase, bright spectrum); happy is high with a wide pitch range; sad is slow,
+low, quiet, narrow-ranged and breathy, with long pauses; neutral is the speaker's baseline.
+Per-utterance variation keeps the classes overlapping. The cues are deliberately clearer than
+in real corpora, so that a short demo schedule on tiny random-weight encoders learns something.
 
 The four tasks are written to disk in the real corpora's layouts and label formats and read by
 the real readers, so they share the real tasks' label parsing and fold rules.
@@ -43,7 +46,7 @@ from peftser.registry import TASKS
 
 SEED = 0
 # Bump whenever generated audio or layout changes: corpora of another version are regenerated.
-GENERATOR_VERSION = 6
+GENERATOR_VERSION = 7
 CLIP_QUANTUM_S = 0.25  # clip lengths are whole multiples of this
 MARKER = "synthetic.json"
 
@@ -160,7 +163,7 @@ def _timeline(rng: np.random.Generator, u: _Utterance) -> tuple[int, list[tuple[
     """Length in samples, vowel spans and consonant spans: syllables, pauses, edge silences."""
     t = _seconds(rng.uniform(0.05, 0.15))
     vowels, consonants = [], []
-    n_syllables = int(rng.integers(3, 7))
+    n_syllables = int(rng.integers(2, 5))
     for index in range(n_syllables):
         if rng.random() < 0.7:
             length = _seconds(rng.uniform(0.03, 0.07) / u.rate)
@@ -601,7 +604,7 @@ class SyntheticMspImprov(Synthetic, MspImprov):
 
 @TASKS.register("synthetic_crema_d")
 class SyntheticCremaD(Synthetic, CremaD):
-    """CREMA-D-shaped synthetic corpus: 20 actors, the reference rule's 5 actor folds."""
+    """CREMA-D-shaped synthetic corpus: 40 actors, the reference rule's 5 actor folds."""
 
     name = "synthetic_crema_d"
     actors = tuple(s for s, _ in SHAPES[name].speakers)
