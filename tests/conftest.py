@@ -5,6 +5,10 @@ import os
 import pytest
 import torch
 
+from peftser.downstream.audio import clear_memory_cache
+from peftser.registry import UPSTREAMS
+from peftser.upstream import UpstreamSpec
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory):
@@ -18,3 +22,27 @@ def _isolated_cache(tmp_path_factory):
         os.environ.pop("PEFTSER_CACHE", None)
     else:
         os.environ["PEFTSER_CACHE"] = previous
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    """A cache of the test's own under tmp_path, with an empty in-process layer."""
+    monkeypatch.setenv("PEFTSER_CACHE", str(tmp_path / "cache"))
+    clear_memory_cache()
+    yield tmp_path / "cache"
+    clear_memory_cache()
+
+
+@pytest.fixture
+def registered_upstream():
+    """Registers test upstreams; removed afterwards."""
+    names = []
+
+    def register(spec: UpstreamSpec) -> str:
+        UPSTREAMS.register(spec.name, spec)
+        names.append(spec.name)
+        return spec.name
+
+    yield register
+    for name in names:
+        del UPSTREAMS._entries[name]

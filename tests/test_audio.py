@@ -15,12 +15,8 @@ from peftser.downstream.audio import AudioError, check_audio, clear_memory_cache
 
 
 @pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    """Every test gets its own cache under tmp_path and an empty in-process layer."""
-    monkeypatch.setenv("PEFTSER_CACHE", str(tmp_path / "cache"))
-    clear_memory_cache()
-    yield tmp_path / "cache"
-    clear_memory_cache()
+def cache(own_cache):
+    return own_cache
 
 
 def tone(rate: int, seconds: float, freq: float, amplitude: float = 0.5) -> np.ndarray:

@@ -16,11 +16,8 @@ from peftser.downstream.audio import clear_memory_cache, load_audio
 
 
 @pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PEFTSER_CACHE", str(tmp_path / "cache"))
-    clear_memory_cache()
-    yield tmp_path / "cache"
-    clear_memory_cache()
+def cache(own_cache):
+    return own_cache
 
 
 def corpus(folder, n: int = 3):

@@ -98,21 +98,6 @@ def tiny_whisper(tmp_path_factory):
     return model.model.encoder, folders
 
 
-@pytest.fixture
-def registered_upstream():
-    """Registers test upstreams; removed afterwards."""
-    names = []
-
-    def register(spec: UpstreamSpec) -> str:
-        UPSTREAMS.register(spec.name, spec)
-        names.append(spec.name)
-        return spec.name
-
-    yield register
-    for name in names:
-        del UPSTREAMS._entries[name]
-
-
 # -- the reader, on folders written by ctranslate2's converter ------------------------------------------
 
 

@@ -61,21 +61,6 @@ def _expected_frames(upstream, length: int) -> int:
     return length
 
 
-@pytest.fixture
-def registered_upstream():
-    """Registers test upstreams; removed afterwards."""
-    names = []
-
-    def register(spec: UpstreamSpec) -> str:
-        UPSTREAMS.register(spec.name, spec)
-        names.append(spec.name)
-        return spec.name
-
-    yield register
-    for name in names:
-        del UPSTREAMS._entries[name]
-
-
 # -- the hidden-state list ---------------------------------------------------------------------------
 
 
