@@ -237,12 +237,14 @@ def test_train_cli_saves_a_record_and_prints_a_summary(tmp_path, capsys):
     assert len(list((tmp_path / "records" / "synthetic_msp_podcast").glob("*.json"))) == 1
 
 
-def test_bench_reports_step_time_and_memory(capsys):
+def test_bench_reports_step_time_evaluation_throughput_and_memory(capsys):
     import json
 
-    assert main(["--bench", "demo_wavlm_base_plus", "lora", "--batch", "2", "--seconds", "1", "--steps", "2", "--json"]) == 0
+    assert main(["--bench", "demo_wavlm_base_plus", "lora", "--batch", "2", "--seconds", "2", "--steps", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["precision"] == "fp32" and (result["batch"], result["seconds"], result["steps"]) == (2, 1.0, 2)
+    assert result["precision"] == "fp32" and (result["batch"], result["seconds"], result["steps"]) == (2, 2.0, 2)
+    assert result["eval_clips"] == 4 and result["eval_clips_per_s_alone"] > 0 and result["eval_clips_per_s_batched"] > 0
+    assert result["eval_max_logit_difference"] < 1e-4  # batched evaluation scores each clip as alone
     from peftser.model import build_model
 
     assert result["trainable_params"] == build_model("demo_wavlm_base_plus", "lora").parameter_counts()["trainable_params"]

@@ -1,7 +1,10 @@
-"""``--bench UPSTREAM METHOD``: seconds per full training step and peak memory, before a grid.
+"""``--bench UPSTREAM METHOD``: seconds per full training step, evaluation throughput and peak
+memory, before a grid.
 
 The full-size backbone is built from its config with random weights (no download); the audio is
 synthetic. Forward, backward and the optimiser step are all timed, after one warm-up step.
+Evaluation scores ``steps x batch`` clips of lengths drawn uniformly from 1 s to ``seconds``, one
+at a time (as the reference code) and in padded batches sorted by length (as the harness).
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ import statistics
 import sys
 import time
 
+import numpy as np
 import torch
 from torch import nn
 
+from peftser.benchmark.batches import collate, eval_batches
 from peftser.benchmark.training import _autocast, default_device, resolve_precision
+from peftser.downstream.task import EMOTIONS
 from peftser.model import build_model
 
 
@@ -54,8 +60,43 @@ def bench(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, 
         "device": str(device),
         "precision": precision,
         "sec_per_step": statistics.median(times),
+        **bench_eval(model, clips=steps * batch, batch=batch, seconds=seconds, device=device, precision=precision),
         "peak_memory_mb": _peak_memory_mb(device),
         "trainable_params": model.parameter_counts()["trainable_params"],
+    }
+
+
+@torch.no_grad()
+def bench_eval(model, *, clips: int, batch: int, seconds: float, device: torch.device, precision: str = "fp32") -> dict:
+    """Clips per second scoring ``clips`` clips of 1 s to ``seconds`` (uniform) one at a time and in
+    padded batches of ``batch``, and the largest difference between the two ways' logits."""
+    model.eval()
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(16_000, int(max(seconds, 1.0) * 16_000) + 1, size=clips).tolist()
+    waves = [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in lengths]
+
+    def score(batches: list[list[int]]) -> tuple[float, torch.Tensor]:
+        logits = torch.empty(clips, len(EMOTIONS))
+        score_batch(batches[0])  # warm-up
+        _sync(device)
+        start = time.perf_counter()
+        for b in batches:
+            logits[b] = score_batch(b)
+        _sync(device)
+        return clips / (time.perf_counter() - start), logits
+
+    def score_batch(b: list[int]) -> torch.Tensor:
+        x, n = collate([waves[i] for i in b])
+        with _autocast(device, precision):
+            return model(x.to(device), n.to(device)).float().cpu()
+
+    alone, alone_logits = score([[i] for i in range(clips)])
+    batched, batched_logits = score(eval_batches(lengths, batch))
+    return {
+        "eval_clips": clips,
+        "eval_clips_per_s_alone": alone,
+        "eval_clips_per_s_batched": batched,
+        "eval_max_logit_difference": float((alone_logits - batched_logits).abs().max()),
     }
 
 
@@ -83,6 +124,9 @@ def main(args) -> int:
         print(
             f"{upstream} x {method} on {result['device']} ({result['precision']}): batch {args.batch} x {args.seconds:g} s, "
             f"{result['sec_per_step']:.3f} s/step (median of {args.steps}), peak memory {result['peak_memory_mb']:.0f} MB, "
-            f"{result['trainable_params'] / 1e6:.2f} M trainable"
+            f"{result['trainable_params'] / 1e6:.2f} M trainable\n"
+            f"evaluation of {result['eval_clips']} clips of 1-{args.seconds:g} s: {result['eval_clips_per_s_alone']:.2f} clips/s "
+            f"one at a time, {result['eval_clips_per_s_batched']:.2f} clips/s in padded batches of {args.batch} "
+            f"(largest logit difference {result['eval_max_logit_difference']:.1e})"
         )
     return 0
