@@ -13,7 +13,9 @@ from peftser.benchmark.artifact import load_artifact
 from peftser.benchmark.augment import add_noise, augment, time_mask
 from peftser.benchmark.config import Cell
 from peftser.benchmark.metrics import metrics_from_predictions
-from peftser.benchmark.training import eval_batches, load_clips, predict, run_cell, train_batches
+from peftser.benchmark import batches as pipeline
+from peftser.benchmark.batches import augmentation_seeds, batch_loader, collate, eval_batches, train_batches
+from peftser.benchmark.training import load_clips, predict, run_cell
 from peftser.cli import main
 from peftser.downstream.task import Utterance
 from peftser.downstream.tasks import make_task
@@ -90,21 +92,63 @@ def test_same_seed_gives_identical_metrics(trained, tmp_path):
     assert again["test"] == record["test"] and again["history"] == record["history"]
 
 
-def test_evaluation_does_not_depend_on_batch_companions(tmp_path):
+def _clips_on_disk(tmp_path, lengths) -> list:
     rng = np.random.default_rng(0)
     utterances = []
-    for i, n in enumerate((8000, 12000, 8000, 16000, 8000)):
+    for i, n in enumerate(lengths):
         sf.write(tmp_path / f"{i}.wav", rng.standard_normal(n).astype(np.float32) * 0.1, 16000)
-        utterances.append(Utterance(f"u{i}", tmp_path / f"{i}.wav", "s1", "female", "sad"))
-    clips = load_clips(utterances, 6.0, strict=True, skipped={})
-    for batch in eval_batches([c.length for c in clips], batch_size=8):
-        assert len({clips[i].length for i in batch}) == 1  # never padded
+        utterances.append(Utterance(f"u{i}", tmp_path / f"{i}.wav", "s1", "female", ("sad", "angry")[i % 2]))
+    return load_clips(utterances, 6.0, strict=True, skipped={})
+
+
+@pytest.mark.parametrize("backbone", ["demo_whisper_tiny", "demo_wav2vec2_base", "demo_wavlm_base_plus"])
+def test_evaluation_in_padded_batches_equals_one_clip_at_a_time(tmp_path, backbone):
+    lengths = [8000, 12000, 8000, 16000, 5000, 9999, 12345]
+    clips = _clips_on_disk(tmp_path, lengths)
+    batches = eval_batches(lengths, batch_size=3)
+    assert [lengths[i] for b in batches for i in b] == sorted(lengths, reverse=True)  # every clip once, longest first
+    assert [len(b) for b in batches] == [3, 3, 1] and len({lengths[i] for i in batches[0]}) == 3  # padded
     from peftser.model import build_model
 
-    model = build_model("demo_wav2vec2_base", "adapter")
-    together = predict(model, clips, 8, torch.device("cpu"), "fp32")
+    model = build_model(backbone, "embedding_prompt")
+    together = predict(model, clips, 3, torch.device("cpu"), "fp32")
     alone = torch.cat([predict(model, [c], 1, torch.device("cpu"), "fp32") for c in clips])
-    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(together, alone, rtol=0, atol=1e-5)
+
+
+def test_the_loader_gives_the_documented_batches_with_and_without_workers(tmp_path, monkeypatch):
+    """The epoch's shuffle, then one augmentation seed per batch, both from the training's generator;
+    batch k is its clips augmented in order by a generator seeded with seed k, zero-padded."""
+    lengths = [8000, 12000, 8000, 16000, 5000, 9999, 12345, 7000, 6000]
+    clips = _clips_on_disk(tmp_path, lengths)
+    ranges = ((10.0, 30.0), (0.10, 0.15))
+    rng = np.random.default_rng(8)
+    batches = train_batches(lengths, 4, rng)
+    seeds = augmentation_seeds(rng, len(batches))
+    expected = []
+    for batch, seed in zip(batches, seeds):
+        draws = np.random.default_rng(seed)
+        waves, lens = collate([augment(clips[i].wave(), draws, *ranges) for i in batch])
+        expected.append((waves, lens, torch.tensor([clips[i].utterance.label_index for i in batch])))
+    assert len(expected) == 2
+    for workers in (0, 2):
+        monkeypatch.setattr(pipeline, "loader_workers", lambda device, n=workers: n)
+        torch_state = torch.random.get_rng_state()
+        got = list(batch_loader(clips, batches, torch.device("cpu"), seeds=seeds, augmentation=ranges))
+        assert torch.equal(torch.random.get_rng_state(), torch_state)  # dropout and LayerDrop draws stay as they were
+        assert len(got) == len(expected)
+        for mine, theirs in zip(got, expected):
+            assert all(torch.equal(a, b) for a, b in zip(mine, theirs)), f"{workers} workers"
+
+
+def test_worker_processes_give_the_same_record(tmp_path, monkeypatch):
+    cell = Cell("demo_wavlm_base_plus", "lora", "synthetic_crema_d", "fold1", train={"epochs": 1, "batch_size": 8, "head_hidden": 32})
+    records = []
+    for workers in (0, 2):
+        monkeypatch.setattr(pipeline, "loader_workers", lambda device, n=workers: n)
+        record = run_cell(cell, device="cpu", results_dir=tmp_path / str(workers))
+        records.append({k: v for k, v in record.items() if k != "wall_time_s"})
+    assert records[0] == records[1]
 
 
 def test_training_batches_shuffle_and_drop_the_last_partial_batch():
@@ -193,12 +237,14 @@ def test_train_cli_saves_a_record_and_prints_a_summary(tmp_path, capsys):
     assert len(list((tmp_path / "records" / "synthetic_msp_podcast").glob("*.json"))) == 1
 
 
-def test_bench_reports_step_time_and_memory(capsys):
+def test_bench_reports_step_time_evaluation_throughput_and_memory(capsys):
     import json
 
-    assert main(["--bench", "demo_wavlm_base_plus", "lora", "--batch", "2", "--seconds", "1", "--steps", "2", "--json"]) == 0
+    assert main(["--bench", "demo_wavlm_base_plus", "lora", "--batch", "2", "--seconds", "2", "--steps", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["precision"] == "fp32" and (result["batch"], result["seconds"], result["steps"]) == (2, 1.0, 2)
+    assert result["precision"] == "fp32" and (result["batch"], result["seconds"], result["steps"]) == (2, 2.0, 2)
+    assert result["eval_clips"] == 4 and result["eval_clips_per_s_alone"] > 0 and result["eval_clips_per_s_batched"] > 0
+    assert result["eval_max_logit_difference"] < 1e-4  # batched evaluation scores each clip as alone
     from peftser.model import build_model
 
     assert result["trainable_params"] == build_model("demo_wavlm_base_plus", "lora").parameter_counts()["trainable_params"]
@@ -286,11 +332,18 @@ def test_training_options_reach_the_model_and_the_record(tmp_path, monkeypatch):
         return built["model"]
 
     monkeypatch.setattr(training, "build_model", spying_build)
-    train = {"epochs": 1, "batch_size": 8, "head_hidden": 32, "layerdrop": False, "length_bucketing": True, "include_input_state": True}
+    train = {
+        "epochs": 1, "batch_size": 8, "head_hidden": 32, "layerdrop": False, "length_bucketing": True,
+        "include_input_state": True, "mask_padding": True,
+    }
     record = run_cell(Cell("demo_wavlm_base_plus", "downstream", "synthetic_crema_d", "fold1", train=train), device="cpu", results_dir=tmp_path)
     model = built["model"]
     assert model.upstream.layerdrop_enabled is False and model.head.include_input_state is True
-    for option in ("layerdrop False (paper: True)", "length_bucketing True (paper: False)", "include_input_state True (paper: False)"):
+    assert model.upstream.mask_padding_in_training is True
+    for option in (
+        "layerdrop False (paper: True)", "length_bucketing True (paper: False)",
+        "include_input_state True (paper: False)", "mask_padding True (paper: False)",
+    ):
         assert option in record["deviations"]
     reloaded, _ = load_artifact(tmp_path / record["artifact"]["path"])
     assert reloaded.head.include_input_state is True

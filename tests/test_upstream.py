@@ -185,6 +185,7 @@ def test_train_mode_without_dropout_equals_eval_mode(backbone, overrides):
     """No masking in training mode, even when a config asks for it: the protocol has its own augmentation."""
     torch.manual_seed(0)
     upstream = build_upstream(backbone, **NO_DROPOUT, layerdrop=0.0, **overrides)
+    upstream.mask_padding_in_training = True  # padding is masked in evaluation; here in training too
     waves, lengths = _batch([12_000, 9_000])
     with torch.no_grad():
         train_states, _ = upstream.train()(waves, lengths)
@@ -231,7 +232,8 @@ def test_wave_encoders_get_the_raw_wave_as_in_the_reference(backbone):
     assert UPSTREAMS.get(backbone).normalize_waveform is False
     upstream = build_upstream(backbone if backbone.startswith("demo_") else "demo_wav2vec2_base")
     seen = {}
-    upstream.model.feature_extractor.register_forward_pre_hook(lambda m, args: seen.update(wave=args[0]))
+    first_conv = upstream.model.feature_extractor.conv_layers[0].conv
+    first_conv.register_forward_pre_hook(lambda m, args: seen.update(wave=args[0][:, 0]))
     waves, lengths = _batch([16_000, 7_000])
     with torch.no_grad():
         upstream(3.0 * waves, lengths)

@@ -1,7 +1,10 @@
-"""``--bench UPSTREAM METHOD``: seconds per full training step and peak memory, before a grid.
+"""``--bench UPSTREAM METHOD``: seconds per full training step, evaluation throughput and peak
+memory, before a grid.
 
 The full-size backbone is built from its config with random weights (no download); the audio is
 synthetic. Forward, backward and the optimiser step are all timed, after one warm-up step.
+Evaluation scores ``steps`` batches of a dev set of clips of 1 s to ``seconds`` (uniform), one at
+a time (as the reference code did) and in padded batches sorted by length (as the harness does).
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ import statistics
 import sys
 import time
 
+import numpy as np
 import torch
 from torch import nn
 
+from peftser.benchmark.batches import collate, eval_batches
 from peftser.benchmark.devices import resolve_device
 from peftser.benchmark.training import _autocast, resolve_precision
+from peftser.downstream.task import EMOTIONS
 from peftser.model import build_model
 
 
@@ -55,8 +61,50 @@ def bench(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, 
         "device": str(device),
         "precision": precision,
         "sec_per_step": statistics.median(times),
+        **bench_eval(model, batches=steps, batch=batch, seconds=seconds, device=device, precision=precision),
         "peak_memory_mb": _peak_memory_mb(device),
         "trainable_params": model.parameter_counts()["trainable_params"],
+    }
+
+
+@torch.no_grad()
+def bench_eval(
+    model, *, batches: int, batch: int, seconds: float, device: torch.device, precision: str = "fp32", dev_clips: int = 1000
+) -> dict:
+    """Clips per second scoring a dev set one clip at a time and in padded batches of ``batch``,
+    and the largest difference between the two ways' logits.
+
+    The dev set is ``dev_clips`` clips of 1 s to ``seconds`` (uniform); sorted by length and cut
+    into batches as evaluation does, so a batch holds clips of similar length. ``batches`` of those
+    batches, spread evenly over the lengths, are timed both ways (on the same clips).
+    """
+    model.eval()
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(16_000, int(max(seconds, 1.0) * 16_000) + 1, size=max(dev_clips, batches * batch)).tolist()
+    every = eval_batches(lengths, batch)
+    timed = [every[k] for k in sorted(set(np.linspace(0, len(every) - 1, batches).round().astype(int).tolist()))]
+    waves = {i: (0.1 * rng.standard_normal(lengths[i])).astype(np.float32) for b in timed for i in b}
+
+    def score(groups: list[list[int]]) -> tuple[float, dict[int, torch.Tensor]]:
+        run(groups[0])  # warm-up
+        _sync(device)
+        start = time.perf_counter()
+        logits = {i: row for group in groups for i, row in zip(group, run(group))}
+        _sync(device)
+        return len(logits) / (time.perf_counter() - start), logits
+
+    def run(group: list[int]) -> torch.Tensor:
+        x, n = collate([waves[i] for i in group])
+        with _autocast(device, precision):
+            return model(x.to(device), n.to(device)).float().cpu()
+
+    alone, alone_logits = score([[i] for i in waves])
+    batched, batched_logits = score(timed)
+    return {
+        "eval_clips": len(waves),
+        "eval_clips_per_s_alone": alone,
+        "eval_clips_per_s_batched": batched,
+        "eval_max_logit_difference": max(float((alone_logits[i] - batched_logits[i]).abs().max()) for i in waves),
     }
 
 
@@ -84,6 +132,9 @@ def main(args) -> int:
         print(
             f"{upstream} x {method} on {result['device']} ({result['precision']}): batch {args.batch} x {args.seconds:g} s, "
             f"{result['sec_per_step']:.3f} s/step (median of {args.steps}), peak memory {result['peak_memory_mb']:.0f} MB, "
-            f"{result['trainable_params'] / 1e6:.2f} M trainable"
+            f"{result['trainable_params'] / 1e6:.2f} M trainable\n"
+            f"evaluation ({result['eval_clips']} clips of a dev set of 1-{args.seconds:g} s): {result['eval_clips_per_s_alone']:.2f} "
+            f"clips/s one at a time, {result['eval_clips_per_s_batched']:.2f} clips/s in padded batches of {args.batch} "
+            f"(largest logit difference {result['eval_max_logit_difference']:.1e})"
         )
     return 0

@@ -56,6 +56,7 @@ class TrainConfig:
     include_input_state: bool = False  # layer sum over the transformer outputs only, as the reference
     layerdrop: bool = True  # the checkpoint config's LayerDrop in training, as the reference ran it
     length_bucketing: bool = False  # True: batches of similar length (faster; the padding a clip sees changes)
+    mask_padding: bool = False  # True: padding kept out of every clip's computation in training too (as in evaluation)
     precision: str = "fp32"  # "bf16" autocast where the GPU supports it
 
     @classmethod

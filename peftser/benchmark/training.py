@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from peftser.benchmark.artifact import artifact_config, save_artifact
-from peftser.benchmark.augment import augment
+from peftser.benchmark.batches import augmentation_seeds, batch_loader, eval_batches, train_batches
 from peftser.benchmark.config import Cell, TrainConfig
 from peftser.benchmark.devices import resolve_device
 from peftser.benchmark.metrics import compute_metrics
@@ -56,38 +56,6 @@ def load_clips(utterances, max_seconds: float, *, strict: bool, skipped: dict[st
     return clips
 
 
-def train_batches(lengths: list[int], batch_size: int, rng: np.random.Generator, *, bucketing: bool = False) -> list[list[int]]:
-    """One epoch's batches: the clips shuffled and cut into full batches, the last partial one
-    dropped (the reference's DataLoader: shuffle, drop_last). With ``bucketing``, random pools of
-    50 batches are sorted by length inside first, so batches hold clips of similar length."""
-    order = rng.permutation(len(lengths))
-    if bucketing:
-        pool = batch_size * 50
-        order = np.concatenate(
-            [sorted(order[s : s + pool], key=lambda i: lengths[i]) for s in range(0, len(order), pool)]
-        ).astype(int)
-    batches = [list(order[i : i + batch_size]) for i in range(0, len(order) - batch_size + 1, batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))] if bucketing else batches
-
-
-def eval_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
-    """Batches of clips of exactly equal length: no padding, so a clip's prediction never depends on
-    what it is batched with (group-norm front ends and Whisper's attention see padding)."""
-    by_length: dict[int, list[int]] = {}
-    for i, n in enumerate(lengths):
-        by_length.setdefault(n, []).append(i)
-    return [group[i : i + batch_size] for group in by_length.values() for i in range(0, len(group), batch_size)]
-
-
-def collate(waves: list[np.ndarray], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero-padded waves [B, S] and their lengths [B]."""
-    lengths = torch.tensor([len(w) for w in waves])
-    batch = np.zeros((len(waves), int(lengths.max())), dtype=np.float32)
-    for row, wave in zip(batch, waves):
-        row[: len(wave)] = wave
-    return torch.from_numpy(batch).to(device), lengths.to(device)
-
-
 def class_weights(clips: list[Clip]) -> torch.Tensor:
     """Inverse training frequency, N / (C n_c); a class absent from training gets weight 0."""
     counts = np.bincount([c.utterance.label_index for c in clips], minlength=len(EMOTIONS)).astype(np.float64)
@@ -113,31 +81,30 @@ def train_epoch(model, clips, cfg: TrainConfig, optimizer, loss_fn, device, prec
     """One pass over the training clips (augmented); the mean training loss."""
     model.train()
     total, count = 0.0, 0
-    for batch in train_batches([c.length for c in clips], cfg.batch_size, rng, bucketing=cfg.length_bucketing):
-        waves = [clips[i].wave() for i in batch]
-        if cfg.augment:
-            waves = [augment(w, rng, cfg.snr_db, cfg.time_mask) for w in waves]
-        x, lengths = collate(waves, device)
-        labels = torch.tensor([clips[i].utterance.label_index for i in batch], device=device)
+    batches = train_batches([c.length for c in clips], cfg.batch_size, rng, bucketing=cfg.length_bucketing)
+    seeds = augmentation_seeds(rng, len(batches)) if cfg.augment else None
+    for waves, lengths, labels in batch_loader(clips, batches, device, seeds=seeds, augmentation=(cfg.snr_db, cfg.time_mask)):
+        x, lengths, labels = (t.to(device, non_blocking=True) for t in (waves, lengths, labels))
         with _autocast(device, precision):
             loss = loss_fn(model(x, lengths).float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total += loss.item() * len(batch)
-        count += len(batch)
+        total += loss.item() * len(labels)
+        count += len(labels)
     return total / max(count, 1)
 
 
 @torch.no_grad()
 def predict(model: SERModel, clips: list[Clip], batch_size: int, device, precision) -> torch.Tensor:
-    """Logits [N, C] for the clips, in their order, batched without padding."""
+    """Logits [N, C] for the clips, in their order, scored in padded batches of similar length
+    (each clip's logits are those it gets alone: evaluation keeps padding out of every clip)."""
     model.eval()
     logits = torch.empty(len(clips), len(EMOTIONS))
-    for batch in eval_batches([c.length for c in clips], batch_size):
-        x, lengths = collate([clips[i].wave() for i in batch], device)
+    batches = eval_batches([c.length for c in clips], batch_size)
+    for batch, (waves, lengths, _) in zip(batches, batch_loader(clips, batches, device)):
         with _autocast(device, precision):
-            logits[batch] = model(x, lengths).float().cpu()
+            logits[batch] = model(waves.to(device, non_blocking=True), lengths.to(device)).float().cpu()
     return logits
 
 
@@ -223,6 +190,7 @@ def run_cell(
         include_input_state=cfg.include_input_state,
     ).to(device)
     model.upstream.layerdrop_enabled = cfg.layerdrop
+    model.upstream.mask_padding_in_training = cfg.mask_padding
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(

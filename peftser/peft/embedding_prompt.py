@@ -13,6 +13,7 @@ from torch import nn
 
 from peftser.peft.base import Method
 from peftser.registry import METHODS
+from peftser.upstream.base import prepend_valid_keys
 
 
 class LayerPrompt(nn.Module):
@@ -28,6 +29,8 @@ class LayerPrompt(nn.Module):
     def prepend(self, layer, args, kwargs):
         hidden = args[0]
         prompt = self.prompt.to(hidden.dtype).expand(hidden.shape[0], -1, -1)
+        if kwargs.get("attention_mask") is not None:  # the prompts are keys every position attends to
+            kwargs = {**kwargs, "attention_mask": prepend_valid_keys(kwargs["attention_mask"], self.prompt.shape[0])}
         return (torch.cat([prompt, hidden], dim=1), *args[1:]), kwargs
 
     def remove(self, layer, args, kwargs, output):

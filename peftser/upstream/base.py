@@ -7,6 +7,14 @@ SpecAugment, and runs Whisper on the real input length instead of a 30 s window.
 works as in the transformers version the paper's reference code ran (4.30): in training mode a
 layer is skipped with the config's probability and its input is recorded as its output, so the
 number of states never changes; evaluation never skips.
+
+Padding: in evaluation (and in training with the training option ``mask_padding``) the states of a
+clip's valid frames in a padded batch are those of the clip run alone. Each family's front end
+keeps padding out of what crosses frames (normalisation statistics, convolutions), and the loop
+calls every layer with the keyword ``attention_mask``: the padded frames masked as keys (None when
+nothing is padded). A method that puts positions in front of a layer's input (prompts) extends that
+mask with ``prepend_valid_keys``. The reference trained on padded batches without masks, so
+training keeps that by default.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from peftser.downstream.audio import SAMPLE_RATE  # the one rate of the harness: every upstream takes it
 
@@ -98,6 +107,7 @@ class Upstream(nn.Module):
         self.model = model
         self.model.requires_grad_(False)
         self.layerdrop_enabled = True  # a training option turns the config's LayerDrop off
+        self.mask_padding_in_training = False  # the training option mask_padding: exact per-clip computation in training too
 
     # -- what a family defines ---------------------------------------------------------------
     @property
@@ -105,11 +115,22 @@ class Upstream(nn.Module):
         raise NotImplementedError
 
     def frontend(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Waves [B, S] -> input of the first layer [B, T, D] and valid frame lengths [B]."""
+        """Waves [B, S] -> input of the first layer [B, T, D] and valid frame lengths [B]; with
+        ``exact_padding``, a clip's valid frames do not depend on the padding after it."""
         raise NotImplementedError
 
-    def run_layer(self, index: int, layer: nn.Module, x: torch.Tensor, state: dict) -> torch.Tensor:
-        return layer(x)
+    def run_layer(self, index: int, layer: nn.Module, x: torch.Tensor, context: dict) -> torch.Tensor:
+        """One layer on ``x``; ``context["attention_mask"]`` is its key mask (None: nothing padded)."""
+        return layer(x, attention_mask=context["attention_mask"])
+
+    def key_mask(self, valid: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """The layers' ``attention_mask`` for valid keys ``valid`` [B, T]: additive, [B, 1, 1, T], the
+        form transformers' eager and sdpa attention add to the scores (every query, every head)."""
+        implementation = self.model.config._attn_implementation
+        if implementation not in ("eager", "sdpa"):
+            raise ValueError(f"{self.spec.name}: padding masks are built for eager or sdpa attention, not {implementation!r}")
+        blocked = torch.zeros(valid.shape, dtype=dtype, device=valid.device).masked_fill(~valid, torch.finfo(dtype).min)
+        return blocked[:, None, None, :]
 
     def finalize(self, x: torch.Tensor) -> torch.Tensor:
         """Applied to the last layer's output (Whisper's final layer norm)."""
@@ -145,6 +166,12 @@ class Upstream(nn.Module):
 
     # -- the contract --------------------------------------------------------------------------
     @property
+    def exact_padding(self) -> bool:
+        """Whether padding stays out of every clip's computation: always in evaluation, in training
+        only with the training option ``mask_padding``."""
+        return not self.training or self.mask_padding_in_training
+
+    @property
     def hidden_size(self) -> int:
         return int(self.model.config.hidden_size)
 
@@ -156,7 +183,8 @@ class Upstream(nn.Module):
         """Waves [B, S] at 16 kHz, lengths [B] in samples -> (num_layers + 1 states [B, T, D], frame lengths [B])."""
         x, frame_lengths = self.frontend(waves, lengths)
         states = [x]
-        context: dict = {}
+        padded = self.exact_padding and bool((frame_lengths < x.shape[1]).any())
+        context: dict = {"attention_mask": self.key_mask(valid_frames(frame_lengths, x.shape[1]), x.dtype) if padded else None}
         for index, layer in enumerate(self.layers):
             if not self.skips(index):
                 x = self.run_layer(index, layer, x, context)
@@ -176,6 +204,19 @@ class Upstream(nn.Module):
 
 
 PACKAGE_PREFIX = "package:"
+
+
+def valid_frames(lengths: torch.Tensor, total: int) -> torch.Tensor:
+    """[B, total] booleans, True on each clip's first ``lengths[b]`` frames."""
+    return torch.arange(total, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def prepend_valid_keys(mask: torch.Tensor | None, count: int) -> torch.Tensor | None:
+    """A layer's ``attention_mask`` (keys on its last axis; boolean True or additive 0 where a key
+    counts) with ``count`` keys in front that every position attends to, e.g. prompts."""
+    if mask is None:
+        return None
+    return F.pad(mask, (count, 0), value=True if mask.dtype == torch.bool else 0.0)
 
 
 def _candidate_dirs(checkpoint: str, checkpoint_dir: Path) -> list[Path]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 from transformers import Wav2Vec2Config, Wav2Vec2Model, WavLMConfig, WavLMModel
 
-from peftser.upstream.base import Tap, Upstream, UpstreamSpec, load_pretrained
+from peftser.upstream.base import Tap, Upstream, UpstreamSpec, load_pretrained, valid_frames
 
 # The model's own SpecAugment is off: the protocol has its own augmentation (PROTOCOL.md, "Known
 # traps"). LayerDrop keeps the config's value: the layer loop applies it as the reference did.
@@ -29,18 +31,35 @@ class Wav2Vec2Upstream(Upstream):
         if self.spec.normalize_waveform:
             waves = normalize(waves, lengths)
         model = self.model
-        features = model.feature_extractor(waves.to(model.feature_projection.projection.weight.dtype))
+        features = self.features(waves.to(model.feature_projection.projection.weight.dtype), lengths)
         x, _ = model.feature_projection(features.transpose(1, 2))
+        frame_lengths = model._get_feat_extract_output_lengths(lengths).to(torch.long).clamp(min=1, max=x.shape[1])
+        if self.exact_padding:
+            # The positional convolution then sees zeros past each clip's end, as the clip alone
+            # sees its own zero padding (transformers zeroes them the same way given a mask).
+            x = x * valid_frames(frame_lengths, x.shape[1])[..., None]
         encoder = model.encoder
         x = x + encoder.pos_conv_embed(x)
         if not self.stable_layer_norm:  # base models normalise before the layers, large ones after
             x = encoder.layer_norm(x)
-        x = encoder.dropout(x)
-        frame_lengths = model._get_feat_extract_output_lengths(lengths).to(torch.long)
-        return x, frame_lengths.clamp(min=1, max=x.shape[1])
+        return encoder.dropout(x), frame_lengths
 
-    def run_layer(self, index, layer, x, state):
-        return layer(x, attention_mask=None)
+    def features(self, waves, lengths):
+        """The convolutional front end: waves [B, S] -> features [B, C, T]."""
+        first, *rest = self.model.feature_extractor.conv_layers
+        h = waves[:, None]
+        if self.exact_padding and self.model.config.feat_extract_norm == "group":
+            # The first layer's GroupNorm (one group per channel) normalises over the whole time
+            # axis: each clip gets statistics over its own valid frames. The later layers are
+            # unpadded convolutions, so their valid frames depend on valid frames only.
+            h = first.conv(h)
+            valid = _conv_out_length(lengths, first.conv).clamp(min=1, max=h.shape[-1])
+            h = first.activation(per_clip(first.layer_norm, h, valid))
+        else:
+            h = first(h)
+        for layer in rest:
+            h = layer(h)
+        return h
 
     def finalize(self, x):
         return self.model.encoder.layer_norm(x) if self.stable_layer_norm else x
@@ -69,10 +88,35 @@ class WavLMUpstream(Wav2Vec2Upstream):
     def may_skip(self, index):
         return index > 0  # the first layer computes the relative position bias the others reuse
 
-    def run_layer(self, index, layer, x, state):
-        # The first layer computes the relative position bias; the others reuse it.
-        x, state["position_bias"] = layer(x, attention_mask=None, position_bias=state.get("position_bias"), index=index)
+    def run_layer(self, index, layer, x, context):
+        # The first layer computes the relative position bias; the others reuse it (per pair of
+        # positions, so padding never changes it for valid pairs).
+        with warnings.catch_warnings():
+            # Its attention hands torch a boolean key mask beside the float position bias; torch
+            # combines them correctly and warns that mixing the two types is deprecated.
+            warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask")
+            x, context["position_bias"] = layer(
+                x, attention_mask=context["attention_mask"], position_bias=context.get("position_bias"), index=index
+            )
         return x
+
+    def key_mask(self, valid, dtype):
+        # WavLM's attention takes the [B, T] mask of valid keys (it masks where the mask != 1).
+        return valid
+
+
+def _conv_out_length(lengths: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """Valid output frames of an unpadded strided convolution over ``lengths`` valid inputs."""
+    return torch.div(lengths - conv.kernel_size[0], conv.stride[0], rounding_mode="floor") + 1
+
+
+def per_clip(norm: nn.Module, h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``norm`` applied to each clip's first ``valid[b]`` frames of ``h`` [B, C, T] alone, so its
+    statistics never see padding; the frames after them are zero."""
+    out = torch.zeros_like(h)
+    for b, n in enumerate(valid.tolist()):
+        out[b, :, :n] = norm(h[b : b + 1, :, :n])[0]
+    return out
 
 
 def normalize(waves: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

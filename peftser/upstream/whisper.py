@@ -9,7 +9,7 @@ from transformers import WhisperConfig, WhisperModel
 from transformers.audio_utils import mel_filter_bank
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from peftser.upstream.base import SAMPLE_RATE, Tap, Upstream, UpstreamSpec, load_pretrained, resolve_checkpoint
+from peftser.upstream.base import SAMPLE_RATE, Tap, Upstream, UpstreamSpec, load_pretrained, resolve_checkpoint, valid_frames
 from peftser.upstream.ctranslate2 import is_ctranslate2_folder, load_whisper_encoder
 
 N_FFT = 400
@@ -70,8 +70,11 @@ class WhisperUpstream(Upstream):
     def frontend(self, waves, lengths):
         mel = self.log_mel(waves)
         enc = self.model
-        x = F.gelu(enc.conv1(mel.to(enc.conv1.weight.dtype)))
-        x = F.gelu(enc.conv2(x)).transpose(1, 2)
+        mel_frames = torch.div(lengths, HOP, rounding_mode="floor")
+        # Both convolutions have padding 1: a clip alone sees zeros after its last frame, so with
+        # exact padding the frames past each clip's end are zeroed before each of them.
+        x = F.gelu(enc.conv1(self._clip_ends(mel, mel_frames).to(enc.conv1.weight.dtype)))
+        x = F.gelu(enc.conv2(self._clip_ends(x, mel_frames))).transpose(1, 2)
         positions = x.shape[1]
         table = enc.embed_positions.weight
         if positions > table.shape[0]:
@@ -79,14 +82,16 @@ class WhisperUpstream(Upstream):
                 f"{self.spec.name}: {waves.shape[-1] / SAMPLE_RATE:.1f} s of audio needs {positions} positions, "
                 f"the encoder has {table.shape[0]} (30 s); cut the audio shorter"
             )
-        # The paper's trick: use the first `positions` rows of the table instead of padding to 30 s.
+        # The paper's trick: use the first `positions` rows of the table (the batch's longest clip)
+        # instead of padding to 30 s; every clip's valid frames get the positions they get alone.
         x = x + table[:positions]
         x = F.dropout(x, p=enc.dropout, training=self.training)
-        frame_lengths = (torch.div(lengths, HOP, rounding_mode="floor") + 1) // 2
+        frame_lengths = (mel_frames + 1) // 2
         return x, frame_lengths.clamp(min=1, max=positions)
 
-    def run_layer(self, index, layer, x, state):
-        return layer(x, None)
+    def _clip_ends(self, x: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """``x`` [B, C, T] with the frames past each clip's ``frames`` zeroed, under exact padding."""
+        return x * valid_frames(frames, x.shape[-1])[:, None, :] if self.exact_padding else x
 
     def finalize(self, x):
         return self.model.layer_norm(x)
