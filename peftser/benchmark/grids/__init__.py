@@ -172,7 +172,12 @@ def load_grid(name_or_path: str | Path) -> Grid:
         entry = GRIDS.get(str(name_or_path))
     except KeyError as exc:
         raise GridError(f"{exc.args[0]} (or pass the path of a .yaml grid file)") from None
-    return entry if isinstance(entry, Grid) else parse_grid(Path(entry))
+    if isinstance(entry, Grid):
+        return entry
+    grid = parse_grid(Path(entry))
+    if Path(entry).parent == GRID_DIR:  # a packaged grid: named within the package, not by a machine's path
+        grid = dataclasses.replace(grid, source=f"peftser/benchmark/grids/{Path(entry).name}")
+    return grid
 
 
 def parse_grid(path: Path) -> Grid:
