@@ -223,3 +223,29 @@ def test_cli_refuses_with_one_line_and_keeps_the_users_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "notes.txt" in err and "Traceback" not in err
     assert (root / "notes.txt").read_text() == "notes" and not (tmp_path / "b.csv").exists()
+
+
+def _as_old_version_without_file_list(root):
+    marker = json.loads((root / synthetic.MARKER).read_text())
+    marker.pop("files", None)
+    (root / synthetic.MARKER).write_text(json.dumps({**marker, "version": 2}))
+
+
+def test_an_older_corpus_whose_marker_lists_no_files_is_replaced(tmp_path):
+    """Caches written before markers listed their files are recognised by the layout's names."""
+    root = tmp_path / "corpus"
+    synthetic.ensure_generated("synthetic_msp_podcast", root)
+    _as_old_version_without_file_list(root)
+    with pytest.warns(UserWarning, match="replacing a generated synthetic_msp_podcast corpus"):
+        synthetic.ensure_generated("synthetic_msp_podcast", root)
+    assert json.loads((root / synthetic.MARKER).read_text())["version"] == synthetic.GENERATOR_VERSION
+
+
+def test_an_older_corpus_with_a_users_file_is_left_alone(tmp_path):
+    root = tmp_path / "corpus"
+    synthetic.ensure_generated("synthetic_msp_podcast", root)
+    _as_old_version_without_file_list(root)
+    (root / "Audios" / "my_notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="my_notes.txt"):
+        synthetic.ensure_generated("synthetic_msp_podcast", root)
+    assert (root / "Audios" / "my_notes.txt").read_text() == "mine"

@@ -20,6 +20,7 @@ the real readers, so they share the real tasks' label parsing and fold rules.
 from __future__ import annotations
 
 import glob
+import fnmatch
 import io
 import json
 import os
@@ -448,12 +449,27 @@ def _is_complete(root: Path, name: str, seed: int) -> bool:
     return marker is not None and (marker.get("task"), marker.get("version"), marker.get("seed")) == (name, GENERATOR_VERSION, seed)
 
 
-def _generated_files(marker: dict) -> set[str] | None:
-    """The files the marker's generator wrote, or None when that cannot be known."""
+# What every generator version wrote for each task, as path patterns: the writers' layouts have
+# kept their names while the number of clips changed, so a corpus of an older version whose
+# marker predates the file list is still recognised file by file.
+LAYOUTS = {
+    "synthetic_iemocap": ("Session*/sentences/wav/Ses*_impro01/Ses*_impro01_*.wav", "Session*/dialog/EmoEvaluation/Ses*_impro01.txt"),
+    "synthetic_msp_improv": ("Audio/session*/S*/[PRST]/MSP-IMPROV-S*.wav", "Evalution.txt"),
+    "synthetic_crema_d": ("AudioWAV/10*_*_*_*.wav", "processedResults/summaryTable.csv", "VideoDemographics.csv"),
+    "synthetic_msp_podcast": ("Audios/MSP-PODCAST_*_*.wav", "Labels/labels_concensus.csv"),
+}
+
+
+def _generated_files(marker: dict, present: set[str] = frozenset()) -> set[str] | None:
+    """The files the marker's generator wrote (of those ``present``, for a marker without a file
+    list), or None when that cannot be known."""
     if isinstance(marker.get("files"), list):
         return {*marker["files"], MARKER}
     if marker.get("version") == GENERATOR_VERSION and marker.get("task") in SHAPES:
         return {*planned_files(marker["task"]), MARKER}  # a marker written before markers listed files
+    if marker.get("task") in LAYOUTS:  # an older version's corpus: its files by their layout
+        patterns = LAYOUTS[marker["task"]]
+        return {f for f in present if any(fnmatch.fnmatchcase(f, pattern) for pattern in patterns)} | {MARKER}
     return None
 
 
@@ -478,7 +494,7 @@ def _check_replaceable(root: Path, name: str) -> dict | None:
             raise FileExistsError(f"{root} holds files that are not a generated {name} corpus (e.g. {examples}); "
                                   "it is left as it is: pick another root")
         return None
-    owned = _generated_files(marker)
+    owned = _generated_files(marker, present)
     if owned is None:
         raise FileExistsError(f"{root} holds {_what(marker)} that does not list its files; it is left as it is: "
                               f"delete it yourself or pick another root for {name}")
@@ -494,7 +510,7 @@ def _check_replaceable(root: Path, name: str) -> dict | None:
 def _remove_generated(folder: Path) -> None:
     """Delete the generator's own files in ``folder``, then the folders they leave empty; never anything else."""
     marker = _read_marker(folder)
-    owned = set() if marker is None else (_generated_files(marker) or set())
+    owned = set() if marker is None else (_generated_files(marker, _files_under(folder)) or set())
     for relative in sorted(owned - {MARKER}):
         (folder / relative).unlink(missing_ok=True)
     (folder / MARKER).unlink(missing_ok=True)  # last: a half-cleaned folder still says what is the generator's
