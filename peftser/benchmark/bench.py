@@ -74,37 +74,42 @@ def bench_eval(
     """Clips per second scoring a dev set one clip at a time and in padded batches of ``batch``,
     and the largest difference between the two ways' logits.
 
-    The dev set is ``dev_clips`` clips of 1 s to ``seconds`` (uniform); sorted by length and cut
-    into batches as evaluation does, so a batch holds clips of similar length. ``batches`` of those
-    batches, spread evenly over the lengths, are timed both ways (on the same clips).
+    The dev set is about ``dev_clips`` clips of 1 s to ``seconds`` (uniform), sorted by length and
+    cut into batches as evaluation does, so a batch holds clips of similar length. ``batches`` of
+    them, spread evenly over the lengths, are timed both ways, batch after batch, so that both see
+    the same machine (other work on a shared one slows them alike).
     """
     model.eval()
     rng = np.random.default_rng(0)
-    lengths = rng.integers(16_000, int(max(seconds, 1.0) * 16_000) + 1, size=max(dev_clips, batches * batch)).tolist()
+    size = batch * max(batches, -(-dev_clips // batch))
+    lengths = rng.integers(16_000, int(max(seconds, 1.0) * 16_000) + 1, size=size).tolist()
     every = eval_batches(lengths, batch)
     timed = [every[k] for k in sorted(set(np.linspace(0, len(every) - 1, batches).round().astype(int).tolist()))]
-    waves = {i: (0.1 * rng.standard_normal(lengths[i])).astype(np.float32) for b in timed for i in b}
+    waves = {i: (0.1 * rng.standard_normal(lengths[i])).astype(np.float32) for group in timed for i in group}
 
-    def score(groups: list[list[int]]) -> tuple[float, dict[int, torch.Tensor]]:
-        run(groups[0])  # warm-up
+    def run(group: list[int]) -> tuple[float, torch.Tensor]:
+        x, n = collate([waves[i] for i in group])
         _sync(device)
         start = time.perf_counter()
-        logits = {i: row for group in groups for i, row in zip(group, run(group))}
-        _sync(device)
-        return len(logits) / (time.perf_counter() - start), logits
-
-    def run(group: list[int]) -> torch.Tensor:
-        x, n = collate([waves[i] for i in group])
         with _autocast(device, precision):
-            return model(x.to(device), n.to(device)).float().cpu()
+            logits = model(x.to(device), n.to(device)).float().cpu()
+        _sync(device)
+        return time.perf_counter() - start, logits
 
-    alone, alone_logits = score([[i] for i in waves])
-    batched, batched_logits = score(timed)
+    run(timed[0]), run(timed[0][:1])  # warm-up
+    alone_s = batched_s = difference = 0.0
+    for group in timed:
+        seconds_batched, logits = run(group)
+        batched_s += seconds_batched
+        for i, row in zip(group, logits):
+            seconds_alone, single = run([i])
+            alone_s += seconds_alone
+            difference = max(difference, float((single[0] - row).abs().max()))
     return {
         "eval_clips": len(waves),
-        "eval_clips_per_s_alone": alone,
-        "eval_clips_per_s_batched": batched,
-        "eval_max_logit_difference": max(float((alone_logits[i] - batched_logits[i]).abs().max()) for i in waves),
+        "eval_clips_per_s_alone": len(waves) / alone_s,
+        "eval_clips_per_s_batched": len(waves) / batched_s,
+        "eval_max_logit_difference": difference,
     }
 
 

@@ -10,11 +10,11 @@ number of states never changes; evaluation never skips.
 
 Padding: in evaluation (and in training with the training option ``mask_padding``) the states of a
 clip's valid frames in a padded batch are those of the clip run alone. Each family's front end
-keeps padding out of what crosses frames (normalisation statistics, convolutions), and the loop
-calls every layer with the keyword ``attention_mask``: the padded frames masked as keys (None when
-nothing is padded). A method that puts positions in front of a layer's input (prompts) extends that
-mask with ``prepend_valid_keys``. The reference trained on padded batches without masks, so
-training keeps that by default.
+keeps padding out of what crosses frames (normalisation statistics, convolutions), and its layers
+get the keyword ``attention_mask``: the padded frames masked as keys (None when nothing is
+padded). A method that puts positions in front of a layer's input (prompts) extends that mask with
+``prepend_valid_keys``. The reference trained on padded batches without masks, so training keeps
+that by default.
 """
 
 from __future__ import annotations
@@ -120,14 +120,15 @@ class Upstream(nn.Module):
         raise NotImplementedError
 
     def run_layer(self, index: int, layer: nn.Module, x: torch.Tensor, context: dict) -> torch.Tensor:
-        """One layer on ``x``; ``context["attention_mask"]`` is its key mask (None: nothing padded)."""
-        return layer(x, attention_mask=context["attention_mask"])
+        """One layer on ``x``. A family whose layers attend passes them ``context["attention_mask"]``
+        (the padded frames masked as keys; None when nothing is padded), as the built-in ones do."""
+        return layer(x)
 
     def key_mask(self, valid: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """The layers' ``attention_mask`` for valid keys ``valid`` [B, T]: additive, [B, 1, 1, T], the
-        form transformers' eager and sdpa attention add to the scores (every query, every head)."""
-        implementation = self.model.config._attn_implementation
-        if implementation not in ("eager", "sdpa"):
+        form transformers' eager and sdpa attention (the encoders' defaults) add to the scores."""
+        implementation = getattr(getattr(self.model, "config", None), "_attn_implementation", "eager")
+        if implementation not in ("eager", "sdpa"):  # flash attention takes no additive mask
             raise ValueError(f"{self.spec.name}: padding masks are built for eager or sdpa attention, not {implementation!r}")
         blocked = torch.zeros(valid.shape, dtype=dtype, device=valid.device).masked_fill(~valid, torch.finfo(dtype).min)
         return blocked[:, None, None, :]

@@ -61,6 +61,9 @@ class Wav2Vec2Upstream(Upstream):
             h = layer(h)
         return h
 
+    def run_layer(self, index, layer, x, context):
+        return layer(x, attention_mask=context["attention_mask"])
+
     def finalize(self, x):
         return self.model.encoder.layer_norm(x) if self.stable_layer_norm else x
 
@@ -110,13 +113,14 @@ def _conv_out_length(lengths: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
     return torch.div(lengths - conv.kernel_size[0], conv.stride[0], rounding_mode="floor") + 1
 
 
-def per_clip(norm: nn.Module, h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """``norm`` applied to each clip's first ``valid[b]`` frames of ``h`` [B, C, T] alone, so its
-    statistics never see padding; the frames after them are zero."""
-    out = torch.zeros_like(h)
-    for b, n in enumerate(valid.tolist()):
-        out[b, :, :n] = norm(h[b : b + 1, :, :n])[0]
-    return out
+def per_clip(norm: nn.GroupNorm, h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``norm`` (one group per channel) on ``h`` [B, C, T] with each clip's mean and variance over its
+    first ``valid[b]`` frames only, as the clip alone gets them (the frames after are scaled alike)."""
+    stats = [torch.var_mean(h[b, :, :n], dim=-1, correction=0) for b, n in enumerate(valid.tolist())]
+    var = torch.stack([v for v, _ in stats])[..., None]
+    mean = torch.stack([m for _, m in stats])[..., None]
+    scale = norm.weight[:, None] * torch.rsqrt(var + norm.eps)
+    return torch.addcmul(norm.bias[:, None] - mean * scale, h, scale)
 
 
 def normalize(waves: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
