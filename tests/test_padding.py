@@ -108,3 +108,12 @@ def test_equal_lengths_need_no_mask(backbone):
         upstream(*_padded([8_000, 8_000]))
         upstream(*_padded([8_000, 6_000]))
     assert seen[0] is None and seen[1] is not None
+
+
+def test_attention_without_an_additive_mask_is_refused_when_clips_are_padded():
+    """Flash attention takes no additive key mask: padded clips would silently attend to padding."""
+    upstream, _ = _model("demo_whisper_tiny", "downstream", train=False)
+    upstream.model.config._attn_implementation = "flash_attention_2"
+    with torch.no_grad():
+        with pytest.raises(ValueError, match="demo_whisper_tiny: padding masks are built for eager or sdpa attention"):
+            upstream(*_padded([8_000, 6_000]))
