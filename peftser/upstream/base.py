@@ -10,11 +10,11 @@ number of states never changes; evaluation never skips.
 
 Padding: in evaluation (and in training with the training option ``mask_padding``) the states of a
 clip's valid frames in a padded batch are those of the clip run alone. Each family's front end
-keeps padding out of what crosses frames (normalisation statistics, convolutions), and its layers
-get the keyword ``attention_mask``: the padded frames masked as keys (None when nothing is
-padded). A method that puts positions in front of a layer's input (prompts) extends that mask with
-``prepend_valid_keys``. The reference trained on padded batches without masks, so training keeps
-that by default.
+keeps padding out of what crosses frames (normalisation statistics, convolutions), and the loop
+calls every layer with the keyword ``attention_mask``: the padded frames masked as keys (None when
+nothing is padded). A method that puts positions in front of a layer's input (prompts) extends that
+mask with ``prepend_valid_keys``. The reference trained on padded batches without masks, so
+training keeps that by default.
 """
 
 from __future__ import annotations
@@ -120,9 +120,9 @@ class Upstream(nn.Module):
         raise NotImplementedError
 
     def run_layer(self, index: int, layer: nn.Module, x: torch.Tensor, context: dict) -> torch.Tensor:
-        """One layer on ``x``. A family whose layers attend passes them ``context["attention_mask"]``
-        (the padded frames masked as keys; None when nothing is padded), as the built-in ones do."""
-        return layer(x)
+        """One layer on ``x``, given ``context["attention_mask"]``: the padded frames masked as keys
+        (None when nothing is padded). A family whose layers take no mask (no attention) overrides it."""
+        return layer(x, attention_mask=context["attention_mask"])
 
     def key_mask(self, valid: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """The layers' ``attention_mask`` for valid keys ``valid`` [B, T]: additive, [B, 1, 1, T], the

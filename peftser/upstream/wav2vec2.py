@@ -61,9 +61,6 @@ class Wav2Vec2Upstream(Upstream):
             h = layer(h)
         return h
 
-    def run_layer(self, index, layer, x, context):
-        return layer(x, attention_mask=context["attention_mask"])
-
     def finalize(self, x):
         return self.model.encoder.layer_norm(x) if self.stable_layer_norm else x
 

@@ -93,9 +93,6 @@ class WhisperUpstream(Upstream):
         """``x`` [B, C, T] with the frames past each clip's ``frames`` zeroed, under exact padding."""
         return x * valid_frames(frames, x.shape[-1])[:, None, :] if self.exact_padding else x
 
-    def run_layer(self, index, layer, x, context):
-        return layer(x, attention_mask=context["attention_mask"])
-
     def finalize(self, x):
         return self.model.layer_norm(x)
 
