@@ -214,17 +214,17 @@ def main(argv: list[str] | None = None) -> int:
         elif args.manifest:
             return _run("peftser.downstream.manifest", args)
         elif args.train:
-            return _run("peftser.benchmark.training", args)
+            return _run("peftser.benchmark.run.training", args)
         elif args.predict:
             return _run("peftser.benchmark.predict", args)
         elif args.bench:
-            return _run("peftser.benchmark.bench", args)
+            return _run("peftser.benchmark.run.bench", args)
         elif args.grid:
-            return _run("peftser.benchmark.orchestrator", args)
+            return _run("peftser.benchmark.run.orchestrator", args)
         elif args.leaderboard:
-            return _run("peftser.benchmark.leaderboard", args)
+            return _run("peftser.benchmark.report.leaderboard", args)
         elif args.compare:
-            return _run("peftser.benchmark.compare", args)
+            return _run("peftser.benchmark.report.compare", args)
         elif args.cache_info or args.cache_prune:
             return _run("peftser.downstream.cache", args)
     except (UnknownNameError, ValueError, OSError) as err:

@@ -99,7 +99,7 @@ def log_lines(path: Path) -> list[tuple[str, int, int]]:
 
 
 if __name__ == "__main__":
-    from peftser.benchmark.orchestrator import run_grid
+    from peftser.benchmark.run.orchestrator import run_grid
 
     results, n_cells = sys.argv[1], int(sys.argv[2])
     jobs = int(sys.argv[3]) if len(sys.argv) > 3 else 2

@@ -7,7 +7,7 @@ import torch
 
 import peftser.downstream.tasks
 from peftser.benchmark import artifact, predict
-from peftser.benchmark.devices import resolve_device
+from peftser.benchmark.run.devices import resolve_device
 from peftser.cli import main
 
 TRAIN = ["--train", "demo_whisper_tiny", "downstream", "synthetic_msp_podcast", "seed1", "--epochs", "1"]

@@ -15,8 +15,8 @@ import pytest
 
 from grid_runners import RUNNER, toy_grid, toy_record
 from peftser.benchmark.grids import load_grid
-from peftser.benchmark.leaderboard import main as leaderboard_main
-from peftser.benchmark.orchestrator import run_grid
+from peftser.benchmark.report.leaderboard import main as leaderboard_main
+from peftser.benchmark.run.orchestrator import run_grid
 from peftser.benchmark.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[1]

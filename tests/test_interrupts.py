@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from peftser.benchmark import training
+from peftser.benchmark.run import training
 from peftser.cli import main
 
 TESTS = Path(__file__).resolve().parent
@@ -22,7 +22,7 @@ ORCHESTRATOR = """
 import sys
 from argparse import Namespace
 from grid_runners import RUNNER, toy_grid
-from peftser.benchmark import orchestrator
+from peftser.benchmark.run import orchestrator
 from peftser.benchmark.grids import MethodEntry
 
 orchestrator.load_grid = lambda name: toy_grid(6, methods=[MethodEntry("toy", args={"sleep": 30})])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from peftser.benchmark.config import Cell
-from peftser.benchmark.leaderboard import (
+from peftser.benchmark.report.leaderboard import (
     backbone_sort_key,
     build_leaderboard,
     corpus_sort_key,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from peftser.benchmark import training
+from peftser.benchmark.run import training
 from peftser.cli import main
 
 TRAIN = ["--train", "demo_whisper_tiny", "downstream", "synthetic_msp_podcast", "seed1", "--epochs", "1"]

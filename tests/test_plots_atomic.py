@@ -6,7 +6,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from grid_runners import toy_grid, toy_record
-from peftser.benchmark.leaderboard import write_leaderboard
+from peftser.benchmark.report.leaderboard import write_leaderboard
 from peftser.benchmark.store import ResultStore
 
 

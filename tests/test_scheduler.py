@@ -17,8 +17,8 @@ import pytest
 from grid_runners import RUNNER, log_lines, toy_grid
 from peftser.benchmark.config import Cell
 from peftser.benchmark.grids import MethodEntry
-from peftser.benchmark.orchestrator import main, run_grid
-from peftser.benchmark.scheduler import DeviceError, SchedulerError, Slot, make_slots, parse_devices
+from peftser.benchmark.run.orchestrator import main, run_grid
+from peftser.benchmark.run.scheduler import DeviceError, SchedulerError, Slot, make_slots, parse_devices
 from peftser.benchmark.store import ResultStore
 
 TESTS = Path(__file__).resolve().parent
@@ -292,7 +292,7 @@ def test_two_orchestrators_on_one_directory_split_the_cells(tmp_path):
 
 # -- the real runner ---------------------------------------------------------------------------------
 def test_real_cells_run_through_the_real_runner(tmp_path, monkeypatch):
-    pytest.importorskip("peftser.benchmark.training")
+    pytest.importorskip("peftser.benchmark.run.training")
     monkeypatch.setenv("PEFTSER_CACHE", str(tmp_path / "cache"))
     grid_file = tmp_path / "tiny.yaml"
     grid_file.write_text(

@@ -20,8 +20,8 @@ pytest.importorskip("submitit")
 
 from grid_runners import RUNNER, log_lines, toy_grid, toy_record  # noqa: E402
 from peftser import cli  # noqa: E402
-from peftser.benchmark import orchestrator, slurm  # noqa: E402
-from peftser.benchmark.slurm import (  # noqa: E402
+from peftser.benchmark.run import orchestrator, slurm  # noqa: E402
+from peftser.benchmark.run.slurm import (  # noqa: E402
     CellTask,
     Ledger,
     SlurmBackend,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import permutation_test
 
-from peftser.benchmark import stats
+from peftser.benchmark.report import stats
 
 PROTOCOL = (5, 6, 5, 3)  # trainings per corpus: IEMOCAP, MSP-Improv, CREMA-D, MSP-Podcast (19 units)
 

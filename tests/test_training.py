@@ -10,12 +10,12 @@ import soundfile as sf
 import torch
 
 from peftser.benchmark.artifact import load_artifact
-from peftser.benchmark.augment import add_noise, augment, time_mask
+from peftser.benchmark.run.augment import add_noise, augment, time_mask
 from peftser.benchmark.config import Cell
 from peftser.benchmark.metrics import metrics_from_predictions
-from peftser.benchmark import batches as pipeline
-from peftser.benchmark.batches import augmentation_seeds, batch_loader, collate, eval_batches, train_batches
-from peftser.benchmark.training import load_clips, predict, run_cell
+from peftser.benchmark.run import batches as pipeline
+from peftser.benchmark.run.batches import augmentation_seeds, batch_loader, collate, eval_batches, train_batches
+from peftser.benchmark.run.training import load_clips, predict, run_cell
 from peftser.cli import main
 from peftser.downstream.task import Utterance
 from peftser.downstream.tasks import make_task
@@ -260,7 +260,7 @@ def test_a_method_with_its_default_arguments_is_the_same_cell():
 def test_test_is_scored_with_the_best_dev_epochs_weights(tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
-    from peftser.benchmark import training
+    from peftser.benchmark.run import training
 
     snapshots, dev_scores = [], []
     real_train_epoch, real_score = training.train_epoch, training.score
@@ -290,7 +290,7 @@ def test_test_is_scored_with_the_best_dev_epochs_weights(tmp_path, monkeypatch):
 def test_the_plateau_signal_is_the_unweighted_mean_dev_loss(tmp_path, monkeypatch):
     """The reference scores dev one clip at a time, where the class-weighted loss of one clip is its
     plain loss: ReduceLROnPlateau sees the unweighted mean, not the class-weighted one."""
-    from peftser.benchmark import training
+    from peftser.benchmark.run import training
 
     logits = torch.tensor([[2.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 3.0]])
     labels = ["neutral", "neutral", "angry"]
@@ -322,7 +322,7 @@ def test_the_head_sums_one_state_per_transformer_layer(backbone):
 
 
 def test_training_options_reach_the_model_and_the_record(tmp_path, monkeypatch):
-    from peftser.benchmark import training
+    from peftser.benchmark.run import training
 
     built = {}
     real_build = training.build_model

@@ -11,7 +11,7 @@ import sys
 import torch
 
 from peftser.benchmark.artifact import load_artifact
-from peftser.benchmark.devices import resolve_device
+from peftser.benchmark.run.devices import resolve_device
 from peftser.downstream.audio import SAMPLE_RATE, AudioError, load_audio
 
 

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from tabulate import tabulate
 
-from peftser.benchmark import stats
-from peftser.benchmark.paired import Comparison, Metric, Table
+from peftser.benchmark.report import stats
+from peftser.benchmark.report.paired import Comparison, Metric, Table
 
 # After a value in the Table V/VI analogues: significantly higher / lower than the baseline.
 HIGHER, LOWER = "▲", "▼"

@@ -11,9 +11,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import EngFormatter
 
-from peftser.benchmark import stats
+from peftser.benchmark.report import stats
 from peftser.files import atomic_write
-from peftser.benchmark.board import (
+from peftser.benchmark.report.board import (
     CHANCE_UAR,
     FAMILY_TITLES,
     Board,
@@ -22,7 +22,7 @@ from peftser.benchmark.board import (
     method_sort_key,
     overall,
 )
-from peftser.benchmark.paired import DEFAULT_BASELINE, PairedStats, Table
+from peftser.benchmark.report.paired import DEFAULT_BASELINE, PairedStats, Table
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">")
 

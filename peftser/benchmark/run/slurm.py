@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence, TextIO
 
 from peftser.benchmark.config import Cell
-from peftser.benchmark.scheduler import (
+from peftser.benchmark.run.scheduler import (
     DEFAULT_RUNNER,
     ScheduleResult,
     call_runner,

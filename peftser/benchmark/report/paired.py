@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from peftser.benchmark import stats
-from peftser.benchmark.board import FAMILY_TITLES, Board, corpus_sort_key, families
+from peftser.benchmark.report import stats
+from peftser.benchmark.report.board import FAMILY_TITLES, Board, corpus_sort_key, families
 
 Unit = tuple[str, str]  # (task, training)
 DEFAULT_BASELINE = "downstream"  # head only: what every PEFT method adds to

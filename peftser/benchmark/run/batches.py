@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from peftser.benchmark.augment import augment
+from peftser.benchmark.run.augment import augment
 
 MAX_WORKERS = 4  # reading and augmenting a batch of 6 s clips takes a fraction of a GPU step
 

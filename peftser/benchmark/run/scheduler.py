@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator, Sequence, TextIO
 from peftser.benchmark.config import Cell
 from peftser.benchmark.store import Claim, ResultStore
 
-DEFAULT_RUNNER = "peftser.benchmark.training:run_cell"
+DEFAULT_RUNNER = "peftser.benchmark.run.training:run_cell"
 POLL_SECONDS = 0.5  # how often cells held by another orchestrator are looked at again
 _PARENT_CHECK_SECONDS = 0.2
 

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from peftser.benchmark.board import FAMILY_TITLES, Board, backbone_sort_key, corpus_sort_key, families, mean_std, overall
-from peftser.benchmark.paired import PairedStats
+from peftser.benchmark.report.board import FAMILY_TITLES, Board, backbone_sort_key, corpus_sort_key, families, mean_std, overall
+from peftser.benchmark.report.paired import PairedStats
 
 
 def _mean(values: list[float]) -> float | None:

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from peftser.benchmark.board import (  # noqa: F401  (sort keys and load_records re-exported)
+from peftser.benchmark.report.board import (  # noqa: F401  (sort keys and load_records re-exported)
     Board,
     backbone_sort_key,
     collect,
@@ -22,10 +22,10 @@ from peftser.benchmark.board import (  # noqa: F401  (sort keys and load_records
     method_sort_key,
 )
 from peftser.benchmark.config import Cell
-from peftser.benchmark.paired import DEFAULT_BASELINE, PairedStats, baseline_pairs, paired_stats, variants_of
-from peftser.benchmark.plots import write_plots
-from peftser.benchmark.render import render
-from peftser.benchmark.render_json import leaderboard_json
+from peftser.benchmark.report.paired import DEFAULT_BASELINE, PairedStats, baseline_pairs, paired_stats, variants_of
+from peftser.benchmark.report.plots import write_plots
+from peftser.benchmark.report.render import render
+from peftser.benchmark.report.render_json import leaderboard_json
 from peftser.files import check_writable_dir, write_text_atomic
 
 LEADERBOARD = "leaderboard.md"

@@ -15,10 +15,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from peftser.benchmark.board import Board
-from peftser.benchmark.leaderboard import check_variant, load_board
-from peftser.benchmark.paired import Pair, PairedStats, Side, paired_stats, variants_of
-from peftser.benchmark.render_paired import section
+from peftser.benchmark.report.board import Board
+from peftser.benchmark.report.leaderboard import check_variant, load_board
+from peftser.benchmark.report.paired import Pair, PairedStats, Side, paired_stats, variants_of
+from peftser.benchmark.report.render_paired import section
 
 def _spec(board: Board, text: str, root: Path) -> tuple[str | None, str]:
     """``VARIANT`` or ``UPSTREAM/VARIANT``, checked against the board."""

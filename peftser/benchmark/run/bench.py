@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from peftser.benchmark.batches import collate, eval_batches
-from peftser.benchmark.devices import resolve_device
-from peftser.benchmark.training import _autocast, resolve_precision
+from peftser.benchmark.run.batches import collate, eval_batches
+from peftser.benchmark.run.devices import resolve_device
+from peftser.benchmark.run.training import _autocast, resolve_precision
 from peftser.downstream.task import EMOTIONS
 from peftser.model import build_model
 

@@ -3,7 +3,7 @@
 ``python run_benchmark.py --grid NAME|PATH [--only K=V ...] [--devices 0,1|cpu]
 [--jobs-per-device N] [--retry-failed] [--results DIR] [--data-root DIR]`` calls ``main``; the
 results directory defaults to ``results/<grid name>``. The cells run on this machine's devices
-(the local scheduler) or, with ``--backend slurm``, as a Slurm job array (peftser.benchmark.slurm).
+(the local scheduler) or, with ``--backend slurm``, as a Slurm job array (peftser.benchmark.run.slurm).
 Resuming is the default: a cell with an ok record is skipped, a failed one is kept and skipped
 unless ``--retry-failed``; killing a run at any moment loses at most the cells in flight.
 """
@@ -22,7 +22,7 @@ from typing import Any, Sequence, TextIO
 
 from peftser.benchmark.config import Cell
 from peftser.benchmark.grids import Grid, GridError, load_grid
-from peftser.benchmark.scheduler import (
+from peftser.benchmark.run.scheduler import (
     DEFAULT_RUNNER,
     DeviceError,
     Scheduler,
@@ -31,7 +31,7 @@ from peftser.benchmark.scheduler import (
     make_slots,
     parse_devices,
 )
-from peftser.benchmark.slurm import SlurmBackend, SlurmError, SlurmOptions, options_from_args
+from peftser.benchmark.run.slurm import SlurmBackend, SlurmError, SlurmOptions, options_from_args
 from peftser.benchmark.store import CorruptRecordError, ResultStore, write_json_atomic
 from peftser.downstream.audio import check_cache_writable
 from peftser.interrupts import interrupted, raise_on_sigterm
@@ -185,7 +185,7 @@ def _header(grid: Grid, n_cells: int, n_todo: int, kept: int, where: str) -> str
 
 def _write_leaderboard(results_dir: Path, grid: Grid) -> Path:
     # Imported here: the leaderboard pulls in plotting, which a run only needs at its very end.
-    from peftser.benchmark.leaderboard import write_leaderboard
+    from peftser.benchmark.report.leaderboard import write_leaderboard
 
     expected = [c.to_dict() for c in grid.cells()]
     return write_leaderboard(results_dir, expected_cells=expected, footnotes=grid.footnotes())

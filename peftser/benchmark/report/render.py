@@ -15,8 +15,8 @@ from collections.abc import Collection, Sequence
 import numpy as np
 from tabulate import tabulate
 
-from peftser.benchmark import stats
-from peftser.benchmark.board import (
+from peftser.benchmark.report import stats
+from peftser.benchmark.report.board import (
     FAMILY_TITLES,
     STD_DDOF,
     Board,
@@ -27,8 +27,8 @@ from peftser.benchmark.board import (
     mean_std,
     overall,
 )
-from peftser.benchmark.paired import DEFAULT_BASELINE, FAIRNESS, UAR, PairedStats, Table, variants_of
-from peftser.benchmark.render_paired import HIGHER, LOWER, marker, section, tests
+from peftser.benchmark.report.paired import DEFAULT_BASELINE, FAIRNESS, UAR, PairedStats, Table, variants_of
+from peftser.benchmark.report.render_paired import HIGHER, LOWER, marker, section, tests
 
 
 # -- cells ---------------------------------------------------------------------------------------
