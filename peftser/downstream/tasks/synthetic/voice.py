@@ -195,8 +195,8 @@ def synthesize(rng: np.random.Generator, voice: Voice, emotion: str) -> np.ndarr
         speech[start:end] += burst_gain * burst
     speech = lfilter([1.0, -voice.colour], [1.0], speech[:n])
     speech *= REFERENCE_RMS * 10.0 ** (u.level_db / 20.0) / (np.sqrt(np.mean(speech**2)) + 1e-9)
-    # Trailing silence up to a whole quarter second: clips then share a few lengths, so evaluation
-    # (which batches only clips of equal length, never padding) runs in a few batches.
+    # Trailing silence up to a whole quarter second: clips then share a few lengths, so the
+    # evaluation batches (clips sorted by length) hold little padding.
     total = -(-n // _seconds(CLIP_QUANTUM_S)) * _seconds(CLIP_QUANTUM_S)
     speech = np.pad(speech, (0, total - n))
     background = lfilter([1.0], [1.0, -0.95], rng.normal(0.0, 1.0, total))
