@@ -129,13 +129,14 @@ def test_prosody_is_learnable_but_far_from_perfect():
 def test_generation_is_shared_by_concurrent_processes(tmp_path):
     log = tmp_path / "generations.log"
     script = textwrap.dedent(f"""
-        from peftser.downstream.tasks import make_task, synthetic
-        generate = synthetic.generate
+        from peftser.downstream.tasks import make_task
+        from peftser.downstream.tasks.synthetic import lifecycle
+        generate = lifecycle.generate
         def logged(*args, **kwargs):
             with open({str(log)!r}, "a") as handle:
                 handle.write("generated\\n")
             return generate(*args, **kwargs)
-        synthetic.generate = logged
+        lifecycle.generate = logged  # where ensure_generated looks it up
         print(len(make_task("synthetic_crema_d").utterances))
     """)
     env = {"PEFTSER_CACHE": str(tmp_path / "shared"), "PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
