@@ -35,6 +35,7 @@ class Registry:
             raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
         if name in self._entries and not overwrite and self._entries[name] is not obj:
             raise ValueError(f"{self.kind} {name!r} is already registered")
+        _name_entry(self.kind, name, obj)
         self._entries[name] = obj
         return obj
 
@@ -69,28 +70,51 @@ class Registry:
         return f"Registry({self.kind!r}, {self.names()})"
 
 
+def _name_entry(kind: str, name: str, obj: Any) -> None:
+    """The registered name is the entry's only name: a class gets it as its ``name`` attribute
+    (what artifacts and records save, and reload by), and a ``name`` the entry already states
+    must be the same."""
+    if isinstance(obj, type):
+        declared = obj.__dict__.get("name")
+        if declared and declared != name:
+            raise ValueError(f"{kind} {name!r}: class {obj.__name__} declares name = {declared!r}; "
+                             "drop the attribute (registration sets it) or use one name")
+        if hasattr(obj, "name"):
+            obj.name = name
+    elif not isinstance(obj, (str, os.PathLike)) and isinstance(getattr(obj, "name", None), str) and obj.name != name:
+        raise ValueError(f"{kind} {name!r}: the registered object is named {obj.name!r}; use one name")
+
+
 UPSTREAMS = Registry("upstream")
 METHODS = Registry("method")
 TASKS = Registry("task")
 GRIDS = Registry("grid")
 
-_BUILTINS_LOADED = False
+# The modules whose decorators fill each registry.
+BUILTINS = {
+    "upstream": "peftser.upstream",
+    "method": "peftser.peft",
+    "task": "peftser.downstream.tasks",
+    "grid": "peftser.benchmark.grids",
+}
+_LOADED: set[str] = set()
 
 
 PLUGINS_ENV = "PEFTSER_PLUGINS"  # comma-separated modules that register the user's own entries
 
 
-def load_builtins() -> None:
-    """Import the modules whose decorators fill the registries, then the user's plugins (idempotent).
+def load_builtins(*kinds: str) -> None:
+    """Import the modules whose decorators fill the registries of ``kinds`` (default: all), then
+    the user's plugins (idempotent). Loading only methods imports no torch: a cell's key needs
+    the methods' argument defaults and nothing else.
 
     Plugins are named in an environment variable so that the orchestrator's worker processes,
     which inherit the environment, register the same entries as the process that started them.
     """
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        for module in ("peftser.upstream", "peftser.peft", "peftser.downstream.tasks", "peftser.benchmark.grids"):
-            importlib.import_module(module)
+    for kind in kinds or tuple(BUILTINS):
+        if kind not in _LOADED:
+            _LOADED.add(kind)
+            importlib.import_module(BUILTINS[kind])
     for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
         try:
             importlib.import_module(module)

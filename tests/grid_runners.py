@@ -24,7 +24,7 @@ from pathlib import Path
 # Run as a script from anywhere: make the package importable without installing it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from peftser.benchmark.config import Cell  # noqa: E402
+from peftser.benchmark.cell import Cell  # noqa: E402
 from peftser.benchmark.grids import Grid, MethodEntry, TaskEntry, UpstreamEntry  # noqa: E402
 
 RUNNER = "grid_runners:toy_run"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from peftser.benchmark.config import Cell
+from peftser.benchmark.cell import Cell
 from peftser.benchmark.grids import GridError, load_grid
 from peftser.registry import GRIDS, load_builtins
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from peftser.benchmark.config import Cell
+from peftser.benchmark.cell import Cell
 from peftser.benchmark.report.leaderboard import (
     backbone_sort_key,
     build_leaderboard,

@@ -16,7 +16,7 @@ from peftser.downstream.head import SERHead
 from peftser.model import SERModel
 from peftser.params import PAPER_BACKBONES
 from peftser.peft import build_method, trainable_parameters
-from peftser.peft.adapter import Bottleneck
+from peftser.peft.bottleneck import Bottleneck
 from peftser.peft.lora import Lora, PeftMethod
 from peftser.registry import METHODS, load_builtins
 from peftser.upstream import build_upstream

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -25,10 +27,56 @@ def test_builtins_hold_the_paper_backbones_their_tiny_twins_and_methods():
     assert set(PAPER_METHODS) | {"dora", "loha", "lokr", "ia3", "vera"} <= set(METHODS.names())
 
 
-def test_load_builtins_twice_registers_nothing_new():
-    before = {r.kind: r.names() for r in (UPSTREAMS, METHODS, TASKS, GRIDS)}
-    load_builtins()
-    assert {r.kind: r.names() for r in (UPSTREAMS, METHODS, TASKS, GRIDS)} == before
+def _fresh_interpreter(code: str) -> dict:
+    """What ``code`` (which sets ``out``) finds in a new Python process, where nothing is loaded yet."""
+    done = subprocess.run([sys.executable, "-c", code + "\nimport json; print(json.dumps(out))"],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_load_builtins_fills_the_registries_once():
+    out = _fresh_interpreter(
+        "from peftser.registry import GRIDS, METHODS, TASKS, UPSTREAMS, load_builtins\n"
+        "regs = (UPSTREAMS, METHODS, TASKS, GRIDS)\n"
+        "before = [len(r) for r in regs]; load_builtins(); first = [r.names() for r in regs]\n"
+        "load_builtins(); out = {'before': before, 'first': first, 'second': [r.names() for r in regs]}"
+    )
+    assert out["before"] == [0, 0, 0, 0]  # nothing is registered until the built-ins are loaded
+    assert all(out["first"]) and out["second"] == out["first"]
+
+
+def test_loading_the_methods_alone_imports_no_torch():
+    # A cell's key needs the methods' argument defaults; --leaderboard hashes cells without torch.
+    out = _fresh_interpreter(
+        "import sys\nfrom peftser.registry import METHODS, load_builtins\nload_builtins('method')\n"
+        "from peftser.benchmark.cell import Cell\nkey = Cell('whisper_tiny', 'lora', 'iemocap', 'fold1').key\n"
+        "out = {'methods': METHODS.names(), 'torch': 'torch' in sys.modules, 'key': key}"
+    )
+    assert "lora" in out["methods"] and out["torch"] is False
+    from peftser.benchmark.cell import Cell
+
+    assert out["key"] == Cell("whisper_tiny", "lora", "iemocap", "fold1").key  # the same key with everything loaded
+
+
+def test_a_registered_class_takes_its_name_from_the_registry():
+    registry = Registry("method")
+
+    @registry.register("scaled")
+    class Scaled:
+        name = ""
+
+    assert Scaled.name == "scaled"
+    assert all(cls.name == key for key, cls in ((k, METHODS.get(k)) for k in METHODS.names()))
+    assert all(TASKS.get(k).name == k for k in TASKS.names())
+
+
+def test_a_class_naming_itself_otherwise_is_refused():
+    registry = Registry("method")
+    with pytest.raises(ValueError, match=r"method 'bitfit2': class Named declares name = 'bitfit'"):
+        @registry.register("bitfit2")
+        class Named:
+            name = "bitfit"
+    assert "bitfit2" not in registry
 
 
 @pytest.mark.parametrize("registry, typo, suggestion", [(UPSTREAMS, "wavlm_base", "wavlm_base_plus"), (METHODS, "lorra", "lora")])
@@ -92,7 +140,11 @@ def test_lazy_entry_is_imported_on_first_get():
 
 
 def test_factory_loads_the_builtins():
-    assert factory(METHODS, "lora") is METHODS.get("lora")
+    out = _fresh_interpreter(
+        "from peftser.registry import METHODS, factory\nbefore = 'lora' in METHODS\n"
+        "out = {'before': before, 'name': factory(METHODS, 'lora').__name__}"
+    )
+    assert out == {"before": False, "name": "Lora"}
 
 
 @pytest.fixture

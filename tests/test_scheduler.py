@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from grid_runners import RUNNER, log_lines, toy_grid
-from peftser.benchmark.config import Cell
+from peftser.benchmark.cell import Cell
 from peftser.benchmark.grids import MethodEntry
 from peftser.benchmark.run.orchestrator import main, run_grid
 from peftser.benchmark.run.scheduler import DeviceError, SchedulerError, Slot, make_slots, parse_devices

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from peftser.benchmark.config import Cell
+from peftser.benchmark.cell import Cell
 from peftser.benchmark.store import CorruptRecordError, ResultStore, write_json_atomic
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import torch
 
 from peftser.benchmark.artifact import load_artifact
 from peftser.benchmark.run.augment import add_noise, augment, time_mask
-from peftser.benchmark.config import Cell
+from peftser.benchmark.cell import Cell
 from peftser.benchmark.metrics import metrics_from_predictions
 from peftser.benchmark.run import batches as pipeline
 from peftser.benchmark.run.batches import augmentation_seeds, batch_loader, collate, eval_batches, train_batches

@@ -1,10 +1,8 @@
-"""The training hyperparameters (PROTOCOL.md, "Training") and the identity of one grid cell."""
+"""The training hyperparameters, the paper's by default (docs/protocol.md, "Training")."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 
@@ -80,69 +78,3 @@ class TrainConfig:
         """Every option that differs from the paper's value, as "name ours (paper: theirs)"."""
         paper, ours = TrainConfig().to_dict(), self.to_dict()
         return [f"{k} {ours[k]} (paper: {paper[k]})" for k in paper if ours[k] != paper[k]]
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One training of the grid: upstream x method (with its arguments) x task x training."""
-
-    upstream: str
-    method: str
-    task: str
-    training: str  # e.g. "fold3", "seed2"
-    method_args: dict[str, Any] = field(default_factory=dict)
-    upstream_args: dict[str, Any] = field(default_factory=dict)
-    task_args: dict[str, Any] = field(default_factory=dict)
-    train: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides
-    variant: str = ""  # label of a method configuration, e.g. "adapter_b32" in the ablation grid
-
-    def resolved(self) -> dict[str, Any]:
-        """Everything that determines the result, with method and training defaults filled in
-        (so ``adapter`` and ``adapter`` with ``bottleneck: 128`` are one cell)."""
-        from peftser.registry import METHODS, load_builtins
-
-        load_builtins()
-        method_args = self.method_args
-        if self.method in METHODS:  # names are checked where cells are made; identity needs no registry
-            method_args = METHODS.get(self.method).from_args(**method_args).args()
-        return {
-            "upstream": self.upstream,
-            "upstream_args": dict(sorted(self.upstream_args.items())),
-            "method": self.method,
-            "method_args": dict(sorted(method_args.items())),
-            "task": self.task,
-            "task_args": dict(sorted(self.task_args.items())),
-            "training": self.training,
-            "train": TrainConfig.from_dict(self.train).to_dict(),
-        }
-
-    @property
-    def key(self) -> str:
-        """A stable id: hash of the resolved config (the variant label is a name, not identity)."""
-        blob = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-    @property
-    def label(self) -> str:
-        return f"{self.upstream}/{self.variant or self.method}/{self.task}/{self.training}"
-
-    def identity(self) -> dict[str, Any]:
-        """The fields every run record starts with, ok or failed."""
-        return {
-            "key": self.key,
-            "label": self.label,
-            "cell": self.to_dict(),
-            "config": self.resolved(),
-            "upstream": self.upstream,
-            "method": self.method,
-            "variant": self.variant or self.method,
-            "task": self.task,
-            "training": self.training,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Cell":
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})

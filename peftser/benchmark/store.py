@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 from filelock import FileLock, Timeout
 
-from peftser.benchmark.config import Cell
+from peftser.benchmark.cell import Cell
 from peftser.files import check_writable_dir, write_json_atomic, writing
 
 

@@ -1,6 +1,6 @@
 """Bottleneck adapters in every encoder layer: sequential and parallel (Section II-C).
 
-Placed where the paper's reference code places them (PROTOCOL.md, "Methods"):
+Placed where the paper's reference code places them (docs/protocol.md, "Methods"):
 - ``adapter`` (the reference's ``adapter_l``): on the feed-forward block's output before its
   residual in pre-norm layers (Whisper), on the state after the feed-forward residual (before the
   final layer norm) in post-norm layers (wav2vec 2.0 / WavLM Base);
@@ -21,41 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-from torch import nn
-
 from peftser.peft.base import Method
 from peftser.registry import METHODS
-
-
-class Bottleneck(nn.Module):
-    """s * W_u dropout(ReLU(W_d h)): W_u and both biases start at zero (the reference's "lora" init)."""
-
-    def __init__(self, dim: int, bottleneck: int, dropout: float, scale: float, reference_residual: bool = False):
-        super().__init__()
-        self.down = nn.Linear(dim, bottleneck)
-        self.up = nn.Linear(bottleneck, dim)
-        self.dropout = nn.Dropout(dropout)
-        self.scale = scale
-        self.reference_residual = reference_residual
-        nn.init.zeros_(self.down.bias)
-        nn.init.zeros_(self.up.weight)
-        nn.init.zeros_(self.up.bias)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        """What the layer adds to its state: s A(h), or h + s A(h) as the reference's module returns."""
-        update = self.scale * self.up(self.dropout(torch.relu(self.down(h))))
-        return h + update if self.reference_residual else update
-
-    # Hook targets are bound methods (not closures) so that a deep copy of the model hooks its own copy.
-    def sequential(self, h: torch.Tensor) -> torch.Tensor:
-        return h + self(h)
-
-    def remember(self, h: torch.Tensor) -> None:
-        self._input = h
-
-    def parallel(self, h: torch.Tensor) -> torch.Tensor:
-        return h + self(self.__dict__.pop("_input"))
 
 
 @METHODS.register("adapter")
@@ -63,13 +30,14 @@ class Bottleneck(nn.Module):
 class Adapter(Method):
     """h = h + s * W_u f(W_d h), sequentially after each layer's feed-forward block."""
 
-    name = "adapter"
     bottleneck: int = 128
     dropout: float = 0.1
     scale: float = 0.1
     reference_residual: bool = False  # True: the reference's doubled residual, not the identity at init
 
-    def new_bottleneck(self, upstream) -> Bottleneck:
+    def new_bottleneck(self, upstream):
+        from peftser.peft.bottleneck import Bottleneck  # torch, only when a model is built
+
         return Bottleneck(upstream.hidden_size, self.bottleneck, self.dropout, self.scale, self.reference_residual)
 
     def modify(self, upstream) -> None:
@@ -84,8 +52,6 @@ class Adapter(Method):
 @dataclass
 class ParallelAdapter(Adapter):
     """The same module fed with the state before the feed-forward layer norm, added after its residual."""
-
-    name = "parallel_adapter"
 
     def modify(self, upstream) -> None:
         for layer in upstream.layers:

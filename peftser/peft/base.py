@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from torch import nn
+if TYPE_CHECKING:  # the methods' dataclasses import no torch: a cell's key needs only their defaults
+    from torch import nn
 
-from peftser.upstream.base import Upstream
+    from peftser.upstream.base import Upstream
 
 
 @dataclass
@@ -20,10 +21,10 @@ class Method:
 
     name: ClassVar[str] = ""
 
-    def modify(self, upstream: Upstream) -> None:
+    def modify(self, upstream: "Upstream") -> None:
         raise NotImplementedError
 
-    def apply(self, upstream: Upstream) -> None:
+    def apply(self, upstream: "Upstream") -> None:
         upstream.requires_grad_(False)
         self.modify(upstream)
 
@@ -39,7 +40,7 @@ class Method:
         return cls(**args)
 
 
-def trainable_parameters(module: nn.Module) -> dict[str, nn.Parameter]:
+def trainable_parameters(module: "nn.Module") -> dict[str, "nn.Parameter"]:
     """The parameters that train, by name (what an artifact saves)."""
     return {name: p for name, p in module.named_parameters() if p.requires_grad}
 
@@ -47,7 +48,7 @@ def trainable_parameters(module: nn.Module) -> dict[str, nn.Parameter]:
 FFN_TARGETS = {"ffn_in": 0, "ffn_out": 1}  # a method's ``targets``: position in ``upstream.ffn_linears``
 
 
-def ffn_linear_names(upstream: Upstream, targets: tuple[str, ...] | list[str]) -> list[str]:
+def ffn_linear_names(upstream: "Upstream", targets: tuple[str, ...] | list[str]) -> list[str]:
     """Full module names (within ``upstream.model``) of the feed-forward linears ``ffn_in``/``ffn_out``."""
     positions = FFN_TARGETS
     bad = [t for t in targets if t not in positions]

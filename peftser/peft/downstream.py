@@ -11,7 +11,6 @@ from peftser.registry import METHODS
 @METHODS.register("downstream")
 @dataclass
 class Downstream(Method):
-    name = "downstream"
 
     def modify(self, upstream) -> None:
         """Nothing to add: ``apply`` has already frozen the upstream."""

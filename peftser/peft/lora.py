@@ -10,9 +10,6 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
-from peft import IA3Config, LoHaConfig, LoKrConfig, LoraConfig, PeftConfig, VeraConfig
-from peft.mapping import PEFT_TYPE_TO_TUNER_MAPPING
-
 from peftser.peft.base import Method, ffn_linear_names
 from peftser.registry import METHODS
 
@@ -22,10 +19,13 @@ class PeftMethod(Method):
 
     targets: tuple[str, ...] = ("ffn_in", "ffn_out")
 
-    def peft_config(self, upstream, modules: list[str]) -> PeftConfig:
+    def peft_config(self, upstream, modules: list[str]):
+        """The tuner's ``peft.PeftConfig`` (peft is imported inside: it imports torch)."""
         raise NotImplementedError
 
     def modify(self, upstream) -> None:
+        from peft.mapping import PEFT_TYPE_TO_TUNER_MAPPING
+
         modules = ffn_linear_names(upstream, tuple(self.targets))
         config = self.peft_config(upstream, modules)
         # The tuner injects its layers into upstream.model in place and marks them trainable.
@@ -35,13 +35,14 @@ class PeftMethod(Method):
 @METHODS.register("lora")
 @dataclass
 class Lora(PeftMethod):
-    name = "lora"
     rank: int = 8
     alpha: float = 1.0
     dropout: float = 0.0
     targets: tuple[str, ...] = ("ffn_in", "ffn_out")
 
     def peft_config(self, upstream, modules):
+        from peft import LoraConfig
+
         return LoraConfig(r=self.rank, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=modules, bias="none")
 
 
@@ -49,8 +50,6 @@ class Lora(PeftMethod):
 @dataclass
 class Dora(Lora):
     """Weight-decomposed LoRA: LoRA's direction update plus a trainable magnitude per output."""
-
-    name = "dora"
 
     def peft_config(self, upstream, modules):
         config = super().peft_config(upstream, modules)
@@ -61,24 +60,26 @@ class Dora(Lora):
 @METHODS.register("loha")
 @dataclass
 class LoHa(PeftMethod):
-    name = "loha"
     rank: int = 8
     alpha: float = 8.0
     targets: tuple[str, ...] = ("ffn_in", "ffn_out")
 
     def peft_config(self, upstream, modules):
+        from peft import LoHaConfig
+
         return LoHaConfig(r=self.rank, alpha=self.alpha, target_modules=modules)
 
 
 @METHODS.register("lokr")
 @dataclass
 class LoKr(PeftMethod):
-    name = "lokr"
     rank: int = 8
     alpha: float = 8.0
     targets: tuple[str, ...] = ("ffn_in", "ffn_out")
 
     def peft_config(self, upstream, modules):
+        from peft import LoKrConfig
+
         return LoKrConfig(r=self.rank, alpha=self.alpha, target_modules=modules)
 
 
@@ -87,10 +88,11 @@ class LoKr(PeftMethod):
 class IA3(PeftMethod):
     """Learned rescaling: of the first linear's output and of the second linear's input."""
 
-    name = "ia3"
     targets: tuple[str, ...] = ("ffn_in", "ffn_out")
 
     def peft_config(self, upstream, modules):
+        from peft import IA3Config
+
         second = [m for m in modules if m.endswith(upstream.ffn_linears[1])]
         return IA3Config(target_modules=modules, feedforward_modules=second)
 
@@ -100,12 +102,13 @@ class IA3(PeftMethod):
 class Vera(PeftMethod):
     """Frozen shared random projections (regenerated from the seed) with trainable scaling vectors."""
 
-    name = "vera"
     rank: int = 256
     projection_seed: int = 0
     targets: tuple[str, ...] = ("ffn_in", "ffn_out")
 
     def peft_config(self, upstream, modules):
+        from peft import VeraConfig
+
         with warnings.catch_warnings():
             # Artifacts hold only trainable weights; the projections are regenerated from the seed.
             warnings.filterwarnings("ignore", message="Specified to not save vera_A")

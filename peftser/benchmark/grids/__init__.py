@@ -30,7 +30,8 @@ from typing import Any, Sequence
 import yaml
 
 from peftser.benchmark.checks import check_method_args, check_override_types, check_train_ranges
-from peftser.benchmark.config import Cell, TrainConfig
+from peftser.benchmark.cell import Cell
+from peftser.benchmark.config import TrainConfig
 from peftser.registry import GRIDS, METHODS, TASKS, UPSTREAMS, Registry, load_builtins
 
 GRID_DIR = Path(__file__).resolve().parent

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from peftser.benchmark.config import Cell
+from peftser.benchmark.cell import Cell
 from peftser.registry import TASKS
 
 METHOD_ORDER = ("downstream", "adapter", "parallel_adapter", "embedding_prompt", "lora")

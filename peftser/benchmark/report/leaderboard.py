@@ -21,7 +21,7 @@ from peftser.benchmark.report.board import (  # noqa: F401  (sort keys and load_
     load_records,
     method_sort_key,
 )
-from peftser.benchmark.config import Cell
+from peftser.benchmark.cell import Cell
 from peftser.benchmark.report.paired import DEFAULT_BASELINE, PairedStats, baseline_pairs, paired_stats, variants_of
 from peftser.benchmark.report.plots import write_plots
 from peftser.benchmark.report.render import render

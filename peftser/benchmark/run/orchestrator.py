@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-from peftser.benchmark.config import Cell
+from peftser.benchmark.cell import Cell
 from peftser.benchmark.grids import Grid, GridError, load_grid
 from peftser.benchmark.run.scheduler import (
     DEFAULT_RUNNER,

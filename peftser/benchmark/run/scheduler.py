@@ -27,7 +27,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TextIO
 
-from peftser.benchmark.config import Cell
+from peftser.benchmark.cell import Cell
 from peftser.benchmark.store import Claim, ResultStore
 
 DEFAULT_RUNNER = "peftser.benchmark.run.training:run_cell"

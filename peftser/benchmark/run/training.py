@@ -20,7 +20,8 @@ from torch import nn
 
 from peftser.benchmark.artifact import artifact_config, save_artifact
 from peftser.benchmark.run.batches import augmentation_seeds, batch_loader, eval_batches, train_batches
-from peftser.benchmark.config import Cell, TrainConfig
+from peftser.benchmark.cell import Cell
+from peftser.benchmark.config import TrainConfig
 from peftser.benchmark.run.devices import resolve_device
 from peftser.benchmark.metrics import compute_metrics
 from peftser.downstream.audio import AudioError, load_audio

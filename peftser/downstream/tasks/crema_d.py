@@ -26,7 +26,6 @@ _NAME_SHAPE = "<actor>_<sentence>_<emotion>_<level>, e.g. 1001_DFA_ANG_XX"
 class CremaD(Corpus):
     """CREMA-D with MultiModalVote labels (or VoiceVote, or the intended emotion); 5 actor folds."""
 
-    name = "crema_d"
     training_names = ("fold1", "fold2", "fold3", "fold4", "fold5")
     default_dir = "CREMA-D"
     layout: ClassVar[str] = (

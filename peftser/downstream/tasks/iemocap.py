@@ -25,7 +25,6 @@ _LINE_SHAPE = "'[start - end]<TAB>SesNN?_dialog_X000<TAB>label<TAB>[V, A, D]'"
 class Iemocap(Corpus):
     """IEMOCAP full release: neutral, happy (+excited), sad, angry; 5 session folds."""
 
-    name = "iemocap"
     training_names = ("fold1", "fold2", "fold3", "fold4", "fold5")
     default_dir = "IEMOCAP_full_release"
     layout: ClassVar[str] = (

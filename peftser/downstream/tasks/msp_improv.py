@@ -25,7 +25,6 @@ LABEL_FILES = ("Evalution.txt", "Evaluation.txt")
 class MspImprov(Corpus):
     """MSP-IMPROV: neutral, happy, sad, angry consensus labels; 6 session folds."""
 
-    name = "msp_improv"
     training_names = ("fold1", "fold2", "fold3", "fold4", "fold5", "fold6")
     default_dir = "MSP-IMPROV"
     layout: ClassVar[str] = (

@@ -22,7 +22,6 @@ COLUMNS = ("FileName", "EmoClass", "SpkrID", "Gender", "Split_Set")
 class MspPodcast(Corpus):
     """MSP-Podcast release 1.8: neutral, happy, sad, angry; Train/Validation/Test1 x 3 seeds."""
 
-    name = "msp_podcast"
     training_names = ("seed1", "seed2", "seed3")
     default_dir = "MSP-PODCAST"
     layout: ClassVar[str] = (
