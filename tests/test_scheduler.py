@@ -18,7 +18,8 @@ from grid_runners import RUNNER, log_lines, toy_grid
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.grids import MethodEntry
 from peftser.benchmark.run.orchestrator import main, run_grid
-from peftser.benchmark.run.scheduler import DeviceError, SchedulerError, Slot, make_slots, parse_devices
+from peftser.benchmark.run.runner import SchedulerError
+from peftser.benchmark.run.slots import DeviceError, Slot, make_slots, parse_devices
 from peftser.benchmark.store import ResultStore
 
 TESTS = Path(__file__).resolve().parent

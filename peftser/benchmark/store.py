@@ -24,26 +24,11 @@ from typing import Any, Iterator
 from filelock import FileLock, Timeout
 
 from peftser.benchmark.cell import Cell
+from peftser.benchmark.record import CorruptRecordError, problem, read_record, read_records
 from peftser.files import check_writable_dir, write_json_atomic, writing
 
 
 GRIDS_FILE = "grids.json"  # the grids run into a results directory
-
-
-class CorruptRecordError(ValueError):
-    """A record file that is not a readable JSON object."""
-
-
-def read_record(path: str | Path) -> dict[str, Any]:
-    """One record file; a file that is not a JSON object raises CorruptRecordError naming it."""
-    path = Path(path)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorruptRecordError(f"run record {path} is not valid JSON: {exc}") from None
-    if not isinstance(record, dict) or "status" not in record:
-        raise CorruptRecordError(f"run record {path} is not a record (a JSON object with a 'status')")
-    return record
 
 
 class Claim:
@@ -149,6 +134,10 @@ class ResultStore:
         """root/artifacts/<key>"""
         return self.root / "artifacts" / cell.key
 
+    def relative(self, path: Path) -> str:
+        """``path`` as records note it: relative to the results directory."""
+        return Path(path).relative_to(self.root).as_posix()
+
     def lock_path(self, cell: Cell) -> Path:
         """root/locks/<key>.lock"""
         return self.root / "locks" / f"{cell.key}.lock"
@@ -166,23 +155,22 @@ class ResultStore:
         return read_record(path)
 
     def save_record(self, record: dict[str, Any]) -> Path:
-        """Write a record (atomically) where its task and key say it belongs."""
-        missing = [k for k in ("status", "key", "task") if not record.get(k)]
-        if missing:
-            raise ValueError(f"run record lacks {missing}; got keys {sorted(record)}")
-        if record["status"] not in ("ok", "failed"):
-            raise ValueError(f"run record {record['key']}: status must be 'ok' or 'failed', got {record['status']!r}")
-        path = self.root / "records" / str(record["task"]) / f"{record['key']}.json"
+        """Write a record (atomically) where its task and key say it belongs; a ValueError when it
+        breaks the record contract, so that nothing unreadable is ever written."""
+        why = problem(record)
+        if why:
+            raise ValueError(f"run record {record.get('key') if isinstance(record, dict) else record!r}: {why}")
+        path = self.root / "records" / record["task"] / f"{record['key']}.json"
         with writing("the run record"):
             return write_json_atomic(path, record)
 
     def records(self) -> Iterator[dict[str, Any]]:
-        """Every readable record; an unreadable file is reported with a warning, not skipped silently."""
-        for path in sorted((self.root / "records").glob("*/*.json")):
-            try:
-                yield read_record(path)
-            except CorruptRecordError as exc:
-                warnings.warn(str(exc), stacklevel=2)
+        """Every usable record, one per cell; an unusable file is reported with a warning, not skipped silently."""
+        for entry in read_records(self.root):
+            if entry.problem:
+                warnings.warn(f"run record {self.root / entry.path}: {entry.problem}", stacklevel=2)
+            else:
+                yield entry.record
 
     def failed(self) -> list[dict[str, Any]]:
         """Records of cells whose training failed."""

@@ -1,13 +1,12 @@
 """The board: run records collected into (task, variant, upstream) groups, with what is missing.
 
-Reads the records, checks each against the record contract, sorts them into groups against the
+Reads the records (through the record module, which checks each against the contract), sorts them into groups against the
 expected cells of the grids that ran, and computes the numbers every table shares (mean ± std
 over trainings, the mean of corpus means of the Table V analogue). Knows nothing of markdown or plots.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
 from collections import defaultdict
@@ -22,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from peftser.benchmark.cell import Cell
+from peftser.benchmark.record import problem as record_problem
+from peftser.benchmark.record import read_records
 from peftser.registry import TASKS
 
 METHOD_ORDER = ("downstream", "adapter", "parallel_adapter", "embedding_prompt", "lora")
@@ -64,57 +65,25 @@ def corpus_sort_key(name: str) -> tuple:
 
 
 # -- records -------------------------------------------------------------------------------------
-_REQUIRED_OK = ("upstream", "method", "task", "training", "test.uar", "test.demographic_parity",
-                "test.equality_of_odds", "method_params", "head_params")
-_REQUIRED_FAILED = ("upstream", "method", "task", "training", "error")
-
-
-def _field(record: dict, dotted: str) -> Any:
-    value: Any = record
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            raise KeyError(dotted)
-        value = value[part]
-    return value
-
-
 def _record_problem(record: Any) -> str | None:
-    """Why a record cannot be used, or None."""
-    if not isinstance(record, dict):
-        return f"not a JSON object but {type(record).__name__}"
-    status = record.get("status")
-    if status not in ("ok", "failed"):
-        return str(record.get("error") or "unreadable") if status == "unreadable" else f"unknown status {status!r}"
-    missing = []
-    for name in _REQUIRED_OK if status == "ok" else _REQUIRED_FAILED:
-        try:
-            _field(record, name)
-        except KeyError:
-            missing.append(name)
-    if missing:
-        return f"{status} record without {', '.join(missing)}"
-    if status == "ok" and not isinstance(record["test"]["uar"], (int, float)):
-        return f"test.uar is {record['test']['uar']!r}, not a number"
-    return None
+    """Why a record cannot be used, or None; an entry the reader could not use keeps its reason."""
+    if isinstance(record, dict) and record.get("status") == "unreadable":
+        return str(record.get("error") or "unreadable")
+    return record_problem(record)
 
 
 def load_records(results_dir: str | Path) -> list[dict]:
-    """Every run record under results_dir/records; unreadable files become {"status": "unreadable"} entries."""
+    """Every run record under results_dir/records; unusable files become {"status": "unreadable"} entries."""
     root = Path(results_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"results directory {root} does not exist")
     records = []
-    for path in sorted((root / "records").glob("**/*.json")):
-        source = path.relative_to(root).as_posix()
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-            problem = _record_problem(record)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            problem = f"cannot be read as JSON ({error})"
-        if problem:
-            warnings.warn(f"{path}: {problem}; listed in the leaderboard's notes", stacklevel=2)
-            record = {"status": "unreadable", "path": source, "error": problem}
-        records.append(record)
+    for entry in read_records(root):
+        if entry.problem:
+            warnings.warn(f"{root / entry.path}: {entry.problem}; listed in the leaderboard's notes", stacklevel=2)
+            records.append({"status": "unreadable", "path": entry.path, "error": entry.problem})
+        else:
+            records.append(entry.record)
     return records
 
 

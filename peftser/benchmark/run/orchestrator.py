@@ -22,17 +22,12 @@ from typing import Any, Sequence, TextIO
 
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.grids import Grid, GridError, load_grid
-from peftser.benchmark.run.scheduler import (
-    DEFAULT_RUNNER,
-    DeviceError,
-    Scheduler,
-    SchedulerError,
-    Slot,
-    make_slots,
-    parse_devices,
-)
-from peftser.benchmark.run.slurm import SlurmBackend, SlurmError, SlurmOptions, options_from_args
-from peftser.benchmark.store import CorruptRecordError, ResultStore, write_json_atomic
+from peftser.benchmark.record import CorruptRecordError
+from peftser.benchmark.run.runner import DEFAULT_RUNNER, SchedulerError
+from peftser.benchmark.run.scheduler import Scheduler
+from peftser.benchmark.run.slots import DeviceError, Slot, make_slots, parse_devices
+from peftser.benchmark.run.slurm import SlurmBackend, SlurmError, SlurmOptions
+from peftser.benchmark.store import ResultStore, write_json_atomic
 from peftser.downstream.audio import check_cache_writable
 from peftser.interrupts import interrupted, raise_on_sigterm
 

@@ -11,8 +11,6 @@ detected through its process sentinel, its cell is recorded as failed and the wo
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import multiprocessing as mp
 import os
 import signal
@@ -25,141 +23,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence, TextIO
+from typing import Any, Iterator, Sequence, TextIO
 
 from peftser.benchmark.cell import Cell
+from peftser.benchmark.record import failed_record
+from peftser.benchmark.run.progress import Progress
+from peftser.benchmark.run.runner import (  # noqa: F401  (DEFAULT_RUNNER and SchedulerError are this module's API too)
+    DEFAULT_RUNNER,
+    ScheduleResult,
+    SchedulerError,
+    call_runner,
+    check_runner,
+    outcome_record,
+    resolve_runner,
+    save_outcome,
+)
+from peftser.benchmark.run.slots import DeviceError, Slot, make_slots, parse_devices  # noqa: F401  (re-exported)
 from peftser.benchmark.store import Claim, ResultStore
 
-DEFAULT_RUNNER = "peftser.benchmark.run.training:run_cell"
 POLL_SECONDS = 0.5  # how often cells held by another orchestrator are looked at again
 _PARENT_CHECK_SECONDS = 0.2
-
-
-class DeviceError(ValueError):
-    """A --devices or --jobs-per-device value that cannot be honoured."""
-
-
-class SchedulerError(RuntimeError):
-    """The workers cannot run at all (e.g. the runner cannot be imported)."""
-
-
-# -- devices and slots -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Slot:
-    """One worker's place: the device it was given and how it sees it."""
-
-    index: int
-    device: str  # as the orchestrator names it: "cpu" or "cuda:N" (N among the GPUs it sees)
-    cuda_visible_devices: str  # the worker's CUDA_VISIBLE_DEVICES ("" hides every GPU)
-    threads: int  # torch CPU threads in the worker
-
-    @property
-    def run_device(self) -> str:
-        """The device name inside the worker, where its one visible GPU is cuda:0."""
-        return "cpu" if self.device == "cpu" else "cuda:0"
-
-    def describe(self) -> str:
-        return f"slot {self.index} ({self.device})"
-
-
-def visible_gpu_count() -> int:
-    """GPUs this process may use; torch counts them through NVML without creating a CUDA context."""
-    import torch  # only here: a CPU-only run never needs torch in the parent
-
-    return torch.cuda.device_count()
-
-
-def parse_devices(devices: str | Sequence[str] | None, *, gpu_count: int | None = None) -> list[str]:
-    """``None`` -> every visible GPU, or ["cpu"] without one; "0,1" / "cuda:1" / "cpu" are checked."""
-    if devices is None or (isinstance(devices, str) and devices.strip().lower() in ("", "auto")):
-        count = visible_gpu_count() if gpu_count is None else gpu_count
-        return [f"cuda:{i}" for i in range(count)] or ["cpu"]
-    items = devices.split(",") if isinstance(devices, str) else list(devices)
-    names = [_device_name(str(item)) for item in items]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise DeviceError(f"--devices lists {repeated[0]} twice; use --jobs-per-device to run several jobs on one device")
-    cuda = [n for n in names if n != "cpu"]
-    if cuda:
-        count = visible_gpu_count() if gpu_count is None else gpu_count
-        missing = [n for n in cuda if int(n.split(":")[1]) >= count]
-        if missing:
-            seen = ", ".join(f"cuda:{i}" for i in range(count)) or "none"
-            raise DeviceError(f"--devices asks for {', '.join(missing)} but this process sees {count} CUDA GPU(s): {seen}")
-    return names
-
-
-def _device_name(item: str) -> str:
-    text = item.strip().lower()
-    if text == "cpu":
-        return "cpu"
-    index = text[5:] if text.startswith("cuda:") else text
-    if not index.isdigit():
-        raise DeviceError(f"--devices: cannot read {item!r}; use cpu, a GPU index N, or cuda:N (comma-separated)")
-    return f"cuda:{int(index)}"
-
-
-def make_slots(
-    devices: Sequence[str],
-    jobs_per_device: int | None = None,
-    *,
-    cpu_count: int | None = None,
-    environ: dict[str, str] | None = None,
-) -> list[Slot]:
-    """``jobs_per_device`` slots per device, sharing the CPU cores evenly among all slots.
-
-    The default is one slot per GPU, and on the CPU one single-threaded slot per core: small
-    models train faster as parallel trainings than as one training with several threads.
-    """
-    cores = cpu_count or _usable_cores()
-    if jobs_per_device is None:
-        jobs_per_device = cores if list(devices) == ["cpu"] else 1
-    if jobs_per_device < 1:
-        raise DeviceError(f"--jobs-per-device must be at least 1, got {jobs_per_device}")
-    environ = os.environ if environ is None else environ
-    # GPU N of this process is entry N of its own CUDA_VISIBLE_DEVICES, when that is set.
-    inherited = [d.strip() for d in environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
-    n_slots = len(devices) * jobs_per_device
-    threads = max(1, cores // n_slots)
-    slots = []
-    for device in devices:
-        if device == "cpu":
-            visible = ""
-        else:
-            index = int(device.split(":")[1])
-            visible = inherited[index] if index < len(inherited) else str(index)
-        for _ in range(jobs_per_device):
-            slots.append(Slot(len(slots), device, visible, threads))
-    return slots
-
-
-def _usable_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-# -- the runner ------------------------------------------------------------------------------------
-def check_runner(spec: str) -> None:
-    """Fail early, in the parent, on a runner that is not "module:function" of a findable module."""
-    module, sep, name = spec.partition(":")
-    if not sep or not module or not name:
-        raise SchedulerError(f"runner must be 'module:function', got {spec!r}")
-    try:
-        found = importlib.util.find_spec(module)
-    except ModuleNotFoundError:
-        found = None
-    if found is None:
-        raise SchedulerError(f"runner module {module!r} (from {spec!r}) cannot be found")
-
-
-def resolve_runner(spec: str) -> Callable[..., dict]:
-    """Import the runner function named by "module:function"."""
-    module, _, name = spec.partition(":")
-    runner = getattr(importlib.import_module(module), name, None)
-    if not callable(runner):
-        raise SchedulerError(f"runner {spec!r}: module {module!r} has no function {name!r}")
-    return runner
 
 
 # -- the worker process ------------------------------------------------------------------------------
@@ -198,121 +81,6 @@ def _worker_main(slot: Slot, runner_spec: str, conn: Connection, results_dir: st
         conn.send(call_runner(runner, cell, device=slot.run_device, results_dir=root, options=options))
 
 
-# -- one cell through the runner: the same path in a local worker and in a cluster task ------------
-def call_runner(runner: Callable[..., dict], cell: Cell, *, device: str, results_dir: Path, options: dict[str, Any]) -> tuple:
-    """Run one cell; ("result", record) or, when it raises, ("error", message, traceback)."""
-    try:
-        return ("result", runner(cell, device=device, results_dir=results_dir, **options))
-    except Exception as exc:  # the cell failed, not the worker: report it and take the next one
-        return ("error", f"{type(exc).__name__}: {exc}", traceback.format_exc())
-
-
-def outcome_record(cell: Cell, outcome: tuple, *, runner: str, device: str, wall_time_s: float) -> dict[str, Any]:
-    """The record to keep for ``call_runner``'s outcome: the runner's own if well-formed, else a failed one."""
-    if outcome[0] == "result":
-        problem = _record_problem(cell, outcome[1])
-        if problem is None:
-            return outcome[1]
-        outcome = ("error", problem, f"(the runner {runner!r} returned normally)")
-    return failed_record(cell, outcome[1], outcome[2], device=device, wall_time_s=wall_time_s)
-
-
-def save_outcome(store: ResultStore, cell: Cell, record: dict[str, Any], *, worker: dict[str, Any], device: str, wall_time_s: float) -> dict[str, Any]:
-    """Save ``record`` with what ran it (a record JSON cannot hold becomes a failed one); returns what was saved."""
-    record["worker"] = worker
-    try:
-        store.save_record(record)
-    except (TypeError, ValueError) as exc:  # e.g. a value JSON cannot hold: keep the failure instead
-        record = failed_record(cell, f"the run record could not be saved: {type(exc).__name__}: {exc}", traceback.format_exc(), device=device, wall_time_s=wall_time_s)
-        record["worker"] = worker
-        store.save_record(record)
-    return record
-
-
-# -- records made by the scheduler ---------------------------------------------------------------
-def failed_record(cell: Cell, error: str, trace: str, *, device: str, wall_time_s: float) -> dict[str, Any]:
-    """A failed run record: the cell's identity, the error and its traceback, no metrics."""
-    return {
-        "status": "failed",
-        **cell.identity(),
-        "error": error,
-        "traceback": trace,
-        "wall_time_s": wall_time_s,
-        "device": device,
-    }
-
-
-def _record_problem(cell: Cell, record: Any) -> str | None:
-    if not isinstance(record, dict):
-        return f"the runner returned {type(record).__name__}, not a record dict"
-    for key, expected in (("key", cell.key), ("task", cell.task)):
-        if record.get(key) != expected:
-            return f"the runner returned a record with {key} {record.get(key)!r}, expected {expected!r}"
-    if record.get("status") not in ("ok", "failed"):
-        return f"the runner returned a record with status {record.get('status')!r}"
-    return None
-
-
-# -- progress --------------------------------------------------------------------------------------
-class Progress:
-    """Cells done / failed / left with an ETA: a tqdm bar on a terminal, one line per cell otherwise."""
-
-    def __init__(self, total: int, *, stream: TextIO | None = None):
-        self.stream = stream or sys.stderr
-        self.total = total
-        self.ok = self.failed = self.elsewhere = 0
-        self.started = time.monotonic()
-        self._bar = None
-        if total and self.stream.isatty():
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=total, file=self.stream, unit="cell", dynamic_ncols=True)
-
-    @property
-    def finished(self) -> int:
-        return self.ok + self.failed + self.elsewhere
-
-    def eta(self) -> str:
-        if not self.finished:
-            return "?"
-        seconds = (time.monotonic() - self.started) / self.finished * (self.total - self.finished)
-        return time.strftime("%H:%M:%S", time.gmtime(seconds))
-
-    def record(self, cell: Cell, record: dict[str, Any], slot: Slot) -> None:
-        """Count one record this run produced."""
-        failed = record["status"] == "failed"
-        self.failed += failed
-        self.ok += not failed
-        what = f"{cell.label} ({float(record.get('wall_time_s') or 0.0):.1f} s, {slot.describe()})"
-        if failed:
-            what += ": " + (str(record.get("error") or "").splitlines() or ["(no error message)"])[0]
-        self._advance("failed" if failed else "ok", what)
-
-    def recorded_elsewhere(self, cell: Cell) -> None:
-        """Count a cell that another orchestrator recorded while this one waited."""
-        self.elsewhere += 1
-        self._advance("other", f"{cell.label} (recorded by another process)")
-
-    def _advance(self, status: str, what: str) -> None:
-        if self._bar is not None:
-            if status == "failed":
-                self._bar.write(f"failed {what}", file=self.stream)
-            self._bar.set_postfix(failed=self.failed, refresh=False)
-            self._bar.update(1)
-            return
-        left = self.total - self.finished
-        print(
-            f"[{self.finished}/{self.total}] {status:6} {what} | done {self.ok + self.elsewhere} failed {self.failed} "
-            f"left {left} | eta {self.eta()}",
-            file=self.stream,
-            flush=True,
-        )
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-
 # -- the parent side -------------------------------------------------------------------------------
 @dataclass
 class _Worker:
@@ -337,15 +105,6 @@ class _Worker:
             "cuda_visible_devices": self.cuda_visible_devices,
             "pid": self.pid,
         }
-
-
-@dataclass
-class ScheduleResult:
-    ok: int = 0
-    failed: int = 0
-    elsewhere: int = 0  # recorded by another orchestrator sharing the results directory
-    workers_replaced: int = 0
-    queued: int = 0  # handed to a cluster and not recorded yet (the Slurm backend's --no-wait)
 
 
 @contextmanager

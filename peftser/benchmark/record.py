@@ -1,0 +1,167 @@
+"""The run record: one JSON object per cell, ok or failed. Its builders, its one validator, its one reader.
+
+Every module that makes, keeps or reads records goes through here: the training builds ok
+records, the scheduler and the Slurm tasks failed ones, the store writes them where they belong
+(``records/<task>/<key>.json``), and the store, the board and the Slurm follower read them back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from peftser.benchmark.cell import Cell
+
+STATUSES = ("ok", "failed")
+# What each status must hold, as dotted paths, and what each may be: the contract the tables rely on.
+_TEXT, _COUNT, _NUMBER, _OPTIONAL_NUMBER = "a non-empty string", "a whole number >= 0", "a finite number", "a finite number or null"
+FIELDS = {
+    "ok": {
+        "key": _TEXT, "task": _TEXT, "upstream": _TEXT, "method": _TEXT, "training": _TEXT,
+        "test.uar": _NUMBER, "test.demographic_parity": _OPTIONAL_NUMBER, "test.equality_of_odds": _OPTIONAL_NUMBER,
+        "method_params": _COUNT, "head_params": _COUNT,
+    },
+    "failed": {"key": _TEXT, "task": _TEXT, "upstream": _TEXT, "method": _TEXT, "training": _TEXT, "error": _TEXT},
+}
+OPTIONAL = {"variant": _TEXT, "upstream_params": _COUNT, "test.notes": "a list of strings"}
+
+
+class CorruptRecordError(ValueError):
+    """A record file that cannot be used; the message names the file and what is wrong."""
+
+
+# -- builders --------------------------------------------------------------------------------------
+def ok_record(cell: "Cell", **fields: Any) -> dict[str, Any]:
+    """An ok run record: the cell's identity, then what the training measured."""
+    return {"status": "ok", **cell.identity(), **fields}
+
+
+def failed_record(cell: "Cell", error: str, trace: str, *, device: str, wall_time_s: float) -> dict[str, Any]:
+    """A failed run record: the cell's identity, the error and its traceback, no metrics."""
+    return {
+        "status": "failed",
+        **cell.identity(),
+        "error": error,
+        "traceback": trace,
+        "wall_time_s": wall_time_s,
+        "device": device,
+    }
+
+
+# -- the validator ---------------------------------------------------------------------------------
+def _field(record: dict, dotted: str) -> Any:
+    value: Any = record
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise KeyError(dotted)
+        value = value[part]
+    return value
+
+
+def _fits(value: Any, kind: str) -> bool:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == _TEXT:
+        return isinstance(value, str) and bool(value)
+    if kind == _COUNT:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if kind == _NUMBER:
+        return number and math.isfinite(value)
+    if kind == _OPTIONAL_NUMBER:
+        return value is None or (number and math.isfinite(value))
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def problem(record: Any, cell: "Cell | None" = None) -> str | None:
+    """Why ``record`` breaks the record contract (of ``cell``, when given), or None."""
+    if not isinstance(record, dict):
+        return f"not a JSON object but {type(record).__name__}"
+    status = record.get("status")
+    if status not in STATUSES:
+        return f"status is {status!r}, not one of {', '.join(STATUSES)}"
+    missing = []
+    for name, kind in FIELDS[status].items():
+        try:
+            value = _field(record, name)
+        except KeyError:
+            missing.append(name)
+            continue
+        if not _fits(value, kind):
+            return f"{name} is {value!r}, not {kind}"
+    if missing:
+        return f"{status} record without {', '.join(missing)}"
+    for name, kind in OPTIONAL.items():
+        try:
+            value = _field(record, name)
+        except KeyError:
+            continue
+        if value is not None and not _fits(value, kind):
+            return f"{name} is {value!r}, not {kind}"
+    if cell is not None:
+        for name, expected in (("key", cell.key), ("task", cell.task)):
+            if record[name] != expected:
+                return f"{name} is {record[name]!r}, expected {expected!r} for {cell.label}"
+    return None
+
+
+# -- the reader ------------------------------------------------------------------------------------
+def read_record(path: str | Path) -> dict[str, Any]:
+    """One record file; CorruptRecordError names the file when it is not a valid record."""
+    path = Path(path)
+    if not path.is_file():  # a folder or a FIFO named *.json: reading it could hang
+        raise CorruptRecordError(f"run record {path} is not a regular file")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptRecordError(f"run record {path} is not valid JSON: {exc}") from None
+    why = problem(record)
+    if why:
+        raise CorruptRecordError(f"run record {path}: {why}")
+    return record
+
+
+class Entry(NamedTuple):
+    """One file under ``records/``: its path relative to the results directory, and its record or why not."""
+
+    path: str
+    record: dict[str, Any] | None
+    problem: str | None
+
+
+def read_records(results_dir: str | Path) -> list[Entry]:
+    """Every ``*.json`` file under results_dir/records, in path order, read once.
+
+    One record per key counts: a copy (``K (copy).json``, ``records/T/backup/K.json``) of a key
+    already read is an entry with a problem that names the file kept, so it is reported, not
+    counted twice. The record at its own place (``records/<task>/<key>.json``) is the one kept.
+    """
+    root = Path(results_dir)
+    entries = []
+    for path in sorted((root / "records").glob("**/*.json")):
+        source = path.relative_to(root).as_posix()
+        try:
+            entries.append(Entry(source, read_record(path), None))
+        except (CorruptRecordError, OSError) as exc:
+            entries.append(Entry(source, None, str(exc).replace(f"run record {path}: ", "").replace(f"run record {path} ", "")))
+    return _one_per_key(entries)
+
+
+def _one_per_key(entries: list[Entry]) -> list[Entry]:
+    def own_place(entry: Entry) -> bool:
+        return entry.path == f"records/{entry.record['task']}/{entry.record['key']}.json"
+
+    kept: dict[str, Entry] = {}
+    for entry in entries:
+        if entry.record is None:
+            continue
+        key = entry.record["key"]
+        if key not in kept or (own_place(entry) and not own_place(kept[key])):
+            kept[key] = entry
+    out = []
+    for entry in entries:
+        if entry.record is not None and kept[entry.record["key"]] is not entry:
+            entry = Entry(entry.path, None, f"a second record of cell {entry.record['key']} (counted once, from {kept[entry.record['key']].path})")
+        out.append(entry)
+    return out
