@@ -217,7 +217,7 @@ def run_cell(
     _, test_metrics, test_preds = score(predict(model, test, cfg.batch_size, device, precision), test)
 
     artifact_dir = Path(results_dir) / "artifacts" / cell.key
-    config = artifact_config(model, cell.upstream, cell.upstream_args, cfg.max_seconds)
+    config = artifact_config(model, cell.upstream, cell.upstream_args, cfg.max_seconds, cell=cell)
     artifact_bytes = save_artifact(model, artifact_dir, config)
     counts = model.parameter_counts()
     return {
