@@ -216,9 +216,9 @@ def load(artifact_dir: str | Path, device: str | None = None, *, checkpoint_dir=
     """
     from peftser.benchmark.devices import resolve_device
 
+    resolved = resolve_device(device)  # an unusable device is named before anything is read
     directory = Path(artifact_dir)
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory} is not a peftser artifact: no such folder")
-    resolved = resolve_device(device)
     model, config = load_artifact(directory, device=str(resolved), checkpoint_dir=checkpoint_dir)
     return SERPredictor(model, config, directory, resolved, find_record(directory, config))
