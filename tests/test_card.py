@@ -63,7 +63,8 @@ def test_a_pooled_card_has_each_corpus_uar(pooled_results):  # noqa: F811
         assert evals[(source, "UAR")] == round(metrics["uar"], 4)
         assert f"| {source} | {metrics['uar']:.2f} |" in card.text
     assert evals[("synthetic_pooled_four", "UAR")] == round(record["test"]["uar"], 4)
-    assert len(card.data.datasets) == 4
+    assert card.data.datasets == [f"peftser synthetic_{n}" for n in ("iemocap", "msp_improv", "msp_podcast", "crema_d")]
+    assert {r.dataset_name for r in card.data.eval_results if r.dataset_type in per_source} == set(card.data.datasets)
 
 
 @pytest.mark.parametrize("upstream, base, licence", [

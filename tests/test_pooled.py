@@ -88,17 +88,18 @@ def test_the_crema_d_ranges_are_the_reference_fold5_and_the_synthetic_twin_uses_
     crema = next(s for s in SOURCES if s.name == "crema_d")
     assert set(crema.dev) == set(last.dev) == CREMA_DEV and set(crema.test) == set(last.test) == CREMA_TEST
     twin = make_task("synthetic_pooled_four")
-    twin_crema = next(s for s in twin.sources if s.name == "crema_d")
+    assert [s.name for s in twin.sources] == [f"synthetic_{s.name}" for s in SOURCES]
+    twin_crema = next(s for s in twin.sources if s.name == "synthetic_crema_d")
     assert twin_crema.test == tuple(str(a) for a in range(1033, 1041)) and twin_crema.dev == tuple(str(a) for a in range(1026, 1033))
-    assert [(s.name, s.dev, s.test) for s in twin.sources if s.name != "crema_d"] == \
-        [(s.name, s.dev, s.test) for s in SOURCES if s.name != "crema_d"]
+    assert [(s.dev, s.test) for s in twin.sources if s.name != "synthetic_crema_d"] == \
+        [(s.dev, s.test) for s in SOURCES if s.name != "crema_d"]
 
 
 def test_the_pooled_record_carries_each_corpus_test_metrics(pooled_results):  # noqa: F811
     _, record = pooled_results
     assert record["training"] == "release" and record["seed"] == 8
     per_source = record["test"]["per_source"]
-    assert set(per_source) == set(FOLDERS)
+    assert set(per_source) == {f"synthetic_{name}" for name in FOLDERS}  # the twin's sources keep their own names
     assert sum(m["n"] for m in per_source.values()) == record["test"]["n"]
     task = make_task(POOLED_CELL.task)
     source = {u.key: task.source_of(u) for u in task.training("release").test}

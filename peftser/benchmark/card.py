@@ -68,7 +68,7 @@ def _sources(task: str) -> list[str]:
     sources = getattr(cls, "sources", None)
     if not sources:
         return [task]
-    return [getattr(s.reader, "name", s.name) for s in sources]
+    return [s.name for s in sources]
 
 
 def _checkpoint(upstream: str) -> str | None:

@@ -39,7 +39,7 @@ TRAINING = "release"
 class Source:
     """One pooled corpus: its reader and which of its groups are dev and test (the rest train)."""
 
-    name: str  # the per-corpus task's name
+    name: str  # the per-corpus task's name (what source_of returns)
     reader: type
     dev: tuple[str, ...]
     test: tuple[str, ...]
@@ -179,8 +179,10 @@ class SyntheticPooledFour(PooledFour):
 
     name = "synthetic_pooled_four"
     generated: ClassVar[bool] = True
+    # Named by their own tasks (synthetic_iemocap, ...), so per-corpus results never pass for the real corpora's.
     sources = tuple(
-        Source(s.name, _SYNTHETIC[s.name], *(_crema_release_fold(_SYNTHETIC[s.name]) if s.name == "crema_d" else (s.dev, s.test)))
+        Source(_SYNTHETIC[s.name].name, _SYNTHETIC[s.name],
+               *(_crema_release_fold(_SYNTHETIC[s.name]) if s.name == "crema_d" else (s.dev, s.test)))
         for s in SOURCES
     )
     layout: ClassVar[str] = "the four synthetic corpora, each in a folder named after its task"
