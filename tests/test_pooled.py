@@ -122,3 +122,17 @@ def test_the_release_grid_loads_with_the_recipe():
     assert "2.5x10e-4" in notes and "2.5e-3" in notes
     comment = [line for line in (GRID_DIR / "release.yaml").read_text().splitlines() if line.startswith("#")]
     assert any("2.5x10e-4" in line for line in comment)  # the grid's own comment records the reading
+
+
+def test_options_are_checked_at_grid_load_and_reach_the_crema_d_reader(corpora, tmp_path):
+    from peftser.benchmark.grids import GridError, parse_grid
+
+    grid = tmp_path / "g.yaml"
+    grid.write_text("upstreams: [demo_whisper_tiny]\nmethods: [lora]\ntasks: [{task: pooled_four, args: {label_source: votes}}]\n")
+    with pytest.raises(GridError, match="label_source='votes' must be one of multimodal_vote, voice_vote, filename"):
+        parse_grid(grid)
+    root, _ = corpora
+    voice = make_task("pooled_four", data_root=root, label_source="voice_vote")
+    assert voice.readers["crema_d"].option("label_source") == "voice_vote"
+    crema = build_crema_d(tmp_path / "voice" / "CREMA-D", label_source="voice_vote")
+    assert {u.key for u in voice.utterances if voice.source_of(u) == "crema_d"} == set(crema.kept)

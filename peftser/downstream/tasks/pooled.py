@@ -83,14 +83,21 @@ class PooledFour(Task):
 
     def __init__(self, root: str | Path, *, strict: bool = False, **options):
         super().__init__(root, strict=strict, **options)
-        for name, value in options.items():
-            if name not in self.option_choices:
-                raise ValueError(f"task {self.name!r} has no option {name!r} (its options: {', '.join(self.option_choices)})")
+        self.check_options(options)
         self.readers = {s.name: self._reader(s, options) for s in self.sources}
         self._check_folders()
         self.bad_audio: list = []
         self._source: dict[str, str] = {}
         self._trainings: list[Training] | None = None
+
+    @classmethod
+    def check_options(cls, options: dict) -> None:
+        """A ValueError for an option this task does not have (label_source goes to CREMA-D's reader)."""
+        for name, value in options.items():
+            if name not in cls.option_choices:
+                raise ValueError(f"task {cls.name!r} has no option {name!r} (its options: {', '.join(cls.option_choices)})")
+            if value not in cls.option_choices[name]:
+                raise ValueError(f"task {cls.name!r}: option {name}={value!r} must be one of {', '.join(cls.option_choices[name])}")
 
     def folder(self, source: Source) -> Path:
         """Where ``source``'s corpus is read from."""
