@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import peftser.downstream.tasks
-from peftser.benchmark import artifact, predict
+from peftser import api
+from peftser.benchmark import artifact
 from peftser.benchmark.run.devices import resolve_device
 from peftser.cli import main
 
@@ -19,7 +20,7 @@ def nothing_built(monkeypatch):
         raise AssertionError("work started before --device was checked")
 
     monkeypatch.setattr(peftser.downstream.tasks, "make_task", fail)
-    monkeypatch.setattr(predict, "load_artifact", fail)
+    monkeypatch.setattr(api, "load_artifact", fail)  # what --predict loads through
     monkeypatch.setattr(artifact, "load_artifact", fail)
 
 

@@ -35,12 +35,15 @@ def save_artifact(model: SERModel, directory: str | Path, config: dict[str, Any]
     return sum((directory / name).stat().st_size for name in (WEIGHTS, CONFIG))
 
 
-def artifact_config(model: SERModel, upstream: str, upstream_args: dict, max_seconds: float) -> dict:
-    """What ``load_artifact`` needs to rebuild ``model``."""
+def artifact_config(model: SERModel, upstream: str, upstream_args: dict, max_seconds: float, *, cell=None) -> dict:
+    """What ``load_artifact`` needs to rebuild ``model``; with ``cell`` (the training it came from)
+    also the cell and its key, by which ``peftser.load`` finds the run record beside it."""
     from peftser import __version__
     from peftser.downstream.task import EMOTIONS
 
+    trained_as = {} if cell is None else {"cell": cell.to_dict(), "key": cell.key}
     return {
+        **trained_as,
         "upstream": upstream,
         "upstream_args": upstream_args,
         "pretrained": model.upstream.pretrained,

@@ -229,3 +229,17 @@ def metrics_from_predictions(predictions: Sequence[dict[str, Any]]) -> dict[str,
         preds.append(EMOTIONS.index(entry["pred"]))
         genders.append(entry["gender"])
     return compute_metrics(np.asarray(labels, dtype=np.int64), np.asarray(preds, dtype=np.int64), genders)
+
+
+def metrics_by_group(labels: Sequence[int], preds: Sequence[int], genders: Sequence[str], groups: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``compute_metrics`` of each group's utterances (e.g. each source corpus of a pooled task),
+    in the order the groups first appear."""
+    if not len(labels) == len(preds) == len(genders) == len(groups):
+        raise ValueError(f"labels, preds, genders and groups differ in length ({len(labels)}, {len(preds)}, {len(genders)}, {len(groups)})")
+    members: dict[str, list[int]] = {}
+    for i, group in enumerate(groups):
+        members.setdefault(group, []).append(i)
+    return {
+        group: compute_metrics([labels[i] for i in idx], [preds[i] for i in idx], [genders[i] for i in idx])
+        for group, idx in members.items()
+    }

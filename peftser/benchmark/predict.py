@@ -1,45 +1,29 @@
 """``--predict ARTIFACT_DIR FILE.wav ...``: the emotion of each file, from a trained artifact.
 
-Every file is scored on its own: one that cannot be used is reported on its own line and the
-others are still scored. Clips are decoded without the audio cache, which is for corpora.
+The Python API (``peftser.load(...).predict``) on the command line, so that there is one way to
+score a clip. A file that cannot be used is reported on its own line and the others are still
+scored. Clips are decoded without the audio cache, which is for corpora.
 """
 
 from __future__ import annotations
 
 import sys
 
-import torch
 
-from peftser.benchmark.artifact import load_artifact
-from peftser.benchmark.run.devices import resolve_device
-from peftser.downstream.audio import SAMPLE_RATE, AudioError, load_audio
-
-
-@torch.no_grad()
 def predict_files(artifact_dir, files, *, device: str | None = None, checkpoint_dir=None) -> list[dict]:
     """Per file: its path and either ``error`` (why it could not be scored), or the most probable
     ``emotion``, every class' ``probabilities``, its length in ``seconds`` and the ``scored_seconds``
     (the model, trained on clips cut to ``max_seconds``, scores a longer clip's start)."""
-    device = resolve_device(device)
-    model, config = load_artifact(artifact_dir, device=str(device), checkpoint_dir=checkpoint_dir)
-    classes, max_seconds = config["classes"], float(config["max_seconds"])
+    from peftser.api import load
+
+    model = load(artifact_dir, device=device, checkpoint_dir=checkpoint_dir)
     results = []
-    for path in files:
-        try:
-            wave = load_audio(path, cache=False)
-        except AudioError as err:
-            results.append({"path": str(path), "error": str(err)})
-            continue
-        seconds = len(wave) / SAMPLE_RATE
-        scored = torch.from_numpy(wave[: int(round(max_seconds * SAMPLE_RATE))])[None].to(device)
-        probs = torch.softmax(model(scored, torch.tensor([scored.shape[1]], device=device)), dim=-1)[0].cpu()
-        results.append({
-            "path": str(path),
-            "emotion": classes[int(probs.argmax())],
-            "probabilities": {c: float(p) for c, p in zip(classes, probs)},
-            "seconds": seconds,
-            "scored_seconds": min(seconds, max_seconds),
-        })
+    for path, p in zip(files, model.predict([str(f) for f in files], errors="report")):
+        if p.error is not None:
+            results.append({"path": str(path), "error": p.error})
+        else:
+            results.append({"path": str(path), "emotion": p.label, "probabilities": p.probabilities,
+                            "seconds": p.seconds, "scored_seconds": p.scored_seconds})
     return results
 
 

@@ -172,17 +172,34 @@ def _decode(path: Path) -> np.ndarray:
         raise AudioError(path, "unreadable", f"audio file cannot be decoded ({err})") from None
     if data.shape[0] == 0:
         raise AudioError(path, "empty", "audio file has no samples (0 frames)")
+    return conform(data, rate, path)
+
+
+def conform(data: np.ndarray, rate: int, source: str | Path) -> np.ndarray:
+    """Samples ``[frames, channels]`` (or ``[frames]``) at ``rate`` Hz as every clip is used: the
+    channel mean, checked for NaN and silence, resampled to 16 kHz with soxr, at least
+    ``MIN_SAMPLES`` long. A decoded file and an array handed to the Python API go through this
+    one recipe; an AudioError names ``source`` and what is wrong."""
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.ndim != 2:
+        raise AudioError(source, "unreadable", f"audio must be 1-D samples, got an array of shape {data.shape}")
+    if data.shape[0] == 0:
+        raise AudioError(source, "empty", "audio has no samples")
+    if not isinstance(rate, (int, np.integer)) or isinstance(rate, bool) or rate <= 0:
+        raise AudioError(source, "unreadable", f"sample rate must be a positive whole number of Hz, got {rate!r}")
     wave = data.mean(axis=1, dtype=np.float32)
     if not np.isfinite(wave).all():
-        raise AudioError(path, "nan/inf", "audio contains NaN or infinite samples")
+        raise AudioError(source, "nan/inf", "audio contains NaN or infinite samples")
     if not wave.any():
-        raise AudioError(path, "silent", "audio is all zeros (no signal)")
+        raise AudioError(source, "silent", "audio is all zeros (no signal)")
     if rate != SAMPLE_RATE:
-        wave = soxr.resample(wave, rate, SAMPLE_RATE).astype(np.float32, copy=False)
+        wave = soxr.resample(wave, int(rate), SAMPLE_RATE).astype(np.float32, copy=False)
     if len(wave) < MIN_SAMPLES:
         # Shorter than one wav2vec 2.0 frame: no encoder can take it.
         seconds = len(wave) / SAMPLE_RATE
-        raise AudioError(path, "too short", f"audio lasts {seconds:.3f} s, under the {MIN_SAMPLES / SAMPLE_RATE} s minimum")
+        raise AudioError(source, "too short", f"audio lasts {seconds:.3f} s, under the {MIN_SAMPLES / SAMPLE_RATE} s minimum")
     return np.ascontiguousarray(wave)
 
 

