@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
 
 from peftser.interrupts import interrupted, raise_on_sigterm
-
-MODES = ("list", "params", "manifest", "train", "predict", "bench", "grid", "leaderboard", "compare", "cache_info", "cache_prune")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -88,39 +85,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def list_registries(as_json: bool) -> None:
-    from peftser.registry import GRIDS, METHODS, TASKS, UPSTREAMS, load_builtins
-
-    load_builtins()
-    listing = {r.kind + "s": r.names() for r in (UPSTREAMS, METHODS, TASKS, GRIDS)}
-    if as_json:
-        print(json.dumps(listing, indent=2))
-        return
-    for kind, names in listing.items():
-        print(f"{kind}: {', '.join(names)}")
-
-
-def show_params(as_json: bool) -> None:
-    from peftser.params import backbone_rows, format_tables, parameter_rows
-
-    rows = parameter_rows()
-    if as_json:
-        keys = ("upstream", "method", "method_params", "head_params", "upstream_params")
-        print(json.dumps([{k: r[k] for k in keys} for r in rows], indent=2))
-        return
-    print(format_tables(rows, backbone_rows()))
-
-
-def parse_pairs(pairs: list[str], option: str) -> dict[str, object]:
-    """``KEY=VALUE`` strings as a dict; values are read as YAML scalars (numbers, booleans, text)."""
+def parse_pairs(pairs: list[str], option: str, *, typed: bool = True) -> dict[str, object]:
+    """``KEY=VALUE`` strings as a dict; values are read as YAML scalars (numbers, booleans, text),
+    or with ``typed=False`` kept as the text typed (``true`` alone still means a bare flag)."""
     import yaml
 
-    parsed = {}
+    parsed: dict[str, object] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ValueError(f"{option} expects KEY=VALUE, got {pair!r}")
-        parsed[key] = yaml.safe_load(value)
+        parsed[key] = yaml.safe_load(value) if typed else (True if value == "true" else value)
     return parsed
 
 
@@ -159,12 +134,29 @@ OTHER_NAME = {("device", "grid"): "--devices", ("devices", "train"): "--device",
               ("devices", "bench"): "--device"}  # the near namesake a user probably meant
 
 
+# Options of one --backend: given with the other one they are an error too, whatever their value.
+BACKEND_OPTIONS = {
+    "slurm": ("slurm_partition", "slurm_gpus_per_task", "slurm_time", "slurm_array_parallelism", "slurm_mem", "slurm_extra", "no_wait"),
+    "local": ("devices", "jobs_per_device"),
+}
+
+
+def _given(args: argparse.Namespace, action: argparse.Action) -> bool:
+    # ``is``/type-aware: 0 and False are values a user gave, not the None default
+    value = getattr(args, action.dest)
+    return not (value is action.default or (type(value) is type(action.default) and value == action.default))
+
+
 def check_mode_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """A ValueError for an option given to a mode it does not belong to (e.g. --only with --train)."""
-    mode = next(m for m in MODES if getattr(args, m, None))
+    """A ValueError for an option given to a mode (e.g. --only with --train) or backend it does not belong to."""
+    mode = mode_of(args)
     for action in p._actions:  # argparse keeps no public list of an option's dest and flag
+        backend = next((b for b, dests in BACKEND_OPTIONS.items() if action.dest in dests), None)
+        if mode == "grid" and backend and backend != args.backend and _given(args, action):
+            hint = "; on Slurm each task gets --slurm-gpus-per-task GPUs" if backend == "local" else ""
+            raise ValueError(f"{action.option_strings[0]} applies to --backend {backend}, not --backend {args.backend}{hint}")
         modes = OPTION_MODES.get(action.dest)
-        if modes is None or mode in modes or getattr(args, action.dest) == action.default:
+        if modes is None or mode in modes or not _given(args, action):
             continue
         flag = _flag(mode)
         allowed = " and ".join(", ".join(_flag(m) for m in modes).rsplit(", ", 1))
@@ -176,14 +168,135 @@ def _flag(mode: str) -> str:
     return "--" + mode.replace("_", "-")
 
 
+def mode_of(args: argparse.Namespace) -> str:
+    """The one mode option given (the parser makes them mutually exclusive and requires one)."""
+    return next(m for m in MODES if getattr(args, m, None))
+
+
+# -- the modes: each turns the parsed command line into one typed call below it --------------------
+def _list(args) -> int:
+    from peftser.registry import GRIDS, METHODS, TASKS, UPSTREAMS, load_builtins
+
+    load_builtins()
+    listing = {r.kind + "s": r.names() for r in (UPSTREAMS, METHODS, TASKS, GRIDS)}
+    if args.json:
+        print(json.dumps(listing, indent=2))
+    else:
+        for kind, names in listing.items():
+            print(f"{kind}: {', '.join(names)}")
+    return 0
+
+
+def _params(args) -> int:
+    from peftser.params import backbone_rows, format_tables, parameter_rows
+
+    rows = parameter_rows()
+    if args.json:
+        keys = ("upstream", "method", "method_params", "head_params", "upstream_params")
+        print(json.dumps([{k: r[k] for k in keys} for r in rows], indent=2))
+    else:
+        print(format_tables(rows, backbone_rows()))
+    return 0
+
+
+def _manifest(args) -> int:
+    from peftser.downstream.manifest import manifest_command
+
+    return manifest_command(args.manifest, out=args.out, data_root=args.data_root, task_root=args.task_root,
+                            strict=args.strict, task_options=parse_pairs(args.task_arg, "--task-arg"))
+
+
+def _train_overrides(args) -> dict[str, object]:
+    """--epochs and --precision as training options (they change the cells' configuration)."""
+    return {k: v for k, v in (("epochs", args.epochs), ("precision", args.precision)) if v is not None}
+
+
+def _train(args) -> int:
+    from peftser.benchmark.cell import Cell
+    from peftser.benchmark.run.training import train_command
+
+    upstream, method, task, training = args.train
+    cell = Cell(upstream=upstream, method=method, task=task, training=training, train=_train_overrides(args),
+                task_args=parse_pairs(args.task_arg, "--task-arg"))
+    return train_command(cell, results_dir=args.results, device=args.device, data_root=args.data_root,
+                         task_root=args.task_root, checkpoint_dir=args.checkpoint_dir, strict=args.strict)
+
+
+def _predict(args) -> int:
+    from peftser.benchmark.predict import predict_command
+
+    artifact_dir, *files = args.predict
+    return predict_command(artifact_dir, files, device=args.device, checkpoint_dir=args.checkpoint_dir)
+
+
+def _bench(args) -> int:
+    from peftser.benchmark.run.bench import bench_command
+
+    upstream, method = args.bench
+    return bench_command(upstream, method, batch=args.batch, seconds=args.seconds, steps=args.steps,
+                         device=args.device, precision=args.precision or "fp32", as_json=args.json)
+
+
+def slurm_options(args):
+    """The --slurm-* options as SlurmOptions; None for --backend local."""
+    if args.backend != "slurm":
+        return None
+    from peftser.benchmark.run.slurm import DEFAULT_TIME, SlurmOptions, parse_time
+
+    return SlurmOptions(
+        partition=args.slurm_partition,
+        gpus_per_task=1 if args.slurm_gpus_per_task is None else args.slurm_gpus_per_task,
+        time_min=parse_time(args.slurm_time or DEFAULT_TIME),
+        array_parallelism=args.slurm_array_parallelism,
+        mem=args.slurm_mem,
+        # sbatch reads text: "1:00:00" and "0123" must reach it as typed, not as YAML numbers
+        extra=parse_pairs(args.slurm_extra, "--slurm-extra", typed=False),
+        wait=not args.no_wait,
+    )
+
+
+def _grid(args) -> int:
+    from peftser.benchmark.run.orchestrator import grid_command
+
+    return grid_command(
+        args.grid, results_dir=args.results, devices=args.devices, jobs_per_device=args.jobs_per_device,
+        only=tuple(args.only), retry_failed=args.retry_failed, data_root=args.data_root,
+        checkpoint_dir=args.checkpoint_dir, strict=args.strict, train=_train_overrides(args), slurm=slurm_options(args),
+    )
+
+
+def _leaderboard(args) -> int:
+    from peftser.benchmark.report.leaderboard import leaderboard_command
+
+    return leaderboard_command(args.results, baseline=args.baseline)
+
+
+def _compare(args) -> int:
+    from peftser.benchmark.report.compare import compare_command
+
+    a, b = args.compare
+    return compare_command(a, b, results=args.results, as_json=args.json)
+
+
+def _cache(args) -> int:
+    from peftser.downstream.cache import cache_command
+
+    return cache_command(prune=args.cache_prune)
+
+
+MODES = {
+    "list": _list, "params": _params, "manifest": _manifest, "train": _train, "predict": _predict, "bench": _bench,
+    "grid": _grid, "leaderboard": _leaderboard, "compare": _compare, "cache_info": _cache, "cache_prune": _cache,
+}
+# What an interrupted mode says it leaves behind (Ctrl-C, or SIGTERM).
+LEFT_BEHIND = {"grid": "finished cells are recorded; run the same command again to resume"}
+LEFT_BEHIND_DEFAULT = "the job stopped; what it had not finished is not recorded"
+
+
 def _one_line(err: Exception) -> str:
     from peftser.files import describe_os_error
 
     return describe_os_error(err) if isinstance(err, OSError) else str(err)
-
-
-def _run(module: str, args) -> int:
-    return importlib.import_module(module).main(args) or 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,35 +311,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.results is None and not args.grid:
         args.results = "results"
+    mode = mode_of(args)
     if args.plugin:  # through the environment, so that worker processes import them too
         from peftser.registry import PLUGINS_ENV
 
         if os.getcwd() not in sys.path:  # a plugin next to the user, as `python -m` would find it
             sys.path.insert(0, os.getcwd())
         os.environ[PLUGINS_ENV] = ",".join(filter(None, [os.environ.get(PLUGINS_ENV, ""), *args.plugin]))
-    restore_sigterm = raise_on_sigterm()
+    restore_sigterm = raise_on_sigterm()  # the one place: every mode stops on SIGTERM as on Ctrl-C
     try:
-        args.task_options = parse_pairs(args.task_arg, "--task-arg")
-        if args.list:
-            list_registries(args.json)
-        elif args.params:
-            show_params(args.json)
-        elif args.manifest:
-            return _run("peftser.downstream.manifest", args)
-        elif args.train:
-            return _run("peftser.benchmark.run.training", args)
-        elif args.predict:
-            return _run("peftser.benchmark.predict", args)
-        elif args.bench:
-            return _run("peftser.benchmark.run.bench", args)
-        elif args.grid:
-            return _run("peftser.benchmark.run.orchestrator", args)
-        elif args.leaderboard:
-            return _run("peftser.benchmark.report.leaderboard", args)
-        elif args.compare:
-            return _run("peftser.benchmark.report.compare", args)
-        elif args.cache_info or args.cache_prune:
-            return _run("peftser.downstream.cache", args)
+        return MODES[mode](args)
     except (UnknownNameError, ValueError, OSError) as err:
         # User errors (unknown names, bad files or options, paths that cannot be read or written)
         # get one clear line, not a traceback.
@@ -234,11 +328,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM
         status, what = interrupted(exc)
-        print(f"{what}: the job stopped; what it had not finished is not recorded", file=sys.stderr)
+        print(f"{what}: {LEFT_BEHIND.get(mode, LEFT_BEHIND_DEFAULT)}", file=sys.stderr)
         return status
     finally:
         restore_sigterm()
-    return 0
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -15,7 +14,7 @@ import pytest
 
 from grid_runners import RUNNER, toy_grid, toy_record
 from peftser.benchmark.grids import load_grid
-from peftser.benchmark.report.leaderboard import main as leaderboard_main
+from peftser.benchmark.report.leaderboard import leaderboard_command
 from peftser.benchmark.run.orchestrator import run_grid
 from peftser.benchmark.store import ResultStore
 
@@ -63,7 +62,7 @@ def test_leaderboard_works_after_the_users_grid_file_moved(tmp_path, capsys):
     store.save_record(toy_record(grid.cells()[0], "cpu"))
     store.remember_grid(grid)
     (tmp_path / "mine.yaml").rename(tmp_path / "moved.yaml")
-    assert leaderboard_main(argparse.Namespace(results=str(results))) == 0
+    assert leaderboard_command(results) == 0
     assert "expected cells from grid(s) mine" in capsys.readouterr().out
     markdown = (results / "leaderboard.md").read_text()
     assert "3 expected training(s) without a record" in markdown

@@ -20,15 +20,14 @@ TRAIN = ["--train", "demo_whisper_tiny", "downstream", "synthetic_msp_podcast", 
 
 ORCHESTRATOR = """
 import sys
-from argparse import Namespace
 from grid_runners import RUNNER, toy_grid
+from peftser import cli
 from peftser.benchmark.run import orchestrator
 from peftser.benchmark.grids import MethodEntry
 
 orchestrator.load_grid = lambda name: toy_grid(6, methods=[MethodEntry("toy", args={"sleep": 30})])
-args = Namespace(grid="toy", only=[], devices="cpu", jobs_per_device=1, retry_failed=False,
-                 results=sys.argv[1], data_root=None, runner=RUNNER)
-sys.exit(orchestrator.main(args))
+orchestrator.DEFAULT_RUNNER = RUNNER
+sys.exit(cli.main(["--grid", "toy", "--devices", "cpu", "--jobs-per-device", "1", "--results", sys.argv[1]]))
 """
 
 

@@ -1,6 +1,5 @@
 """The leaderboard regenerated from well-formed fake run records: numbers, holes, notes, plots."""
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -14,7 +13,7 @@ from peftser.benchmark.report.leaderboard import (
     build_leaderboard,
     corpus_sort_key,
     load_records,
-    main,
+    leaderboard_command,
     method_sort_key,
     write_leaderboard,
 )
@@ -276,14 +275,14 @@ def test_cli_main(tmp_path, capsys):
     results = tmp_path / "results"
     fill(results)
     # No grid ran here (single trainings): the tables fall back to the records' own groups.
-    assert main(argparse.Namespace(results=str(results))) == 0
+    assert leaderboard_command(str(results)) == 0
     assert "no grid ran here" in capsys.readouterr().out
     assert (results / "leaderboard.md").read_text().startswith("# Leaderboard")
-    assert main(argparse.Namespace(results=str(tmp_path / "absent"))) == 2
+    assert leaderboard_command(str(tmp_path / "absent")) == 2
     err = capsys.readouterr().err
     assert "absent" in err and "holds no run records" in err
     # The default directory holds each grid's results in a subfolder: the error points there.
-    assert main(argparse.Namespace(results=str(tmp_path))) == 2
+    assert leaderboard_command(str(tmp_path)) == 2
     assert str(results) in capsys.readouterr().err
 
 
@@ -315,7 +314,7 @@ def test_cli_uses_the_grids_that_ran_into_the_directory(tmp_path, capsys):
     results = tmp_path / "results"
     save(results, make_record(cell, 30.0))
     ResultStore(results).remember_grid(demo)
-    assert main(argparse.Namespace(results=str(results))) == 0
+    assert leaderboard_command(str(results)) == 0
     assert "grid(s) demo" in capsys.readouterr().out
     markdown = (results / "leaderboard.md").read_text()
     assert f"{len(demo.cells()) - 1} expected training(s) without a record" in markdown
@@ -439,9 +438,9 @@ def test_baseline_option_changes_the_reference(tmp_path, capsys):
     assert "No paired comparison: the baseline 'downstream' has no records here" in markdown
     results = tmp_path / "results"
     fill(results)
-    assert main(argparse.Namespace(results=str(results), baseline="nope")) == 2
+    assert leaderboard_command(str(results), baseline="nope") == 2
     assert "--baseline nope: no variant of that name" in capsys.readouterr().err
-    assert main(argparse.Namespace(results=str(results), baseline="lora")) == 0
+    assert leaderboard_command(str(results), baseline="lora") == 0
     assert json.loads((results / "leaderboard.json").read_text())["baseline"] == "lora"
 
 

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from argparse import Namespace
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,9 @@ import pytest
 from grid_runners import RUNNER, log_lines, toy_grid
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.grids import MethodEntry
-from peftser.benchmark.run.orchestrator import main, run_grid
+from peftser import cli
+from peftser.benchmark.run import orchestrator as orchestrator_module
+from peftser.benchmark.run.orchestrator import run_grid
 from peftser.benchmark.run.runner import SchedulerError
 from peftser.benchmark.run.slots import DeviceError, Slot, make_slots, parse_devices
 from peftser.benchmark.store import ResultStore
@@ -146,7 +147,7 @@ def test_a_cell_that_raises_is_recorded_failed_and_the_rest_finish(tmp_path):
     assert (summary.ok, summary.failed, summary.failed_total) == (3, 6, 6)
     wrong = [r for r in records_of(results) if r["variant"] == "toy_wrong"]
     assert len(wrong) == 3 and {r["status"] for r in wrong} == {"failed"}
-    assert all("record with key '0000000000000000', expected" in r["error"] for r in wrong)
+    assert all("key is '0000000000000000', expected" in r["error"] for r in wrong)
     failed = [r for r in records_of(results) if r["status"] == "failed" and r["variant"] == "toy_bad"]
     assert len(failed) == 3 and {r["variant"] for r in failed} == {"toy_bad"}
     for r in failed:
@@ -203,7 +204,7 @@ def test_workers_get_their_own_gpu_without_touching_cuda(tmp_path):
         assert r["device"] == "cuda:0"  # the one GPU a worker sees is its cuda:0
 
 
-def test_main_reads_cli_options_and_returns_an_exit_status(tmp_path, monkeypatch):
+def test_the_grid_command_returns_an_exit_status(tmp_path, monkeypatch):
     grid_file = tmp_path / "mine.yaml"
     grid_file.write_text(
         "upstreams: [demo_whisper_tiny]\nmethods: [downstream, adapter]\n"
@@ -211,17 +212,18 @@ def test_main_reads_cli_options_and_returns_an_exit_status(tmp_path, monkeypatch
     )
     monkeypatch.setenv("GRID_TEST_FAIL", "/adapter/")  # the stand-in runner fails these cells
     monkeypatch.chdir(tmp_path)
-    args = Namespace(grid=str(grid_file), only=["training=fold1", "method=downstream"], devices="cpu",
-                     jobs_per_device=1, retry_failed=False, results=None, data_root=None, runner=RUNNER)
-    assert main(args) == 0
+    monkeypatch.setattr(orchestrator_module, "DEFAULT_RUNNER", RUNNER)
+
+    def run(*options: str) -> int:
+        return cli.main(["--grid", str(grid_file), "--devices", "cpu", *options])
+
+    assert run("--jobs-per-device", "1", "--only", "training=fold1", "--only", "method=downstream") == 0
     # The results directory defaults to results/<grid name>.
     assert [r["label"] for r in records_of(tmp_path / "results" / "mine")] == ["demo_whisper_tiny/downstream/synthetic_crema_d/fold1"]
-    args.only, args.results = ["training=fold1"], str(tmp_path / "elsewhere")
-    assert main(args) == 1  # a failed cell
-    args.only = ["training=fold9"]
-    assert main(args) == 2  # a bad option
-    args.only, args.jobs_per_device = [], 0
-    assert main(args) == 2
+    elsewhere = ("--results", str(tmp_path / "elsewhere"))
+    assert run("--jobs-per-device", "1", "--only", "training=fold1", *elsewhere) == 1  # a failed cell
+    assert run("--only", "training=fold9", *elsewhere) == 2  # a bad option
+    assert run("--jobs-per-device", "0", *elsewhere) == 2
 
 
 # -- processes sharing a results directory -----------------------------------------------------------

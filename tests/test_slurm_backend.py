@@ -28,7 +28,6 @@ from peftser.benchmark.run.slurm import (  # noqa: E402
     SlurmError,
     SlurmOptions,
     chunked,
-    options_from_args,
     parse_max_array_size,
     parse_time,
     run_task,
@@ -113,18 +112,22 @@ def test_command_line_options_become_executor_parameters():
     args = cli.parser().parse_args([
         "--grid", "demo", "--backend", "slurm", "--slurm-partition", "gpu", "--slurm-time", "2:00:00",
         "--slurm-mem", "32G", "--slurm-array-parallelism", "8", "--slurm-extra", "account=speech", "exclusive=true",
+        "time-min=1:00:00", "comment=0123", "qos=no", "mail-user=null",
     ])
-    options = options_from_args(args)
+    options = cli.slurm_options(args)
     assert options.device == "cuda:0" and options.wait
     assert options.executor_parameters("peftser-demo") == {
         "name": "peftser-demo", "timeout_min": 120, "gpus_per_node": 1, "slurm_partition": "gpu",
         "slurm_array_parallelism": 8, "slurm_mem": "32G",
-        "slurm_additional_parameters": {"account": "speech", "exclusive": True},  # True: a bare #SBATCH --exclusive
+        # Text as typed (YAML would read 1:00:00 as 3600, 0123 as 83, no as False, null as None);
+        # True: a bare #SBATCH --exclusive
+        "slurm_additional_parameters": {"account": "speech", "exclusive": True, "time-min": "1:00:00", "comment": "0123",
+                                        "qos": "no", "mail-user": "null"},
     }
-    cpu = options_from_args(cli.parser().parse_args(["--grid", "demo", "--backend", "slurm", "--slurm-gpus-per-task", "0", "--no-wait"]))
+    cpu = cli.slurm_options(cli.parser().parse_args(["--grid", "demo", "--backend", "slurm", "--slurm-gpus-per-task", "0", "--no-wait"]))
     assert cpu.device == "cpu" and not cpu.wait
     assert cpu.executor_parameters("x")["gpus_per_node"] is None  # no --gpus-per-node=0 for GPU-less clusters
-    assert options_from_args(cli.parser().parse_args(["--grid", "demo"])) is None
+    assert cli.slurm_options(cli.parser().parse_args(["--grid", "demo"])) is None
 
 
 @pytest.mark.parametrize(
@@ -132,6 +135,10 @@ def test_command_line_options_become_executor_parameters():
     [
         (["--grid", "demo", "--slurm-partition", "gpu"], "error: --slurm-partition applies to --backend slurm"),
         (["--grid", "demo", "--no-wait"], "error: --no-wait applies to --backend slurm"),
+        # Falsy values are given too: they must not be dropped while the grid runs locally.
+        (["--grid", "demo", "--slurm-array-parallelism", "0"], "error: --slurm-array-parallelism applies to --backend slurm"),
+        (["--grid", "demo", "--backend", "local", "--slurm-gpus-per-task", "0"], "error: --slurm-gpus-per-task applies to --backend slurm"),
+        (["--grid", "demo", "--slurm-extra", "account=x"], "error: --slurm-extra applies to --backend slurm"),
         (["--grid", "demo", "--backend", "slurm", "--devices", "0"], "error: --devices applies to --backend local"),
         (["--grid", "demo", "--backend", "slurm", "--slurm-time", "5"], "error: --slurm-time must be more than 10 minutes"),
         (["--grid", "demo", "--backend", "slurm", "--slurm-extra", "account"], "error: --slurm-extra expects KEY=VALUE"),
@@ -163,7 +170,7 @@ def test_squeue_decides_which_tasks_still_hold_their_cells(tmp_path, monkeypatch
     fake_squeue(tmp_path, 'echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1\n')
     assert slurm.SlurmQueue().alive(["8_0"]) == set()  # the one job asked about is long gone
     fake_squeue(tmp_path, 'echo "slurm_load_jobs error: Unable to contact slurm controller" >&2; exit 1\n')
-    monkeypatch.setattr(slurm.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(slurm.queue.time, "sleep", lambda seconds: None)
     with pytest.raises(SlurmError, match=r"squeue failed \(slurm_load_jobs error: Unable to contact slurm controller\); cannot tell"):
         slurm.SlurmQueue().alive(["9_0"])
 
@@ -317,7 +324,7 @@ def test_a_task_runs_its_cell_through_the_runner_path_and_respects_records_and_c
     assert run_task(task(failing, retry_failed=True, submitted_at=time.time() + 1)) == "failed"  # ... unless retried
     assert ran(tmp_path).count(failing.key) == 2 and ran(tmp_path).count(ok_cell.key) == 1
 
-    monkeypatch.setattr(slurm, "CLAIM_PATIENCE_SECONDS", 0.2)
+    monkeypatch.setattr(slurm.task, "CLAIM_PATIENCE_SECONDS", 0.2)
     other = toy_grid(3).cells()[2]
     with store.claim(other):
         assert run_task(task(other)) == "held"

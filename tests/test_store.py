@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from peftser.benchmark.cell import Cell
-from peftser.benchmark.store import CorruptRecordError, ResultStore, write_json_atomic
+from grid_runners import toy_record
+from peftser.benchmark.record import CorruptRecordError, failed_record
+from peftser.benchmark.store import ResultStore, write_json_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,10 +26,10 @@ def make_cell(training: str = "fold1", **method_args) -> Cell:
 
 
 def record_for(cell: Cell, status: str = "ok") -> dict:
-    record = {"status": status, "key": cell.key, "label": cell.label, "task": cell.task, "cell": cell.to_dict()}
+    """A record that keeps the record contract (the store writes no other)."""
     if status == "failed":
-        record.update(error="RuntimeError: boom", traceback="Traceback ...")
-    return record
+        return failed_record(cell, "RuntimeError: boom", "Traceback ...", device="cpu", wall_time_s=0.0)
+    return toy_record(cell, "cpu")
 
 
 def test_write_json_atomic_replaces_whole_file_and_leaves_no_temp(tmp_path):
@@ -68,8 +70,11 @@ def test_records_and_failed(tmp_path):
 
 
 def test_save_record_rejects_records_without_identity(tmp_path):
-    with pytest.raises(ValueError, match="lacks"):
+    with pytest.raises(ValueError, match="ok record without upstream, method, training.*, key"):
         ResultStore(tmp_path).save_record({"status": "ok", "task": "toy_task"})
+    nan = {**record_for(make_cell()), "test": {**record_for(make_cell())["test"], "uar": float("nan")}}
+    with pytest.raises(ValueError, match="test.uar is nan, not a finite number"):  # nothing unreadable is ever written
+        ResultStore(tmp_path).save_record(nan)
     with pytest.raises(ValueError, match="status"):
         ResultStore(tmp_path).save_record({"status": "done", "key": "k", "task": "t"})
 
@@ -81,7 +86,7 @@ def test_corrupt_record_is_reported_not_hidden(tmp_path):
     path.write_text('{"status": "ok", "key": ')  # a half-written file from some other tool
     with pytest.raises(CorruptRecordError, match=str(path)):
         store.load_record(cell)
-    with pytest.warns(UserWarning, match="not valid JSON"):
+    with pytest.warns(UserWarning, match="cannot be read as JSON"):
         assert list(store.records()) == []
     with pytest.warns(UserWarning, match="run again"):
         assert store.should_run(cell)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import warnings
-from argparse import Namespace
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from corpus_fixtures import (
 from sklearn.model_selection import KFold
 
 from peftser.downstream.audio import AudioError, load_audio
-from peftser.downstream.manifest import main as manifest_main
+from peftser.downstream.manifest import manifest_command
 from peftser.downstream.manifest import write_manifest
 from peftser.downstream.tasks import make_task
 from peftser.downstream.tasks.folds import kfold_plans
@@ -373,10 +372,9 @@ def test_manifest_cli_reports_every_skipped_file(tmp_path, capsys):
     build_iemocap(root)
     break_some_audio(root)
     out = tmp_path / "iemocap.csv"
-    args = Namespace(manifest="iemocap", data_root=str(tmp_path), task_root=None, out=str(out), strict=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert manifest_main(args) == 0
+        assert manifest_command("iemocap", data_root=str(tmp_path), out=str(out)) == 0
     printed = capsys.readouterr().out
     assert "wrote 32 utterances" in printed
     for name in ("Ses01F_impro01_F000.wav: audio file is missing", "Ses01F_impro01_F001.wav: audio file is empty",
@@ -385,4 +383,4 @@ def test_manifest_cli_reports_every_skipped_file(tmp_path, capsys):
     assert "bad audio: missing" in printed and "excluded: label 'fru'" in printed
     assert len(out.read_text().splitlines()) == 33
     with pytest.raises(AudioError):
-        manifest_main(Namespace(**{**vars(args), "strict": True}))
+        manifest_command("iemocap", data_root=str(tmp_path), out=str(out), strict=True)

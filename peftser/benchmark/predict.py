@@ -27,13 +27,12 @@ def predict_files(artifact_dir, files, *, device: str | None = None, checkpoint_
     return results
 
 
-def main(args) -> int:
+def predict_command(artifact_dir, files, *, device: str | None = None, checkpoint_dir=None) -> int:
     """One tab-separated line per scored file on stdout, one ``error:`` line per other file on
     stderr; exit status 2 when any file could not be scored."""
-    artifact_dir, *files = args.predict
     if not files:
         raise ValueError("--predict needs an artifact directory and at least one audio file")
-    results = predict_files(artifact_dir, files, device=args.device, checkpoint_dir=args.checkpoint_dir)
+    results = predict_files(artifact_dir, files, device=device, checkpoint_dir=checkpoint_dir)
     for r in results:
         if "error" in r:
             print(f"error: {r['error']}", file=sys.stderr)

@@ -20,11 +20,11 @@ STATUSES = ("ok", "failed")
 _TEXT, _COUNT, _NUMBER, _OPTIONAL_NUMBER = "a non-empty string", "a whole number >= 0", "a finite number", "a finite number or null"
 FIELDS = {
     "ok": {
-        "key": _TEXT, "task": _TEXT, "upstream": _TEXT, "method": _TEXT, "training": _TEXT,
+        "upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT,
         "test.uar": _NUMBER, "test.demographic_parity": _OPTIONAL_NUMBER, "test.equality_of_odds": _OPTIONAL_NUMBER,
-        "method_params": _COUNT, "head_params": _COUNT,
+        "method_params": _COUNT, "head_params": _COUNT, "key": _TEXT,
     },
-    "failed": {"key": _TEXT, "task": _TEXT, "upstream": _TEXT, "method": _TEXT, "training": _TEXT, "error": _TEXT},
+    "failed": {"upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT, "error": _TEXT, "key": _TEXT},
 }
 OPTIONAL = {"variant": _TEXT, "upstream_params": _COUNT, "test.notes": "a list of strings"}
 
@@ -107,16 +107,21 @@ def problem(record: Any, cell: "Cell | None" = None) -> str | None:
 
 
 # -- the reader ------------------------------------------------------------------------------------
-def read_record(path: str | Path) -> dict[str, Any]:
-    """One record file; CorruptRecordError names the file when it is not a valid record."""
-    path = Path(path)
+def _load(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the record, None), or (None, why the file is not one)."""
     if not path.is_file():  # a folder or a FIFO named *.json: reading it could hang
-        raise CorruptRecordError(f"run record {path} is not a regular file")
+        return None, "is not a regular file"
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorruptRecordError(f"run record {path} is not valid JSON: {exc}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"cannot be read as JSON ({exc})"
     why = problem(record)
+    return (None, why) if why else (record, None)
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    """One record file; CorruptRecordError names the file when it is not a valid record."""
+    record, why = _load(Path(path))
     if why:
         raise CorruptRecordError(f"run record {path}: {why}")
     return record
@@ -140,11 +145,7 @@ def read_records(results_dir: str | Path) -> list[Entry]:
     root = Path(results_dir)
     entries = []
     for path in sorted((root / "records").glob("**/*.json")):
-        source = path.relative_to(root).as_posix()
-        try:
-            entries.append(Entry(source, read_record(path), None))
-        except (CorruptRecordError, OSError) as exc:
-            entries.append(Entry(source, None, str(exc).replace(f"run record {path}: ", "").replace(f"run record {path} ", "")))
+        entries.append(Entry(path.relative_to(root).as_posix(), *_load(path)))
     return _one_per_key(entries)
 
 

@@ -89,7 +89,7 @@ def _part(result: Survey, note: Path) -> Part:
     return result.live if same else result.stale
 
 
-def prune(found: Survey) -> tuple[int, int]:
+def remove_stale(found: Survey) -> tuple[int, int]:
     """Delete the stale and unknown entries and old temporaries; (entries, bytes) removed."""
     removed = 0
     for part in (found.stale, found.unknown, found.leftovers):
@@ -133,11 +133,11 @@ def report(found: Survey) -> str:
     return "\n".join(lines)
 
 
-def main(args) -> int:
-    """CLI: ``--cache-info`` prints the survey; ``--cache-prune`` removes what is of no use."""
+def cache_command(*, prune: bool = False) -> int:
+    """``--cache-info`` prints the survey; ``--cache-prune`` (``prune``) removes what is of no use."""
     found = survey()
-    if getattr(args, "cache_prune", False):
-        entries, size = prune(found)
+    if prune:
+        entries, size = remove_stale(found)
         print(f"removed {entries} stale or unknown cache entr{'y' if entries == 1 else 'ies'} ({_size(size)}) from "
               f"{found.root / 'audio16k'}; kept {found.live.entries} in use ({_size(found.live.bytes)})")
     else:

@@ -95,18 +95,13 @@ def _skipped_section(task: Task) -> str:
     return table + "\n\nunusable audio files:\n" + "\n".join(f"  {err}" for err in bad)
 
 
-def main(args) -> int:
-    """CLI: ``--manifest TASK [--data-root DIR | --task-root DIR] --out FILE.csv [--strict]``."""
-    if not getattr(args, "out", None):
+def manifest_command(task_name: str, *, out, data_root=None, task_root=None, strict: bool = False,
+                     task_options: dict | None = None) -> int:
+    """``--manifest TASK [--data-root DIR | --task-root DIR] --out FILE.csv [--strict]``: write it, print the counts."""
+    if not out:
         raise ValueError("--manifest needs --out FILE.csv")
-    check_writable_file(args.out, "--out")  # before the corpus is read
+    check_writable_file(out, "--out")  # before the corpus is read
     check_cache_writable()
-    task = make_task(
-        args.manifest,
-        data_root=args.data_root,
-        root=getattr(args, "task_root", None),
-        strict=args.strict,
-        **getattr(args, "task_options", {}),
-    )
-    print(write_manifest(task, args.out), end="")
+    task = make_task(task_name, data_root=data_root, root=task_root, strict=strict, **(task_options or {}))
+    print(write_manifest(task, out), end="")
     return 0

@@ -76,14 +76,13 @@ def compare_stats(a: str, b: str, results: str | Path) -> tuple[PairedStats, str
     return paired_stats(variant_pairs(board, a, b, root), board.tasks(), ("A", "B")), f"{a} (A) against {b} (B) in {root}"
 
 
-def main(args: Any) -> int:
-    """CLI entry: ``args.compare`` is [A, B]; ``args.results`` the directory for variant names; ``args.json``.
+def compare_command(a: str, b: str, *, results: str | None = None, as_json: bool = False) -> int:
+    """``--compare A B``: A minus B, paired; ``results`` is the directory for variant names.
 
     Bad names or directories raise ValueError or FileNotFoundError for the CLI's one-line error.
     """
-    a, b = args.compare
-    paired, what = compare_stats(a, b, getattr(args, "results", None) or "results")
-    if getattr(args, "json", False):
+    paired, what = compare_stats(a, b, results or "results")
+    if as_json:
         print(json.dumps({"a": a, "b": b, "difference": "A - B", **paired.to_dict()}, indent=1, ensure_ascii=False))
         return 0
     lines = [f"# {a} vs {b} (paired)", "", f"Compared: {what}. Δ = A − B: B is the baseline.", ""]

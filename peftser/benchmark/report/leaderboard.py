@@ -101,14 +101,13 @@ def check_variant(board: Board, name: str, option: str, root: Path) -> None:
         raise ValueError(f"{option} {name}: no variant of that name in {root}; its variants: {', '.join(known) or 'none'}")
 
 
-def main(args: Any) -> int:
-    """CLI: ``run_benchmark.py --leaderboard [--results DIR] [--baseline NAME]``.
+def leaderboard_command(results: str | Path | None = None, *, baseline: str | None = None) -> int:
+    """``--leaderboard [--results DIR] [--baseline NAME]``.
 
     The grids that ran into DIR (its grids.json) give the expected cells and footnotes, so the
     regenerated leaderboard is the one the grid run wrote at its end (with the default baseline).
     """
-    root = Path(getattr(args, "results", None) or "results")
-    baseline = getattr(args, "baseline", None)
+    root = Path(results or "results")
     try:
         board, footnotes, source = load_board(root)
         check_writable_dir(root, "the results folder (leaderboard.md and its plots)")

@@ -126,20 +126,21 @@ def _peak_memory_mb(device: torch.device) -> float:
     return rss / (2**20 if sys.platform == "darwin" else 2**10)
 
 
-def main(args) -> int:
-    upstream, method = args.bench
-    if args.steps < 1 or args.batch < 1 or args.seconds <= 0:
+def bench_command(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, steps: int = 5,
+                  device: str | None = None, precision: str = "fp32", as_json: bool = False) -> int:
+    """``--bench UPSTREAM METHOD``: print the figures (as JSON with ``as_json``)."""
+    if steps < 1 or batch < 1 or seconds <= 0:
         raise ValueError("--steps and --batch must be >= 1 and --seconds > 0")
-    result = bench(upstream, method, batch=args.batch, seconds=args.seconds, steps=args.steps, device=args.device, precision=args.precision or "fp32")
-    if args.json:
+    result = bench(upstream, method, batch=batch, seconds=seconds, steps=steps, device=device, precision=precision)
+    if as_json:
         print(json.dumps(result, indent=2))
     else:
         print(
-            f"{upstream} x {method} on {result['device']} ({result['precision']}): batch {args.batch} x {args.seconds:g} s, "
-            f"{result['sec_per_step']:.3f} s/step (median of {args.steps}), peak memory {result['peak_memory_mb']:.0f} MB, "
+            f"{upstream} x {method} on {result['device']} ({result['precision']}): batch {batch} x {seconds:g} s, "
+            f"{result['sec_per_step']:.3f} s/step (median of {steps}), peak memory {result['peak_memory_mb']:.0f} MB, "
             f"{result['trainable_params'] / 1e6:.2f} M trainable\n"
-            f"evaluation ({result['eval_clips']} clips of a dev set of 1-{args.seconds:g} s): {result['eval_clips_per_s_alone']:.2f} "
-            f"clips/s one at a time, {result['eval_clips_per_s_batched']:.2f} clips/s in padded batches of {args.batch} "
+            f"evaluation ({result['eval_clips']} clips of a dev set of 1-{seconds:g} s): {result['eval_clips_per_s_alone']:.2f} "
+            f"clips/s one at a time, {result['eval_clips_per_s_batched']:.2f} clips/s in padded batches of {batch} "
             f"(largest logit difference {result['eval_max_logit_difference']:.1e})"
         )
     return 0

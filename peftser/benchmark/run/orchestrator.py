@@ -29,7 +29,6 @@ from peftser.benchmark.run.slots import DeviceError, Slot, make_slots, parse_dev
 from peftser.benchmark.run.slurm import SlurmBackend, SlurmError, SlurmOptions
 from peftser.benchmark.store import ResultStore, write_json_atomic
 from peftser.downstream.audio import check_cache_writable
-from peftser.interrupts import interrupted, raise_on_sigterm
 
 RESULTS_ROOT = Path("results")  # default results directory: RESULTS_ROOT/<grid name>
 
@@ -73,7 +72,7 @@ def run_grid(
     checkpoint_dir: str | Path | None = None,
     strict: bool = False,
     train: dict[str, Any] | None = None,
-    runner: str = DEFAULT_RUNNER,
+    runner: str | None = None,
     visible_gpus: int | None = None,
     leaderboard: bool = True,
     stream: TextIO | None = None,
@@ -89,6 +88,7 @@ def run_grid(
     """
     start = time.monotonic()
     stream = stream or sys.stderr
+    runner = runner or DEFAULT_RUNNER
     grid = grid if isinstance(grid, Grid) else load_grid(grid)
     if train:  # command-line training overrides (--precision, --epochs) apply to every cell
         grid = dataclasses.replace(grid, train={**grid.train, **train})
@@ -186,44 +186,17 @@ def _write_leaderboard(results_dir: Path, grid: Grid) -> Path:
     return write_leaderboard(results_dir, expected_cells=expected, footnotes=grid.footnotes())
 
 
-def main(args: Any) -> int:
-    """CLI entry: ``args`` has grid, only, devices, jobs_per_device, retry_failed, results, data_root.
+def grid_command(grid: str | Path, *, slurm: SlurmOptions | None = None, **options: Any) -> int:
+    """``--grid``: run it (``options`` as ``run_grid`` takes them; Slurm when ``slurm`` is given).
 
     Returns the exit status: 0 when every cell of the selection has an ok record (or, with
     --no-wait, is queued on the cluster), 1 when some failed or are missing, 2 on a bad
-    grid/option, 130 when interrupted (Ctrl-C), 143 on SIGTERM.
+    grid/option. Ctrl-C and SIGTERM reach the caller as KeyboardInterrupt once the workers stopped.
     """
-    if getattr(args, "task_root", None) or getattr(args, "task_options", None):
-        print("error: --task-root and --task-arg apply to one task; a grid sets each task's folder under "
-              "--data-root and its options in the grid file", file=sys.stderr)
-        return 2
-    train = {k: v for k, v in (("epochs", getattr(args, "epochs", None)), ("precision", getattr(args, "precision", None))) if v is not None}
-    restore_sigterm = raise_on_sigterm()  # `kill PID` stops the workers and releases claims, as Ctrl-C does
     try:
-        slurm = options_from_args(args)
-        summary = run_grid(
-            args.grid,
-            results_dir=args.results or None,
-            devices=args.devices,
-            jobs_per_device=args.jobs_per_device,
-            only=tuple(args.only or ()),
-            retry_failed=bool(args.retry_failed),
-            data_root=args.data_root,
-            checkpoint_dir=getattr(args, "checkpoint_dir", None),
-            strict=bool(getattr(args, "strict", False)),
-            train=train,
-            runner=getattr(args, "runner", None) or DEFAULT_RUNNER,
-            backend="slurm" if slurm else "local",
-            slurm=slurm,
-        )
+        summary = run_grid(grid, backend="slurm" if slurm else "local", slurm=slurm, **options)
     except (GridError, DeviceError, SchedulerError, SlurmError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM: the scheduler has stopped its workers
-        status, what = interrupted(exc)
-        print(f"{what}: finished cells are recorded; run the same command again to resume", file=sys.stderr)
-        return status
-    finally:
-        restore_sigterm()
     # With --no-wait the cells still queued on the cluster are missing, but not failed.
     return 0 if summary.failed_total == 0 and summary.missing <= summary.queued else 1

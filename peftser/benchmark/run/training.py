@@ -261,26 +261,20 @@ def _progress(epochs, label: str, enabled: bool):
 SUMMARY_METRICS = ("uar", "acc", "macro_f1", "demographic_parity", "equality_of_odds")
 
 
-def main(args) -> int:
+def train_command(cell: Cell, *, results_dir: str | Path = "results", device: str | None = None, data_root=None,
+                  task_root=None, checkpoint_dir=None, strict: bool = False) -> int:
     """``--train UPSTREAM METHOD TASK TRAINING``: run one cell, save its record, print a summary line."""
     from peftser.benchmark.store import ResultStore
     from peftser.downstream.audio import check_cache_writable
 
-    upstream, method, task, training = args.train
-    train = {}
-    if args.epochs is not None:
-        train["epochs"] = args.epochs
-    if args.precision is not None:
-        train["precision"] = args.precision
-    cell = Cell(upstream=upstream, method=method, task=task, training=training, train=train, task_args=args.task_options)
-    store = ResultStore(args.results)
-    resolve_device(args.device)  # an unusable --device or a misspelt name must not even create a folder
+    store = ResultStore(results_dir)
+    resolve_device(device)  # an unusable --device or a misspelt name must not even create a folder
     check_names(cell)
     store.check_writable([cell.task])  # before a corpus is read or a model trained
     check_cache_writable()
     record = run_cell(
-        cell, device=args.device, results_dir=args.results, data_root=args.data_root, task_root=args.task_root,
-        checkpoint_dir=args.checkpoint_dir, strict=args.strict, progress=sys.stderr.isatty(),
+        cell, device=device, results_dir=results_dir, data_root=data_root, task_root=task_root,
+        checkpoint_dir=checkpoint_dir, strict=strict, progress=sys.stderr.isatty(),
     )
     path = store.save_record(record)
     t = {k: ("n/a" if v is None else f"{v:.2f}") for k, v in record["test"].items() if k in SUMMARY_METRICS}

@@ -10,7 +10,7 @@ DEFAULT_TIME = "24:00:00"
 RESERVED_SBATCH = ("array", "output", "error")  # set by submitit; changing them loses tasks or logs
 
 
-class SlurmError(RuntimeError):
+class SlurmError(ValueError):
     """The Slurm backend cannot run: a bad --slurm-* option, no submitit or sbatch, Slurm refusing."""
 
 
