@@ -22,6 +22,8 @@ from trained_cells import DEMO_CELL, demo_results  # noqa: F401 (fixture)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
+pytestmark = pytest.mark.slow  # ``pytest -m "not slow"`` is the quick loop
+
 
 @pytest.fixture(scope="module")
 def trained(demo_results):  # noqa: F811

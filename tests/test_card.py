@@ -13,6 +13,8 @@ from peftser.benchmark.grids import Grid, MethodEntry, TaskEntry, UpstreamEntry
 from peftser.benchmark.store import ResultStore
 from trained_cells import DEMO_CELL, DEMO_TRAIN, demo_results, pooled_results  # noqa: F401 (fixtures)
 
+pytestmark = pytest.mark.slow  # ``pytest -m "not slow"`` is the quick loop
+
 
 def _eval(card: ModelCard) -> dict[tuple[str, str], float]:
     return {(r.dataset_type, r.metric_name.split(" (")[0]): r.metric_value for r in card.data.eval_results}

@@ -220,6 +220,7 @@ def tiny_en():
     return build_upstream("whisper_tiny_en").eval(), _ctranslate2_whisper(folder), folder
 
 
+@pytest.mark.slow
 def test_whisper_tiny_en_is_the_packaged_tiny_en(tiny_en):
     upstream, _, folder = tiny_en
     assert upstream.pretrained is True
@@ -231,6 +232,7 @@ def test_whisper_tiny_en_is_the_packaged_tiny_en(tiny_en):
     assert arrays["encoder/layer_0/ffn/linear_0/weight"].dtype == torch.float16  # faster-whisper ships float16
 
 
+@pytest.mark.slow
 def test_whisper_tiny_en_equals_ctranslate2_on_30_s(tiny_en):
     """The project's encoder (its converted weights, its layer loop) against CTranslate2 on a 30 s window.
 
@@ -248,6 +250,7 @@ def test_whisper_tiny_en_equals_ctranslate2_on_30_s(tiny_en):
     assert _relative_error(states[-1], reference) < 1e-4
 
 
+@pytest.mark.slow
 def test_whisper_tiny_en_on_6_s_runs_the_real_length(tiny_en):
     """6 s: 300 positions, the first 300 rows of the table, as the paper runs Whisper.
 

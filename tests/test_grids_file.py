@@ -36,6 +36,7 @@ for grid in grids:
 """
 
 
+@pytest.mark.slow
 def test_concurrent_writers_keep_every_grid(tmp_path):
     results, go = tmp_path / "results", tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(REPO)}

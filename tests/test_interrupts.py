@@ -48,6 +48,7 @@ def test_train_stopped_midway_prints_one_line(tmp_path, capsys, monkeypatch, how
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
 
 
+@pytest.mark.slow
 def test_sigterm_to_an_orchestrator_stops_its_workers_and_says_so(tmp_path):
     results = tmp_path / "results"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)]),

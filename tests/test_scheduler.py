@@ -253,6 +253,7 @@ def alive(pid: int) -> bool:
     return "\nState:\tZ" not in status  # an unreaped zombie has already exited
 
 
+@pytest.mark.slow
 def test_kill_9_halfway_then_restart_records_every_cell_once(tmp_path):
     results, n = tmp_path / "results", 12
     first = orchestrator(results, n, 2, GRID_TEST_SLEEP="0.2")
@@ -276,6 +277,7 @@ def test_kill_9_halfway_then_restart_records_every_cell_once(tmp_path):
     assert all(log.count(key) == 1 for key in done_before)  # recorded cells were not run again
 
 
+@pytest.mark.slow
 def test_two_orchestrators_on_one_directory_split_the_cells(tmp_path):
     results, n = tmp_path / "results", 10
     env = {"GRID_TEST_SLEEP": "0.05", "GRID_TEST_BARRIER_COUNT": "2"}  # both must be running at once

@@ -26,6 +26,8 @@ REQUIRED = os.environ.get("PEFTSER_REQUIRE_SLURM_TEST") == "1"
 ONLY = [f"--only={pair}" for pair in ("upstream=demo_whisper_tiny", "method=downstream", "task=synthetic_crema_d",
                                        "training=fold1", "training=fold2", "training=fold3")]
 
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]  # ``pytest -m "not slow"`` is the quick loop
+
 
 def _unavailable(reason: str) -> None:
     (pytest.fail if REQUIRED else pytest.skip)(f"no Slurm to test against: {reason}")

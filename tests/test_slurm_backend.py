@@ -215,6 +215,7 @@ def test_the_sbatch_script_carries_the_options_and_a_refusal_is_one_clear_error(
     assert len(list((results / "slurm" / "jobs").iterdir())) == 1
 
 
+@pytest.mark.slow
 def test_cells_without_a_record_run_as_arrays_of_at_most_max_array_size(tmp_path, monkeypatch):
     # The one test that starts tasks: each is a process that unpickles its CellTask, as on a cluster.
     results = tmp_path / "results"
@@ -247,6 +248,7 @@ def test_cells_without_a_record_run_as_arrays_of_at_most_max_array_size(tmp_path
 
 
 # -- resuming --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_queued_or_claimed_cells_are_not_submitted_again_and_dead_tasks_are(tmp_path):
     results = tmp_path / "results"
     store = ResultStore(results)
@@ -260,6 +262,7 @@ def test_queued_or_claimed_cells_are_not_submitted_again_and_dead_tasks_are(tmp_
     assert runner.split([held])[1] == [held]  # its claim was released: free to submit again
 
 
+@pytest.mark.slow
 def test_no_wait_submits_nothing_already_queued_and_reports_the_cells_as_queued(tmp_path, monkeypatch):
     results = tmp_path / "results"
     cells = toy_grid(2).cells()
@@ -272,6 +275,7 @@ def test_no_wait_submits_nothing_already_queued_and_reports_the_cells_as_queued(
     assert "1 cell(s) already queued or running: not submitted again" in runner.stream.getvalue()
 
 
+@pytest.mark.slow
 def test_a_task_that_ends_without_a_record_is_reported_lost(tmp_path):
     results = tmp_path / "results"
     cell = toy_grid(1).cells()[0]
@@ -288,6 +292,7 @@ def test_a_task_that_ends_without_a_record_is_reported_lost(tmp_path):
     assert "1 cell(s) ended without a record" in text and "| lost 1" in text
 
 
+@pytest.mark.slow
 def test_a_failing_squeue_never_makes_a_cell_lost(tmp_path):
     class FlakyQueue:
         calls = 0
@@ -309,6 +314,7 @@ def test_a_failing_squeue_never_makes_a_cell_lost(tmp_path):
     assert text.count("warning: squeue failed (timeout)") == 1 and f"lost   {cell.label}" in text
 
 
+@pytest.mark.slow
 def test_a_task_runs_its_cell_through_the_runner_path_and_respects_records_and_claims(tmp_path, monkeypatch):
     results = tmp_path / "results"
     store = ResultStore(results)

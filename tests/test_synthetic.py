@@ -126,6 +126,7 @@ def test_prosody_is_learnable_but_far_from_perfect():
     assert 40.0 < uar < 90.0  # chance is 25
 
 
+@pytest.mark.slow
 def test_generation_is_shared_by_concurrent_processes(tmp_path):
     log = tmp_path / "generations.log"
     script = textwrap.dedent(f"""

@@ -116,6 +116,7 @@ def test_evaluation_in_padded_batches_equals_one_clip_at_a_time(tmp_path, backbo
     torch.testing.assert_close(together, alone, rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_loader_gives_the_documented_batches_with_and_without_workers(tmp_path, monkeypatch):
     """The epoch's shuffle, then one augmentation seed per batch, both from the training's generator;
     batch k is its clips augmented in order by a generator seeded with seed k, zero-padded."""
@@ -141,6 +142,7 @@ def test_the_loader_gives_the_documented_batches_with_and_without_workers(tmp_pa
             assert all(torch.equal(a, b) for a, b in zip(mine, theirs)), f"{workers} workers"
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_same_record(tmp_path, monkeypatch):
     cell = Cell("demo_wavlm_base_plus", "lora", "synthetic_crema_d", "fold1", train={"epochs": 1, "batch_size": 8, "head_hidden": 32})
     records = []

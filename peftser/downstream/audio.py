@@ -25,8 +25,8 @@ import soundfile
 import soxr
 
 from peftser.files import atomic_write, check_writable_dir, writing
+from peftser.sample_rate import SAMPLE_RATE
 
-SAMPLE_RATE = 16_000
 MIN_SAMPLES = 400  # 25 ms: the receptive field of one wav2vec 2.0 frame
 # Bump when the decoding recipe changes so stale cache entries are never read.
 RECIPE = "16k-mono-mean-soxr-hq-v3"  # v3: a WAV cut off partway is refused

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from peftser.downstream.audio import SAMPLE_RATE  # the one rate of the harness: every upstream takes it
+from peftser.sample_rate import SAMPLE_RATE  # the one rate of the harness: every upstream takes it
 
 
 @dataclass(frozen=True)

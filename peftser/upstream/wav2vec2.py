@@ -10,7 +10,7 @@ from transformers import Wav2Vec2Config, Wav2Vec2Model, WavLMConfig, WavLMModel
 
 from peftser.upstream.base import Tap, Upstream, UpstreamSpec, load_pretrained, valid_frames
 
-# The model's own SpecAugment is off: the protocol has its own augmentation (PROTOCOL.md, "Known
+# The model's own SpecAugment is off: the protocol has its own augmentation (docs/protocol.md, "Library
 # traps"). LayerDrop keeps the config's value: the layer loop applies it as the reference did.
 PROTOCOL_OVERRIDES = {"mask_time_prob": 0.0, "mask_feature_prob": 0.0, "apply_spec_augment": False}
 

@@ -1,4 +1,4 @@
-"""Whisper encoders, run on the real input length (PROTOCOL.md: at most 6 s, not a 30 s window)."""
+"""Whisper encoders, run on the real input length (docs/protocol.md: at most 6 s, not a 30 s window)."""
 
 from __future__ import annotations
 

@@ -114,6 +114,16 @@ class Run:
         return f"{self.upstream}/{self.variant}/{self.task}/{self.training}"
 
 
+@dataclass(frozen=True)
+class Fairness:
+    """Mean fairness of one group over the trainings where it is defined."""
+
+    demographic_parity: float
+    equality_of_odds: float
+    uar: float  # the mean UAR of the same trainings
+    trainings: int
+
+
 @dataclass
 class Board:
     """Records sorted into groups, with what was expected and what went wrong."""
@@ -170,6 +180,20 @@ class Board:
             if method != variant:
                 by_method[method].add(variant)
         return {m: sorted(by_method[m], key=self.variant_key) for m in sorted(by_method, key=method_sort_key)}
+
+    def fairness(self, group: Group) -> "Fairness | None":
+        """The group's mean gender fairness: over the trainings where both metrics are defined (a
+        class absent for one gender leaves them undefined), with those trainings' mean UAR. The
+        one rule every table, the JSON and the plots use."""
+        runs = [r for r in self.runs.get(group, []) if r.demographic_parity is not None and r.equality_of_odds is not None]
+        if not runs:
+            return None
+        return Fairness(
+            demographic_parity=float(np.mean([r.demographic_parity for r in runs])),
+            equality_of_odds=float(np.mean([r.equality_of_odds for r in runs])),
+            uar=float(np.mean([r.uar for r in runs])),
+            trainings=len(runs),
+        )
 
     def full_trainings(self, group: Group) -> set[str]:
         """The trainings a group should have: the expected grid's, else the task's, else those seen."""

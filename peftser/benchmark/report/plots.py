@@ -110,12 +110,11 @@ def _plot_fairness_vs_uar(board: Board, path: Path) -> bool:
     plotted = False
     metrics = {"demographic_parity": "demographic parity", "equality_of_odds": "equality of odds"}
     for ax, (metric, title) in zip(axes, metrics.items()):
-        for (task, variant, backbone), runs in board.runs.items():
-            defined = [r for r in runs if getattr(r, metric) is not None]
-            if variant not in colors or not defined:
+        for group in board.runs:
+            means, (_, variant, backbone) = board.fairness(group), group
+            if variant not in colors or means is None:
                 continue
-            ax.scatter(np.mean([r.uar for r in defined]), np.mean([getattr(r, metric) for r in defined]),
-                       color=colors[variant], marker=markers[backbone], s=40, alpha=0.8)
+            ax.scatter(means.uar, getattr(means, metric), color=colors[variant], marker=markers[backbone], s=40, alpha=0.8)
             plotted = True
         ax.set_xlabel("test UAR (%)")
         ax.set_ylabel(f"{title} (%), lower is fairer")

@@ -45,29 +45,20 @@ def _uar_cell(board: Board, group: Group) -> str:
     return f"{mean:.2f} ± {std:.2f}{_count(len(runs), full)}"
 
 
-def _fairness_means(board: Board, group: Group) -> tuple[float, float, int] | None:
-    """Mean demographic parity and equality of odds over the trainings where both are defined, and their count."""
-    runs = [r for r in board.runs.get(group, []) if r.demographic_parity is not None and r.equality_of_odds is not None]
-    if not runs:
-        return None
-    return float(np.mean([r.demographic_parity for r in runs])), float(np.mean([r.equality_of_odds for r in runs])), len(runs)
-
-
 def _fairness_cell(board: Board, group: Group, marks: Sequence[str] = ("", "")) -> str:
-    means, full = _fairness_means(board, group), len(board.full_trainings(group))
+    means, full = board.fairness(group), len(board.full_trainings(group))
     if means is None:
         return "–" + (f" (0/{full})" if full else "")
-    dp, eo, n = means
-    return f"{dp:.2f}{marks[0]} / {eo:.2f}{marks[1]}{_count(n, full)}"
+    return f"{means.demographic_parity:.2f}{marks[0]} / {means.equality_of_odds:.2f}{marks[1]}{_count(means.trainings, full)}"
 
 
 def _fairness_overall_cell(board: Board, variant: str, upstream: str, corpora: Sequence[str],
                            marks: Sequence[str]) -> str:
     """Mean over the corpora of the corpus means, like the Table V statistic; only when every corpus has one."""
-    means = [m for m in (_fairness_means(board, (t, variant, upstream)) for t in corpora) if m is not None]
+    means = [m for m in (board.fairness((t, variant, upstream)) for t in corpora) if m is not None]
     if len(means) < len(corpora):
         return f"incomplete ({len(means)}/{len(corpora)} corpora)"
-    dp, eo = np.mean([m[0] for m in means]), np.mean([m[1] for m in means])
+    dp, eo = np.mean([m.demographic_parity for m in means]), np.mean([m.equality_of_odds for m in means])
     return f"{dp:.2f}{marks[0]} / {eo:.2f}{marks[1]}"
 
 

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from peftser.benchmark.report.board import FAMILY_TITLES, Board, backbone_sort_key, corpus_sort_key, families, mean_std, overall
 from peftser.benchmark.report.paired import PairedStats
-
-
-def _mean(values: list[float]) -> float | None:
-    return float(np.mean(values)) if values else None
 
 
 def _groups(board: Board) -> list[dict]:
@@ -21,12 +15,13 @@ def _groups(board: Board) -> list[dict]:
     for task, variant, upstream in order:
         runs = board.runs.get((task, variant, upstream), [])
         uar = mean_std([r.uar for r in runs]) if runs else None
+        fairness = board.fairness((task, variant, upstream))
         rows.append({
             "task": task, "upstream": upstream, "variant": variant, "method": board.method_of.get(variant, variant),
             "trainings": len(runs), "expected": len(board.full_trainings((task, variant, upstream))),
             "uar": None if uar is None else {"mean": uar[0], "std": uar[1]},
-            "demographic_parity": _mean([r.demographic_parity for r in runs if r.demographic_parity is not None]),
-            "equality_of_odds": _mean([r.equality_of_odds for r in runs if r.equality_of_odds is not None]),
+            "demographic_parity": None if fairness is None else fairness.demographic_parity,
+            "equality_of_odds": None if fairness is None else fairness.equality_of_odds,
         })
     return rows
 

@@ -19,11 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from peftser.benchmark.config import TrainConfig
 from peftser.benchmark.run.batches import collate, eval_batches
 from peftser.benchmark.run.devices import resolve_device
-from peftser.benchmark.run.training import _autocast, resolve_precision
+from peftser.benchmark.run.training import _autocast, make_optimizer, resolve_precision, train_step
 from peftser.downstream.task import EMOTIONS
 from peftser.model import build_model
+from peftser.sample_rate import SAMPLE_RATE
 
 
 def bench(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, steps: int = 5, device: str | None = None, precision: str = "fp32") -> dict:
@@ -32,11 +34,11 @@ def bench(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, 
     precision = resolve_precision(precision, device)
     torch.manual_seed(0)
     model = build_model(upstream, method, pretrained=False).to(device).train()
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=5e-4, betas=(0.9, 0.98), weight_decay=1e-4)
-    samples = int(seconds * 16_000)
+    optimizer = make_optimizer(model, TrainConfig())  # the training's own step, with the protocol's optimiser
+    samples = int(seconds * SAMPLE_RATE)
     waves = 0.1 * torch.randn(batch, samples, device=device)
     lengths = torch.full((batch,), samples, device=device)
-    labels = torch.randint(0, 4, (batch,), device=device)
+    labels = torch.randint(0, len(EMOTIONS), (batch,), device=device)
     loss_fn = nn.CrossEntropyLoss()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -44,11 +46,7 @@ def bench(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, 
     for step in range(steps + 1):
         _sync(device)
         start = time.perf_counter()
-        with _autocast(device, precision):
-            loss = loss_fn(model(waves, lengths).float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(model, waves, lengths, labels, optimizer, loss_fn, device, precision)
         _sync(device)
         if step:  # the first step is a warm-up
             times.append(time.perf_counter() - start)
@@ -82,7 +80,7 @@ def bench_eval(
     model.eval()
     rng = np.random.default_rng(0)
     size = batch * max(batches, -(-dev_clips // batch))
-    lengths = rng.integers(16_000, int(max(seconds, 1.0) * 16_000) + 1, size=size).tolist()
+    lengths = rng.integers(SAMPLE_RATE, int(max(seconds, 1.0) * SAMPLE_RATE) + 1, size=size).tolist()
     every = eval_batches(lengths, batch)
     timed = [every[k] for k in sorted(set(np.linspace(0, len(every) - 1, batches).round().astype(int).tolist()))]
     waves = {i: (0.1 * rng.standard_normal(lengths[i])).astype(np.float32) for group in timed for i in group}

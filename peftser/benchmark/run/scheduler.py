@@ -38,7 +38,7 @@ from peftser.benchmark.run.runner import (  # noqa: F401  (DEFAULT_RUNNER and Sc
     resolve_runner,
     save_outcome,
 )
-from peftser.benchmark.run.slots import DeviceError, Slot, make_slots, parse_devices  # noqa: F401  (re-exported)
+from peftser.benchmark.run.slots import DeviceError, Slot
 from peftser.benchmark.store import Claim, ResultStore
 
 POLL_SECONDS = 0.5  # how often cells held by another orchestrator are looked at again

@@ -1,4 +1,4 @@
-"""One training of the grid (a cell), exactly the paper's protocol (PROTOCOL.md, "Training").
+"""One training of the grid (a cell), exactly the paper's protocol (docs/protocol.md, "Training").
 
 Adam with ReduceLROnPlateau on dev loss, class-weighted cross entropy, training-only
 augmentation, the test set scored once with the weights of the best dev-UAR epoch.
@@ -24,6 +24,7 @@ from peftser.benchmark.cell import Cell
 from peftser.benchmark.config import TrainConfig
 from peftser.benchmark.run.devices import resolve_device
 from peftser.benchmark.metrics import compute_metrics, metrics_by_group
+from peftser.benchmark.store import ResultStore
 from peftser.downstream.audio import AudioError, load_audio
 from peftser.downstream.task import EMOTIONS, Utterance
 from peftser.model import SERModel, build_model
@@ -78,6 +79,23 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The paper's Adam over the parameters that train."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+
+
+def train_step(model, waves, lengths, labels, optimizer, loss_fn, device, precision) -> torch.Tensor:
+    """One optimiser step on one batch (forward, backward, update); the batch's loss (a tensor, so
+    that reading it is the caller's choice of when to wait for the device)."""
+    with _autocast(device, precision):
+        loss = loss_fn(model(waves, lengths).float(), labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def train_epoch(model, clips, cfg: TrainConfig, optimizer, loss_fn, device, precision, rng) -> float:
     """One pass over the training clips (augmented); the mean training loss."""
     model.train()
@@ -86,11 +104,7 @@ def train_epoch(model, clips, cfg: TrainConfig, optimizer, loss_fn, device, prec
     seeds = augmentation_seeds(rng, len(batches)) if cfg.augment else None
     for waves, lengths, labels in batch_loader(clips, batches, device, seeds=seeds, augmentation=(cfg.snr_db, cfg.time_mask)):
         x, lengths, labels = (t.to(device, non_blocking=True) for t in (waves, lengths, labels))
-        with _autocast(device, precision):
-            loss = loss_fn(model(x, lengths).float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss = train_step(model, x, lengths, labels, optimizer, loss_fn, device, precision)
         total += loss.item() * len(labels)
         count += len(labels)
     return total / max(count, 1)
@@ -192,8 +206,7 @@ def run_cell(
     ).to(device)
     model.upstream.layerdrop_enabled = cfg.layerdrop
     model.upstream.mask_padding_in_training = cfg.mask_padding
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr
     )
@@ -222,7 +235,8 @@ def run_cell(
             [task.source_of(c.utterance) for c in test],
         )
 
-    artifact_dir = Path(results_dir) / "artifacts" / cell.key
+    store = ResultStore(results_dir)
+    artifact_dir = store.artifact_dir(cell)
     config = artifact_config(model, cell.upstream, cell.upstream_args, cfg.max_seconds, cell=cell)
     artifact_bytes = save_artifact(model, artifact_dir, config)
     counts = model.parameter_counts()
@@ -236,7 +250,7 @@ def run_cell(
         "best_epoch": best["epoch"],
         "history": history,
         **counts,
-        "artifact": {"path": str(artifact_dir.relative_to(results_dir)), "bytes": artifact_bytes},
+        "artifact": {"path": store.relative(artifact_dir), "bytes": artifact_bytes},
         "split_sizes": {"train": len(train), "dev": len(dev), "test": len(test)},
         "skipped": skipped,
         "wall_time_s": round(time.time() - started, 3),
@@ -264,7 +278,6 @@ SUMMARY_METRICS = ("uar", "acc", "macro_f1", "demographic_parity", "equality_of_
 def train_command(cell: Cell, *, results_dir: str | Path = "results", device: str | None = None, data_root=None,
                   task_root=None, checkpoint_dir=None, strict: bool = False) -> int:
     """``--train UPSTREAM METHOD TASK TRAINING``: run one cell, save its record, print a summary line."""
-    from peftser.benchmark.store import ResultStore
     from peftser.downstream.audio import check_cache_writable
 
     store = ResultStore(results_dir)

@@ -1,4 +1,4 @@
-"""CREMA-D: 91 actors reading 12 sentences, 5 folds over the actors (PROTOCOL.md, "Corpora")."""
+"""CREMA-D: 91 actors reading 12 sentences, 5 folds over the actors (docs/protocol.md, "Corpora and the 19 trainings")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""IEMOCAP: five sessions of dyadic acting, leave-one-session-out (PROTOCOL.md, "Corpora")."""
+"""IEMOCAP: five sessions of dyadic acting, leave-one-session-out (docs/protocol.md, "Corpora and the 19 trainings")."""
 
 from __future__ import annotations
 

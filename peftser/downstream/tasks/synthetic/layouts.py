@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
