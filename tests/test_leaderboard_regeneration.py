@@ -1,0 +1,69 @@
+"""--leaderboard on a fixed set of records: byte-identical files, no torch, and nothing below the CLI reads it.
+
+``tests/data/board`` holds 15 records of the demo grid's demo_whisper_tiny x synthetic_crema_d slice
+(downstream, adapter, LoRA over the five folds) with the grids.json of that run, and the
+leaderboard.md / leaderboard.json that the code of the time wrote from them. Any change to how
+records are read, grouped, averaged or rendered shows up here as a byte difference.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from peftser.cli import main
+
+DATA = Path(__file__).resolve().parent / "data" / "board"
+PACKAGE = Path(__file__).resolve().parents[1] / "peftser"
+
+
+def _results(tmp_path: Path) -> Path:
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copytree(DATA / "records", results / "records")
+    shutil.copy(DATA / "grids.json", results / "grids.json")
+    return results
+
+
+def test_leaderboard_regenerates_byte_identical_files(tmp_path, capsys):
+    results = _results(tmp_path)
+    assert main(["--leaderboard", "--results", str(results)]) == 0
+    for name in ("leaderboard.md", "leaderboard.json"):
+        assert (results / name).read_bytes() == (DATA / "expected" / name).read_bytes(), name
+    assert "15 records; expected cells from grid(s) demo" in capsys.readouterr().out
+
+
+def test_the_fixture_is_what_the_tables_say():
+    # The expected files are not empty shells: they hold the records' own numbers.
+    records = [json.loads(p.read_text()) for p in (DATA / "records").glob("*/*.json")]
+    table = json.loads((DATA / "expected" / "leaderboard.json").read_text())
+    lora = [g for g in table["groups"] if (g["task"], g["variant"], g["upstream"]) == ("synthetic_crema_d", "lora", "demo_whisper_tiny")][0]
+    uars = [r["test"]["uar"] for r in records if r["method"] == "lora"]
+    assert lora["trainings"] == len(uars) == 5
+    assert abs(lora["uar"]["mean"] - sum(uars) / len(uars)) < 1e-9
+
+
+def test_leaderboard_and_compare_import_no_torch(tmp_path):
+    results = _results(tmp_path)
+    code = (
+        "import sys\nfrom peftser.cli import main\n"
+        f"assert main(['--leaderboard', '--results', {str(results)!r}]) == 0\n"
+        f"assert main(['--compare', 'lora', 'downstream', '--results', {str(results)!r}]) == 0\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules)\n"
+        "print('heavy:', ','.join(heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "heavy:"
+
+
+def test_nothing_below_the_cli_reads_the_command_line():
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "cli.py" and path.parent == PACKAGE:
+            continue
+        text = path.read_text(encoding="utf-8")
+        for pattern in ("from peftser.cli import", "import peftser.cli", "from peftser import cli", "argparse"):
+            assert pattern not in text, f"{path.relative_to(PACKAGE.parent)} uses {pattern!r}"
