@@ -12,8 +12,8 @@ __all__ = [*_API, "__version__"]
 
 
 def __getattr__(name):
-    if name in _API:
-        from peftser import api
+    if name in _API:  # the package's face hands the API on; the API itself sits above the harness it uses
+        import importlib
 
-        return getattr(api, name)
+        return getattr(importlib.import_module("peftser.api"), name)
     raise AttributeError(f"module 'peftser' has no attribute {name!r}")

@@ -223,7 +223,7 @@ def _train(args) -> int:
 
 
 def _predict(args) -> int:
-    from peftser.benchmark.predict import predict_command
+    from peftser.predict import predict_command
 
     artifact_dir, *files = args.predict
     return predict_command(artifact_dir, files, device=args.device, checkpoint_dir=args.checkpoint_dir)
