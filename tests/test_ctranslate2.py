@@ -234,9 +234,7 @@ def test_whisper_tiny_en_is_the_packaged_tiny_en(tiny_en):
 def test_whisper_tiny_en_equals_ctranslate2_on_30_s(tiny_en):
     """The project's encoder (its converted weights, its layer loop) against CTranslate2 on a 30 s window.
 
-    Both get the project's log-mel: for a clip of exactly 30 s, transformers' extractor
-    reflects the signal into the last frame where the project (like the extractor for any
-    shorter clip) sees silence. The 6 s test below feeds CTranslate2 the extractor's features.
+    Both get the project's log-mel (the extractor's, as the 6 s test below checks on 6 s).
     """
     upstream, ctranslate2_whisper, _ = tiny_en
     waves = _speech_like(30.0)
@@ -258,7 +256,11 @@ def test_whisper_tiny_en_on_6_s_runs_the_real_length(tiny_en):
     upstream, ctranslate2_whisper, _ = tiny_en
     waves = _speech_like(6.0, seed=1)
     lengths = torch.tensor([waves.shape[1]])
-    features = WhisperFeatureExtractor()(waves[0].numpy(), sampling_rate=RATE, return_tensors="np").input_features
+    # The extractor as the paper's reference code calls it: padded to the clip's own length, so the
+    # last frame sees the clip's end reflected (6 s is a multiple of 160 samples), not silence.
+    features = WhisperFeatureExtractor()(
+        waves[0].numpy(), sampling_rate=RATE, max_length=waves.shape[1], padding="max_length", return_tensors="np",
+    ).input_features
     cut_config = copy.deepcopy(upstream.model.config)
     cut_config.max_source_positions = 300
     cut = WhisperEncoder(cut_config).eval()
@@ -267,11 +269,12 @@ def test_whisper_tiny_en_on_6_s_runs_the_real_length(tiny_en):
     padded = torch.nn.functional.pad(waves, (0, 24 * RATE))
     with torch.no_grad():
         states, frame_lengths = upstream(waves, lengths)
-        reference = cut(torch.from_numpy(features[..., :600]), output_hidden_states=True).hidden_states
+        reference = cut(torch.from_numpy(features), output_hidden_states=True).hidden_states
         padded_states, _ = upstream(padded, torch.tensor([padded.shape[1]]))
     assert frame_lengths.tolist() == [300] and len(states) == len(reference) == 5
     for state, expected in zip(states, reference):
         assert state.shape == (1, 300, 384)
         torch.testing.assert_close(state, expected, rtol=1e-4, atol=1e-4)
-    assert _relative_error(states[-1], _encode(ctranslate2_whisper, features[..., :600])) < 1e-4
+    assert features.shape == (1, 80, 600)
+    assert _relative_error(states[-1], _encode(ctranslate2_whisper, features)) < 1e-4
     assert _relative_error(padded_states[-1][:, :300], states[-1]) > 0.1
