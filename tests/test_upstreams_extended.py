@@ -16,7 +16,7 @@ from upstream_twins import PRE_NORM_TWINS, TWINS
 from peftser.peft import build_method
 from peftser.peft.adapter import Bottleneck
 from peftser.registry import UPSTREAMS
-from peftser.upstream import build_upstream
+from peftser.upstream import UpstreamSpec, build_upstream
 
 NEW_UPSTREAMS = {
     # name: (family, checkpoint, layers, hidden, pre-norm)
@@ -267,3 +267,40 @@ def test_pre_norm_twins_finish_with_the_encoders_layer_norm(name):
     with torch.no_grad():
         states, _ = upstream(_clip(12_000), torch.tensor([12_000]))
     assert len(seen) == 1 and torch.equal(states[-1], seen[0])  # once, after the last layer only
+
+
+# -- real weights from a checkpoint folder ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("twin", ["twin_hubert_base", "twin_hubert_large", "twin_data2vec_audio", "twin_wavlm_large"])
+def test_the_new_families_load_a_checkpoint_dir(tmp_path, registered_upstream, twin):
+    """Weights saved by transformers under the hub id's folder name load into the family's model."""
+    from transformers import Data2VecAudioConfig, Data2VecAudioModel, HubertConfig, HubertModel, WavLMConfig, WavLMModel
+
+    family, config, _ = TWINS[twin]
+    classes = {"hubert": (HubertConfig, HubertModel), "data2vec_audio": (Data2VecAudioConfig, Data2VecAudioModel),
+               "wavlm": (WavLMConfig, WavLMModel)}
+    config_class, model_class = classes[family]
+    torch.manual_seed(0)
+    saved = model_class(config_class(**config)).eval()
+    saved.save_pretrained(tmp_path / "some-checkpoint")
+    name = registered_upstream(UpstreamSpec(f"test_{twin}_checkpoint", family, "someone/some-checkpoint", config))
+    upstream = build_upstream(name, checkpoint_dir=tmp_path).eval()
+    assert upstream.pretrained is True and upstream.family == family
+    expected = saved.state_dict()
+    loaded = upstream.model.state_dict()
+    assert set(expected) - set(loaded) <= {"masked_spec_embed"}  # SpecAugment's, unused with masking off
+    for key, value in loaded.items():
+        assert torch.equal(value, expected[key]), key
+    waves = _clip(12_000)
+    with torch.no_grad():
+        states, _ = upstream(waves, torch.tensor([12_000]))
+        reference = saved(waves).last_hidden_state
+    torch.testing.assert_close(states[-1], reference, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", WAVE_TWINS)
+def test_spec_augment_is_off_in_every_wave_family(name):
+    config = build_upstream(name).model.config
+    assert config.mask_time_prob == 0.0 and config.mask_feature_prob == 0.0
+    assert getattr(config, "apply_spec_augment", False) is False  # data2vec-audio's config has no such switch

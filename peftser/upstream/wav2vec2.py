@@ -199,7 +199,11 @@ _FAMILIES = {
 def build_wav2vec2(spec: UpstreamSpec, *, pretrained: bool, checkpoint_dir=None, **overrides) -> Wav2Vec2Upstream:
     """A wav2vec 2.0, WavLM, HuBERT or data2vec-audio model from its checkpoint, or with random weights from ``spec.config``."""
     config_cls, model_cls, upstream_cls = _FAMILIES[spec.family]
-    overrides = {**PROTOCOL_OVERRIDES, **overrides}
+    # Only the switches the family's config has: data2vec-audio's has no apply_spec_augment (its
+    # masking probabilities at 0 turn SpecAugment off), and from_pretrained hands unknown keys to
+    # the model's constructor, which refuses them.
+    known = config_cls().to_dict()
+    overrides = {**{k: v for k, v in PROTOCOL_OVERRIDES.items() if k in known}, **overrides}
     if pretrained:
         model = load_pretrained(model_cls, spec, checkpoint_dir, **overrides)
     else:
