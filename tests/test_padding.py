@@ -13,10 +13,13 @@ from peftser.downstream.head import SERHead
 from peftser.peft import build_method, trainable_parameters
 from peftser.registry import METHODS, load_builtins
 from peftser.upstream import build_upstream
+from upstream_twins import TWINS
 
 load_builtins()
-# One tiny twin per family; every registered method (the paper's and the peft relatives).
-FAMILIES = ["demo_whisper_tiny", "demo_wav2vec2_base", "demo_wavlm_base_plus"]
+# One tiny twin per family and variant (pre-norm layers, layer-norm front ends, HuBERT,
+# data2vec-audio's positional convolution stack, Whisper's 128 mel bins); every registered method
+# (the paper's and the peft relatives).
+FAMILIES = ["demo_whisper_tiny", "demo_wav2vec2_base", "demo_wavlm_base_plus", *TWINS]
 METHOD_NAMES = METHODS.names()
 # Every dropout and LayerDrop off, so that a training-mode forward is deterministic.
 NO_DROPOUT = {

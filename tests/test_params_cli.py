@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 
 import pytest
 import torch
 
 from peftser.cli import main
 from peftser.model import build_model
-from peftser.params import PAPER_BACKBONES, PAPER_TABLE_IV, backbone_rows
+from peftser.params import PAPER_BACKBONES, PAPER_TABLE_IV, TABLE_BACKBONES, backbone_rows
 from peftser.peft import build_method
 from peftser.registry import GRIDS, METHODS, TASKS, UPSTREAMS, load_builtins
 
@@ -36,7 +37,7 @@ def _millions(n: int) -> float:
 
 
 def test_params_json_rows_cover_every_backbone_and_method(params_rows):
-    assert set(params_rows) == {(u, m) for u in PAPER_BACKBONES for m in METHODS.names()}
+    assert set(params_rows) == {(u, m) for u in TABLE_BACKBONES for m in METHODS.names()}  # the paper's and the extended encoders
     for row in params_rows.values():
         assert set(row) == {"upstream", "method", "method_params", "head_params", "upstream_params"}
         assert all(isinstance(row[k], int) and row[k] >= 0 for k in ("method_params", "head_params", "upstream_params"))
@@ -95,7 +96,7 @@ TABLE_II = {
 
 @pytest.fixture(scope="module")
 def backbones() -> dict[str, dict]:
-    return {row["upstream"]: row for row in backbone_rows()}
+    return {row["upstream"]: row for row in backbone_rows(PAPER_BACKBONES)}
 
 
 @pytest.mark.parametrize("backbone", PAPER_BACKBONES)
@@ -115,7 +116,8 @@ def test_params_table_prints_both_tables(capsys):
     assert main(["--params"]) == 0
     out = capsys.readouterr().out
     assert "Backbones (Table II)" in out and "Trainable parameters (Table IV)" in out
-    assert "| wavlm_base_plus | lora" in out
+    for upstream in ("wavlm_base_plus", "whisper_large_v3_turbo", "mms_300m"):  # the paper's and the extended encoders
+        assert re.search(rf"^\| {upstream} +\| lora +\|", out, re.MULTILINE), upstream
 
 
 def test_list_json_lists_every_registry(capsys):

