@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,7 +68,7 @@ def test_artifact_reloads_and_reproduces_test_predictions(trained):
     model, config = load_artifact(results / record["artifact"]["path"])
     assert config["method"] == "adapter" and config["classes"] == ["neutral", "happy", "sad", "angry"]
     test = make_task(CELL.task).training(CELL.training).test
-    clips = load_clips(test, config["max_seconds"], strict=True, skipped={})
+    clips = load_clips(test, config["max_seconds"], strict=True, skipped={}, evaluation=True)
     preds = predict(model, clips, 8, torch.device("cpu"), "fp32").argmax(1).tolist()
     classes = config["classes"]
     assert [classes[p] for p in preds] == [p["pred"] for p in record["predictions"]]
@@ -139,6 +140,52 @@ def test_the_loader_gives_the_documented_batches_with_and_without_workers(tmp_pa
         assert len(got) == len(expected)
         for mine, theirs in zip(got, expected):
             assert all(torch.equal(a, b) for a, b in zip(mine, theirs)), f"{workers} workers"
+
+
+@pytest.mark.parametrize("backbone", ["demo_whisper_tiny", "demo_wav2vec2_base"])
+@pytest.mark.filterwarnings("ignore:.*(expected 5531|flawed audio|skipping)")
+def test_dev_and_test_score_flawed_clips_that_training_skips(tmp_path, backbone):
+    """The reference keeps all-zero, NaN and very short clips: they are in the test predictions
+    (made finite, padded to 400 samples), while training skips them and counts them."""
+    from corpus_fixtures import build_iemocap, write_nan_wav, write_short_wav, write_silent_wav
+
+    root = tmp_path / "IEMOCAP_full_release"
+    build_iemocap(root)
+    wav = root / "Session{}" / "sentences" / "wav" / "Ses0{}F_impro01" / "Ses0{}F_impro01_{}.wav"
+    flawed = {}
+    for session in (1, 2):  # fold1: test is Session1, training Sessions 2-4 (dev Session5)
+        def clip(name, k=session):
+            flawed[f"Ses0{k}F_impro01_{name}"] = Path(str(wav).format(k, k, k, name))
+            return flawed[f"Ses0{k}F_impro01_{name}"]
+
+        write_silent_wav(clip("F000"))
+        write_short_wav(clip("F001"))
+        write_nan_wav(clip("M002"), at=300)
+        write_nan_wav(clip("M013"), at=0)
+    cell = Cell(backbone, "downstream", "iemocap", "fold1", train={"epochs": 1, "batch_size": 4, "head_hidden": 16})
+    record = run_cell(cell, device="cpu", results_dir=tmp_path / "results", task_root=root)
+
+    assert record["split_sizes"] == {"train": 21 - 4, "dev": 7, "test": 7}
+    predicted = {p["key"] for p in record["predictions"]}
+    assert {k for k in flawed if k.startswith("Ses01")} <= predicted and record["test"]["n"] == 7
+    assert {k: n for k, n in record["skipped"].items() if k.startswith("bad audio")} == {
+        "bad audio: silent": 1, "bad audio: too short": 1, "bad audio: nan/inf": 2,
+    }
+    notes = [d for d in record["deviations"] if "flawed" in d or d.startswith("dev/test")]
+    assert notes == [
+        "training skipped 4 clip(s) with flawed audio (1 silent, 2 nan/inf, 1 too short), which the reference code trains on",
+        "dev/test: 2 clip(s) with NaN or infinite samples scored with those samples set to zero "
+        "(the reference zeroes a clip whose first sample is NaN and passes other NaN on to the encoder)",
+        "dev/test: 1 clip(s) under 400 samples scored zero-padded to 400 "
+        "(the reference scored clips unpadded, one at a time, which wav2vec 2.0 and WavLM cannot take)",
+    ]
+    test = {c.utterance.key: c for c in load_clips(make_task("iemocap", root=root).training("fold1").test, 6.0,
+                                                   strict=False, skipped={}, evaluation=True)}
+    waves = {k: test[k].wave() for k in flawed if k.startswith("Ses01")}
+    assert not waves["Ses01F_impro01_F000"].any() and not waves["Ses01F_impro01_M013"].any()  # NaN first: zeros
+    assert len(waves["Ses01F_impro01_F001"]) == test["Ses01F_impro01_F001"].length == 400
+    assert np.isfinite(waves["Ses01F_impro01_M002"]).all() and waves["Ses01F_impro01_M002"][300] == 0
+    assert waves["Ses01F_impro01_M002"][299] != 0
 
 
 def test_worker_processes_give_the_same_record(tmp_path, monkeypatch):
