@@ -29,7 +29,7 @@ CELL = Cell("demo_whisper_tiny", "adapter", "synthetic_crema_d", "fold1", train=
 RECORD_FIELDS = {
     "status", "key", "label", "cell", "config", "upstream", "method", "variant", "task", "training", "seed",
     "test", "dev", "best_epoch", "history", "trainable_params", "method_params", "head_params",
-    "upstream_params", "artifact", "wall_time_s", "device", "precision", "versions", "predictions",
+    "upstream_params", "artifact", "wall_time_s", "device", "precision", "versions", "predictions", "machine",
 }
 METRIC_FIELDS = {"uar", "acc", "macro_f1", "demographic_parity", "equality_of_odds", "confusion", "n", "notes"}
 
@@ -54,6 +54,9 @@ def test_record_has_every_field_and_its_metrics_recompute(trained):
     assert set(record["history"][0]) == {"epoch", "train_loss", "dev_loss", "dev_uar", "lr"}
     assert record["config"]["train"]["lr"] == 1e-3 and record["config"]["train"]["betas"] == [0.9, 0.98]
     assert record["seed"] == 8  # 8 x fold index
+    machine = record["machine"]  # what decides whether these numbers reproduce elsewhere
+    assert {"cpu", "cpu_capability", "mkl", "onednn", "torch", "threads"} <= set(machine) and machine["cpu"]
+    assert machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert len(record["predictions"]) == record["test"]["n"]
     assert {p["gender"] for p in record["predictions"]} == {"female", "male"}
     recomputed = metrics_from_predictions(record["predictions"])

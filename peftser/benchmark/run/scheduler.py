@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TextIO
 
 from peftser.benchmark.config import Cell
+from peftser.benchmark.machine import machine_info
 from peftser.benchmark.store import Claim, ResultStore
 
 DEFAULT_RUNNER = "peftser.benchmark.run.training:run_cell"
@@ -239,6 +240,7 @@ def failed_record(cell: Cell, error: str, trace: str, *, device: str, wall_time_
         "traceback": trace,
         "wall_time_s": wall_time_s,
         "device": device,
+        "machine": machine_info(device),  # without torch's fields where this process has not imported it
     }
 
 

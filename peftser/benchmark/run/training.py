@@ -21,6 +21,7 @@ from torch import nn
 from peftser.benchmark.artifact import artifact_config, save_artifact
 from peftser.benchmark.run.batches import augmentation_seeds, batch_loader, eval_batches, train_batches
 from peftser.benchmark.config import Cell, TrainConfig
+from peftser.benchmark.machine import machine_info
 from peftser.benchmark.run.devices import resolve_device
 from peftser.benchmark.metrics import compute_metrics
 from peftser.downstream.audio import MIN_SAMPLES, REPAIRABLE, AudioError, load_audio
@@ -267,6 +268,7 @@ def run_cell(
         "skipped": skipped,
         "wall_time_s": round(time.time() - started, 3),
         "device": str(device),
+        "machine": machine_info(device),
         "precision": precision,
         "versions": versions(),
         "predictions": [
