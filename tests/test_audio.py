@@ -227,6 +227,18 @@ def test_flawed_clips_are_kept_and_repaired_for_scoring(tmp_path):
     assert not audio.audio_problem(write_bad(tmp_path, "garbage")).repairable
 
 
+def test_a_flawed_clip_judged_unusable_by_an_older_cache_is_decoded_again(tmp_path, cache):
+    path = write_bad(tmp_path, "nan")
+    assert audio.audio_problem(path).kind == "nan/inf"
+    (npy,) = cache.rglob("*.npy")
+    npy.unlink()
+    npy.with_suffix(".flaw").unlink()
+    npy.with_suffix(".bad").write_text("nan/inf\taudio contains NaN or infinite samples")  # the old verdict
+    clear_memory_cache()
+    assert audio.audio_problem(path).repairable and np.isfinite(load_audio(path, repair=True)).all()
+    assert npy.exists() and npy.with_suffix(".flaw").exists() and not npy.with_suffix(".bad").exists()
+
+
 def test_a_wav_cut_off_partway_is_counted_as_truncated(tmp_path):
     whole = tmp_path / "whole.wav"
     soundfile.write(str(whole), tone(16000, 1.0, 300.0), 16000, subtype="PCM_16")

@@ -36,7 +36,7 @@ SAMPLE_RATE = 16_000
 # 3, 2, 2 and strides 5, 2, 2, 2, 2, 2, 2); Whisper needs 160 samples for one log-mel frame.
 MIN_SAMPLES = 400
 # Bump when the decoding recipe changes so stale cache entries are never read.
-RECIPE = "16k-mono-mean-soxr-hq-v4"  # v4: silent, NaN and too short clips are kept with a flaw note
+RECIPE = "16k-mono-mean-soxr-hq-v3"  # v3: a WAV cut off partway is refused
 SOURCE_NOTE = ".src"  # beside each entry: the source_identity it was decoded from (JSON)
 FLAW_NOTE = ".flaw"  # beside an entry of a flawed clip: its kind and what is wrong
 # Kinds of flaw a clip can still be scored with (dev and test): it decodes, and once made finite
@@ -228,6 +228,10 @@ def _read_bad_note(entry: Path, path: Path, suffix: str = ".bad") -> AudioError 
     if not note.exists():
         return None
     kind, _, detail = note.read_text().partition("\t")
+    if suffix == ".bad" and kind in REPAIRABLE:
+        # Written before flawed clips were kept: the clip decodes, so decode it (and drop the note)
+        # instead of changing the recipe, which would decode every corpus again.
+        return None
     return AudioError(path, kind, detail)
 
 
@@ -249,6 +253,7 @@ def _decode_and_store(path: Path, entry: Path, identity: dict) -> Decoded:
             note = f"{flaw.kind}\t{flaw.detail}".encode()
             atomic_write(entry.with_suffix(FLAW_NOTE), lambda h: h.write(note))
         atomic_write(entry.with_suffix(".npy"), lambda h: np.save(h, wave, allow_pickle=False))
+        entry.with_suffix(".bad").unlink(missing_ok=True)  # an earlier verdict on a flawed clip
     return wave, flaw
 
 
