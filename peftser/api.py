@@ -154,7 +154,10 @@ class SERPredictor:
                                                    "average the channels first, as the harness does")
         if sample_rate is None:
             raise ValueError(f"{source}: an array or tensor needs its sample_rate (e.g. predict(x, sample_rate=16000))")
-        return conform(item, sample_rate, source)
+        wave, flaw = conform(item, sample_rate, source)
+        if flaw is not None:  # as --predict treats a flawed file
+            raise flaw
+        return wave
 
     @torch.no_grad()
     def _probabilities(self, waves: list[np.ndarray], batch_size: int) -> np.ndarray:

@@ -51,6 +51,21 @@ def write_silent_wav(path: Path, seconds: float = 0.05) -> None:
     soundfile.write(str(path), np.zeros(int(seconds * 16000)), 16000, subtype="PCM_16")
 
 
+def write_short_wav(path: Path, samples: int = 100) -> None:
+    """A click shorter than one wav2vec 2.0 frame (400 samples at 16 kHz)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(path), np.full(samples, 0.2), 16000, subtype="FLOAT")
+
+
+def write_nan_wav(path: Path, at: int, seconds: float = 0.06) -> None:
+    """A tone with one NaN sample at index ``at`` (a float WAV can hold it)."""
+    t = np.arange(int(seconds * 16000)) / 16000
+    data = 0.3 * np.sin(2 * np.pi * 200 * t)
+    data[at] = np.nan
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(path), data, 16000, subtype="FLOAT")
+
+
 # -- IEMOCAP -----------------------------------------------------------------------------------
 
 # (dialog suffix, speaker letter of the ID's last part, number, label code) per session; the

@@ -194,6 +194,51 @@ def test_audio_shorter_than_one_encoder_frame_is_a_clear_error(tmp_path, monkeyp
     assert err.value.kind == "too short" and str(path) in str(err.value)
 
 
+def test_flawed_clips_are_kept_and_repaired_for_scoring(tmp_path):
+    """Dev and test score what the reference keeps: all zeros as they are, NaN made finite (a clip
+    whose first sample is NaN is all zeros, as the reference zeroes it; other non-finite samples
+    become zero), a clip under one wav2vec 2.0 frame zero-padded at its end to 400 samples."""
+    signal = tone(16000, 0.1, 300.0)
+    nan_first = signal.copy()
+    nan_first[0] = np.nan
+    short = np.full(300, 0.1, dtype=np.float32)
+    files = {name: tmp_path / f"{name}.wav" for name in ("nan_first", "short")}
+    soundfile.write(str(files["nan_first"]), nan_first, 16000, subtype="FLOAT")
+    soundfile.write(str(files["short"]), short, 16000, subtype="FLOAT")
+    files |= {kind: write_bad(tmp_path, kind) for kind in ("all_zero", "nan", "inf")}
+    with_nan, with_inf = signal.copy(), signal.copy()
+    with_nan[50], with_inf[10] = 0.0, 0.0
+    expected = {
+        "all_zero": np.zeros(1600, dtype=np.float32),
+        "nan": with_nan,
+        "inf": with_inf,
+        "nan_first": np.zeros_like(signal),
+        "short": np.concatenate([short, np.zeros(100, dtype=np.float32)]),
+    }
+    kinds = {"all_zero": "silent", "nan": "nan/inf", "inf": "nan/inf", "nan_first": "nan/inf", "short": "too short"}
+    for name, path in files.items():
+        problem = audio.audio_problem(path)
+        assert problem.kind == kinds[name] and problem.repairable
+        for _ in range(2):  # decoded, then from the disk cache with its note
+            clear_memory_cache()
+            with pytest.raises(AudioError):
+                load_audio(path)  # training's read: the flaw, as before
+            np.testing.assert_array_equal(load_audio(path, repair=True), expected[name])
+    assert not audio.audio_problem(write_bad(tmp_path, "garbage")).repairable
+
+
+def test_a_flawed_clip_judged_unusable_by_an_older_cache_is_decoded_again(tmp_path, cache):
+    path = write_bad(tmp_path, "nan")
+    assert audio.audio_problem(path).kind == "nan/inf"
+    (npy,) = cache.rglob("*.npy")
+    npy.unlink()
+    npy.with_suffix(".flaw").unlink()
+    npy.with_suffix(".bad").write_text("nan/inf\taudio contains NaN or infinite samples")  # the old verdict
+    clear_memory_cache()
+    assert audio.audio_problem(path).repairable and np.isfinite(load_audio(path, repair=True)).all()
+    assert npy.exists() and npy.with_suffix(".flaw").exists() and not npy.with_suffix(".bad").exists()
+
+
 def test_a_wav_cut_off_partway_is_counted_as_truncated(tmp_path):
     whole = tmp_path / "whole.wav"
     soundfile.write(str(whole), tone(16000, 1.0, 300.0), 16000, subtype="PCM_16")

@@ -121,6 +121,7 @@ def test_grid_runs_on_two_cpu_slots_and_resumes(tmp_path):
     assert sorted(runs(tmp_path)) == sorted(c.key for c in grid.cells())
     note = json.loads((results / "last_run.json").read_text())
     assert (note["ran"], note["ok"], len(note["slots"])) == (6, 6, 2) and note["wall_time_s"] > 0
+    assert {"cpu", "cpus", "platform", "python"} <= set(note["machine"]) and note["machine"]["cpu"]
 
     again = run(grid, results)
     assert (again.ran, again.skipped) == (0, 6)
@@ -155,6 +156,7 @@ def test_a_cell_that_raises_is_recorded_failed_and_the_rest_finish(tmp_path):
         assert "Traceback" in r["traceback"] and "toy_run" in r["traceback"]
         assert r["cell"] == Cell.from_dict(r["cell"]).to_dict() and r["worker"]["pid"]
         assert "test" not in r  # no metrics in a failed record
+        assert r["machine"]["cpu"] and r["machine"]["cpus"] >= 1  # what ran it, as in an ok record
 
 
 def test_a_dying_worker_is_replaced_and_the_grid_finishes(tmp_path):
@@ -167,6 +169,7 @@ def test_a_dying_worker_is_replaced_and_the_grid_finishes(tmp_path):
     for r in records:
         if r["variant"] == "toy_exit":
             assert r["status"] == "failed" and "died (exit code 3) while running this cell" in r["error"]
+            assert r["machine"]["cpu"]  # written by the orchestrator: without torch's fields on a CPU-only run
         else:
             assert r["status"] == "ok"
     assert len({r["worker"]["pid"] for r in records}) == 3  # two crashed workers, then their replacement

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import warnings
 
 import numpy as np
@@ -177,7 +178,7 @@ def test_task_root_overrides_the_data_root(tmp_path):
 
 
 def break_some_audio(root):
-    """Make three IEMOCAP clips unusable: missing, empty file, all zeros."""
+    """Make two IEMOCAP clips unusable (missing, empty file) and one flawed (all zeros)."""
     wav = root / "Session1" / "sentences" / "wav"
     (wav / "Ses01F_impro01" / "Ses01F_impro01_F000.wav").unlink()
     (wav / "Ses01F_impro01" / "Ses01F_impro01_F001.wav").write_bytes(b"")
@@ -190,19 +191,19 @@ def test_bad_audio_is_skipped_counted_and_warned(tmp_path):
     build_iemocap(root)
     break_some_audio(root)
     task = make_task("iemocap", data_root=tmp_path)
-    with pytest.warns(UserWarning, match=r"skipped 3 utterance\(s\) with unusable audio"):
+    with pytest.warns(UserWarning) as caught:
         utterances = task.utterances
-    assert len(utterances) == 32
+    messages = [str(w.message) for w in caught]
+    assert any(re.search(r"skipped 2 utterance\(s\) with unusable audio", m) for m in messages)
+    assert any(re.search(r"kept 1 utterance\(s\) with flawed audio \(1 silent\)", m) for m in messages)
+    assert len(utterances) == 33  # the silent clip is kept: the reference scores it
+    assert "Ses01M_script01_1_M006" in {u.key for u in utterances}
     assert {k: n for k, n in task.skipped.items() if k.startswith("bad audio")} == {
         "bad audio: missing": 1,
         "bad audio: empty": 1,
-        "bad audio: silent": 1,
     }
-    assert {e.path.name for e in task.bad_audio} == {
-        "Ses01F_impro01_F000.wav",
-        "Ses01F_impro01_F001.wav",
-        "Ses01M_script01_1_M006.wav",
-    }
+    assert {e.path.name for e in task.bad_audio} == {"Ses01F_impro01_F000.wav", "Ses01F_impro01_F001.wav"}
+    assert [e.path.name for e in task.flawed_audio] == ["Ses01M_script01_1_M006.wav"]
 
 
 def test_strict_mode_makes_bad_audio_an_error(tmp_path):
@@ -376,11 +377,12 @@ def test_manifest_cli_reports_every_skipped_file(tmp_path, capsys):
         warnings.simplefilter("ignore")
         assert manifest_command("iemocap", data_root=str(tmp_path), out=str(out)) == 0
     printed = capsys.readouterr().out
-    assert "wrote 32 utterances" in printed
+    assert "wrote 33 utterances" in printed
     for name in ("Ses01F_impro01_F000.wav: audio file is missing", "Ses01F_impro01_F001.wav: audio file is empty",
                  "Ses01M_script01_1_M006.wav: audio is all zeros"):
         assert name in printed
     assert "bad audio: missing" in printed and "excluded: label 'fru'" in printed
-    assert len(out.read_text().splitlines()) == 33
+    assert "kept with flawed audio" in printed.split("Ses01F_impro01_F001.wav")[-1]  # the silent clip, kept
+    assert len(out.read_text().splitlines()) == 34
     with pytest.raises(AudioError):
         manifest_command("iemocap", data_root=str(tmp_path), out=str(out), strict=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ CELL = Cell("demo_whisper_tiny", "adapter", "synthetic_crema_d", "fold1", train=
 RECORD_FIELDS = {
     "status", "key", "label", "cell", "config", "upstream", "method", "variant", "task", "training", "seed",
     "test", "dev", "best_epoch", "history", "trainable_params", "method_params", "head_params",
-    "upstream_params", "artifact", "wall_time_s", "device", "precision", "versions", "predictions",
+    "upstream_params", "artifact", "wall_time_s", "device", "precision", "versions", "predictions", "machine",
 }
 METRIC_FIELDS = {"uar", "acc", "macro_f1", "demographic_parity", "equality_of_odds", "confusion", "n", "notes"}
 
@@ -53,6 +54,9 @@ def test_record_has_every_field_and_its_metrics_recompute(trained):
     assert set(record["history"][0]) == {"epoch", "train_loss", "dev_loss", "dev_uar", "lr"}
     assert record["config"]["train"]["lr"] == 1e-3 and record["config"]["train"]["betas"] == [0.9, 0.98]
     assert record["seed"] == 8  # 8 x fold index
+    machine = record["machine"]  # what decides whether these numbers reproduce elsewhere
+    assert {"cpu", "cpu_capability", "mkl", "onednn", "torch", "threads"} <= set(machine) and machine["cpu"]
+    assert machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert len(record["predictions"]) == record["test"]["n"]
     assert {p["gender"] for p in record["predictions"]} == {"female", "male"}
     recomputed = metrics_from_predictions(record["predictions"])
@@ -67,7 +71,7 @@ def test_artifact_reloads_and_reproduces_test_predictions(trained):
     model, config = load_artifact(results / record["artifact"]["path"])
     assert config["method"] == "adapter" and config["classes"] == ["neutral", "happy", "sad", "angry"]
     test = make_task(CELL.task).training(CELL.training).test
-    clips = load_clips(test, config["max_seconds"], strict=True, skipped={})
+    clips = load_clips(test, config["max_seconds"], strict=True, skipped={}, evaluation=True)
     preds = predict(model, clips, 8, torch.device("cpu"), "fp32").argmax(1).tolist()
     classes = config["classes"]
     assert [classes[p] for p in preds] == [p["pred"] for p in record["predictions"]]
@@ -142,6 +146,52 @@ def test_the_loader_gives_the_documented_batches_with_and_without_workers(tmp_pa
             assert all(torch.equal(a, b) for a, b in zip(mine, theirs)), f"{workers} workers"
 
 
+@pytest.mark.parametrize("backbone", ["demo_whisper_tiny", "demo_wav2vec2_base"])
+@pytest.mark.filterwarnings("ignore:.*(expected 5531|flawed audio|skipping)")
+def test_dev_and_test_score_flawed_clips_that_training_skips(tmp_path, backbone):
+    """The reference keeps all-zero, NaN and very short clips: they are in the test predictions
+    (made finite, padded to 400 samples), while training skips them and counts them."""
+    from corpus_fixtures import build_iemocap, write_nan_wav, write_short_wav, write_silent_wav
+
+    root = tmp_path / "IEMOCAP_full_release"
+    build_iemocap(root)
+    wav = root / "Session{}" / "sentences" / "wav" / "Ses0{}F_impro01" / "Ses0{}F_impro01_{}.wav"
+    flawed = {}
+    for session in (1, 2):  # fold1: test is Session1, training Sessions 2-4 (dev Session5)
+        def clip(name, k=session):
+            flawed[f"Ses0{k}F_impro01_{name}"] = Path(str(wav).format(k, k, k, name))
+            return flawed[f"Ses0{k}F_impro01_{name}"]
+
+        write_silent_wav(clip("F000"))
+        write_short_wav(clip("F001"))
+        write_nan_wav(clip("M002"), at=300)
+        write_nan_wav(clip("M013"), at=0)
+    cell = Cell(backbone, "downstream", "iemocap", "fold1", train={"epochs": 1, "batch_size": 4, "head_hidden": 16})
+    record = run_cell(cell, device="cpu", results_dir=tmp_path / "results", task_root=root)
+
+    assert record["split_sizes"] == {"train": 21 - 4, "dev": 7, "test": 7}
+    predicted = {p["key"] for p in record["predictions"]}
+    assert {k for k in flawed if k.startswith("Ses01")} <= predicted and record["test"]["n"] == 7
+    assert {k: n for k, n in record["skipped"].items() if k.startswith("bad audio")} == {
+        "bad audio: silent": 1, "bad audio: too short": 1, "bad audio: nan/inf": 2,
+    }
+    notes = [d for d in record["deviations"] if "flawed" in d or d.startswith("dev/test")]
+    assert notes == [
+        "training skipped 4 clip(s) with flawed audio (1 silent, 2 nan/inf, 1 too short), which the reference code trains on",
+        "dev/test: 2 clip(s) with NaN or infinite samples scored with those samples set to zero "
+        "(the reference zeroes a clip whose first sample is NaN and passes other NaN on to the encoder)",
+        "dev/test: 1 clip(s) under 400 samples scored zero-padded to 400 "
+        "(the reference scored clips unpadded, one at a time, which wav2vec 2.0 and WavLM cannot take)",
+    ]
+    test = {c.utterance.key: c for c in load_clips(make_task("iemocap", root=root).training("fold1").test, 6.0,
+                                                   strict=False, skipped={}, evaluation=True)}
+    waves = {k: test[k].wave() for k in flawed if k.startswith("Ses01")}
+    assert not waves["Ses01F_impro01_F000"].any() and not waves["Ses01F_impro01_M013"].any()  # NaN first: zeros
+    assert len(waves["Ses01F_impro01_F001"]) == test["Ses01F_impro01_F001"].length == 400
+    assert np.isfinite(waves["Ses01F_impro01_M002"]).all() and waves["Ses01F_impro01_M002"][300] == 0
+    assert waves["Ses01F_impro01_M002"][299] != 0
+
+
 @pytest.mark.slow
 def test_worker_processes_give_the_same_record(tmp_path, monkeypatch):
     cell = Cell("demo_wavlm_base_plus", "lora", "synthetic_crema_d", "fold1", train={"epochs": 1, "batch_size": 8, "head_hidden": 32})
@@ -188,12 +238,74 @@ def test_noise_hits_the_requested_snr():
         assert abs(measured - snr) < 0.2
 
 
-def test_time_mask_zeroes_one_run_of_the_requested_fraction():
-    rng = np.random.default_rng(3)
-    wave = np.ones(10000, dtype=np.float32)
-    masked = time_mask(wave, 0.12, rng)
-    zeros = np.flatnonzero(masked == 0)
-    assert len(zeros) == 1200 and zeros[-1] - zeros[0] == 1199
+def _reference_time_mask(wave, t, t0, sample_rate=16000):
+    """audiomentations 0.28's TimeMask(fade=True).apply written out sample by sample: the run
+    [t0, t0 + t) multiplied by zero, with a ramp from 1 down to 0 over its first f samples and from 0
+    up to 1 over its last, f = min(int(sample_rate * 0.01), int(t * 0.1)); np.linspace(a, b, 1) is [a]."""
+    f = min(int(sample_rate * 0.01), int(t * 0.1))
+    gains = [0.0] * t
+    for i in range(f):
+        gains[i] = 1.0 if f == 1 else 1.0 - i / (f - 1)
+    for j in range(f):
+        gains[t - f + j] = 0.0 if f == 1 else j / (f - 1)
+    out = wave.astype(np.float64)
+    out[t0 : t0 + t] *= np.array(gains)
+    return out.astype(np.float32)
+
+
+def _reference_draws(seed, n, low=0.10, high=0.15):
+    """t = randint(int(n low), int(n high)) and t0 = randint(0, n - t), both bounds included
+    (Python's random.randint, as audiomentations draws them), from the harness's seeded generator."""
+    rng = np.random.default_rng(seed)
+    t = int(rng.integers(int(n * low), int(n * high) + 1))
+    return t, int(rng.integers(0, n - t + 1))
+
+
+@pytest.mark.parametrize("n", [96000, 16000, 12345, 1000, 150, 100, 60, 9])
+def test_time_mask_is_audiomentations_fade_mask(n):
+    wave = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    for seed in range(20):
+        t, t0 = _reference_draws(seed, n)
+        got = time_mask(wave, (0.10, 0.15), np.random.default_rng(seed))
+        np.testing.assert_allclose(got, _reference_time_mask(wave, t, t0), rtol=1e-6, atol=1e-7)
+        assert np.array_equal(got[:t0], wave[:t0]) and np.array_equal(got[t0 + t :], wave[t0 + t :])
+
+
+def test_time_mask_fades_over_10_ms_at_most():
+    wave = np.ones(96000, dtype=np.float32)  # 6 s: t from 9600 to 14400 samples, fade min(160, t/10) = 160
+    t, t0 = _reference_draws(1, len(wave))
+    masked = time_mask(wave, (0.10, 0.15), np.random.default_rng(1))
+    run = masked[t0 : t0 + t]
+    np.testing.assert_allclose(run[:160], np.linspace(1, 0, 160), atol=1e-7)
+    np.testing.assert_allclose(run[-160:], np.linspace(0, 1, 160), atol=1e-7)
+    assert not run[160:-160].any() and masked[t0 - 1] == 1 and masked[t0 + t] == 1
+    assert np.count_nonzero(masked == 0) == t - 2 * 160 + 2  # each ramp ends (or starts) at zero
+
+
+def test_short_masks_fade_less_or_not_at_all():
+    # 120 samples: t in 12..18, fade int(t / 10) = 1: a one-sample "ramp" is [1] at the start, [0] at the end.
+    wave = np.ones(120, dtype=np.float32)
+    for seed in range(10):
+        t, t0 = _reference_draws(seed, 120)
+        run = time_mask(wave, (0.10, 0.15), np.random.default_rng(seed))[t0 : t0 + t]
+        assert run[0] == 1 and not run[1:].any()
+    # 60 samples: t in 6..9, no fade at all (audiomentations 0.28 raises there): the run is zeros.
+    for seed in range(10):
+        t, t0 = _reference_draws(seed, 60)
+        masked = time_mask(np.ones(60, dtype=np.float32), (0.10, 0.15), np.random.default_rng(seed))
+        assert 6 <= t <= 9 and not masked[t0 : t0 + t].any() and np.count_nonzero(masked == 0) == t
+
+
+def test_mask_width_and_start_reach_both_bounds():
+    """randint includes both ends: on 100 samples every width 10..15 and starts 0 and 100 - t occur."""
+    widths, starts = set(), set()
+    for seed in range(400):
+        t, t0 = _reference_draws(seed, 100)
+        masked = time_mask(np.ones(100, dtype=np.float32), (0.10, 0.15), np.random.default_rng(seed))
+        assert np.array_equal(masked[t0 : t0 + t] < 1, np.r_[False, np.ones(t - 1, dtype=bool)])  # fade 1
+        widths.add(t)
+        starts.add(t0 if t0 == 0 else ("end" if t0 == 100 - t else "inside"))
+    assert widths == set(range(10, 16)) and starts == {0, "end", "inside"}
 
 
 def test_augment_draws_snr_and_mask_within_their_ranges():
@@ -201,9 +313,12 @@ def test_augment_draws_snr_and_mask_within_their_ranges():
     wave = np.ones(16000, dtype=np.float32)
     for _ in range(50):
         out = augment(wave, rng, (10.0, 30.0), (0.10, 0.15))
-        zero_fraction = np.mean(out == 0)
-        assert 0.10 - 1e-3 <= zero_fraction <= 0.15 + 1e-3
-        kept = out != 0
+        zeros = np.count_nonzero(out == 0)  # the run between the two 160-sample ramps, plus their zero ends
+        assert 1600 - 2 * 160 + 2 <= zeros <= 2400 - 2 * 160 + 2
+        zero = np.flatnonzero(out == 0)
+        assert zero[-1] - zero[0] + 1 == zeros  # one run
+        kept = np.ones(len(out), dtype=bool)
+        kept[zero[0] - 159 : zero[-1] + 160] = False  # the run and its ramps
         snr = 10 * np.log10(1.0 / np.mean((out[kept] - 1.0) ** 2))
         assert 9.0 < snr < 31.0
 

@@ -47,7 +47,7 @@ class TrainConfig:
     max_seconds: float = 6.0  # audio cut
     augment: bool = True  # training audio only
     snr_db: tuple[float, float] = (10.0, 30.0)  # Gaussian noise
-    time_mask: tuple[float, float] = (0.10, 0.15)  # one mask, fraction of the clip
+    time_mask: tuple[float, float] = (0.10, 0.15)  # one faded mask of int(n*low) to int(n*high) samples (audiomentations' TimeMask)
     class_weighted: bool = True  # inverse training frequency
     head_hidden: int = 256
     head_dropout: float = 0.1

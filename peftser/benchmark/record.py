@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from peftser.benchmark.machine import machine_info
+
 if TYPE_CHECKING:
     from peftser.benchmark.cell import Cell
 
@@ -48,6 +50,7 @@ def failed_record(cell: "Cell", error: str, trace: str, *, device: str, wall_tim
         "traceback": trace,
         "wall_time_s": wall_time_s,
         "device": device,
+        "machine": machine_info(device),  # without torch's fields where this process has not imported it
     }
 
 

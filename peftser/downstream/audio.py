@@ -5,7 +5,12 @@ reference code's torchaudio preprocessing does the same: mean over channels, the
 The result is saved as ``<cache_dir>/<aa>/<sha1>.npy`` where the hash covers the file's resolved
 path, size and modification time, so an edited file is decoded afresh and an unchanged one never
 is. A file found bad leaves a ``.bad`` note with the reason beside it, so checking a corpus twice
-costs two ``stat`` calls per file. A ``.src`` note beside each entry names the file it was decoded
+costs two ``stat`` calls per file.
+
+Some clips decode but are flawed: all zeros, NaN or infinite samples, or shorter than one encoder
+frame. The reference code keeps them in every split, so they are cached (made finite) with a
+``.flaw`` note beside the entry: training skips them, while dev and test score them as
+``load_audio(..., repair=True)`` gives them (docs/protocol.md, section 9). A ``.src`` note beside each entry names the file it was decoded
 from, so that entries of moved, deleted or edited files can be found and removed
 (``peftser.downstream.cache``). A small in-process LRU layer serves the clips a trainer reads
 every epoch without touching the disk.
@@ -27,10 +32,16 @@ import soxr
 from peftser.files import atomic_write, check_writable_dir, writing
 from peftser.sample_rate import SAMPLE_RATE
 
-MIN_SAMPLES = 400  # 25 ms: the receptive field of one wav2vec 2.0 frame
+# 25 ms: the receptive field of one wav2vec 2.0 / WavLM frame (convolutions of kernels 10, 3, 3, 3,
+# 3, 2, 2 and strides 5, 2, 2, 2, 2, 2, 2); Whisper needs 160 samples for one log-mel frame.
+MIN_SAMPLES = 400
 # Bump when the decoding recipe changes so stale cache entries are never read.
 RECIPE = "16k-mono-mean-soxr-hq-v3"  # v3: a WAV cut off partway is refused
 SOURCE_NOTE = ".src"  # beside each entry: the source_identity it was decoded from (JSON)
+FLAW_NOTE = ".flaw"  # beside an entry of a flawed clip: its kind and what is wrong
+# Kinds of flaw a clip can still be scored with (dev and test): it decodes, and once made finite
+# and padded to MIN_SAMPLES every encoder can take it.
+REPAIRABLE = ("silent", "nan/inf", "too short")
 # Upper bound of the in-process layer; a corpus larger than this still works, from disk.
 MEMORY_CACHE_BYTES = 512 * 2**20
 
@@ -43,6 +54,11 @@ class AudioError(ValueError):
         self.kind = kind  # short category for counting: missing, empty, truncated, unreadable, silent, nan/inf
         self.detail = detail
         super().__init__(f"{path}: {detail}")
+
+    @property
+    def repairable(self) -> bool:
+        """Whether the clip can still be scored (``load_audio(..., repair=True)``); training skips it."""
+        return self.kind in REPAIRABLE
 
 
 def default_cache_dir() -> Path:
@@ -65,29 +81,32 @@ def check_cache_writable() -> Path:
     return check_writable_dir(_audio_cache_dir(None), _cache_purpose())
 
 
+Decoded = tuple[np.ndarray, "AudioError | None"]  # a clip's samples and its flaw, if any
+
+
 class _MemoryCache:
-    """A byte-bounded LRU of decoded clips, safe to share between threads."""
+    """A byte-bounded LRU of decoded clips (with their flaws), safe to share between threads."""
 
     def __init__(self) -> None:
-        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._items: OrderedDict[str, Decoded] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> np.ndarray | None:
+    def get(self, key: str) -> Decoded | None:
         with self._lock:
-            wave = self._items.get(key)
-            if wave is not None:
+            item = self._items.get(key)
+            if item is not None:
                 self._items.move_to_end(key)
-            return wave
+            return item
 
-    def put(self, key: str, wave: np.ndarray) -> None:
+    def put(self, key: str, item: Decoded) -> None:
         with self._lock:
-            if key in self._items or wave.nbytes > MEMORY_CACHE_BYTES:
+            if key in self._items or item[0].nbytes > MEMORY_CACHE_BYTES:
                 return
-            self._items[key] = wave
-            self._bytes += wave.nbytes
+            self._items[key] = item
+            self._bytes += item[0].nbytes
             while self._bytes > MEMORY_CACHE_BYTES:
-                _, dropped = self._items.popitem(last=False)
+                _, (dropped, _) = self._items.popitem(last=False)
                 self._bytes -= dropped.nbytes
 
     def clear(self) -> None:
@@ -158,8 +177,24 @@ def _wav_shortfall(path: Path) -> tuple[int, int] | None:
             handle.seek(length + length % 2, os.SEEK_CUR)  # chunks are padded to an even length
 
 
-def _decode(path: Path) -> np.ndarray:
-    """Read, downmix and resample one file, or raise AudioError saying why it is unusable."""
+def make_finite(wave: np.ndarray) -> np.ndarray:
+    """A clip with NaN or infinite samples made finite: all zeros when its first sample is NaN (the
+    reference code's rule), otherwise each non-finite sample set to zero (the reference passes
+    those on to the encoder, whose outputs for the clip are then NaN)."""
+    if np.isnan(wave[0]):
+        return np.zeros_like(wave)
+    return np.where(np.isfinite(wave), wave, 0).astype(wave.dtype)
+
+
+def pad_to_min(wave: np.ndarray) -> np.ndarray:
+    """A clip under MIN_SAMPLES zero-padded at its end to MIN_SAMPLES (as a batch pads it), so
+    that every encoder gets at least one frame; a longer clip as it is."""
+    return np.pad(wave, (0, MIN_SAMPLES - len(wave))) if len(wave) < MIN_SAMPLES else wave
+
+
+def _decode(path: Path) -> Decoded:
+    """Read, downmix and resample one file: (samples, flaw), the samples made finite when they
+    were not; an AudioError (raised) says why a file is unusable altogether."""
     if path.stat().st_size == 0:
         raise AudioError(path, "empty", "audio file is empty (0 bytes)")
     shortfall = _wav_shortfall(path)
@@ -175,11 +210,12 @@ def _decode(path: Path) -> np.ndarray:
     return conform(data, rate, path)
 
 
-def conform(data: np.ndarray, rate: int, source: str | Path) -> np.ndarray:
+def conform(data: np.ndarray, rate: int, source: str | Path) -> Decoded:
     """Samples ``[frames, channels]`` (or ``[frames]``) at ``rate`` Hz as every clip is used: the
-    channel mean, checked for NaN and silence, resampled to 16 kHz with soxr, at least
-    ``MIN_SAMPLES`` long. A decoded file and an array handed to the Python API go through this
-    one recipe; an AudioError names ``source`` and what is wrong."""
+    channel mean, made finite, resampled to 16 kHz with soxr; with its flaw (NaN or infinite
+    samples, all zeros, under ``MIN_SAMPLES``) as an AudioError naming ``source``, or None. A
+    decoded file and an array handed to the Python API go through this one recipe; what cannot be
+    used at all raises."""
     data = np.asarray(data, dtype=np.float32)
     if data.ndim == 1:
         data = data[:, None]
@@ -190,33 +226,39 @@ def conform(data: np.ndarray, rate: int, source: str | Path) -> np.ndarray:
     if not isinstance(rate, (int, np.integer)) or isinstance(rate, bool) or rate <= 0:
         raise AudioError(source, "unreadable", f"sample rate must be a positive whole number of Hz, got {rate!r}")
     wave = data.mean(axis=1, dtype=np.float32)
+    flaw = None
     if not np.isfinite(wave).all():
-        raise AudioError(source, "nan/inf", "audio contains NaN or infinite samples")
-    if not wave.any():
-        raise AudioError(source, "silent", "audio is all zeros (no signal)")
+        flaw = AudioError(source, "nan/inf", "audio contains NaN or infinite samples")
+        wave = make_finite(wave)  # before resampling, which would spread them
+    elif not wave.any():
+        flaw = AudioError(source, "silent", "audio is all zeros (no signal)")
     if rate != SAMPLE_RATE:
         wave = soxr.resample(wave, int(rate), SAMPLE_RATE).astype(np.float32, copy=False)
-    if len(wave) < MIN_SAMPLES:
-        # Shorter than one wav2vec 2.0 frame: no encoder can take it.
+    if len(wave) < MIN_SAMPLES and flaw is None:
+        # Shorter than one wav2vec 2.0 frame: no encoder can take it unpadded.
         seconds = len(wave) / SAMPLE_RATE
-        raise AudioError(source, "too short", f"audio lasts {seconds:.3f} s, under the {MIN_SAMPLES / SAMPLE_RATE} s minimum")
-    return np.ascontiguousarray(wave)
+        flaw = AudioError(source, "too short", f"audio lasts {seconds:.3f} s, under the {MIN_SAMPLES / SAMPLE_RATE} s minimum")
+    return np.ascontiguousarray(wave), flaw
 
 
-def _read_bad_note(entry: Path, path: Path) -> AudioError | None:
-    note = entry.with_suffix(".bad")
+def _read_bad_note(entry: Path, path: Path, suffix: str = ".bad") -> AudioError | None:
+    note = entry.with_suffix(suffix)
     if not note.exists():
         return None
     kind, _, detail = note.read_text().partition("\t")
+    if suffix == ".bad" and kind in REPAIRABLE:
+        # Written before flawed clips were kept: the clip decodes, so decode it (and drop the note)
+        # instead of changing the recipe, which would decode every corpus again.
+        return None
     return AudioError(path, kind, detail)
 
 
-def _decode_and_store(path: Path, entry: Path, identity: dict) -> np.ndarray:
+def _decode_and_store(path: Path, entry: Path, identity: dict) -> Decoded:
     # The source note comes first, so every entry says which file it was decoded from (what
     # --cache-prune needs to tell entries of vanished or changed files).
     source = json.dumps(identity).encode()
     try:
-        wave = _decode(path)
+        wave, flaw = _decode(path)
     except AudioError as err:
         note = f"{err.kind}\t{err.detail}".encode()
         with writing(_cache_purpose()):
@@ -225,15 +267,19 @@ def _decode_and_store(path: Path, entry: Path, identity: dict) -> np.ndarray:
         raise
     with writing(_cache_purpose()):
         atomic_write(entry.with_suffix(SOURCE_NOTE), lambda h: h.write(source))
+        if flaw is not None:  # before the samples: an entry without its note would pass as sound
+            note = f"{flaw.kind}\t{flaw.detail}".encode()
+            atomic_write(entry.with_suffix(FLAW_NOTE), lambda h: h.write(note))
         atomic_write(entry.with_suffix(".npy"), lambda h: np.save(h, wave, allow_pickle=False))
-    return wave
+        entry.with_suffix(".bad").unlink(missing_ok=True)  # an earlier verdict on a flawed clip
+    return wave, flaw
 
 
-def _load_from_disk(path: Path, entry: Path, identity: dict) -> np.ndarray:
+def _load_from_disk(path: Path, entry: Path, identity: dict) -> Decoded:
     npy = entry.with_suffix(".npy")
     if npy.exists():
         try:
-            return np.load(npy, allow_pickle=False)
+            return np.load(npy, allow_pickle=False), _read_bad_note(entry, path, FLAW_NOTE)
         except (OSError, ValueError):
             pass  # a damaged cache entry is rebuilt from the source below
     bad = _read_bad_note(entry, path)
@@ -243,9 +289,18 @@ def _load_from_disk(path: Path, entry: Path, identity: dict) -> np.ndarray:
 
 
 def load_audio(
-    path: str | Path, *, max_seconds: float | None = None, cache_dir: str | Path | None = None, cache: bool = True
+    path: str | Path,
+    *,
+    max_seconds: float | None = None,
+    cache_dir: str | Path | None = None,
+    cache: bool = True,
+    repair: bool = False,
 ) -> np.ndarray:
     """The clip as 16 kHz mono float32 (a fresh copy), cut to its first ``max_seconds`` if given.
+
+    A flawed clip (all zeros, NaN or infinite samples, too short) raises its AudioError, unless
+    ``repair``: then it is returned as dev and test score it, made finite (``make_finite``) and,
+    after the cut, zero-padded to MIN_SAMPLES (``pad_to_min``).
 
     ``cache=False`` decodes without reading or writing any cache (a one-off clip, e.g. a prediction,
     must not leave a copy in the corpus cache).
@@ -253,24 +308,29 @@ def load_audio(
     path = Path(path)
     if not cache:
         _source_stat(path)
-        wave = _decode(path)
+        wave, flaw = _decode(path)
     else:
         identity = source_identity(path)
         key = _cache_key(identity)
-        wave = _memory.get(key)
-        if wave is None:
-            wave = _load_from_disk(path, _entry(_audio_cache_dir(cache_dir), key), identity)
-            _memory.put(key, wave)
+        item = _memory.get(key)
+        if item is None:
+            item = _load_from_disk(path, _entry(_audio_cache_dir(cache_dir), key), identity)
+            _memory.put(key, item)
+        wave, flaw = item
+    if flaw is not None and not repair:
+        raise flaw
     if max_seconds is not None:
         if max_seconds <= 0:
             raise ValueError(f"max_seconds must be positive, got {max_seconds}")
         wave = wave[: int(round(max_seconds * SAMPLE_RATE))]
+    if repair:
+        wave = pad_to_min(wave)
     # A copy, so that in-place augmentation by a caller never alters the cached clip.
     return wave.copy()
 
 
 def check_audio(path: str | Path, *, cache_dir: str | Path | None = None) -> str | None:
-    """Why ``path`` is unusable as audio (e.g. "audio is all zeros (no signal)"), or None if usable.
+    """Why ``path`` is unusable or flawed audio (e.g. "audio is all zeros (no signal)"), or None if sound.
 
     The first check of a file decodes it fully (catching all-zero and NaN audio, not only bad
     headers) and leaves the decoded clip in the disk cache, so training never decodes it again;
@@ -281,17 +341,17 @@ def check_audio(path: str | Path, *, cache_dir: str | Path | None = None) -> str
 
 
 def audio_problem(path: str | Path, *, cache_dir: str | Path | None = None) -> AudioError | None:
-    """The AudioError that loading ``path`` would raise, or None; see check_audio."""
+    """The AudioError that loading ``path`` would raise, or None; see check_audio. A flawed clip's
+    error is ``repairable``: ``load_audio(..., repair=True)`` gives its samples."""
     path = Path(path)
     try:
         identity = source_identity(path)
         entry = _entry(_audio_cache_dir(cache_dir), _cache_key(identity))
         if entry.with_suffix(".npy").exists():
-            return None
+            return _read_bad_note(entry, path, FLAW_NOTE)
         bad = _read_bad_note(entry, path)
         if bad is not None:
             return bad
-        _decode_and_store(path, entry, identity)
+        return _decode_and_store(path, entry, identity)[1]
     except AudioError as err:
         return err
-    return None

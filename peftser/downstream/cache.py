@@ -17,9 +17,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peftser.downstream.audio import RECIPE, SOURCE_NOTE, default_cache_dir
+from peftser.downstream.audio import FLAW_NOTE, RECIPE, SOURCE_NOTE, default_cache_dir
 
-ENTRY_SUFFIXES = (".npy", ".bad", SOURCE_NOTE)
+ENTRY_SUFFIXES = (".npy", ".bad", FLAW_NOTE, SOURCE_NOTE)
 LEFTOVER_AGE_S = 24 * 3600  # a temporary file older than this belongs to no live write
 
 

@@ -86,13 +86,18 @@ def _training_table(trainings: list[Training]) -> str:
 
 
 def _skipped_section(task: Task) -> str:
+    flawed = getattr(task, "flawed_audio", [])
+    kept = "" if not flawed else (
+        "\n\nkept with flawed audio (dev and test score them made finite and padded to 25 ms; training skips them):\n"
+        + "\n".join(f"  {err}" for err in flawed)
+    )
     if not task.skipped:
-        return "skipped: none"
+        return "skipped: none" + kept
     table = tabulate(sorted(task.skipped.items()), headers=["skipped because", "utterances"], tablefmt="github")
     bad = getattr(task, "bad_audio", [])
     if not bad:
-        return table
-    return table + "\n\nunusable audio files:\n" + "\n".join(f"  {err}" for err in bad)
+        return table + kept
+    return table + "\n\nunusable audio files:\n" + "\n".join(f"  {err}" for err in bad) + kept
 
 
 def manifest_command(task_name: str, *, out, data_root=None, task_root=None, strict: bool = False,

@@ -1,6 +1,6 @@
 """Bottleneck adapters in every encoder layer: sequential and parallel (Section II-C).
 
-Placed where the paper's reference code places them (docs/protocol.md, "Methods"):
+Placed where the paper's reference code places them (docs/protocol.md, section 8):
 - ``adapter`` (the reference's ``adapter_l``): on the feed-forward block's output before its
   residual in pre-norm layers (Whisper), on the state after the feed-forward residual (before the
   final layer norm) in post-norm layers (wav2vec 2.0 / WavLM Base);
@@ -8,10 +8,13 @@ Placed where the paper's reference code places them (docs/protocol.md, "Methods"
   residual, before the feed-forward layer norm, its output added after the feed-forward residual.
 
 The reference's adapter module returns ``x + s A(x)`` and its layers add ``x`` once more, so the
-residual is doubled and the adapters are not the identity at initialisation (on Whisper the hidden
-states change by up to about 3x before any training). The default here adds ``s A(x)`` only, so the
-frozen model is unchanged at step 0 (a deviation named in the grids); ``reference_residual: true``
-computes exactly what the reference did.
+residual is doubled and the adapters are not the identity at initialisation: on Whisper the
+parallel adapter doubles the residual stream at every layer (whisper_tiny_en's states grow 2x,
+3.8x, 6-6.4x over the first three layers; tests/test_adapter_growth.py), on wav2vec 2.0 / WavLM the
+sequential adapter behaves like scale s/2 (LN(2h + sA) = LN(h + sA/2)) and the parallel one is
+cancelled by the layer norm only insofar as LN is linear in its input. The default here adds
+``s A(x)`` only, so the frozen model is unchanged at step 0 (a deviation named in the grids);
+``reference_residual: true`` computes exactly what the reference did.
 
 Written here because no maintained library inserts bottleneck adapters into these encoders'
 layers. They attach through forward hooks, so the layers keep their classes.

@@ -11,8 +11,6 @@ unless ``--retry-failed``; killing a run at any moment loses at most the cells i
 from __future__ import annotations
 
 import dataclasses
-import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -22,6 +20,7 @@ from typing import Any, Sequence, TextIO
 
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.grids import Grid, GridError, load_grid
+from peftser.benchmark.machine import machine_info
 from peftser.benchmark.record import CorruptRecordError
 from peftser.benchmark.run.runner import DEFAULT_RUNNER, SchedulerError
 from peftser.benchmark.run.scheduler import Scheduler
@@ -146,7 +145,7 @@ def _write_run_note(results_dir: Path, summary: RunSummary, setup: dict[str, Any
         "leaderboard": None if summary.leaderboard is None else str(summary.leaderboard.name),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **setup,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(terse=True), "python": platform.python_version()},
+        "machine": machine_info(),  # torch's fields only if this process imported torch (peftser.benchmark.machine)
     }
     write_json_atomic(results_dir / "last_run.json", note)
 

@@ -1,4 +1,4 @@
-"""One training of the grid (a cell), exactly the paper's protocol (docs/protocol.md, "Training").
+"""One training of the grid (a cell), exactly the paper's protocol (docs/protocol.md, section 5).
 
 Adam with ReduceLROnPlateau on dev loss, class-weighted cross entropy, training-only
 augmentation, the test set scored once with the weights of the best dev-UAR epoch.
@@ -23,9 +23,10 @@ from peftser.benchmark.run.batches import augmentation_seeds, batch_loader, eval
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.config import TrainConfig
 from peftser.benchmark.run.devices import resolve_device
+from peftser.benchmark.machine import machine_info
 from peftser.benchmark.metrics import compute_metrics, metrics_by_group
 from peftser.benchmark.store import ResultStore
-from peftser.downstream.audio import AudioError, load_audio
+from peftser.downstream.audio import MIN_SAMPLES, REPAIRABLE, AudioError, load_audio
 from peftser.downstream.task import EMOTIONS, Utterance
 from peftser.model import SERModel, build_model
 
@@ -36,26 +37,57 @@ class Clip:
     (from the decoded-audio cache), so a worker never holds a whole corpus in memory."""
 
     utterance: Utterance
-    length: int  # samples, after the cut
+    length: int  # samples, after the cut (and the padding of a repaired clip)
     max_seconds: float
+    repaired: str | None = None  # the flaw of a dev or test clip scored repaired (AudioError.kind)
 
     def wave(self) -> np.ndarray:
-        return load_audio(self.utterance.path, max_seconds=self.max_seconds)
+        return load_audio(self.utterance.path, max_seconds=self.max_seconds, repair=self.repaired is not None)
 
 
-def load_clips(utterances, max_seconds: float, *, strict: bool, skipped: dict[str, int]) -> list[Clip]:
-    """The utterances with usable audio; unusable files are counted in ``skipped`` (or raise with ``strict``)."""
+def load_clips(utterances, max_seconds: float, *, strict: bool, skipped: dict[str, int], evaluation: bool = False) -> list[Clip]:
+    """The utterances with usable audio; unusable files are counted in ``skipped`` (or raise with ``strict``).
+
+    With ``evaluation`` (dev and test), flawed clips (all zeros, NaN, too short) are kept and read
+    repaired, as the reference scores them (``load_audio(..., repair=True)``); training skips them.
+    """
     clips = []
     for utt in utterances:
         try:
             clips.append(Clip(utt, len(load_audio(utt.path, max_seconds=max_seconds)), max_seconds))
         except AudioError as err:
+            if evaluation and err.repairable:
+                wave = load_audio(utt.path, max_seconds=max_seconds, repair=True)
+                clips.append(Clip(utt, len(wave), max_seconds, repaired=err.kind))
+                continue
             if strict:
                 raise
             warnings.warn(f"skipping {utt.key}: {err}", stacklevel=2)
             reason = f"bad audio: {err.kind}"  # the task's own skip counts use the same names
             skipped[reason] = skipped.get(reason, 0) + 1
     return clips
+
+
+def flawed_audio_deviations(skipped: dict[str, int], evaluated: list[Clip]) -> list[str]:
+    """What the handling of flawed clips changed against the reference code, when there were any:
+    training skips them, and dev/test clips with NaN samples or under 25 ms are repaired."""
+    notes = []
+    kinds = {k: skipped[f"bad audio: {k}"] for k in REPAIRABLE if skipped.get(f"bad audio: {k}")}
+    if kinds:
+        listed = ", ".join(f"{n} {k}" for k, n in kinds.items())
+        notes.append(f"training skipped {sum(kinds.values())} clip(s) with flawed audio ({listed}), which the reference code trains on")
+    repaired = {k: sum(c.repaired == k for c in evaluated) for k in ("nan/inf", "too short")}
+    if repaired["nan/inf"]:
+        notes.append(
+            f"dev/test: {repaired['nan/inf']} clip(s) with NaN or infinite samples scored with those samples set to zero "
+            "(the reference zeroes a clip whose first sample is NaN and passes other NaN on to the encoder)"
+        )
+    if repaired["too short"]:
+        notes.append(
+            f"dev/test: {repaired['too short']} clip(s) under {MIN_SAMPLES} samples scored zero-padded to {MIN_SAMPLES} "
+            "(the reference scored clips unpadded, one at a time, which wav2vec 2.0 and WavLM cannot take)"
+        )
+    return notes
 
 
 def class_weights(clips: list[Clip]) -> torch.Tensor:
@@ -187,7 +219,8 @@ def run_cell(
     task = make_task(cell.task, data_root=data_root, root=task_root, strict=strict, **cell.task_args)
     training = task.training(cell.training)
     skipped = dict(task.skipped)
-    train, dev, test = (load_clips(split, cfg.max_seconds, strict=strict, skipped=skipped) for split in (training.train, training.dev, training.test))
+    train = load_clips(training.train, cfg.max_seconds, strict=strict, skipped=skipped)
+    dev, test = (load_clips(split, cfg.max_seconds, strict=strict, skipped=skipped, evaluation=True) for split in (training.dev, training.test))
     for split, clips in (("train", train), ("dev", dev), ("test", test)):
         if not clips:
             raise ValueError(f"{cell.label}: the {split} split has no usable utterances")
@@ -244,7 +277,7 @@ def run_cell(
         "status": "ok",
         **cell.identity(),
         "seed": training.seed,
-        "deviations": cfg.departures(),
+        "deviations": cfg.departures() + flawed_audio_deviations(skipped, dev + test),
         "test": test_metrics,
         "dev": best["dev"],
         "best_epoch": best["epoch"],
@@ -255,6 +288,7 @@ def run_cell(
         "skipped": skipped,
         "wall_time_s": round(time.time() - started, 3),
         "device": str(device),
+        "machine": machine_info(device),
         "precision": precision,
         "versions": versions(),
         "predictions": [

@@ -3,8 +3,10 @@
 A corpus subclass says where its files are (``required_paths``), turns its label files into
 ``(utterance, group)`` pairs (``read_labels``), and plans its trainings over the groups
 (``fold_plans``). This base class does the rest the same way for all of them: it counts what the
-protocol excludes and what has unusable audio (``skipped``, by reason), warns when the kept
-total differs from the release the paper used, and builds speaker-independent trainings.
+protocol excludes and what has unusable audio (``skipped``, by reason), keeps the clips that are
+flawed but can be scored (``flawed_audio``: all zeros, NaN, too short; the reference keeps them,
+and training skips them), warns when the kept total differs from the release the paper used, and
+builds speaker-independent trainings.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Corpus(Task):
         super().__init__(root, strict=strict, **options)
         self._check_options()
         self.bad_audio: list[AudioError] = []  # every skipped file, with what is wrong with it
+        self.flawed_audio: list[AudioError] = []  # kept files that dev and test score repaired, training skips
         self._groups: dict[str, str] = {}
         self._trainings: list[Training] | None = None
 
@@ -73,6 +76,7 @@ class Corpus(Task):
     def load(self) -> list[Utterance]:
         self.skipped.clear()
         self.bad_audio.clear()
+        self.flawed_audio.clear()
         self._trainings = None
         self._check_layout()
         pairs = self._inside_root(self.read_labels())
@@ -153,6 +157,9 @@ class Corpus(Task):
                 kept.append(utt)
             elif self.strict:
                 raise problem
+            elif problem.repairable:
+                kept.append(utt)
+                self.flawed_audio.append(problem)
             else:
                 self.bad_audio.append(problem)
                 self.skipped[BAD_AUDIO + problem.kind] = self.skipped.get(BAD_AUDIO + problem.kind, 0) + 1
@@ -161,6 +168,14 @@ class Corpus(Task):
             warnings.warn(
                 f"{self.name}: skipped {len(self.bad_audio)} utterance(s) with unusable audio ({kinds}), "
                 f"e.g. {self.bad_audio[0]}; strict mode (--strict) makes this an error",
+                stacklevel=2,
+            )
+        if self.flawed_audio:
+            kinds = ", ".join(f"{n} {kind}" for kind, n in Counter(e.kind for e in self.flawed_audio).items())
+            warnings.warn(
+                f"{self.name}: kept {len(self.flawed_audio)} utterance(s) with flawed audio ({kinds}), "
+                f"e.g. {self.flawed_audio[0]}: dev and test score them (made finite, padded to 25 ms), "
+                "training skips them; strict mode (--strict) makes this an error",
                 stacklevel=2,
             )
         return kept
