@@ -79,7 +79,7 @@ def test_a_class_naming_itself_otherwise_is_refused():
     assert "bitfit2" not in registry
 
 
-@pytest.mark.parametrize("registry, typo, suggestion", [(UPSTREAMS, "wavlm_base", "wavlm_base_plus"), (METHODS, "lorra", "lora")])
+@pytest.mark.parametrize("registry, typo, suggestion", [(UPSTREAMS, "wavlm_base_plu", "wavlm_base_plus"), (METHODS, "lorra", "lora")])
 def test_unknown_name_lists_the_known_ones(registry, typo, suggestion):
     with pytest.raises(KeyError) as caught:
         registry.get(typo)

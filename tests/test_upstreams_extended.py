@@ -14,7 +14,7 @@ from torch import nn
 
 from upstream_twins import PRE_NORM_TWINS, TWINS
 from peftser.peft import build_method
-from peftser.peft.adapter import Bottleneck
+from peftser.peft.bottleneck import Bottleneck
 from peftser.registry import UPSTREAMS
 from peftser.upstream import UpstreamSpec, build_upstream
 
