@@ -12,6 +12,7 @@ from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 from torch.nn import functional as F
 
+from upstream_twins import TWINS
 from peftser.downstream.head import SERHead
 from peftser.model import SERModel
 from peftser.params import PAPER_BACKBONES
@@ -266,14 +267,14 @@ def test_adapters_compute_the_reference_layer(backbone, method, reference_residu
     assert not torch.allclose(ours, other, atol=1e-4)  # the two variants are told apart
 
 
-@pytest.mark.parametrize("backbone", TINY_BACKBONES)
+@pytest.mark.parametrize("backbone", [*TINY_BACKBONES, *TWINS])  # every family, post- and pre-norm
 def test_parallel_adapter_reads_the_state_before_the_feed_forward_layer_norm(backbone):
     torch.manual_seed(0)
     upstream = build_upstream(backbone)
     build_method("parallel_adapter").apply(upstream)
     upstream.eval()
     layer = upstream.layers[-1]
-    norm = layer.final_layer_norm if upstream.family == "whisper" else layer.layer_norm
+    norm = layer.final_layer_norm if upstream.pre_norm else layer.layer_norm
     seen = {}
     norm.register_forward_pre_hook(lambda m, args: seen.update(pre_norm=args[0]))
     norm.register_forward_hook(lambda m, args, out: seen.update(post_norm=out))
