@@ -3,6 +3,7 @@ code asks of it, and each test fails on code that asks the wrong thing (issue 24
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -39,3 +40,54 @@ def test_per_clip_group_norm_statistics_are_float32_under_autocast():
     for b, n in enumerate(valid):
         alone = nn.functional.group_norm(h[b : b + 1, :, :n].float(), 4, norm.weight, norm.bias, norm.eps)[0]
         torch.testing.assert_close(out[b, :, :n], alone, rtol=0, atol=1e-4)
+
+
+def test_bf16_needs_compute_capability_8_on_the_requested_gpu(monkeypatch):
+    """torch.cuda.is_bf16_supported() is True on V100 and T4 (emulated bf16, slower than fp32) and
+    looks at the current device: the check is the requested GPU's compute capability."""
+    from peftser.benchmark.run.training import resolve_precision
+
+    capability = {0: (8, 0), 1: (7, 0)}  # an A100 as cuda:0, a V100 as cuda:1
+    asked = []
+
+    def get_device_capability(device=None):
+        asked.append(device)
+        return capability[torch.device(device).index]
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", get_device_capability)
+    assert resolve_precision("bf16", torch.device("cuda:0")) == "bf16"
+    with pytest.warns(UserWarning, match=r"compute capability 8.0 or later, not cuda:1; training in fp32"):
+        assert resolve_precision("bf16", torch.device("cuda:1")) == "fp32"
+    assert [torch.device(d) for d in asked] == [torch.device("cuda:0"), torch.device("cuda:1")]
+    with pytest.warns(UserWarning, match="not cpu; training in fp32"):
+        assert resolve_precision("bf16", torch.device("cpu")) == "fp32"
+    assert resolve_precision("fp32", torch.device("cuda:1")) == "fp32"
+
+
+class _Stop(Exception):
+    """Raised by a patched torch.cuda.set_device: the test has seen what it needs."""
+
+
+@pytest.mark.parametrize("entry", ["train", "bench"])
+def test_the_requested_gpu_becomes_the_current_device(entry, monkeypatch):
+    """--train/--bench --device cuda:1 must make GPU 1 current before anything runs (else the
+    loader's pinned-memory thread and any bare "cuda" use GPU 0, which gets a context too)."""
+    from peftser.benchmark.run import bench, training
+    from peftser.benchmark.cell import Cell
+
+    current = []
+
+    def set_device(device):
+        current.append(torch.device(device))
+        raise _Stop
+
+    for module in (training, bench):
+        monkeypatch.setattr(module, "resolve_device", lambda name: torch.device(name))
+    monkeypatch.setattr(torch.cuda, "set_device", set_device)
+    with pytest.raises(_Stop):
+        if entry == "train":
+            training.run_cell(Cell("demo_whisper_tiny", "downstream", "synthetic_crema_d", "fold1"), device="cuda:1")
+        else:
+            bench.bench("demo_whisper_tiny", "downstream", device="cuda:1")
+    assert current == [torch.device("cuda:1")]

@@ -22,6 +22,7 @@ from torch import nn
 from peftser.benchmark.config import TrainConfig
 from peftser.benchmark.run.batches import collate, eval_batches
 from peftser.benchmark.run.devices import resolve_device
+from peftser.benchmark.run.gpu import select
 from peftser.benchmark.run.training import _autocast, make_optimizer, resolve_precision, train_step
 from peftser.downstream.task import EMOTIONS
 from peftser.model import build_model
@@ -31,6 +32,7 @@ from peftser.sample_rate import SAMPLE_RATE
 def bench(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, steps: int = 5, device: str | None = None, precision: str = "fp32") -> dict:
     """Median seconds per training step and peak memory of ``upstream`` x ``method``."""
     device = resolve_device(device)
+    select(device)
     precision = resolve_precision(precision, device)
     torch.manual_seed(0)
     model = build_model(upstream, method, pretrained=False).to(device).train()

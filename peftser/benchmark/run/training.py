@@ -23,6 +23,7 @@ from peftser.benchmark.run.batches import augmentation_seeds, batch_loader, eval
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.config import TrainConfig
 from peftser.benchmark.run.devices import resolve_device
+from peftser.benchmark.run.gpu import native_bf16, select
 from peftser.benchmark.metrics import compute_metrics, metrics_by_group
 from peftser.benchmark.store import ResultStore
 from peftser.downstream.audio import AudioError, load_audio
@@ -66,11 +67,12 @@ def class_weights(clips: list[Clip]) -> torch.Tensor:
 
 
 def resolve_precision(requested: str, device: torch.device) -> str:
-    """bf16 only on a CUDA device that supports it; fp32 otherwise (with a warning if bf16 was asked)."""
+    """bf16 only on a GPU that computes it natively (compute capability 8.0 or later); fp32
+    otherwise (with a warning if bf16 was asked)."""
     if requested not in ("fp32", "bf16"):
         raise ValueError(f"precision must be fp32 or bf16, got {requested!r}")
-    if requested == "bf16" and not (device.type == "cuda" and torch.cuda.is_bf16_supported()):
-        warnings.warn(f"bf16 autocast is not supported on {device}; training in fp32", stacklevel=2)
+    if requested == "bf16" and not native_bf16(device):
+        warnings.warn(f"bf16 autocast needs a GPU of compute capability 8.0 or later, not {device}; training in fp32", stacklevel=2)
         return "fp32"
     return requested
 
@@ -182,6 +184,7 @@ def run_cell(
     started = time.time()
     cfg = TrainConfig.from_dict(cell.train)
     device = resolve_device(device)  # an unusable device fails before the corpus and model are built
+    select(device)
     precision = resolve_precision(cfg.precision, device)
     check_names(cell)  # before a corpus is read: a typo should cost seconds, not a corpus scan
     task = make_task(cell.task, data_root=data_root, root=task_root, strict=strict, **cell.task_args)
