@@ -3,10 +3,13 @@ code asks of it, and each test fails on code that asks the wrong thing (issue 24
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from torch import nn
 
+from peftser.benchmark.run.gpu import sticky_cuda_error
 from peftser.upstream import build_upstream
 from peftser.upstream.wav2vec2 import per_clip
 
@@ -91,3 +94,61 @@ def test_the_requested_gpu_becomes_the_current_device(entry, monkeypatch):
         else:
             bench.bench("demo_whisper_tiny", "downstream", device="cuda:1")
     assert current == [torch.device("cuda:1")]
+
+
+class _Pipe:
+    """The worker's end of its pipe: hands out ``cells`` (then None, "stop"), keeps what is sent."""
+
+    def __init__(self, cells):
+        self.cells, self.sent = list(cells) + [None], []
+
+    def recv(self):
+        return self.cells.pop(0)
+
+    def send(self, message):
+        self.sent.append(message)
+
+
+def _run_worker(monkeypatch, tmp_path, pipe: _Pipe) -> None:
+    """A scheduler worker's loop, in this process, on a GPU slot with the stand-in runner."""
+    from peftser.benchmark.run import scheduler
+    from peftser.benchmark.run.slots import Slot
+
+    monkeypatch.setenv("GRID_TEST_LOG", str(tmp_path / "runs.log"))
+    monkeypatch.setattr(scheduler, "_watch_parent", lambda pid: None)
+    monkeypatch.setattr(scheduler.signal, "signal", lambda *args: None)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    scheduler._worker_main(Slot(0, "cuda:0", "0", 1), "grid_runners:toy_run", pipe, str(tmp_path), {}, os.getppid())
+
+
+def test_a_worker_empties_the_gpu_cache_after_every_cell(monkeypatch, tmp_path):
+    """A long-lived worker must not keep a cell's peak reserved memory (or an out-of-memory
+    error's) for the next cells, nor from its neighbours on the same GPU."""
+    from grid_runners import toy_grid
+    from peftser.benchmark.grids import MethodEntry
+
+    pipe = _Pipe(toy_grid(2, methods=[MethodEntry("toy", args={"sleep": 0}), MethodEntry("toy", "toy_bad", {"fail": "raise", "sleep": 0})]).cells())
+    emptied = []
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(len(pipe.sent)))
+    _run_worker(monkeypatch, tmp_path, pipe)
+    assert [m[0] for m in pipe.sent] == ["ready", "result", "result", "error", "error"]
+    assert emptied == [1, 2, 3, 4]  # after each cell (failed ones too), before its outcome is sent
+
+
+def test_a_worker_exits_after_an_error_that_breaks_the_cuda_context(monkeypatch, tmp_path):
+    from grid_runners import toy_grid
+    from peftser.benchmark.grids import MethodEntry
+
+    pipe = _Pipe(toy_grid(1, methods=[MethodEntry("toy", "toy_cuda", {"fail": "cuda", "sleep": 0}), MethodEntry("toy", args={"sleep": 0})]).cells())
+    _run_worker(monkeypatch, tmp_path, pipe)
+    assert [m[0] for m in pipe.sent] == ["ready", "error"]
+    assert "an illegal memory access was encountered" in pipe.sent[1][1]
+    assert len(pipe.cells) == 2  # the next cell was left for a fresh worker
+
+
+def test_sticky_cuda_errors_are_told_from_other_errors():
+    assert sticky_cuda_error("RuntimeError: CUDA error: device-side assert triggered")
+    assert sticky_cuda_error("torch.AcceleratorError: CUDA error: an illegal memory access was encountered")
+    assert not sticky_cuda_error("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert not sticky_cuda_error("ValueError: an illegal memory access in a message about something else")
