@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from peftser.benchmark.artifact import artifact_config, save_artifact
-from peftser.benchmark.run.batches import augmentation_seeds, batch_loader, eval_batches, train_batches
+from peftser.benchmark.run.batches import BatchLoader, augmentation_seeds, eval_batches, train_batches
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.config import TrainConfig
 from peftser.benchmark.run.devices import resolve_device
@@ -98,13 +98,15 @@ def train_step(model, waves, lengths, labels, optimizer, loss_fn, device, precis
     return loss.detach()
 
 
-def train_epoch(model, clips, cfg: TrainConfig, optimizer, loss_fn, device, precision, rng) -> float:
-    """One pass over the training clips (augmented); the mean training loss."""
+def train_epoch(model, clips, cfg: TrainConfig, optimizer, loss_fn, device, precision, rng, loader=None) -> float:
+    """One pass over the training clips (augmented, through ``loader``: the training's own, or a
+    new one); the mean training loss."""
+    loader = BatchLoader(device, augmentation=(cfg.snr_db, cfg.time_mask)) if loader is None else loader
     model.train()
     total, count = 0.0, 0
     batches = train_batches([c.length for c in clips], cfg.batch_size, rng, bucketing=cfg.length_bucketing)
     seeds = augmentation_seeds(rng, len(batches)) if cfg.augment else None
-    for waves, lengths, labels in batch_loader(clips, batches, device, seeds=seeds, augmentation=(cfg.snr_db, cfg.time_mask)):
+    for waves, lengths, labels in loader(clips, batches, seeds=seeds):
         x, lengths, labels = (t.to(device, non_blocking=True) for t in (waves, lengths, labels))
         loss = train_step(model, x, lengths, labels, optimizer, loss_fn, device, precision)
         total += loss.item() * len(labels)
@@ -113,13 +115,15 @@ def train_epoch(model, clips, cfg: TrainConfig, optimizer, loss_fn, device, prec
 
 
 @torch.no_grad()
-def predict(model: SERModel, clips: list[Clip], batch_size: int, device, precision) -> torch.Tensor:
+def predict(model: SERModel, clips: list[Clip], batch_size: int, device, precision, loader=None) -> torch.Tensor:
     """Logits [N, C] for the clips, in their order, scored in padded batches of similar length
-    (each clip's logits are those it gets alone: evaluation keeps padding out of every clip)."""
+    (each clip's logits are those it gets alone: evaluation keeps padding out of every clip).
+    The batches come through ``loader`` (the training's own), or a new one."""
+    loader = BatchLoader(device) if loader is None else loader
     model.eval()
     logits = torch.empty(len(clips), len(EMOTIONS))
     batches = eval_batches([c.length for c in clips], batch_size)
-    for batch, (waves, lengths, _) in zip(batches, batch_loader(clips, batches, device)):
+    for batch, (waves, lengths, _) in zip(batches, loader(clips, batches)):
         with _autocast(device, precision):
             logits[batch] = model(waves.to(device, non_blocking=True), lengths.to(device)).float().cpu()
     return logits
@@ -215,13 +219,14 @@ def run_cell(
     )
     weights = class_weights(train) if cfg.class_weighted else torch.ones(len(EMOTIONS))
     train_loss_fn = nn.CrossEntropyLoss(weight=weights.to(device))
+    loader = BatchLoader(device, augmentation=(cfg.snr_db, cfg.time_mask))  # its workers serve every pass
 
     history, best = [], None
     epochs = _progress(range(1, cfg.epochs + 1), cell.label, progress)
     for epoch in epochs:
         lr = optimizer.param_groups[0]["lr"]
-        train_loss = train_epoch(model, train, cfg, optimizer, train_loss_fn, device, precision, rng)
-        dev_loss, dev_metrics, _ = score(predict(model, dev, cfg.batch_size, device, precision), dev)
+        train_loss = train_epoch(model, train, cfg, optimizer, train_loss_fn, device, precision, rng, loader)
+        dev_loss, dev_metrics, _ = score(predict(model, dev, cfg.batch_size, device, precision, loader), dev)
         scheduler.step(dev_loss)
         history.append({"epoch": epoch, "train_loss": train_loss, "dev_loss": dev_loss, "dev_uar": dev_metrics["uar"], "lr": lr})
         if best is None or dev_metrics["uar"] > best["dev"]["uar"]:
@@ -231,7 +236,7 @@ def run_cell(
             epochs.set_postfix(dev_uar=f"{dev_metrics['uar']:.1f}", best=f"{best['dev']['uar']:.1f}")
 
     model.load_state_dict(best["weights"], strict=False)
-    _, test_metrics, test_preds = score(predict(model, test, cfg.batch_size, device, precision), test)
+    _, test_metrics, test_preds = score(predict(model, test, cfg.batch_size, device, precision, loader), test)
     if hasattr(task, "source_of"):  # a pooled task: each source corpus' test metrics too
         test_metrics["per_source"] = metrics_by_group(
             [c.utterance.label_index for c in test], test_preds, [c.utterance.gender for c in test],
