@@ -4,12 +4,13 @@ code asks of it, and each test fails on code that asks the wrong thing (issue 24
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
-from peftser.benchmark.run.gpu import sticky_cuda_error
+from peftser.benchmark.run.gpu import PeakMemory, gpu_settings, sticky_cuda_error
 from peftser.upstream import build_upstream
 from peftser.upstream.wav2vec2 import per_clip
 
@@ -152,3 +153,83 @@ def test_sticky_cuda_errors_are_told_from_other_errors():
     assert sticky_cuda_error("torch.AcceleratorError: CUDA error: an illegal memory access was encountered")
     assert not sticky_cuda_error("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB")
     assert not sticky_cuda_error("ValueError: an illegal memory access in a message about something else")
+
+
+def _fake_gpu(monkeypatch):
+    """torch.cuda as a worker sees an A100 (its cuda:1 is physical GPU 5), whose peak-memory
+    counters grow with each reset: the nth phase peaks at 10 n MB allocated and 20 n MB reserved."""
+    resets = []
+    props = SimpleNamespace(name="NVIDIA A100-SXM4-80GB", major=8, minor=0, total_memory=80 * 2**30, uuid="GPU-1234")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: props)
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    monkeypatch.setattr(torch.backends.cudnn, "version", lambda: 90100)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: resets.append(torch.device(device)))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: 10 * len(resets) * 2**20)
+    monkeypatch.setattr(torch.cuda, "max_memory_reserved", lambda device=None: 20 * len(resets) * 2**20)
+    return resets
+
+
+def test_gpu_settings_name_the_physical_gpu_and_what_decides_its_results(monkeypatch):
+    _fake_gpu(monkeypatch)
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    assert gpu_settings(torch.device("cpu")) is None
+    expected = {
+        "name": "NVIDIA A100-SXM4-80GB", "physical_device": "5", "uuid": "GPU-1234", "compute_capability": "8.0",
+        "total_memory_mb": 81920, "cuda": "12.8", "cudnn": 90100, "matmul_allow_tf32": False, "cudnn_allow_tf32": True,
+        "float32_matmul_precision": "highest", "deterministic_algorithms": False, "cublas_workspace_config": ":4096:8",
+    }
+    assert gpu_settings(torch.device("cuda:1")) == expected  # torch's defaults
+    precision = torch.get_float32_matmul_precision()
+    try:  # a user's settings, as set: TF32 matmuls, no TF32 convolutions
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")
+        with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False):
+            settings = gpu_settings(torch.device("cuda:1"))
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.set_float32_matmul_precision(precision)
+    assert settings == {**expected, "matmul_allow_tf32": True, "cudnn_allow_tf32": False, "float32_matmul_precision": "high"}
+    assert gpu_settings(torch.device("cuda"))["physical_device"] == "3"  # the current device
+
+
+def _as_if_on_a_gpu(monkeypatch, module):
+    """The module's GPU bookkeeping believes the (CPU) training runs on cuda:1."""
+    monkeypatch.setattr(module, "PeakMemory", lambda device: PeakMemory(torch.device("cuda:1")))
+    monkeypatch.setattr(module, "gpu_settings", lambda device: gpu_settings(torch.device("cuda:1")))
+
+
+def test_a_record_holds_the_gpu_and_its_peak_memory_per_phase(monkeypatch, tmp_path):
+    from peftser.benchmark.cell import Cell
+    from peftser.benchmark.run import training
+
+    resets = _fake_gpu(monkeypatch)
+    cell = Cell("demo_whisper_tiny", "downstream", "synthetic_crema_d", "fold1", train={"epochs": 2, "batch_size": 16, "head_hidden": 16})
+    on_cpu = training.run_cell(cell, device="cpu", results_dir=tmp_path / "cpu")
+    assert on_cpu["gpu"] is None and on_cpu["gpu_peak_memory_mb"] is None and resets == []
+
+    _as_if_on_a_gpu(monkeypatch, training)
+    record = training.run_cell(cell, device="cpu", results_dir=tmp_path / "gpu")
+    assert record["gpu"]["name"] == "NVIDIA A100-SXM4-80GB" and record["gpu"]["physical_device"] == "5"
+    assert resets == [torch.device("cuda:1")] * 5  # epoch 1 training, dev; epoch 2 training, dev; test
+    assert record["gpu_peak_memory_mb"] == {
+        "training": {"allocated": 30.0, "reserved": 60.0},  # phases 1 and 3
+        "evaluation": {"allocated": 50.0, "reserved": 100.0},  # phases 2, 4 and 5
+        "cell": {"allocated": 50.0, "reserved": 100.0},
+    }
+
+
+def test_bench_reports_gpu_peak_memory_per_phase(monkeypatch, capsys):
+    from peftser.benchmark.run import bench
+
+    _fake_gpu(monkeypatch)
+    on_cpu = bench.bench("demo_whisper_tiny", "downstream", batch=2, seconds=1.0, steps=1)
+    assert on_cpu["gpu"] is None and on_cpu["gpu_peak_memory_mb"] is None and on_cpu["peak_memory_mb"] > 0
+
+    _as_if_on_a_gpu(monkeypatch, bench)
+    assert bench.bench_command("demo_whisper_tiny", "downstream", batch=2, seconds=1.0, steps=1) == 0
+    out = capsys.readouterr().out
+    assert "peak memory 40 MB" in out  # the run's peak reserved memory
+    assert ("GPU NVIDIA A100-SXM4-80GB (physical device 5): peak memory allocated / reserved "
+            "training 10 / 20 MB, evaluation 20 / 40 MB, cell 20 / 40 MB") in out

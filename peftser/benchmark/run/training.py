@@ -23,7 +23,7 @@ from peftser.benchmark.run.batches import BatchLoader, augmentation_seeds, eval_
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.config import TrainConfig
 from peftser.benchmark.run.devices import resolve_device
-from peftser.benchmark.run.gpu import native_bf16, select
+from peftser.benchmark.run.gpu import PeakMemory, gpu_settings, native_bf16, select
 from peftser.benchmark.metrics import compute_metrics, metrics_by_group
 from peftser.benchmark.store import ResultStore
 from peftser.downstream.audio import AudioError, load_audio
@@ -222,11 +222,14 @@ def run_cell(
     loader = BatchLoader(device, augmentation=(cfg.snr_db, cfg.time_mask))  # its workers serve every pass
 
     history, best = [], None
+    memory = PeakMemory(device)  # on a GPU: peak allocated and reserved memory, training and evaluation apart
     epochs = _progress(range(1, cfg.epochs + 1), cell.label, progress)
     for epoch in epochs:
         lr = optimizer.param_groups[0]["lr"]
-        train_loss = train_epoch(model, train, cfg, optimizer, train_loss_fn, device, precision, rng, loader)
-        dev_loss, dev_metrics, _ = score(predict(model, dev, cfg.batch_size, device, precision, loader), dev)
+        with memory.phase("training"):
+            train_loss = train_epoch(model, train, cfg, optimizer, train_loss_fn, device, precision, rng, loader)
+        with memory.phase("evaluation"):
+            dev_loss, dev_metrics, _ = score(predict(model, dev, cfg.batch_size, device, precision, loader), dev)
         scheduler.step(dev_loss)
         history.append({"epoch": epoch, "train_loss": train_loss, "dev_loss": dev_loss, "dev_uar": dev_metrics["uar"], "lr": lr})
         if best is None or dev_metrics["uar"] > best["dev"]["uar"]:
@@ -236,7 +239,8 @@ def run_cell(
             epochs.set_postfix(dev_uar=f"{dev_metrics['uar']:.1f}", best=f"{best['dev']['uar']:.1f}")
 
     model.load_state_dict(best["weights"], strict=False)
-    _, test_metrics, test_preds = score(predict(model, test, cfg.batch_size, device, precision, loader), test)
+    with memory.phase("evaluation"):
+        _, test_metrics, test_preds = score(predict(model, test, cfg.batch_size, device, precision, loader), test)
     if hasattr(task, "source_of"):  # a pooled task: each source corpus' test metrics too
         test_metrics["per_source"] = metrics_by_group(
             [c.utterance.label_index for c in test], test_preds, [c.utterance.gender for c in test],
@@ -264,6 +268,8 @@ def run_cell(
         "wall_time_s": round(time.time() - started, 3),
         "device": str(device),
         "precision": precision,
+        "gpu": gpu_settings(device),  # None on the CPU
+        "gpu_peak_memory_mb": memory.summary(),
         "versions": versions(),
         "predictions": [
             {"key": c.utterance.key, "label": c.utterance.label, "pred": EMOTIONS[p], "gender": c.utterance.gender}
