@@ -64,6 +64,7 @@ def parser() -> argparse.ArgumentParser:
     slurm = p.add_argument_group("--backend slurm")
     slurm.add_argument("--slurm-partition", metavar="NAME", help="partition of the array tasks (default: the cluster's)")
     slurm.add_argument("--slurm-gpus-per-task", type=int, metavar="N", help="GPUs per task (default 1; 0 on CPU nodes)")
+    slurm.add_argument("--slurm-cpus-per-task", type=int, metavar="N", help="CPUs per task, for torch and the data loader (default 8)")
     slurm.add_argument("--slurm-time", metavar="TIME", help="time limit per task, minutes or [D-]HH:MM[:SS], more than 10 minutes (default 24:00:00)")
     slurm.add_argument("--slurm-array-parallelism", type=int, metavar="N", help="tasks of an array running at once (default 256)")
     slurm.add_argument("--slurm-mem", metavar="MEM", help="memory per task, e.g. 32G (default: the partition's)")
@@ -112,6 +113,7 @@ OPTION_MODES = {
     "backend": ("grid",),
     "slurm_partition": ("grid",),
     "slurm_gpus_per_task": ("grid",),
+    "slurm_cpus_per_task": ("grid",),
     "slurm_time": ("grid",),
     "slurm_array_parallelism": ("grid",),
     "slurm_mem": ("grid",),
@@ -136,7 +138,7 @@ OTHER_NAME = {("device", "grid"): "--devices", ("devices", "train"): "--device",
 
 # Options of one --backend: given with the other one they are an error too, whatever their value.
 BACKEND_OPTIONS = {
-    "slurm": ("slurm_partition", "slurm_gpus_per_task", "slurm_time", "slurm_array_parallelism", "slurm_mem", "slurm_extra", "no_wait"),
+    "slurm": ("slurm_partition", "slurm_gpus_per_task", "slurm_cpus_per_task", "slurm_time", "slurm_array_parallelism", "slurm_mem", "slurm_extra", "no_wait"),
     "local": ("devices", "jobs_per_device"),
 }
 
@@ -242,10 +244,12 @@ def slurm_options(args):
     if args.backend != "slurm":
         return None
     from peftser.benchmark.run.slurm import DEFAULT_TIME, SlurmOptions, parse_time
+    from peftser.benchmark.run.slurm.options import DEFAULT_CPUS_PER_TASK
 
     return SlurmOptions(
         partition=args.slurm_partition,
         gpus_per_task=1 if args.slurm_gpus_per_task is None else args.slurm_gpus_per_task,
+        cpus_per_task=DEFAULT_CPUS_PER_TASK if args.slurm_cpus_per_task is None else args.slurm_cpus_per_task,
         time_min=parse_time(args.slurm_time or DEFAULT_TIME),
         array_parallelism=args.slurm_array_parallelism,
         mem=args.slurm_mem,

@@ -8,7 +8,8 @@ GRID_TEST_BARRIER_COUNT for the barrier below).
 
 A toy cell's behaviour comes from its method args: ``sleep`` seconds, ``fail`` ("raise", "exit",
 or "wrong_key": return another cell's record) and ``barrier`` (wait until that many distinct
-workers have started a cell, so a test can rely on every worker taking part). Cells whose label
+workers have started a cell, so a test can rely on every worker taking part; "cuda": raise the
+error of a broken CUDA context). Cells whose label
 contains one of the comma-separated strings in GRID_TEST_FAIL raise too (this also works for
 grids of real names, whose method arguments are checked). Each run appends
 "key worker_pid orchestrator_pid" to the file named by GRID_TEST_LOG.
@@ -86,6 +87,8 @@ def toy_run(cell: Cell, *, device: str, results_dir: Path, **options) -> dict:
         raise RuntimeError(f"toy failure in {cell.label}")
     if fail == "exit":
         os._exit(3)
+    if fail == "cuda":
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
     if fail == "wrong_key":
         return {**toy_record(cell, device), "key": "0000000000000000"}
     return toy_record(cell, device)

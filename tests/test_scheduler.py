@@ -175,6 +175,22 @@ def test_a_dying_worker_is_replaced_and_the_grid_finishes(tmp_path):
     assert len({r["worker"]["pid"] for r in records}) == 3  # two crashed workers, then their replacement
 
 
+def test_a_broken_cuda_context_retires_its_worker_and_the_next_cell_runs_on_a_fresh_one(tmp_path):
+    results = tmp_path / "results"
+    grid = toy_grid(2, methods=[MethodEntry("toy", "toy_cuda", {"fail": "cuda"}), MethodEntry("toy")])
+    summary = run(grid, results, jobs_per_device=1)  # one slot: every cell after the error would meet the broken context
+    assert (summary.ok, summary.failed, summary.missing) == (2, 2, 0)
+    records = records_of(results)
+    broken = [r for r in records if r["variant"] == "toy_cuda"]
+    assert {r["status"] for r in broken} == {"failed"}
+    assert all("an illegal memory access was encountered" in r["error"] for r in broken)
+    ran = log_lines(tmp_path / "runs.log")
+    for (key, pid, _), (_, next_pid, _) in zip(ran, ran[1:]):
+        if key in {r["key"] for r in broken}:
+            assert next_pid != pid  # the cell after a broken context runs in a new worker process
+    assert len({r["worker"]["pid"] for r in records}) == 3  # two retired workers and their replacement
+
+
 def test_retry_failed_reruns_only_the_failed_cells(tmp_path, monkeypatch):
     results = tmp_path / "results"
     grid = toy_grid(2, methods=[MethodEntry("toy"), MethodEntry("toy", "toy_flaky", {"flaky": True})])

@@ -98,6 +98,9 @@ def test_slurm_time_formats_in_minutes_rounded_up(text, minutes):
         (lambda: parse_time("2h"), r"--slurm-time: cannot read '2h'"),
         (lambda: SlurmOptions(time_min=parse_time("10")), r"more than 10 minutes, got 10"),
         (lambda: SlurmOptions(gpus_per_task=-1), r"--slurm-gpus-per-task must be 0 or more"),
+        (lambda: SlurmOptions(gpus_per_task=2), r"--slurm-gpus-per-task 2: a cell trains on one GPU, so a task uses 1"),
+        (lambda: SlurmOptions(cpus_per_task=0), r"--slurm-cpus-per-task must be at least 1, got 0"),
+        (lambda: SlurmOptions(extra={"cpus-per-task": "4"}), r"--slurm-extra cpus-per-task=...: use --slurm-cpus-per-task"),
         (lambda: SlurmOptions(mem="lots"), r"--slurm-mem: cannot read 'lots'"),
         (lambda: SlurmOptions(extra={"array": "0-3"}), r"--slurm-extra array=...: the backend sets --array itself"),
         (lambda: SlurmOptions(array_parallelism=0), r"--slurm-array-parallelism must be at least 1"),
@@ -117,7 +120,7 @@ def test_command_line_options_become_executor_parameters():
     options = cli.slurm_options(args)
     assert options.device == "cuda:0" and options.wait
     assert options.executor_parameters("peftser-demo") == {
-        "name": "peftser-demo", "timeout_min": 120, "gpus_per_node": 1, "slurm_partition": "gpu",
+        "name": "peftser-demo", "timeout_min": 120, "gpus_per_node": 1, "cpus_per_task": 8, "slurm_partition": "gpu",
         "slurm_array_parallelism": 8, "slurm_mem": "32G",
         # Text as typed (YAML would read 1:00:00 as 3600, 0123 as 83, no as False, null as None);
         # True: a bare #SBATCH --exclusive
@@ -127,6 +130,8 @@ def test_command_line_options_become_executor_parameters():
     cpu = cli.slurm_options(cli.parser().parse_args(["--grid", "demo", "--backend", "slurm", "--slurm-gpus-per-task", "0", "--no-wait"]))
     assert cpu.device == "cpu" and not cpu.wait
     assert cpu.executor_parameters("x")["gpus_per_node"] is None  # no --gpus-per-node=0 for GPU-less clusters
+    more = cli.slurm_options(cli.parser().parse_args(["--grid", "demo", "--backend", "slurm", "--slurm-cpus-per-task", "16"]))
+    assert more.executor_parameters("x")["cpus_per_task"] == 16
     assert cli.slurm_options(cli.parser().parse_args(["--grid", "demo"])) is None
 
 
@@ -138,6 +143,8 @@ def test_command_line_options_become_executor_parameters():
         # Falsy values are given too: they must not be dropped while the grid runs locally.
         (["--grid", "demo", "--slurm-array-parallelism", "0"], "error: --slurm-array-parallelism applies to --backend slurm"),
         (["--grid", "demo", "--backend", "local", "--slurm-gpus-per-task", "0"], "error: --slurm-gpus-per-task applies to --backend slurm"),
+        (["--grid", "demo", "--slurm-cpus-per-task", "4"], "error: --slurm-cpus-per-task applies to --backend slurm"),
+        (["--grid", "demo", "--backend", "slurm", "--slurm-gpus-per-task", "2"], "error: --slurm-gpus-per-task 2: a cell trains on one GPU"),
         (["--grid", "demo", "--slurm-extra", "account=x"], "error: --slurm-extra applies to --backend slurm"),
         (["--grid", "demo", "--backend", "slurm", "--devices", "0"], "error: --devices applies to --backend local"),
         (["--grid", "demo", "--backend", "slurm", "--slurm-time", "5"], "error: --slurm-time must be more than 10 minutes"),
@@ -201,7 +208,7 @@ def test_the_sbatch_script_carries_the_options_and_a_refusal_is_one_clear_error(
     runner = SlurmBackend(ResultStore(results), options, runner=RUNNER, name="peftser-toy", stream=io.StringIO())
     assert runner.submit(cells, submitted_at=time.time()) == ["123_0", "123_1", "123_2"]
     script = (bin_dir / "script").read_text()
-    for line in ("--array=0-2%2", "--partition=gpu", "--time=20", "--mem=8G", "--account=speech", "--job-name=peftser-toy",
+    for line in ("--array=0-2%2", "--partition=gpu", "--time=20", "--mem=8G", "--cpus-per-task=8", "--account=speech", "--job-name=peftser-toy",
                  f"--output={results.resolve()}/slurm/logs/%A_%a_0_log.out"):
         assert f"#SBATCH {line}\n" in script
     assert "gpus" not in script  # a CPU-only request asks for no GPUs at all
@@ -243,7 +250,7 @@ def test_cells_without_a_record_run_as_arrays_of_at_most_max_array_size(tmp_path
         assert (results / record["worker"]["log"]).is_file()  # each task's log under the results directory
     assert json.loads((results / "last_run.json").read_text())["slurm"]["max_array_size"] == 1
     text = stream.getvalue()
-    assert "1 already recorded, 2 to run on Slurm (partition (default), 0 GPU(s) per task, 20 min" in text
+    assert "1 already recorded, 2 to run on Slurm (partition (default), 0 GPU(s) and 8 CPUs per task, 20 min" in text
     assert "2/2 recorded (2 ok, 0 failed) | running 0 | pending 0" in text
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -201,6 +203,45 @@ def test_worker_processes_give_the_same_record(tmp_path, monkeypatch):
         record = run_cell(cell, device="cpu", results_dir=tmp_path / str(workers))
         records.append({k: v for k, v in record.items() if k != "wall_time_s"})
     assert records[0] == records[1]
+
+
+def test_one_loader_serves_every_pass_of_a_training(tmp_path, monkeypatch):
+    """Its worker processes (on CUDA) start once a training, not once per epoch and per scoring."""
+    built = []
+
+    class CountingLoader(pipeline.DataLoader):
+        def __init__(self, *args, **kwargs):
+            built.append(kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "DataLoader", CountingLoader)
+    for epochs in (1, 3):
+        built.clear()
+        cell = Cell("demo_whisper_tiny", "downstream", "synthetic_crema_d", "fold1", train={"epochs": epochs, "batch_size": 16, "head_hidden": 16})
+        record = run_cell(cell, device="cpu", results_dir=tmp_path / str(epochs))
+        assert len(record["history"]) == epochs and len(built) == 1
+
+
+class _ClipThatSaysWhere:
+    """A clip whose reading notes the pid of the process reading it."""
+
+    def __init__(self, log):
+        self.log, self.utterance = log, SimpleNamespace(label_index=0)
+
+    def wave(self):
+        with open(self.log, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        return np.zeros(1600, dtype=np.float32)
+
+
+def test_loader_workers_persist_across_passes(tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "loader_workers", lambda device: 2)
+    clips = [_ClipThatSaysWhere(tmp_path / "pids") for _ in range(4)]
+    loader = pipeline.BatchLoader(torch.device("cpu"))
+    for _ in range(3):  # e.g. an epoch, its dev scoring, the next epoch
+        assert len(list(loader(clips, [[0], [1], [2], [3]]))) == 4
+    pids = set((tmp_path / "pids").read_text().split())
+    assert len(pids) == 2 and str(os.getpid()) not in pids  # the same two workers read every pass
 
 
 def test_training_batches_shuffle_and_drop_the_last_partial_batch():

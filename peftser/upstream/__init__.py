@@ -237,9 +237,12 @@ def build_upstream(name: str, *, pretrained: bool | None = None, checkpoint_dir=
     else:
         build = entry
     # Whatever is initialised at random is a fixed function of the name, so an artifact trained on
-    # a random-weight upstream (tests, the demo grid) reloads onto the same frozen encoder.
+    # a random-weight upstream (tests, the demo grid) reloads onto the same frozen encoder. Only the
+    # CPU generator (where models are built) is seeded and restored: torch.manual_seed would also
+    # reseed the GPUs' generators, which fork_rng(devices=[]) does not restore, and every dropout
+    # mask of a GPU training would then follow the upstream's name instead of the training's seed.
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(zlib.crc32(name.encode()))
+        torch.random.default_generator.manual_seed(zlib.crc32(name.encode()))
         upstream = build(pretrained=pretrained, checkpoint_dir=checkpoint_dir, **overrides)
     if getattr(upstream, "pretrained", None) is None:
         upstream.pretrained = pretrained

@@ -171,8 +171,9 @@ def _conv_out_length(lengths: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
 
 def per_clip(norm: nn.GroupNorm, h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """``norm`` (one group per channel) on ``h`` [B, C, T] with each clip's mean and variance over its
-    first ``valid[b]`` frames only, as the clip alone gets them (the frames after are scaled alike)."""
-    stats = [torch.var_mean(h[b, :, :n], dim=-1, correction=0) for b, n in enumerate(valid.tolist())]
+    first ``valid[b]`` frames only, as the clip alone gets them (the frames after are scaled alike).
+    The statistics are float32 whatever ``h`` is (bf16 under autocast), as GroupNorm's own are."""
+    stats = [torch.var_mean(h[b, :, :n].float(), dim=-1, correction=0) for b, n in enumerate(valid.tolist())]
     var = torch.stack([v for v, _ in stats])[..., None]
     mean = torch.stack([m for _, m in stats])[..., None]
     scale = norm.weight[:, None] * torch.rsqrt(var + norm.eps)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from peftser.benchmark.run.augment import augment
 
@@ -58,25 +58,36 @@ def collate(waves: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class ClipBatches(Dataset):
-    """Item k: the clips of ``batches[k]`` read from the decoded-audio cache, augmented clip after
-    clip with a generator seeded by ``seeds[k]`` (training; ``augmentation`` is the pair of ranges
-    SNR dB, mask fraction) and zero-padded. Without ``seeds``, the clips as they are."""
+    """Item ``(clips, seed)``: the clips read from the decoded-audio cache, augmented clip after clip
+    with a generator seeded by ``seed`` (training; ``augmentation`` is the pair of ranges SNR dB,
+    mask fraction) and zero-padded; with seed None, the clips as they are. An item names its clips
+    itself, so one loader (and its worker processes) serves every pass of a training."""
 
-    def __init__(self, clips, batches: list[list[int]], seeds: list[int] | None = None, augmentation=None):
-        self.clips, self.batches, self.seeds, self.augmentation = clips, batches, seeds, augmentation
+    def __init__(self, augmentation=None):
+        self.augmentation = augmentation
 
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, item) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(waves [B, S], lengths [B], labels [B])."""
-        clips = [self.clips[i] for i in self.batches[k]]
+        clips, seed = item
         waves = [clip.wave() for clip in clips]
-        if self.seeds is not None:
-            rng = np.random.default_rng(self.seeds[k])
+        if seed is not None:
+            rng = np.random.default_rng(seed)
             snr_db, mask = self.augmentation
             waves = [augment(wave, rng, snr_db, mask) for wave in waves]
         return (*collate(waves), torch.tensor([clip.utterance.label_index for clip in clips]))
+
+
+class _Pass(Sampler):
+    """The items of the loader's current pass, set before each pass in the main process."""
+
+    def __init__(self):
+        self.items: list = []
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
 
 
 def loader_workers(device: torch.device) -> int:
@@ -85,17 +96,36 @@ def loader_workers(device: torch.device) -> int:
     return min(MAX_WORKERS, torch.get_num_threads()) if device.type == "cuda" else 0
 
 
-def batch_loader(clips, batches: list[list[int]], device: torch.device, *, seeds=None, augmentation=None) -> DataLoader:
-    """The batches in order (``ClipBatches``), prepared by ``loader_workers(device)`` processes."""
-    workers = loader_workers(device)
-    return DataLoader(
-        ClipBatches(clips, batches, seeds, augmentation),
-        batch_size=None,  # an item is already a batch
-        shuffle=False,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        # Its own generator: the loader's base seed would otherwise be drawn from torch's global
-        # one, shifting every dropout and LayerDrop draw of the training.
-        generator=torch.Generator(),
-        prefetch_factor=2 if workers else None,
-    )
+class BatchLoader:
+    """One ``DataLoader`` for a whole training: its ``loader_workers(device)`` processes start once
+    and prepare every pass's batches (each epoch, each dev and test scoring); a loader per pass
+    would start them about 60 times a cell, each start importing torch again."""
+
+    def __init__(self, device: torch.device, *, augmentation=None):
+        workers = loader_workers(device)
+        self.passes = _Pass()
+        self.loader = DataLoader(
+            ClipBatches(augmentation),
+            batch_size=None,  # an item is already a batch
+            sampler=self.passes,
+            num_workers=workers,
+            pin_memory=device.type == "cuda",
+            # Its own generator: the loader's base seed would otherwise be drawn from torch's global
+            # one, shifting every dropout and LayerDrop draw of the training.
+            generator=torch.Generator(),
+            prefetch_factor=2 if workers else None,
+            persistent_workers=workers > 0,
+        )
+
+    def __call__(self, clips, batches: list[list[int]], *, seeds=None):
+        """The batches in order (``ClipBatches``), augmented with ``seeds`` (one per batch) if given.
+        Iterate each pass to its end before the next."""
+        self.passes.items = [
+            (tuple(clips[i] for i in batch), None if seeds is None else seeds[k]) for k, batch in enumerate(batches)
+        ]
+        return iter(self.loader)
+
+
+def batch_loader(clips, batches: list[list[int]], device: torch.device, *, seeds=None, augmentation=None):
+    """One pass of the batches in order, through a loader of its own (``BatchLoader``)."""
+    return BatchLoader(device, augmentation=augmentation)(clips, batches, seeds=seeds)

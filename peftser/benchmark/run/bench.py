@@ -22,6 +22,7 @@ from torch import nn
 from peftser.benchmark.config import TrainConfig
 from peftser.benchmark.run.batches import collate, eval_batches
 from peftser.benchmark.run.devices import resolve_device
+from peftser.benchmark.run.gpu import PeakMemory, gpu_settings, select
 from peftser.benchmark.run.training import _autocast, make_optimizer, resolve_precision, train_step
 from peftser.downstream.task import EMOTIONS
 from peftser.model import build_model
@@ -31,6 +32,7 @@ from peftser.sample_rate import SAMPLE_RATE
 def bench(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, steps: int = 5, device: str | None = None, precision: str = "fp32") -> dict:
     """Median seconds per training step and peak memory of ``upstream`` x ``method``."""
     device = resolve_device(device)
+    select(device)
     precision = resolve_precision(precision, device)
     torch.manual_seed(0)
     model = build_model(upstream, method, pretrained=False).to(device).train()
@@ -40,16 +42,19 @@ def bench(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, 
     lengths = torch.full((batch,), samples, device=device)
     labels = torch.randint(0, len(EMOTIONS), (batch,), device=device)
     loss_fn = nn.CrossEntropyLoss()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    memory = PeakMemory(device)  # on a GPU: peak allocated and reserved memory, training and evaluation apart
     times = []
-    for step in range(steps + 1):
-        _sync(device)
-        start = time.perf_counter()
-        train_step(model, waves, lengths, labels, optimizer, loss_fn, device, precision)
-        _sync(device)
-        if step:  # the first step is a warm-up
-            times.append(time.perf_counter() - start)
+    with memory.phase("training"):
+        for step in range(steps + 1):
+            _sync(device)
+            start = time.perf_counter()
+            train_step(model, waves, lengths, labels, optimizer, loss_fn, device, precision)
+            _sync(device)
+            if step:  # the first step is a warm-up
+                times.append(time.perf_counter() - start)
+    with memory.phase("evaluation"):
+        evaluation = bench_eval(model, batches=steps, batch=batch, seconds=seconds, device=device, precision=precision)
+    gpu_peaks = memory.summary()
     return {
         "upstream": upstream,
         "method": method,
@@ -59,8 +64,11 @@ def bench(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, 
         "device": str(device),
         "precision": precision,
         "sec_per_step": statistics.median(times),
-        **bench_eval(model, batches=steps, batch=batch, seconds=seconds, device=device, precision=precision),
-        "peak_memory_mb": _peak_memory_mb(device),
+        **evaluation,
+        # On a GPU the whole run's peak reserved memory (what sharing a GPU needs), else the process' peak.
+        "peak_memory_mb": gpu_peaks["cell"]["reserved"] if gpu_peaks else _process_peak_memory_mb(),
+        "gpu_peak_memory_mb": gpu_peaks,
+        "gpu": gpu_settings(device),
         "trainable_params": model.parameter_counts()["trainable_params"],
     }
 
@@ -116,9 +124,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
+def _process_peak_memory_mb() -> float:
     # Peak resident memory of the whole process (kilobytes on Linux, bytes on macOS).
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (2**20 if sys.platform == "darwin" else 2**10)
@@ -141,4 +147,8 @@ def bench_command(upstream: str, method: str, *, batch: int = 32, seconds: float
             f"clips/s one at a time, {result['eval_clips_per_s_batched']:.2f} clips/s in padded batches of {batch} "
             f"(largest logit difference {result['eval_max_logit_difference']:.1e})"
         )
+        if result["gpu_peak_memory_mb"]:
+            peaks = result["gpu_peak_memory_mb"]
+            print(f"GPU {result['gpu']['name']} (physical device {result['gpu']['physical_device']}): peak memory allocated / reserved "
+                  + ", ".join(f"{phase} {p['allocated']:.0f} / {p['reserved']:.0f} MB" for phase, p in peaks.items()))
     return 0

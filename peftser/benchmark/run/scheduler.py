@@ -7,6 +7,9 @@ a cell in the result store before handing it to an idle worker and writes the re
 atomically, so the parent alone decides what runs and what is recorded. A cell that raises is
 recorded as failed; a worker that dies (segfault, ``os._exit``, the out-of-memory killer) is
 detected through its process sentinel, its cell is recorded as failed and the worker is replaced.
+After each cell a worker releases the GPU memory the cell held; a cell whose error broke the CUDA
+context (an illegal memory access, a device-side assert) is recorded and its worker exits, to be
+replaced like a dead one.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any, Iterator, Sequence, TextIO
 
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.record import failed_record
+from peftser.benchmark.run.gpu import after_cell, sticky_cuda_error
 from peftser.benchmark.run.progress import Progress
 from peftser.benchmark.run.runner import (  # noqa: F401  (DEFAULT_RUNNER and SchedulerError are this module's API too)
     DEFAULT_RUNNER,
@@ -78,7 +82,11 @@ def _worker_main(slot: Slot, runner_spec: str, conn: Connection, results_dir: st
             return
         if cell is None:
             return
-        conn.send(call_runner(runner, cell, device=slot.run_device, results_dir=root, options=options))
+        outcome = call_runner(runner, cell, device=slot.run_device, results_dir=root, options=options)
+        broken = after_cell(outcome)  # releases the cell's GPU memory, unless its error broke the CUDA context
+        conn.send(outcome)
+        if broken:  # every later cell would fail on it: exit, and the parent starts a fresh worker
+            return
 
 
 # -- the parent side -------------------------------------------------------------------------------
@@ -92,6 +100,7 @@ class _Worker:
     cell: Cell | None = None
     claim: Claim | None = None
     started: float = 0.0
+    retiring: bool = False  # its last cell broke its CUDA context: it exits, and is replaced
 
     @property
     def ready(self) -> bool:
@@ -168,7 +177,7 @@ class Scheduler:
                     deferred.clear()
                     last_retry = time.monotonic()
                 for w in workers:
-                    if w.ready and w.cell is None:
+                    if w.ready and w.cell is None and not w.retiring:
                         self._dispatch(w, queue, deferred)
                 if queue or any(w.cell for w in workers):
                     self._wait(workers, timeout=POLL_SECONDS if deferred else None)
@@ -269,6 +278,7 @@ class Scheduler:
         elif kind == "fatal":
             raise SchedulerError(f"worker {w.slot.describe()} could not start the runner {self.runner!r}: {message[1]}\n{message[2]}")
         elif kind in ("result", "error"):
+            w.retiring = kind == "error" and sticky_cuda_error(message[1])
             self._finish(w, outcome_record(w.cell, message, runner=self.runner, device=w.slot.run_device, wall_time_s=time.monotonic() - w.started))
 
     def _bury(self, workers: list[_Worker], w: _Worker) -> None:

@@ -19,12 +19,14 @@ import torch
 from torch import nn
 
 from peftser.benchmark.artifact import artifact_config, save_artifact
-from peftser.benchmark.run.batches import augmentation_seeds, batch_loader, eval_batches, train_batches
+from peftser.benchmark.run.batches import BatchLoader, augmentation_seeds, eval_batches, train_batches
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.config import TrainConfig
 from peftser.benchmark.run.devices import resolve_device
 from peftser.benchmark.machine import machine_info
+from peftser.benchmark.run.gpu import PeakMemory, gpu_settings, native_bf16, select
 from peftser.benchmark.metrics import compute_metrics, metrics_by_group
+from peftser.benchmark.record import ok_record
 from peftser.benchmark.store import ResultStore
 from peftser.downstream.audio import MIN_SAMPLES, REPAIRABLE, AudioError, load_audio
 from peftser.downstream.task import EMOTIONS, Utterance
@@ -98,11 +100,12 @@ def class_weights(clips: list[Clip]) -> torch.Tensor:
 
 
 def resolve_precision(requested: str, device: torch.device) -> str:
-    """bf16 only on a CUDA device that supports it; fp32 otherwise (with a warning if bf16 was asked)."""
+    """bf16 only on a GPU that computes it natively (compute capability 8.0 or later); fp32
+    otherwise (with a warning if bf16 was asked)."""
     if requested not in ("fp32", "bf16"):
         raise ValueError(f"precision must be fp32 or bf16, got {requested!r}")
-    if requested == "bf16" and not (device.type == "cuda" and torch.cuda.is_bf16_supported()):
-        warnings.warn(f"bf16 autocast is not supported on {device}; training in fp32", stacklevel=2)
+    if requested == "bf16" and not native_bf16(device):
+        warnings.warn(f"bf16 autocast needs a GPU of compute capability 8.0 or later, not {device}; training in fp32", stacklevel=2)
         return "fp32"
     return requested
 
@@ -128,13 +131,15 @@ def train_step(model, waves, lengths, labels, optimizer, loss_fn, device, precis
     return loss.detach()
 
 
-def train_epoch(model, clips, cfg: TrainConfig, optimizer, loss_fn, device, precision, rng) -> float:
-    """One pass over the training clips (augmented); the mean training loss."""
+def train_epoch(model, clips, cfg: TrainConfig, optimizer, loss_fn, device, precision, rng, loader=None) -> float:
+    """One pass over the training clips (augmented, through ``loader``: the training's own, or a
+    new one); the mean training loss."""
+    loader = BatchLoader(device, augmentation=(cfg.snr_db, cfg.time_mask)) if loader is None else loader
     model.train()
     total, count = 0.0, 0
     batches = train_batches([c.length for c in clips], cfg.batch_size, rng, bucketing=cfg.length_bucketing)
     seeds = augmentation_seeds(rng, len(batches)) if cfg.augment else None
-    for waves, lengths, labels in batch_loader(clips, batches, device, seeds=seeds, augmentation=(cfg.snr_db, cfg.time_mask)):
+    for waves, lengths, labels in loader(clips, batches, seeds=seeds):
         x, lengths, labels = (t.to(device, non_blocking=True) for t in (waves, lengths, labels))
         loss = train_step(model, x, lengths, labels, optimizer, loss_fn, device, precision)
         total += loss.item() * len(labels)
@@ -143,13 +148,15 @@ def train_epoch(model, clips, cfg: TrainConfig, optimizer, loss_fn, device, prec
 
 
 @torch.no_grad()
-def predict(model: SERModel, clips: list[Clip], batch_size: int, device, precision) -> torch.Tensor:
+def predict(model: SERModel, clips: list[Clip], batch_size: int, device, precision, loader=None) -> torch.Tensor:
     """Logits [N, C] for the clips, in their order, scored in padded batches of similar length
-    (each clip's logits are those it gets alone: evaluation keeps padding out of every clip)."""
+    (each clip's logits are those it gets alone: evaluation keeps padding out of every clip).
+    The batches come through ``loader`` (the training's own), or a new one."""
+    loader = BatchLoader(device) if loader is None else loader
     model.eval()
     logits = torch.empty(len(clips), len(EMOTIONS))
     batches = eval_batches([c.length for c in clips], batch_size)
-    for batch, (waves, lengths, _) in zip(batches, batch_loader(clips, batches, device)):
+    for batch, (waves, lengths, _) in zip(batches, loader(clips, batches)):
         with _autocast(device, precision):
             logits[batch] = model(waves.to(device, non_blocking=True), lengths.to(device)).float().cpu()
     return logits
@@ -214,6 +221,7 @@ def run_cell(
     started = time.time()
     cfg = TrainConfig.from_dict(cell.train)
     device = resolve_device(device)  # an unusable device fails before the corpus and model are built
+    select(device)
     precision = resolve_precision(cfg.precision, device)
     check_names(cell)  # before a corpus is read: a typo should cost seconds, not a corpus scan
     task = make_task(cell.task, data_root=data_root, root=task_root, strict=strict, **cell.task_args)
@@ -245,13 +253,17 @@ def run_cell(
     )
     weights = class_weights(train) if cfg.class_weighted else torch.ones(len(EMOTIONS))
     train_loss_fn = nn.CrossEntropyLoss(weight=weights.to(device))
+    loader = BatchLoader(device, augmentation=(cfg.snr_db, cfg.time_mask))  # its workers serve every pass
 
     history, best = [], None
+    memory = PeakMemory(device)  # on a GPU: peak allocated and reserved memory, training and evaluation apart
     epochs = _progress(range(1, cfg.epochs + 1), cell.label, progress)
     for epoch in epochs:
         lr = optimizer.param_groups[0]["lr"]
-        train_loss = train_epoch(model, train, cfg, optimizer, train_loss_fn, device, precision, rng)
-        dev_loss, dev_metrics, _ = score(predict(model, dev, cfg.batch_size, device, precision), dev)
+        with memory.phase("training"):
+            train_loss = train_epoch(model, train, cfg, optimizer, train_loss_fn, device, precision, rng, loader)
+        with memory.phase("evaluation"):
+            dev_loss, dev_metrics, _ = score(predict(model, dev, cfg.batch_size, device, precision, loader), dev)
         scheduler.step(dev_loss)
         history.append({"epoch": epoch, "train_loss": train_loss, "dev_loss": dev_loss, "dev_uar": dev_metrics["uar"], "lr": lr})
         if best is None or dev_metrics["uar"] > best["dev"]["uar"]:
@@ -261,7 +273,8 @@ def run_cell(
             epochs.set_postfix(dev_uar=f"{dev_metrics['uar']:.1f}", best=f"{best['dev']['uar']:.1f}")
 
     model.load_state_dict(best["weights"], strict=False)
-    _, test_metrics, test_preds = score(predict(model, test, cfg.batch_size, device, precision), test)
+    with memory.phase("evaluation"):
+        _, test_metrics, test_preds = score(predict(model, test, cfg.batch_size, device, precision, loader), test)
     if hasattr(task, "source_of"):  # a pooled task: each source corpus' test metrics too
         test_metrics["per_source"] = metrics_by_group(
             [c.utterance.label_index for c in test], test_preds, [c.utterance.gender for c in test],
@@ -273,9 +286,7 @@ def run_cell(
     config = artifact_config(model, cell.upstream, cell.upstream_args, cfg.max_seconds, cell=cell)
     artifact_bytes = save_artifact(model, artifact_dir, config)
     counts = model.parameter_counts()
-    return {
-        "status": "ok",
-        **cell.identity(),
+    return ok_record(cell, **{
         "seed": training.seed,
         "deviations": cfg.departures() + flawed_audio_deviations(skipped, dev + test),
         "test": test_metrics,
@@ -290,12 +301,14 @@ def run_cell(
         "device": str(device),
         "machine": machine_info(device),
         "precision": precision,
+        "gpu": gpu_settings(device),  # None on the CPU
+        "gpu_peak_memory_mb": memory.summary(),
         "versions": versions(),
         "predictions": [
             {"key": c.utterance.key, "label": c.utterance.label, "pred": EMOTIONS[p], "gender": c.utterance.gender}
             for c, p in zip(test, test_preds)
         ],
-    }
+    })
 
 
 def _progress(epochs, label: str, enabled: bool):

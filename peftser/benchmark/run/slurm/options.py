@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_TIME = "24:00:00"
+DEFAULT_CPUS_PER_TASK = 8  # torch's threads and the loader's workers; a cluster's default is often 1
 RESERVED_SBATCH = ("array", "output", "error")  # set by submitit; changing them loses tasks or logs
 
 
@@ -20,6 +21,7 @@ class SlurmOptions:
 
     partition: str | None = None
     gpus_per_task: int = 1
+    cpus_per_task: int = DEFAULT_CPUS_PER_TASK
     time_min: int = 24 * 60
     array_parallelism: int | None = None
     mem: str | None = None
@@ -29,6 +31,10 @@ class SlurmOptions:
     def __post_init__(self) -> None:
         if self.gpus_per_task < 0:
             raise SlurmError(f"--slurm-gpus-per-task must be 0 or more, got {self.gpus_per_task}")
+        if self.gpus_per_task > 1:
+            raise SlurmError(f"--slurm-gpus-per-task {self.gpus_per_task}: a cell trains on one GPU, so a task uses 1 (0 on CPU nodes)")
+        if self.cpus_per_task < 1:
+            raise SlurmError(f"--slurm-cpus-per-task must be at least 1, got {self.cpus_per_task}")
         if self.time_min <= 10:
             # submitit takes min(0.8 T, T - 10 min) as the moment a task is about to time out, so
             # with 10 minutes or less it treats every preemption signal as a time-out.
@@ -40,6 +46,8 @@ class SlurmOptions:
         reserved = sorted(set(self.extra) & set(RESERVED_SBATCH))
         if reserved:
             raise SlurmError(f"--slurm-extra {reserved[0]}=...: the backend sets --{reserved[0]} itself")
+        if {"cpus-per-task", "cpus_per_task"} & set(self.extra):
+            raise SlurmError("--slurm-extra cpus-per-task=...: use --slurm-cpus-per-task")
 
     @property
     def device(self) -> str:
@@ -54,6 +62,7 @@ class SlurmOptions:
             # One task per job, so GPUs per node are GPUs per task; 0 must not reach sbatch as
             # --gpus-per-node=0, which a cluster without GPUs rejects.
             "gpus_per_node": self.gpus_per_task or None,
+            "cpus_per_task": self.cpus_per_task,
             "slurm_partition": self.partition,
             "slurm_array_parallelism": self.array_parallelism,
             "slurm_mem": self.mem,
@@ -61,7 +70,7 @@ class SlurmOptions:
         }
 
     def describe(self) -> str:
-        parts = [f"partition {self.partition or '(default)'}", f"{self.gpus_per_task} GPU(s) per task", f"{self.time_min} min"]
+        parts = [f"partition {self.partition or '(default)'}", f"{self.gpus_per_task} GPU(s) and {self.cpus_per_task} CPUs per task", f"{self.time_min} min"]
         if self.mem:
             parts.append(f"{self.mem} memory")
         if self.array_parallelism:
