@@ -19,6 +19,7 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--grid", metavar="NAME|FILE.yaml", help="run every cell of a grid (full, ablation, demo or a YAML file)")
     mode.add_argument("--train", nargs=4, metavar=("UPSTREAM", "METHOD", "TASK", "TRAINING"), help="run one cell")
     mode.add_argument("--leaderboard", action="store_true", help="regenerate DIR/leaderboard.md from run records")
+    mode.add_argument("--cards", action="store_true", help="write a model card (README.md) in every artifact folder of DIR from its record")
     mode.add_argument(
         "--compare", nargs=2, metavar=("A", "B"),
         help="paired statistics of A minus B: two variants ([UPSTREAM/]VARIANT) in --results DIR, or two results"
@@ -108,7 +109,7 @@ OPTION_MODES = {
     "task_arg": ("manifest", "train"),
     "strict": ("manifest", "train", "grid"),
     "out": ("manifest",),
-    "results": ("train", "grid", "leaderboard", "compare"),
+    "results": ("train", "grid", "leaderboard", "compare", "cards"),
     "baseline": ("leaderboard",),
     "backend": ("grid",),
     "slurm_partition": ("grid",),
@@ -275,6 +276,12 @@ def _leaderboard(args) -> int:
     return leaderboard_command(args.results, baseline=args.baseline)
 
 
+def _cards(args) -> int:
+    from peftser.benchmark.card import cards_command
+
+    return cards_command(args.results)
+
+
 def _compare(args) -> int:
     from peftser.benchmark.report.compare import compare_command
 
@@ -290,7 +297,8 @@ def _cache(args) -> int:
 
 MODES = {
     "list": _list, "params": _params, "manifest": _manifest, "train": _train, "predict": _predict, "bench": _bench,
-    "grid": _grid, "leaderboard": _leaderboard, "compare": _compare, "cache_info": _cache, "cache_prune": _cache,
+    "grid": _grid, "leaderboard": _leaderboard, "cards": _cards, "compare": _compare, "cache_info": _cache,
+    "cache_prune": _cache,
 }
 # What an interrupted mode says it leaves behind (Ctrl-C, or SIGTERM).
 LEFT_BEHIND = {"grid": "finished cells are recorded; run the same command again to resume"}

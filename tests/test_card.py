@@ -8,7 +8,8 @@ import copy
 import pytest
 from huggingface_hub import ModelCard
 
-from peftser.benchmark.card import card_data, check_card, main, write_model_card, write_model_cards
+from peftser.benchmark.card import card_data, check_card, write_model_card, write_model_cards
+from peftser.cli import main
 from peftser.benchmark.grids import Grid, MethodEntry, TaskEntry, UpstreamEntry
 from peftser.benchmark.store import ResultStore
 from trained_cells import DEMO_CELL, DEMO_TRAIN, demo_results, pooled_results  # noqa: F401 (fixtures)
@@ -28,7 +29,9 @@ def test_cards_for_demo_artifacts_read_back_with_the_records_numbers(demo_result
                 deviations=("A stated departure of this grid.",))
     assert grid.cells()[0].key == record["key"]
     ResultStore(results).remember_grid(grid)
-    assert main([str(results)]) == 0
+    written_by_training = check_card(results / record["artifact"]["path"] / "README.md")  # every artifact has one
+    assert written_by_training.data.base_model == card_data(record).base_model
+    assert main(["--cards", "--results", str(results)]) == 0  # again, now with the grid's deviations
     assert "1 model card(s) written" in capsys.readouterr().out
     path = results / record["artifact"]["path"] / "README.md"
     card = check_card(path)
@@ -96,7 +99,7 @@ def test_a_damaged_model_index_or_a_failed_record_is_refused(demo_results, tmp_p
         check_card(tmp_path / "README.md")
     with pytest.raises(ValueError, match="needs an ok run record"):
         write_model_card(tmp_path, {**record, "status": "failed"})
-    assert main([str(tmp_path / "nowhere")]) == 2
+    assert main(["--cards", "--results", str(tmp_path / "nowhere")]) == 2
 
 
 def test_the_demo_cell_is_the_demo_grids():

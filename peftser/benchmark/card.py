@@ -10,7 +10,6 @@ which protocol and deviations, how fair it is by gender, how to load it, and whe
 
 from __future__ import annotations
 
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -269,21 +268,8 @@ def write_model_cards(results_dir: str | Path) -> list[Path]:
     return written
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m peftser.benchmark.card RESULTS_DIR ...``: cards for every artifact of each folder."""
-    folders = sys.argv[1:] if argv is None else argv
-    if not folders:
-        print("usage: python -m peftser.benchmark.card RESULTS_DIR [RESULTS_DIR ...]", file=sys.stderr)
-        return 2
-    try:
-        for folder in folders:
-            cards = write_model_cards(folder)
-            print(f"{folder}: {len(cards)} model card(s) written")
-    except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+def cards_command(results_dir: str | Path) -> int:
+    """``--cards [--results DIR]``: a model card in every artifact folder of DIR, from its record."""
+    cards = write_model_cards(results_dir)
+    print(f"{results_dir}: {len(cards)} model card(s) written")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from peftser.benchmark.artifact import artifact_config, save_artifact
+from peftser.benchmark.card import write_model_card
 from peftser.benchmark.run.batches import BatchLoader, augmentation_seeds, eval_batches, train_batches
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.config import TrainConfig
@@ -286,7 +287,7 @@ def run_cell(
     config = artifact_config(model, cell.upstream, cell.upstream_args, cfg.max_seconds, cell=cell)
     artifact_bytes = save_artifact(model, artifact_dir, config)
     counts = model.parameter_counts()
-    return ok_record(cell, **{
+    record = ok_record(cell, **{
         "seed": training.seed,
         "deviations": cfg.departures() + flawed_audio_deviations(skipped, dev + test),
         "test": test_metrics,
@@ -309,6 +310,8 @@ def run_cell(
             for c, p in zip(test, test_preds)
         ],
     })
+    write_model_card(artifact_dir, record)  # the artifact travels with its model card
+    return record
 
 
 def _progress(epochs, label: str, enabled: bool):
