@@ -405,7 +405,17 @@ def test_bench_reports_step_time_evaluation_throughput_and_memory(capsys):
     assert result["eval_max_logit_difference"] < 1e-4  # batched evaluation scores each clip as alone
     from peftser.model import build_model
 
-    assert result["trainable_params"] == build_model("demo_wavlm_base_plus", "lora").parameter_counts()["trainable_params"]
+    model = build_model("demo_wavlm_base_plus", "lora")
+    assert result["trainable_params"] == model.parameter_counts()["trainable_params"]
+    # The step's arithmetic is forward and backward: more than the forward pass alone, less than thrice it.
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as forward:
+        model(0.1 * torch.randn(2, 32_000), torch.tensor([32_000, 32_000]))
+    assert forward.get_total_flops() < result["step_gflop"] * 1e9 < 3 * forward.get_total_flops()
+    assert result["matmul_gflops"] > 0
+    assert result["share_of_bound"] == pytest.approx(result["achieved_gflops"] / result["matmul_gflops"])
+    assert result["achieved_gflops"] == pytest.approx(result["step_gflop"] / result["sec_per_step"])
 
 
 def test_a_method_with_its_default_arguments_is_the_same_cell():

@@ -29,6 +29,40 @@ from peftser.model import build_model
 from peftser.sample_rate import SAMPLE_RATE
 
 
+# The matmul shapes these encoders spend their steps in (frames x hidden x feed-forward, and square),
+# for the device's practical throughput: the bound a training step is measured against.
+PROBE_SHAPES = ((1200, 768, 3072), (1200, 3072, 768), (2048, 2048, 2048), (1200, 384, 1536))
+
+
+def step_flops(model, waves, lengths, labels, optimizer, loss_fn, device, precision) -> int:
+    """Floating-point operations of one training step (forward and backward), as torch's
+    FlopCounterMode counts them (matrix products and convolutions)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        train_step(model, waves, lengths, labels, optimizer, loss_fn, device, precision)
+    return int(counter.get_total_flops())
+
+
+def matmul_bound(device: torch.device, repeats: int = 5) -> float:
+    """The device's practical fp32 matmul throughput in GFLOP/s: over ``PROBE_SHAPES``, the median
+    of each shape's best of ``repeats`` timed products. Measured in the same run as the steps, since
+    a shared machine's figure moves with its load."""
+    rates = []
+    for m, k, n in PROBE_SHAPES:
+        a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
+        torch.mm(a, b)  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            _sync(device)
+            start = time.perf_counter()
+            torch.mm(a, b)
+            _sync(device)
+            best = min(best, time.perf_counter() - start)
+        rates.append(2 * m * k * n / best / 1e9)
+    return float(statistics.median(rates))
+
+
 def bench(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, steps: int = 5, device: str | None = None, precision: str = "fp32") -> dict:
     """Median seconds per training step and peak memory of ``upstream`` x ``method``."""
     device = resolve_device(device)
@@ -52,9 +86,12 @@ def bench(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, 
             _sync(device)
             if step:  # the first step is a warm-up
                 times.append(time.perf_counter() - start)
+    flops = step_flops(model, waves, lengths, labels, optimizer, loss_fn, device, precision)
+    bound = matmul_bound(device)
     with memory.phase("evaluation"):
         evaluation = bench_eval(model, batches=steps, batch=batch, seconds=seconds, device=device, precision=precision)
     gpu_peaks = memory.summary()
+    achieved = flops / statistics.median(times) / 1e9
     return {
         "upstream": upstream,
         "method": method,
@@ -64,6 +101,10 @@ def bench(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, 
         "device": str(device),
         "precision": precision,
         "sec_per_step": statistics.median(times),
+        "step_gflop": flops / 1e9,
+        "achieved_gflops": achieved,
+        "matmul_gflops": bound,  # the device's practical bound, measured in this run
+        "share_of_bound": achieved / bound,
         **evaluation,
         # On a GPU the whole run's peak reserved memory (what sharing a GPU needs), else the process' peak.
         "peak_memory_mb": gpu_peaks["cell"]["reserved"] if gpu_peaks else _process_peak_memory_mb(),
@@ -143,6 +184,8 @@ def bench_command(upstream: str, method: str, *, batch: int = 32, seconds: float
             f"{upstream} x {method} on {result['device']} ({result['precision']}): batch {batch} x {seconds:g} s, "
             f"{result['sec_per_step']:.3f} s/step (median of {steps}), peak memory {result['peak_memory_mb']:.0f} MB, "
             f"{result['trainable_params'] / 1e6:.2f} M trainable\n"
+            f"compute: {result['step_gflop']:.1f} GFLOP a step, {result['achieved_gflops']:.0f} GFLOP/s achieved, "
+            f"{result['share_of_bound']:.0%} of this device's matmul throughput measured now ({result['matmul_gflops']:.0f} GFLOP/s)\n"
             f"evaluation ({result['eval_clips']} clips of a dev set of 1-{seconds:g} s): {result['eval_clips_per_s_alone']:.2f} "
             f"clips/s one at a time, {result['eval_clips_per_s_batched']:.2f} clips/s in padded batches of {batch} "
             f"(largest logit difference {result['eval_max_logit_difference']:.1e})"
