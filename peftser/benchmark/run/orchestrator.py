@@ -10,7 +10,6 @@ unless ``--retry-failed``; killing a run at any moment loses at most the cells i
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from peftser.benchmark.cell import Cell
-from peftser.benchmark.grids import Grid, GridError, load_grid
+from peftser.benchmark.grids import Grid, GridError, load_grid, with_train
 from peftser.benchmark.record import CorruptRecordError
 from peftser.benchmark.run.runner import DEFAULT_RUNNER, SchedulerError
 from peftser.benchmark.run.scheduler import Scheduler
@@ -91,7 +90,7 @@ def run_grid(
     runner = runner or DEFAULT_RUNNER
     grid = grid if isinstance(grid, Grid) else load_grid(grid)
     if train:  # command-line training overrides (--precision, --epochs) apply to every cell
-        grid = dataclasses.replace(grid, train={**grid.train, **train})
+        grid = with_train(grid, train)
     results_dir = Path(results_dir) if results_dir is not None else RESULTS_ROOT / grid.name
     cells = grid.cells(only)
     # Every check that can fail comes before anything is started or written.
