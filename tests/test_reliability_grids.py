@@ -92,3 +92,25 @@ def test_a_damaged_grids_json_entry_names_the_file(tmp_path, capsys, where, bad)
     assert main(["--leaderboard", "--results", str(results)]) == 2
     err = capsys.readouterr().err
     assert str(results / "grids.json") in err and "dictionary update" not in err
+
+
+def test_a_grid_runs_final_leaderboard_and_leaderboard_expect_the_same_cells(tmp_path, capsys):
+    import io
+
+    from grid_runners import RUNNER, toy_grid, toy_record
+    from peftser.benchmark.grids import MethodEntry
+    from peftser.benchmark.run.orchestrator import run_grid
+
+    results = tmp_path / "results"
+    store = ResultStore(results)
+    other = toy_grid(3, methods=[MethodEntry("toy", variant="toy_b", args={"sleep": 0.01})], name="other")
+    store.remember_grid(other)  # run here earlier; none of its cells recorded
+    mine = toy_grid(2, name="mine")
+    for cell in mine.cells():
+        store.save_record(toy_record(cell, "cpu"))
+    summary = run_grid(mine, results_dir=results, devices="cpu", jobs_per_device=1, runner=RUNNER, stream=io.StringIO())
+    after_run = summary.leaderboard.read_text()
+    assert "3 expected training(s) without a record" in after_run
+    assert "Expected cells: every cell of every grid run into this directory (grids.json: other, mine)" in after_run
+    assert main(["--leaderboard", "--results", str(results)]) == 0
+    assert (results / "leaderboard.md").read_text() == after_run

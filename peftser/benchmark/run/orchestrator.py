@@ -179,10 +179,10 @@ def _header(grid: Grid, n_cells: int, n_todo: int, kept: int, where: str) -> str
 
 def _write_leaderboard(results_dir: Path, grid: Grid) -> Path:
     # Imported here: the leaderboard pulls in plotting, which a run only needs at its very end.
-    from peftser.benchmark.report.leaderboard import write_leaderboard
+    # The one rule of --leaderboard: the cells of every grid in grids.json (``grid`` is among them).
+    from peftser.benchmark.report.leaderboard import write_results_leaderboard
 
-    expected = [c.to_dict() for c in grid.cells()]
-    return write_leaderboard(results_dir, expected_cells=expected, footnotes=grid.footnotes())
+    return write_results_leaderboard(results_dir)[0]
 
 
 def grid_command(grid: str | Path, *, slurm: SlurmOptions | None = None, **options: Any) -> int:
