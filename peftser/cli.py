@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.results is None and not args.grid:
+    if args.results is None and not (args.grid or args.compare):  # --compare tells given from absent
         args.results = "results"
     mode = mode_of(args)
     if args.plugin:  # through the environment, so that worker processes import them too
