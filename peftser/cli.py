@@ -54,6 +54,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="device for --train/--predict/--bench (default: cuda if available, else cpu)")
     run.add_argument("--precision", choices=("fp32", "bf16"), help="bf16 autocast on GPUs that support it")
     run.add_argument("--checkpoint-dir", help="folder with one sub-folder per checkpoint (offline loading)")
+    run.add_argument(
+        "--no-verify", action="store_true",
+        help="load an artifact whose adapter_config.json has no weights_sha256 without checking its weights (--predict)",
+    )
     run.add_argument("--epochs", type=int, help="override the number of epochs (--train)")
     run.add_argument("--baseline", metavar="NAME", help="variant every method is compared with (--leaderboard; default downstream)")
     run.add_argument(
@@ -124,6 +128,7 @@ OPTION_MODES = {
     "device": ("train", "predict", "bench"),
     "precision": ("train", "grid", "bench"),
     "checkpoint_dir": ("train", "predict", "grid"),
+    "no_verify": ("predict",),
     "epochs": ("train", "grid"),
     "batch": ("bench",),
     "seconds": ("bench",),
@@ -226,7 +231,8 @@ def _predict(args) -> int:
     from peftser.predict import predict_command
 
     artifact_dir, *files = args.predict
-    return predict_command(artifact_dir, files, device=args.device, checkpoint_dir=args.checkpoint_dir)
+    return predict_command(artifact_dir, files, device=args.device, checkpoint_dir=args.checkpoint_dir,
+                           verify=not args.no_verify)
 
 
 def _bench(args) -> int:
