@@ -132,6 +132,13 @@ class SERPredictor:
                 results.append(Prediction(source, None, error=str(wave)))
                 continue
             probs = next(probabilities)
+            if not np.isfinite(probs).all():  # e.g. samples of 1e30 overflow the encoder: no label is an answer
+                err = AudioError(source, "nan/inf", "the model's scores are not finite (NaN or infinity): the samples "
+                                 f"reach {float(np.abs(wave).max()):.3g}, far outside the [-1, 1] of audio")
+                if errors == "raise":
+                    raise err
+                results.append(Prediction(source, None, error=str(err)))
+                continue
             seconds = len(wave) / SAMPLE_RATE
             results.append(Prediction(
                 source, self.labels[int(np.argmax(probs))], dict(zip(self.labels, map(float, probs))),
@@ -209,13 +216,14 @@ def find_record(directory: str | Path, config: dict | None = None) -> dict | Non
     return None
 
 
-def load(artifact_dir: str | Path, device: str | None = None, *, checkpoint_dir=None) -> SERPredictor:
+def load(artifact_dir: str | Path, device: str | None = None, *, checkpoint_dir=None, verify: bool = True) -> SERPredictor:
     """The trained model in ``artifact_dir`` (a folder holding adapter.safetensors and
     adapter_config.json), on ``device`` (default: cuda when available, else cpu).
 
     A missing folder or file raises FileNotFoundError, weights that differ from the sha256 in the
-    config a ValueError; the frozen upstream is rebuilt from its registry entry (``checkpoint_dir``
-    as for training).
+    config, or a config without one, a ValueError; ``verify=False`` skips that check, for an
+    artifact known to be sound. The frozen upstream is rebuilt from its registry entry
+    (``checkpoint_dir`` as for training).
     """
     from peftser.benchmark.run.devices import resolve_device
 
@@ -223,5 +231,5 @@ def load(artifact_dir: str | Path, device: str | None = None, *, checkpoint_dir=
     directory = Path(artifact_dir)
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory} is not a peftser artifact: no such folder")
-    model, config = load_artifact(directory, device=str(resolved), checkpoint_dir=checkpoint_dir)
+    model, config = load_artifact(directory, device=str(resolved), checkpoint_dir=checkpoint_dir, verify=verify)
     return SERPredictor(model, config, directory, resolved, find_record(directory, config))

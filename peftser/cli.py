@@ -55,6 +55,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="device for --train/--predict/--bench (default: cuda if available, else cpu)")
     run.add_argument("--precision", choices=("fp32", "bf16"), help="bf16 autocast on GPUs that support it")
     run.add_argument("--checkpoint-dir", help="folder with one sub-folder per checkpoint (offline loading)")
+    run.add_argument(
+        "--no-verify", action="store_true",
+        help="load an artifact whose adapter_config.json has no weights_sha256 without checking its weights (--predict)",
+    )
     run.add_argument("--epochs", type=int, help="override the number of epochs (--train)")
     run.add_argument("--baseline", metavar="NAME", help="variant every method is compared with (--leaderboard; default downstream)")
     run.add_argument(
@@ -127,6 +131,7 @@ OPTION_MODES = {
     "device": ("train", "predict", "bench"),
     "precision": ("train", "grid", "bench"),
     "checkpoint_dir": ("train", "predict", "grid"),
+    "no_verify": ("predict",),
     "epochs": ("train", "grid"),
     "batch": ("bench",),
     "seconds": ("bench",),
@@ -229,7 +234,8 @@ def _predict(args) -> int:
     from peftser.predict import predict_command
 
     artifact_dir, *files = args.predict
-    return predict_command(artifact_dir, files, device=args.device, checkpoint_dir=args.checkpoint_dir)
+    return predict_command(artifact_dir, files, device=args.device, checkpoint_dir=args.checkpoint_dir,
+                           verify=not args.no_verify)
 
 
 def _bench(args) -> int:
@@ -312,32 +318,15 @@ def _one_line(err: Exception) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from peftser.registry import UnknownNameError
-
-    p = parser()
-    args = p.parse_args(argv)
-    try:
-        check_mode_options(p, args)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.results is None and not args.grid:
-        args.results = "results"
-    mode = mode_of(args)
-    if args.plugin:  # through the environment, so that worker processes import them too
-        from peftser.registry import PLUGINS_ENV
-
-        if os.getcwd() not in sys.path:  # a plugin next to the user, as `python -m` would find it
-            sys.path.insert(0, os.getcwd())
-        os.environ[PLUGINS_ENV] = ",".join(filter(None, [os.environ.get(PLUGINS_ENV, ""), *args.plugin]))
+    # The SIGTERM handler comes first, before any import below: a job stopped while it starts up
+    # (torch and plugins take seconds to import) ends as one stopped while it works.
     restore_sigterm = raise_on_sigterm()  # the one place: every mode stops on SIGTERM as on Ctrl-C
+    mode = None
     try:
-        return MODES[mode](args)
-    except (UnknownNameError, ValueError, OSError) as err:
-        # User errors (unknown names, bad files or options, paths that cannot be read or written)
-        # get one clear line, not a traceback.
-        print(f"error: {_one_line(err)}", file=sys.stderr)
-        return 2
+        p = parser()
+        args = p.parse_args(argv)
+        mode = mode_of(args)
+        return _run(p, args, mode)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM
         status, what = interrupted(exc)
         print(f"{what}: {LEFT_BEHIND.get(mode, LEFT_BEHIND_DEFAULT)}", file=sys.stderr)
@@ -345,6 +334,30 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         restore_sigterm()
 
+
+def _run(p: argparse.ArgumentParser, args: argparse.Namespace, mode: str) -> int:
+    from peftser.registry import UnknownNameError
+
+    try:
+        check_mode_options(p, args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.results is None and not (args.grid or args.compare):  # --compare tells given from absent
+        args.results = "results"
+    if args.plugin:  # through the environment, so that worker processes import them too
+        from peftser.registry import PLUGINS_ENV
+
+        if os.getcwd() not in sys.path:  # a plugin next to the user, as `python -m` would find it
+            sys.path.insert(0, os.getcwd())
+        os.environ[PLUGINS_ENV] = ",".join(filter(None, [os.environ.get(PLUGINS_ENV, ""), *args.plugin]))
+    try:
+        return MODES[mode](args)
+    except (UnknownNameError, ValueError, OSError) as err:
+        # User errors (unknown names, bad files or options, paths that cannot be read or written)
+        # get one clear line, not a traceback.
+        print(f"error: {_one_line(err)}", file=sys.stderr)
+        return 2
 
 if __name__ == "__main__":
     sys.exit(main())

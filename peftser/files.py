@@ -7,6 +7,7 @@ never a part, even if the writer is killed midway. A write that fails names the 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -37,6 +38,9 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], *, durable
         # that a results folder or cache shared by a group stays readable.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as err:  # a full disk, above all: name the file, not the temporary
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {_reason(err)}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -87,17 +91,22 @@ class OutputError(OSError):
 
 def describe_os_error(err: OSError) -> str:
     """One line naming the path and what went wrong, e.g. ``/data/x: Permission denied``."""
-    if isinstance(err, OutputError) or not err.filename:
+    if isinstance(err, OutputError):
         return str(err)
-    return f"{err.filename}: {err.strerror or err}"
+    if not err.filename:
+        return _reason(err) if _disk_full(err) else str(err)
+    return f"{err.filename}: {_reason(err)}"
 
 
 @contextmanager
-def writing(what: str) -> Iterator[None]:
-    """Say what a failed write was for: ``the audio cache: cannot write /x/y.npy: No space left on device``."""
+def writing(what: str, path: str | Path | None = None) -> Iterator[None]:
+    """Say what a failed write was for: ``the audio cache: cannot write /x/y.npy: No space left on device``;
+    ``path`` names the file when the error does not (a write() that fails names none)."""
     try:
         yield
     except OSError as err:
+        if path is not None and not err.filename and not isinstance(err, OutputError):
+            raise OutputError(f"{what}: cannot write {path}: {_reason(err)}") from None
         raise OutputError(f"{what}: {describe_os_error(err)}") from None
 
 
@@ -129,5 +138,13 @@ def check_writable_file(path: str | Path, what: str) -> Path:
     return path
 
 
+def _disk_full(err: OSError) -> bool:
+    # numpy's writers report a short write as "N requested and M written", without an errno
+    return err.errno in (errno.ENOSPC, errno.EDQUOT) or (err.errno is None and "requested and" in str(err))
+
+
 def _reason(err: OSError) -> str:
+    if _disk_full(err):
+        what = err.strerror or str(err)
+        return f"{what} (the disk is full{' for this user: quota exceeded' if err.errno == errno.EDQUOT else ''})"
     return err.strerror or str(err)

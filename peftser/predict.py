@@ -10,13 +10,13 @@ from __future__ import annotations
 import sys
 
 
-def predict_files(artifact_dir, files, *, device: str | None = None, checkpoint_dir=None) -> list[dict]:
+def predict_files(artifact_dir, files, *, device: str | None = None, checkpoint_dir=None, verify: bool = True) -> list[dict]:
     """Per file: its path and either ``error`` (why it could not be scored), or the most probable
     ``emotion``, every class' ``probabilities``, its length in ``seconds`` and the ``scored_seconds``
     (the model, trained on clips cut to ``max_seconds``, scores a longer clip's start)."""
     from peftser.api import load
 
-    model = load(artifact_dir, device=device, checkpoint_dir=checkpoint_dir)
+    model = load(artifact_dir, device=device, checkpoint_dir=checkpoint_dir, verify=verify)
     results = []
     for path, p in zip(files, model.predict([str(f) for f in files], errors="report")):
         if p.error is not None:
@@ -27,12 +27,12 @@ def predict_files(artifact_dir, files, *, device: str | None = None, checkpoint_
     return results
 
 
-def predict_command(artifact_dir, files, *, device: str | None = None, checkpoint_dir=None) -> int:
+def predict_command(artifact_dir, files, *, device: str | None = None, checkpoint_dir=None, verify: bool = True) -> int:
     """One tab-separated line per scored file on stdout, one ``error:`` line per other file on
     stderr; exit status 2 when any file could not be scored."""
     if not files:
         raise ValueError("--predict needs an artifact directory and at least one audio file")
-    results = predict_files(artifact_dir, files, device=device, checkpoint_dir=checkpoint_dir)
+    results = predict_files(artifact_dir, files, device=device, checkpoint_dir=checkpoint_dir, verify=verify)
     for r in results:
         if "error" in r:
             print(f"error: {r['error']}", file=sys.stderr)

@@ -116,10 +116,22 @@ def load_builtins(*kinds: str) -> None:
             _LOADED.add(kind)
             importlib.import_module(BUILTINS[kind])
     for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
-        try:
-            importlib.import_module(module)
-        except ImportError as err:
-            raise ValueError(f"plugin module {module!r} (from --plugin or ${PLUGINS_ENV}) cannot be imported: {err}") from err
+        _import_plugin(module)
+
+
+def _import_plugin(module: str) -> None:
+    """Import one plugin; whatever goes wrong in it is a ValueError naming the module and what happened."""
+    where = f"plugin module {module!r} (from --plugin or ${PLUGINS_ENV})"
+    try:
+        importlib.import_module(module)
+    except ImportError as err:
+        raise ValueError(f"{where} cannot be imported: {err}") from err
+    except SyntaxError as err:
+        raise ValueError(f"{where} has a syntax error: {err.msg} ({err.filename}, line {err.lineno})") from err
+    except SystemExit as err:  # sys.exit() in a plugin would end the harness without a word
+        raise ValueError(f"{where} called sys.exit({err.code!r}) while being imported") from None
+    except Exception as err:  # noqa: BLE001 - a plugin is the user's code: any error in it is named as its own
+        raise ValueError(f"{where} failed while being imported: {type(err).__name__}: {err}") from err
 
 
 def factory(registry: Registry, name: str) -> Callable[..., Any]:

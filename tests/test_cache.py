@@ -91,7 +91,8 @@ def test_old_temporaries_go_fresh_ones_and_synthetic_corpora_stay(tmp_path, cach
     (f,) = corpus(tmp_path / "corpus", 1)
     load_audio(f)
     folder = next(cache.glob("audio16k/*"))
-    old, fresh = folder / ".x.npy.abc.tmp", folder / ".y.npy.def.tmp"
+    stem = folder.name + "0" * 38  # named as the cache names a temporary: only those are its own
+    old, fresh = folder / f".{stem}.npy.abc.tmp", folder / f".{stem}.src.def.tmp"
     old.write_bytes(b"0" * 100)
     fresh.write_bytes(b"0" * 100)
     a_day_ago = time.time() - 2 * 24 * 3600
@@ -103,3 +104,55 @@ def test_old_temporaries_go_fresh_ones_and_synthetic_corpora_stay(tmp_path, cach
     assert "interrupted writes: 1 entry" in out and "synthetic_crema_d 2 B" in out
     assert main(["--cache-prune"]) == 0
     assert not old.exists() and fresh.exists() and (synthetic / "synthetic.json").exists() and len(entries(cache)) == 1
+
+
+# -- issue 22, item 1: prune deletes only what the cache wrote, and follows no link ----------------
+def _users_files(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "u.npy", np.ones(9))
+    (folder / "notes.bad").write_text("mine")
+    (folder / ".u.npy.tmp").write_text("mine")
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("sub", ["spk", "ab", "ab/cd"])
+def test_prune_leaves_files_the_cache_did_not_write(cache, capsys, sub):
+    folder = cache / "audio16k" / sub
+    names = _users_files(folder)
+    old = time.time() - 3 * 86400
+    for path in folder.iterdir():
+        os.utime(path, (old, old))
+    assert main(["--cache-prune"]) == 0
+    assert "removed 0 stale or unknown cache entries" in capsys.readouterr().out
+    assert sorted(p.name for p in folder.iterdir()) == names
+
+
+def test_prune_removes_an_old_entry_and_temporary_named_by_the_cache(cache, capsys):
+    key = "ab" + "0" * 38
+    folder = cache / "audio16k" / "ab"
+    folder.mkdir(parents=True)
+    np.save(folder / f"{key}.npy", np.ones(9))  # no .src note: written before notes existed
+    (folder / f".{key}.npy.x1y2.tmp").write_text("partial")
+    old = time.time() - 3 * 86400
+    os.utime(folder / f".{key}.npy.x1y2.tmp", (old, old))
+    assert main(["--cache-prune"]) == 0
+    assert "removed 2 stale or unknown cache entries" in capsys.readouterr().out
+    assert not folder.exists()
+
+
+@pytest.mark.parametrize("link", ["audio16k", "audio16k/yy", "audio16k/ab"])
+def test_prune_follows_no_linked_folder_and_says_it_skipped_it(tmp_path, cache, capsys, link):
+    outside = tmp_path / "users"
+    names = _users_files(outside / "ab")
+    np.save(outside / "ab" / ("ab" + "1" * 38 + ".npy"), np.ones(9))
+    (cache / link).parent.mkdir(parents=True, exist_ok=True)
+    (cache / link).symlink_to(outside if link == "audio16k" else outside / "ab", target_is_directory=True)
+    files = corpus(tmp_path / "corpus", 1)
+    if link != "audio16k":
+        load_audio(files[0])
+    assert main(["--cache-prune"]) == 0
+    out = capsys.readouterr().out
+    assert f"skipped {cache / link}: a symbolic link, not followed" in out
+    assert len(sorted((outside / "ab").iterdir())) == len(names) + 1
+    assert main(["--cache-info"]) == 0
+    assert f"skipped {cache / link}" in capsys.readouterr().out

@@ -102,3 +102,27 @@ def test_a_path_inside_the_folder_through_dot_dot_is_kept(tmp_path):
     task = make_task("msp_podcast", data_root=tmp_path)
     utterances, _ = load(task)
     assert {u.key for u in utterances} == set(expected.kept) and OUTSIDE not in task.skipped
+
+
+# -- issue 22, item 16: a NUL byte in one FileName skips that row, not the corpus --------------------
+@pytest.mark.parametrize("name", ["MSP-PODCAST_0001\x00_0008.wav", "\x00", "a.wav\x00../x"])
+def test_msp_podcast_a_nul_byte_in_one_file_name_skips_and_counts_that_row(tmp_path, name):
+    root = tmp_path / "MSP-PODCAST"
+    expected = build_msp_podcast(root)
+    labels = root / "Labels" / "labels_concensus.csv"
+    with labels.open("a") as handle:
+        handle.write(f"{name},A,4.0,4.0,4.0,127,Female,Train\n")
+    task = make_task("msp_podcast", data_root=tmp_path)
+    utterances, messages = load(task)
+    assert {u.key for u in utterances} == set(expected.kept)
+    assert task.skipped["bad path: a NUL byte in the FileName"] == 1
+    assert any(str(labels) in m and "NUL byte" in m for m in messages)
+    with pytest.raises(ValueError, match=rf"{labels}:\d+: cannot parse .*a FileName without a NUL byte"):
+        make_task("msp_podcast", data_root=tmp_path, strict=True).utterances
+
+
+def test_a_nul_byte_in_an_audio_path_is_unusable_audio_not_a_crash(tmp_path):
+    from peftser.downstream.audio import audio_problem
+
+    problem = audio_problem(tmp_path / "a\x00b.wav")
+    assert problem is not None and problem.kind == "unreadable" and "cannot be used" in str(problem)

@@ -129,4 +129,4 @@ def test_an_oserror_during_a_write_names_the_path_and_what_it_was_for(tmp_path, 
     with pytest.raises(OutputError) as error:
         with writing("the run record"):
             write_text_atomic(full / "r.json", "{}")
-    assert str(error.value) == f"the run record: cannot write {full / 'r.json'}: No space left on device"
+    assert str(error.value) == f"the run record: cannot write {full / 'r.json'}: No space left on device (the disk is full)"

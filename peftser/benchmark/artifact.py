@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -67,10 +68,70 @@ def _read_config(path: Path) -> dict:
         config = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} holds {type(config).__name__}, not a peftser artifact config")
     missing = [k for k in ("upstream", "upstream_args", "pretrained", "method", "method_args", "head", "classes", "max_seconds") if k not in config]
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)}: not a peftser artifact config")
+    why = config_problem(config)
+    if why:
+        raise ValueError(f"{path}: {why}")
     return config
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def config_problem(config: dict) -> str | None:
+    """What in an artifact config cannot rebuild the model it describes (field and value), or None."""
+    from peftser.downstream.task import EMOTIONS
+
+    head = config["head"]
+    checks = [
+        ("upstream", config["upstream"], isinstance(config["upstream"], str) and config["upstream"], "a name"),
+        ("method", config["method"], isinstance(config["method"], str) and config["method"], "a name"),
+        ("upstream_args", config["upstream_args"], isinstance(config["upstream_args"], dict), "a mapping"),
+        ("method_args", config["method_args"], isinstance(config["method_args"], dict), "a mapping"),
+        ("pretrained", config["pretrained"], isinstance(config["pretrained"], bool), "true or false"),
+        ("head", head, isinstance(head, dict), "a mapping with hidden and dropout"),
+        ("max_seconds", config["max_seconds"], _positive(config["max_seconds"]), "a number of seconds > 0"),
+        ("classes", config["classes"], config["classes"] == list(EMOTIONS), f"the head's classes {list(EMOTIONS)}"),
+        ("weights_sha256", config.get("weights_sha256"), _is_sha256(config.get("weights_sha256", "0" * 64)), "64 hex digits"),
+    ]
+    if isinstance(head, dict):
+        hidden, dropout = head.get("hidden"), head.get("dropout")
+        checks += [
+            ("head.hidden", hidden, isinstance(hidden, int) and not isinstance(hidden, bool) and hidden > 0, "a whole number > 0"),
+            ("head.dropout", dropout, isinstance(dropout, (int, float)) and not isinstance(dropout, bool) and 0 <= dropout < 1,
+             "a number in [0, 1)"),
+            ("head.include_input_state", head.get("include_input_state", False),
+             isinstance(head.get("include_input_state", False), bool), "true or false"),
+        ]
+    for name, value, ok, should in checks:
+        if not ok:
+            return f"{name} is {value!r}, not {should}"
+    return _method_args_problem(config["method"], config["method_args"])
+
+
+def _is_sha256(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def _method_args_problem(method: str, args: dict) -> str | None:
+    from peftser.benchmark.checks import check_method_args
+    from peftser.registry import METHODS, load_builtins
+
+    load_builtins()
+    if method not in METHODS:
+        return None  # named by build_model's own error (unknown method, with the registered ones)
+    method_class = METHODS.get(method)
+    try:
+        method_class.from_args(**args)
+        check_method_args(method_class, args)
+    except (TypeError, ValueError) as err:
+        return f"method_args: {err}"
+    return None
 
 
 def frozen_fingerprint(model: SERModel) -> str:
@@ -84,9 +145,13 @@ def frozen_fingerprint(model: SERModel) -> str:
 
 
 def _check_weights(directory: Path, expected: str | None) -> None:
-    """A ValueError when the weights file is not the one the config was written with."""
+    """A ValueError when the weights file is not the one the config was written with, or the config
+    names no checksum (a deleted one would otherwise switch the check off)."""
     if expected is None:
-        return  # written before artifacts carried a checksum
+        raise ValueError(
+            f"{directory / CONFIG} has no weights_sha256, so {WEIGHTS} cannot be checked; if the artifact is "
+            "known to be sound, load it with peftser.load(..., verify=False) or --predict --no-verify"
+        )
     digest = hashlib.sha256()
     with open(directory / WEIGHTS, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -98,14 +163,16 @@ def _check_weights(directory: Path, expected: str | None) -> None:
         )
 
 
-def load_artifact(directory: str | Path, *, device: str = "cpu", checkpoint_dir=None) -> tuple[SERModel, dict]:
-    """The model an artifact was trained as (frozen upstream rebuilt, trained weights loaded) and its config."""
+def load_artifact(directory: str | Path, *, device: str = "cpu", checkpoint_dir=None, verify: bool = True) -> tuple[SERModel, dict]:
+    """The model an artifact was trained as (frozen upstream rebuilt, trained weights loaded) and its
+    config; ``verify=False`` skips the weights' checksum (which must otherwise be in the config)."""
     directory = Path(directory)
     for name in (CONFIG, WEIGHTS):
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory} is not a peftser artifact: {name} is missing")
     config = _read_config(directory / CONFIG)
-    _check_weights(directory, config.get("weights_sha256"))
+    if verify:
+        _check_weights(directory, config.get("weights_sha256"))
     model = build_model(
         config["upstream"],
         config["method"],

@@ -89,8 +89,10 @@ class ResultStore:
     def grid_entries(self) -> list[dict[str, Any]]:
         """grids.json's entries ([] when there is none); a ValueError naming the file when it is damaged."""
         path = self.root / GRIDS_FILE
-        if not path.is_file():
+        if not path.exists():
             return []
+        if not path.is_file():  # a FIFO would hang the read, a folder fail it
+            raise ValueError(f"{path} is not a regular file; it should list the grids run into {self.root}: remove it")
         try:
             entries = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -131,6 +131,8 @@ def _source_stat(path: Path) -> os.stat_result:
         raise AudioError(path, "missing", "audio file is missing") from None
     except OSError as err:
         raise AudioError(path, "unreadable", f"audio file cannot be read ({err.strerror or err})") from None
+    except ValueError as err:  # a NUL byte in the name: no such file can exist
+        raise AudioError(path, "unreadable", f"audio file name cannot be used ({err})") from None
     if not path.is_file():
         raise AudioError(path, "unreadable", "is not a regular file")
     return stat

@@ -6,12 +6,17 @@ file it was decoded from, so an entry is *stale* when that file is gone or chang
 was decoded by another recipe; entries without a note were written before notes existed
 (*unknown*). Pruning removes both (they are decoded again if ever needed) and temporaries left
 by writes killed more than a day ago. The synthetic corpora under the cache are listed, not pruned.
+
+Only files the cache itself writes count: ``audio16k/<aa>/<sha1>.{npy,bad,src}`` with ``aa`` the
+hash's first two digits, and their ``.<name>.*.tmp`` temporaries. Anything else is left alone, and
+no symbolic link to a folder is followed (a linked folder is skipped and said so).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -20,6 +25,10 @@ from pathlib import Path
 from peftser.downstream.audio import FLAW_NOTE, RECIPE, SOURCE_NOTE, default_cache_dir
 
 ENTRY_SUFFIXES = (".npy", ".bad", FLAW_NOTE, SOURCE_NOTE)
+_SUFFIX = "|".join(re.escape(s[1:]) for s in ENTRY_SUFFIXES)
+ENTRY_NAME = re.compile(rf"([0-9a-f]{{40}})\.({_SUFFIX})")  # what audio.py names an entry
+TEMPORARY_NAME = re.compile(rf"\.([0-9a-f]{{40}})\.({_SUFFIX})\..+\.tmp")  # and its atomic write's temporary
+FOLDER_NAME = re.compile(r"[0-9a-f]{2}")
 LEFTOVER_AGE_S = 24 * 3600  # a temporary file older than this belongs to no live write
 
 
@@ -47,6 +56,7 @@ class Survey:
     unknown: Part = field(default_factory=Part)
     leftovers: Part = field(default_factory=Part)
     synthetic: dict[str, int] = field(default_factory=dict)  # corpus folder -> bytes
+    skipped: list[str] = field(default_factory=list)  # linked folders, one line each
 
 
 def survey(cache_root: Path | None = None) -> Survey:
@@ -56,13 +66,11 @@ def survey(cache_root: Path | None = None) -> Survey:
     entries: dict[Path, list[Path]] = defaultdict(list)
     audio = root / "audio16k"
     now = time.time()
-    for path in sorted(audio.rglob("*")) if audio.is_dir() else []:
-        if not path.is_file():
-            continue
-        if path.name.startswith(".") and path.suffix == ".tmp":
-            if now - path.stat().st_mtime > LEFTOVER_AGE_S:
-                result.leftovers.add([path], path.stat().st_size)
-        elif path.suffix in ENTRY_SUFFIXES:
+    for path in _cache_files(audio, result.skipped):
+        if TEMPORARY_NAME.fullmatch(path.name):
+            if now - path.lstat().st_mtime > LEFTOVER_AGE_S:
+                result.leftovers.add([path], path.lstat().st_size)
+        else:
             entries[path.with_suffix("")].append(path)
     for stem, files in entries.items():
         size = sum(f.stat().st_size for f in files)
@@ -72,6 +80,29 @@ def survey(cache_root: Path | None = None) -> Survey:
         if folder.is_dir():
             result.synthetic[folder.name] = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
     return result
+
+
+def _linked(path: Path, skipped: list[str]) -> bool:
+    if path.is_symlink():
+        skipped.append(f"skipped {path}: a symbolic link, not followed (the cache writes none)")
+        return True
+    return False
+
+
+def _cache_files(audio: Path, skipped: list[str]) -> list[Path]:
+    """The regular files under ``audio`` named as the cache names its entries and temporaries, in
+    folders named as the cache names them; linked folders (``audio`` itself too) are skipped."""
+    if _linked(audio, skipped) or not audio.is_dir():
+        return []
+    files = []
+    for folder in sorted(audio.iterdir()):
+        if _linked(folder, skipped) or not FOLDER_NAME.fullmatch(folder.name) or not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            entry = ENTRY_NAME.fullmatch(path.name) or TEMPORARY_NAME.fullmatch(path.name)
+            if entry and entry.group(1)[:2] == folder.name and not path.is_symlink() and path.is_file():
+                files.append(path)
+    return files
 
 
 def _part(result: Survey, note: Path) -> Part:
@@ -96,9 +127,12 @@ def remove_stale(found: Survey) -> tuple[int, int]:
         for path in part.files:
             path.unlink(missing_ok=True)
         removed += part.bytes
-    for folder in sorted((p for p in (found.root / "audio16k").glob("*") if p.is_dir()), reverse=True):
-        if not any(folder.iterdir()):
-            folder.rmdir()
+    for folder in sorted({path.parent for part in (found.stale, found.unknown, found.leftovers) for path in part.files}):
+        try:
+            if not any(folder.iterdir()):
+                folder.rmdir()  # a hash folder the cache made, emptied by this prune
+        except OSError:
+            pass  # a writer put a new entry in it meanwhile
     return found.stale.entries + found.unknown.entries + found.leftovers.entries, removed
 
 
@@ -136,6 +170,8 @@ def report(found: Survey) -> str:
 def cache_command(*, prune: bool = False) -> int:
     """``--cache-info`` prints the survey; ``--cache-prune`` (``prune``) removes what is of no use."""
     found = survey()
+    for line in found.skipped:
+        print(line)
     if prune:
         entries, size = remove_stale(found)
         print(f"removed {entries} stale or unknown cache entr{'y' if entries == 1 else 'ies'} ({_size(size)}) from "

@@ -107,7 +107,12 @@ class Grid:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Grid":
-        """The grid ``to_dict`` gave, as it was: names are not looked up again."""
+        """The grid ``to_dict`` gave, as it was: names are not looked up again (a TypeError when an
+        entry's args are not a mapping or its trainings not a list of names)."""
+        for kind, entry in [("upstream", u) for u in d["upstreams"]] + [("method", m) for m in d["methods"]] + [
+            ("task", t) for t in d["tasks"]
+        ]:
+            _check_stored_entry(kind, entry)
         return cls(
             name=d["name"],
             upstreams=tuple(UpstreamEntry(**u) for u in d["upstreams"]),
@@ -126,6 +131,37 @@ class Grid:
         if changed:
             notes.append(f"Grid {self.name!r} trains with " + ", ".join(changed) + ".")
         return notes
+
+
+def _check_stored_entry(kind: str, entry: Any) -> None:
+    if not isinstance(entry, dict):
+        raise TypeError(f"a {kind} is {entry!r}, not a mapping")
+    name = entry.get("name", entry.get("method"))
+    if not isinstance(entry.get("args") or {}, dict):
+        raise TypeError(f"{kind} {name!r}: args is {entry['args']!r}, not a mapping")
+    trainings = entry.get("trainings", [])
+    if not isinstance(trainings, list) or not all(isinstance(t, str) for t in trainings):
+        raise TypeError(f"{kind} {name!r}: trainings is {trainings!r}, not a list of names")
+
+
+def check_path_name(value: Any, what: str) -> str:
+    """``value`` when it can name a folder or file in the results directory: one path component
+    (no separator, not ``.`` or ``..``); a GridError saying which name otherwise."""
+    if not isinstance(value, str) or not value or value in (".", "..") or any(c in value for c in "/\\\0"):
+        raise GridError(f"{what} {value!r} must be one folder name (no '/', '\\' or '..'): results are written under it")
+    return value
+
+
+def with_train(grid: Grid, train: dict[str, Any]) -> Grid:
+    """``grid`` with training overrides (--epochs, --precision) applied to every cell, checked first
+    (a GridError), so that a bad override is refused before anything is written."""
+    merged = {**grid.train, **train}
+    try:
+        TrainConfig.from_dict(merged)
+        check_train_ranges(merged)
+    except (ValueError, TypeError) as exc:
+        raise GridError(f"grid {grid.name!r}: {exc}") from None
+    return dataclasses.replace(grid, train=merged)
 
 
 def _cell_value(cell: Cell, key: str) -> str:
@@ -174,6 +210,9 @@ def load_grid(name_or_path: str | Path) -> Grid:
     except KeyError as exc:
         raise GridError(f"{exc.args[0]} (or pass the path of a .yaml grid file)") from None
     if isinstance(entry, Grid):
+        check_path_name(entry.name, f"grid {name_or_path}: name")
+        for m in entry.methods:
+            check_path_name(m.label, f"grid {name_or_path}: method variant")
         return entry
     grid = parse_grid(Path(entry))
     if Path(entry).parent == GRID_DIR:  # a packaged grid: named within the package, not by a machine's path
@@ -211,7 +250,7 @@ def _grid_from_dict(data: Any, *, default_name: str, source: str) -> Grid:
     if not isinstance(deviations, list) or not all(isinstance(d, str) for d in deviations):
         raise GridError("deviations must be a list of strings")
     grid = Grid(
-        name=str(data.get("name") or default_name),
+        name=check_path_name(str(data.get("name") or default_name), "name"),
         description=str(data.get("description") or "").strip(),
         deviations=tuple(d.strip() for d in deviations),
         upstreams=tuple(_upstream_entry(item) for item in _as_list(data, "upstreams")),
@@ -288,7 +327,10 @@ def _method_entry(item: Any) -> MethodEntry:
             check_method_args(method_class, args)
         except (TypeError, ValueError) as exc:
             raise GridError(f"{entry}: {exc}") from None
-    return MethodEntry(name, str(fields_.get("variant") or ""), args)
+    variant = str(fields_.get("variant") or "")
+    if variant:
+        check_path_name(variant, f"{entry}: variant")
+    return MethodEntry(name, variant, args)
 
 
 def _task_entry(item: Any) -> TaskEntry:
@@ -298,6 +340,8 @@ def _task_entry(item: Any) -> TaskEntry:
     known = tuple(getattr(task_class, "training_names", ()))
     if not known:
         raise GridError(f"task {name!r} is registered without training_names")
+    if "trainings" in fields_ and not fields_["trainings"]:
+        raise GridError(f"task {name!r}: trainings is empty; leave it out for all of {', '.join(known)}")
     trainings = fields_.get("trainings") or list(known)
     if not isinstance(trainings, list) or len(set(trainings)) != len(trainings):
         raise GridError(f"task {name!r}: trainings must be a list without repeats, got {trainings!r}")
@@ -325,13 +369,22 @@ def _check_unique(grid: Grid) -> None:
         if repeated:
             hint = " (give each configuration its own 'variant')" if kind == "method variant" else ""
             raise GridError(f"{kind} {repeated[0]!r} is listed twice{hint}")
-    # Two labels for one configuration would be one cell (one key) under two names.
+    # Two labels for one configuration would be one cell (one key) under two names; compared with
+    # every default filled in, as the cell key is ({rank: 8} is LoRA's default configuration).
     seen: dict[str, str] = {}
     for m in grid.methods:
-        config = json.dumps([m.method, m.args], sort_keys=True)
+        config = json.dumps([m.method, _resolved_args(m)], sort_keys=True, default=str)
         if config in seen:
             raise GridError(f"method variants {seen[config]!r} and {m.label!r} configure {m.method!r} identically")
         seen[config] = m.label
+
+
+def _resolved_args(m: MethodEntry) -> dict[str, Any]:
+    method_class = METHODS.get(m.method)
+    try:
+        return method_class.from_args(**m.args).args()
+    except (AttributeError, TypeError, ValueError):  # a plugin method without the Method contract
+        return m.args
 
 
 def _register_packaged_grids() -> None:

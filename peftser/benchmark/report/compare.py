@@ -20,12 +20,32 @@ from peftser.benchmark.report.leaderboard import check_variant, load_board
 from peftser.benchmark.report.paired import Pair, PairedStats, Side, paired_stats, variants_of
 from peftser.benchmark.report.render_paired import section
 
+def check_one_configuration(board: Board, variant: str, upstream: str | None, root: Path) -> None:
+    """ValueError when ``variant`` (on ``upstream``, or any) holds trainings of several configurations
+    (cell keys), e.g. two grids that name different settings alike: their mean would mix them."""
+    for (task, name, up), runs in sorted(board.runs.items()):
+        if name != variant or (upstream and up != upstream):
+            continue
+        keys: dict[str, set[str]] = {}
+        for run in runs:
+            keys.setdefault(run.training, set()).add(run.key)
+        mixed = sorted((t, k) for t, k in keys.items() if len(k) > 1)
+        if mixed:
+            training, found = mixed[0]
+            raise ValueError(
+                f"--compare: variant {variant} on {up} holds {len(found)} configurations in {root} ({task}/{training}"
+                f" has records of cells {', '.join(sorted(found))}); give them distinct variant names, or compare"
+                " the results directories of the two grids"
+            )
+
+
 def _spec(board: Board, text: str, root: Path) -> tuple[str | None, str]:
     """``VARIANT`` or ``UPSTREAM/VARIANT``, checked against the board."""
     upstream, _, variant = text.rpartition("/")
     check_variant(board, variant, "--compare", root)
     if upstream and upstream not in board.backbones():
         raise ValueError(f"--compare {text}: no upstream {upstream} in {root}; its upstreams: {', '.join(board.backbones())}")
+    check_one_configuration(board, variant, upstream or None, root)
     return upstream or None, variant
 
 
@@ -54,24 +74,34 @@ def directory_pairs(new: Board, old: Board, new_root: Path, old_root: Path) -> l
         for variant in variants:
             mine, theirs = Side(new, upstream, variant, str(new_root)), Side(old, upstream, variant, str(old_root))
             if mine.has_runs() and theirs.has_runs():
+                check_one_configuration(new, variant, upstream, new_root)
+                check_one_configuration(old, variant, upstream, old_root)
                 pairs.append(((upstream, variant), mine, theirs))
     if not pairs:
         raise ValueError(f"--compare {new_root} {old_root}: the two directories have no variant on a backbone in common")
     return pairs
 
 
-def compare_stats(a: str, b: str, results: str | Path) -> tuple[PairedStats, str]:
-    """The paired tables of A against B, and a one-line description of what was compared."""
-    if Path(a).is_dir() != Path(b).is_dir():
-        directory, other = (a, b) if Path(a).is_dir() else (b, a)
+def is_results_dir(spec: str, results_given: bool) -> bool:
+    """Whether a --compare spec names a results directory rather than a variant: with --results
+    given, only a directory holding records/ is (a ./lora folder leaves ``lora`` a variant)."""
+    return (Path(spec) / "records").is_dir() if results_given else Path(spec).is_dir()
+
+
+def compare_stats(a: str, b: str, results: str | Path | None) -> tuple[PairedStats, str]:
+    """The paired tables of A against B, and a one-line description of what was compared;
+    ``results`` is the directory of variant names (None: not given, ``results``)."""
+    dir_a, dir_b = is_results_dir(a, results is not None), is_results_dir(b, results is not None)
+    if dir_a != dir_b:
+        directory, other = (a, b) if dir_a else (b, a)
         raise ValueError(f"--compare takes two variants or two results directories: {directory} is a directory,"
                          f" {other} is not")
-    if Path(a).is_dir():
+    if dir_a:
         (new, *_), (old, *_) = load_board(a), load_board(b)
         pairs = directory_pairs(new, old, Path(a), Path(b))
         tasks = sorted(set(new.tasks()) | set(old.tasks()))
         return paired_stats(pairs, tasks, ("backbone", "variant")), f"each variant of {a} (A) against itself in {b} (B)"
-    root = Path(results)
+    root = Path(results or "results")
     board, *_ = load_board(root)
     return paired_stats(variant_pairs(board, a, b, root), board.tasks(), ("A", "B")), f"{a} (A) against {b} (B) in {root}"
 
@@ -81,7 +111,7 @@ def compare_command(a: str, b: str, *, results: str | None = None, as_json: bool
 
     Bad names or directories raise ValueError or FileNotFoundError for the CLI's one-line error.
     """
-    paired, what = compare_stats(a, b, results or "results")
+    paired, what = compare_stats(a, b, results)
     if as_json:
         print(json.dumps({"a": a, "b": b, "difference": "A - B", **paired.to_dict()}, indent=1, ensure_ascii=False))
         return 0

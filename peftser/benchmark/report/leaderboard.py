@@ -30,6 +30,7 @@ from peftser.files import check_writable_dir, write_text_atomic
 
 LEADERBOARD = "leaderboard.md"
 LEADERBOARD_JSON = "leaderboard.json"
+GRIDS_FILE_NAME = "grids.json"  # the store's GRIDS_FILE, named here without importing the store
 
 
 def versus_baseline(board: Board, baseline: str = DEFAULT_BASELINE) -> PairedStats | None:
@@ -65,19 +66,35 @@ def write_leaderboard(
     return _write(root, collect(load_records(root), expected_cells), footnotes or (), baseline)
 
 
-def _write(root: Path, board: Board, footnotes: Sequence[str], baseline: str) -> Path:
+def _write(root: Path, board: Board, footnotes: Sequence[str], baseline: str, expected_rule: str | None = None) -> Path:
     paired = versus_baseline(board, baseline)
     plots = write_plots(board, root, paired, baseline)
     write_text_atomic(root / LEADERBOARD_JSON, leaderboard_json(board, paired, baseline))
     path = root / LEADERBOARD
-    write_text_atomic(path, render(board, footnotes, set(plots), paired, baseline))
+    write_text_atomic(path, render(board, footnotes, set(plots), paired, baseline, expected_rule))
     return path
 
 
-def load_board(results_dir: str | Path) -> tuple[Board, list[str], str]:
+def write_results_leaderboard(results_dir: str | Path, baseline: str = DEFAULT_BASELINE) -> tuple[Path, str]:
+    """The leaderboard of a results directory by its one rule for expected cells (every grid of its
+    grids.json), at the end of a grid run and with --leaderboard alike; its path and what was read."""
+    root = Path(results_dir)
+    board, footnotes, source, rule = load_board(root)
+    return _write(root, board, footnotes, baseline, rule), source
+
+
+def expected_rule(grid_names: Sequence[str]) -> str:
+    """The header's sentence on which cells a results directory's leaderboard expects."""
+    if not grid_names:
+        return "Expected cells: no grid ran into this directory, so each task's own trainings."
+    return (f"Expected cells: every cell of every grid run into this directory ({GRIDS_FILE_NAME}: "
+            f"{', '.join(grid_names)}), after a grid run and with --leaderboard alike.")
+
+
+def load_board(results_dir: str | Path) -> tuple[Board, list[str], str, str]:
     """A results directory's board against the grids that ran into it (its grids.json), their
-    footnotes, and where the expected cells came from. FileNotFoundError names a directory
-    without records (and the subfolders that have some).
+    footnotes, where the expected cells came from, and the header's sentence saying so.
+    FileNotFoundError names a directory without records (and the subfolders that have some).
     """
     from peftser.benchmark.store import ResultStore
 
@@ -91,7 +108,8 @@ def load_board(results_dir: str | Path) -> tuple[Board, list[str], str]:
     cells = [c for grid in grids for c in grid.cells()]
     footnotes = list(dict.fromkeys(note for grid in grids for note in grid.footnotes()))
     expected = f"expected cells from grid(s) {', '.join(g.name for g in grids)}" if grids else "no grid ran here: no expected cells"
-    return collect(records, [c.to_dict() for c in cells] or None), footnotes, f"{len(records)} records; {expected}"
+    board = collect(records, [c.to_dict() for c in cells] or None)
+    return board, footnotes, f"{len(records)} records; {expected}", expected_rule([g.name for g in grids])
 
 
 def check_variant(board: Board, name: str, option: str, root: Path) -> None:
@@ -109,13 +127,13 @@ def leaderboard_command(results: str | Path | None = None, *, baseline: str | No
     """
     root = Path(results or "results")
     try:
-        board, footnotes, source = load_board(root)
+        board, footnotes, source, rule = load_board(root)
         check_writable_dir(root, "the results folder (leaderboard.md and its plots)")
         if baseline is not None:
             check_variant(board, baseline, "--baseline", root)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    path = _write(root, board, footnotes, baseline or DEFAULT_BASELINE)
+    path = _write(root, board, footnotes, baseline or DEFAULT_BASELINE, rule)
     print(f"wrote {path} and {LEADERBOARD_JSON} ({source})")
     return 0

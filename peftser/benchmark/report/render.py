@@ -332,7 +332,7 @@ def _notes_section(board: Board, limit: int = 5) -> list[str]:
     return lines + [""]
 
 
-def _summary(board: Board) -> list[str]:
+def _summary(board: Board, expected_rule: str | None = None) -> list[str]:
     n_ok, n_failed = board.records["ok"], board.records["failed"]
     n_missing = sum(len(board.missing_trainings(g)) for g in board.groups())
     text = (f"Regenerated from the run records alone: {n_ok} ok, {n_failed} failed, {len(board.unreadable)} unreadable;"
@@ -340,17 +340,18 @@ def _summary(board: Board) -> list[str]:
     if n_failed or n_missing or board.unreadable:
         text += " See \"Missing, failed and unreadable records\" below."
     scope = "All metrics are in percent, on the test set at the epoch with the best dev UAR."
-    return ["# Leaderboard", "", text, scope, ""]
+    return ["# Leaderboard", "", text, *([expected_rule] if expected_rule else []), scope, ""]
 
 
 def render(board: Board, footnotes: Sequence[str], plots: Collection[str], paired: PairedStats | None = None,
-           baseline: str = DEFAULT_BASELINE) -> str:
-    """The whole leaderboard markdown; ``plots`` are the image files written beside it.
+           baseline: str = DEFAULT_BASELINE, expected_rule: str | None = None) -> str:
+    """The whole leaderboard markdown; ``plots`` are the image files written beside it, and
+    ``expected_rule`` the header's sentence on where the expected cells came from.
 
     ``paired`` holds the comparisons of every method against ``baseline`` (see paired.py); without
     them the "vs baseline" sections say why.
     """
-    lines = _summary(board)
+    lines = _summary(board, expected_rule)
     if board.main_variants():  # an ablation-only directory has no Table IV-VI analogue
         missing = None if paired else (
             f"No paired comparison: the baseline {baseline!r} is the only method here."

@@ -10,7 +10,6 @@ unless ``--retry-failed``; killing a run at any moment loses at most the cells i
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from peftser.benchmark.cell import Cell
-from peftser.benchmark.grids import Grid, GridError, load_grid
+from peftser.benchmark.grids import Grid, GridError, load_grid, with_train
 from peftser.benchmark.machine import machine_info
 from peftser.benchmark.record import CorruptRecordError
 from peftser.benchmark.run.runner import DEFAULT_RUNNER, SchedulerError
@@ -90,7 +89,7 @@ def run_grid(
     runner = runner or DEFAULT_RUNNER
     grid = grid if isinstance(grid, Grid) else load_grid(grid)
     if train:  # command-line training overrides (--precision, --epochs) apply to every cell
-        grid = dataclasses.replace(grid, train={**grid.train, **train})
+        grid = with_train(grid, train)
     results_dir = Path(results_dir) if results_dir is not None else RESULTS_ROOT / grid.name
     cells = grid.cells(only)
     # Every check that can fail comes before anything is started or written.
@@ -179,10 +178,10 @@ def _header(grid: Grid, n_cells: int, n_todo: int, kept: int, where: str) -> str
 
 def _write_leaderboard(results_dir: Path, grid: Grid) -> Path:
     # Imported here: the leaderboard pulls in plotting, which a run only needs at its very end.
-    from peftser.benchmark.report.leaderboard import write_leaderboard
+    # The one rule of --leaderboard: the cells of every grid in grids.json (``grid`` is among them).
+    from peftser.benchmark.report.leaderboard import write_results_leaderboard
 
-    expected = [c.to_dict() for c in grid.cells()]
-    return write_leaderboard(results_dir, expected_cells=expected, footnotes=grid.footnotes())
+    return write_results_leaderboard(results_dir)[0]
 
 
 def grid_command(grid: str | Path, *, slurm: SlurmOptions | None = None, **options: Any) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import ClassVar
 
@@ -16,6 +17,7 @@ SPLITS = ("Train", "Validation", "Test1")  # Test2 is not used by the paper
 # The release spells the file "labels_concensus.csv"; accept the corrected name too.
 LABEL_FILES = ("labels_concensus.csv", "labels_consensus.csv")
 COLUMNS = ("FileName", "EmoClass", "SpkrID", "Gender", "Split_Set")
+NUL_NAME = "bad path: a NUL byte in the FileName"
 
 
 @TASKS.register("msp_podcast")
@@ -41,11 +43,15 @@ class MspPodcast(Corpus):
 
     def read_labels(self) -> list[tuple[Utterance, str]]:
         path = self.label_file()
-        pairs = []
+        pairs, nul_lines = [], []
         for number, row in read_csv_rows(path, COLUMNS):
             if not row["FileName"]:
                 raise parse_error(path, number, str(row), "a FileName such as MSP-PODCAST_0001_0008.wav")
-            if row["Split_Set"] not in SPLITS:
+            if "\0" in row["FileName"]:  # no file can have that name; the row alone is skipped
+                if self.strict:
+                    raise parse_error(path, number, repr(row["FileName"]), "a FileName without a NUL byte")
+                nul_lines.append(number)
+            elif row["Split_Set"] not in SPLITS:
                 self.exclude(f"split {row['Split_Set']!r}")
             elif row["EmoClass"] not in LABELS:
                 self.exclude(f"label {row['EmoClass']!r}")
@@ -53,7 +59,15 @@ class MspPodcast(Corpus):
                 self.exclude("unknown speaker or gender")
             else:
                 pairs.append((self._utterance(path, number, row), row["Split_Set"]))
+        self._count_nul_names(path, nul_lines)
         return pairs
+
+    def _count_nul_names(self, path: Path, lines: list[int]) -> None:
+        if not lines:
+            return
+        self.skipped[NUL_NAME] = len(lines)
+        warnings.warn(f"{self.name}: skipped {len(lines)} row(s) of {path} whose FileName holds a NUL byte "
+                      f"(line(s) {', '.join(map(str, lines[:5]))}); strict mode (--strict) makes this an error", stacklevel=3)
 
     def fold_plans(self) -> list[FoldPlan]:
         return fixed_split_plans(["Train"], ["Validation"], ["Test1"], n_seeds=len(self.training_names))

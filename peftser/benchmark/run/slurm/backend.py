@@ -130,7 +130,7 @@ class SlurmBackend:
             for path in set(folder.iterdir()) - before:  # the script and task pickles of what was not submitted
                 path.unlink(missing_ok=True)
             message = (str(exc).strip().splitlines() or ["(no message)"])[-1]
-            raise SlurmError(f"sbatch refused the array: {message}") from None
+            raise SlurmError(f"sbatch refused the array: {message}{_gres_hint(message, self.options)}") from None
         job_ids = [job.job_id for job in jobs]
         self.ledger.add(list(zip(job_ids, cells)), submitted_at=submitted_at, options=self.options)
         first, last = job_ids[0], job_ids[-1]
@@ -229,6 +229,14 @@ class SlurmBackend:
 
     def _say(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
+
+
+def _gres_hint(message: str, options: SlurmOptions) -> str:
+    """What to do when the partition has no GPUs to give (sbatch only says the request is invalid)."""
+    if "generic resource" in message.lower() or "gres" in message.lower():
+        asked = f"asked for {options.gpus_per_task} GPU(s) per task" if options.gpus_per_task else "asked for GPUs"
+        return f" ({asked}; on a partition of CPU-only nodes, --slurm-gpus-per-task 0 asks for none)"
+    return ""
 
 
 def _last_line(path: Path) -> str:

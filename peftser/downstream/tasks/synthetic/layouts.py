@@ -21,6 +21,7 @@ import soundfile
 from peftser.downstream.audio import SAMPLE_RATE
 from peftser.downstream.task import EMOTIONS
 from peftser.downstream.tasks.synthetic.voice import make_voice, synthesize
+from peftser.files import writing
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,9 @@ class CorpusFiles:
 
     def _put(self, relative: str, data: bytes) -> None:
         path = self.root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        with writing("the synthetic corpus", path):  # a full disk names the file and says so
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
 
 
 _CODES = {"neutral": "N", "happy": "H", "sad": "S", "angry": "A"}  # MSP and CREMA-D vote codes

@@ -15,7 +15,7 @@ from filelock import FileLock
 
 from peftser.downstream.audio import default_cache_dir
 from peftser.downstream.tasks.synthetic.layouts import SHAPES, CorpusFiles, make_recordings
-from peftser.files import write_text_atomic
+from peftser.files import write_text_atomic, writing
 
 SEED = 0
 # Bump whenever generated audio or layout changes: corpora of another version are regenerated.
@@ -37,7 +37,8 @@ def generate(name: str, root: str | Path, *, seed: int = SEED) -> Path:
     recordings = make_recordings(name, seed)
     SHAPES[name].write(out, recordings)
     marker = {"task": name, "version": GENERATOR_VERSION, "seed": seed, "utterances": len(recordings), "files": sorted(out.written)}
-    (root / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+    with writing("the synthetic corpus", root / MARKER):
+        (root / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return root
 
 
@@ -163,7 +164,11 @@ def ensure_generated(name: str, root: str | Path, *, seed: int = SEED) -> Path:
         _clear_scratch(root)
         replaced = _check_replaceable(root, name)
         partial = root.with_name(f"{root.name}.partial-{os.getpid()}")
-        generate(name, partial, seed=seed)
+        try:
+            generate(name, partial, seed=seed)
+        except BaseException:  # a full disk, Ctrl-C: the scratch copy's space is given back now
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
         if not root.exists():
             os.replace(partial, root)  # readers see the whole corpus or none of it
             return root
