@@ -64,7 +64,7 @@ def test_a_demo_grid_is_submitted_resumed_resubmitted_and_tabulated_on_slurm(clu
         command = [
             sys.executable, str(REPO / "run_benchmark.py"), "--grid", "demo", *ONLY, "--results", str(results),
             "--backend", "slurm", "--slurm-partition", "main", "--slurm-gpus-per-task", "0", "--slurm-time", "15",
-            "--slurm-mem", "500M", *extra,
+            "--slurm-mem", "500M", "--slurm-cpus-per-task", "1", *extra,  # the test node has 2 CPUs
         ]
         done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
         print(done.stderr)  # shown when the test fails
