@@ -9,27 +9,19 @@ records are read, grouped, averaged or rendered shows up here as a byte differen
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from board_fixture import DATA, board_results
 from peftser.cli import main
 
-DATA = Path(__file__).resolve().parent / "data" / "board"
 PACKAGE = Path(__file__).resolve().parents[1] / "peftser"
 
 
-def _results(tmp_path: Path) -> Path:
-    results = tmp_path / "results"
-    results.mkdir()
-    shutil.copytree(DATA / "records", results / "records")
-    shutil.copy(DATA / "grids.json", results / "grids.json")
-    return results
-
 
 def test_leaderboard_regenerates_byte_identical_files(tmp_path, capsys):
-    results = _results(tmp_path)
+    results = board_results(tmp_path)
     assert main(["--leaderboard", "--results", str(results)]) == 0
     for name in ("leaderboard.md", "leaderboard.json"):
         assert (results / name).read_bytes() == (DATA / "expected" / name).read_bytes(), name
@@ -47,7 +39,7 @@ def test_the_fixture_is_what_the_tables_say():
 
 
 def test_leaderboard_and_compare_import_no_torch(tmp_path):
-    results = _results(tmp_path)
+    results = board_results(tmp_path)
     code = (
         "import sys\nfrom peftser.cli import main\n"
         f"assert main(['--leaderboard', '--results', {str(results)!r}]) == 0\n"

@@ -11,18 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from board_fixture import board_results
 from peftser.cli import main
 
-DATA = Path(__file__).resolve().parent / "data" / "board"
 REPO = Path(__file__).resolve().parents[1]
 
-
-def results_dir(tmp_path: Path) -> Path:
-    results = tmp_path / "results"
-    results.mkdir()
-    shutil.copytree(DATA / "records", results / "records")
-    shutil.copy(DATA / "grids.json", results / "grids.json")
-    return results
 
 
 def lora_group(results: Path) -> dict:
@@ -38,7 +31,7 @@ def first_lora(results: Path) -> Path:
 # -- 6: one record per key --------------------------------------------------------------------------
 @pytest.mark.parametrize("copy", ["{key} (copy).json", "backup/{key}.json", "../other_task/{key}.json", "link-{key}.json"])
 def test_a_copied_record_counts_once_and_is_reported_by_path(tmp_path, capsys, copy):
-    results = results_dir(tmp_path)
+    results = board_results(tmp_path)
     original = first_lora(results)
     target = original.parent / copy.format(key=original.stem)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -73,7 +66,7 @@ BROKEN = [
 
 @pytest.mark.parametrize("field,breaks", BROKEN, ids=[f"{f}-{i}" for i, (f, _) in enumerate(BROKEN)])
 def test_a_record_breaking_the_contract_is_listed_unreadable_with_path_and_field(tmp_path, field, breaks):
-    results = results_dir(tmp_path)
+    results = board_results(tmp_path)
     path = first_lora(results)
     record = json.loads(path.read_text())
     breaks(record)
@@ -90,7 +83,7 @@ def test_a_record_breaking_the_contract_is_listed_unreadable_with_path_and_field
 
 
 def test_a_uar_written_as_1e999_is_infinity_and_unreadable(tmp_path):
-    results = results_dir(tmp_path)
+    results = board_results(tmp_path)
     path = first_lora(results)
     path.write_text(path.read_text().replace('"uar": ', '"uar": 1e999, "was": ', 1))
     with pytest.warns(UserWarning, match="test.uar is inf"):
@@ -133,7 +126,7 @@ def test_a_fifo_under_records_hangs_neither_a_grid_run_nor_the_leaderboard(tmp_p
 
 
 def test_a_fifo_named_grids_json_is_one_line_not_a_hang(tmp_path, capsys):
-    results = results_dir(tmp_path)
+    results = board_results(tmp_path)
     (results / "grids.json").unlink()
     os.mkfifo(results / "grids.json")
     assert main(["--leaderboard", "--results", str(results)]) == 2
