@@ -51,7 +51,11 @@ def parser() -> argparse.ArgumentParser:
         "--jobs-per-device", type=int,
         help="trainings run at once on each device (default: 1 per GPU; on the CPU, one per core)",
     )
-    run.add_argument("--retry-failed", action="store_true", help="re-run cells recorded as failed")
+    run.add_argument("--retry-failed", action="store_true", help="re-run cells (and evaluations) recorded as failed")
+    evaluation = run.add_mutually_exclusive_group()
+    evaluation.add_argument("--evaluate-only", action="store_true",
+                            help="run only the grid's evaluations (cross-corpus, noise) of cells already trained")
+    evaluation.add_argument("--no-evaluate", action="store_true", help="skip the grid's evaluations")
     run.add_argument("--device", help="device for --train/--predict/--bench (default: cuda if available, else cpu)")
     run.add_argument("--precision", choices=("fp32", "bf16"), help="bf16 autocast on GPUs that support it")
     run.add_argument("--checkpoint-dir", help="folder with one sub-folder per checkpoint (offline loading)")
@@ -128,6 +132,8 @@ OPTION_MODES = {
     "devices": ("grid",),
     "jobs_per_device": ("grid",),
     "retry_failed": ("grid",),
+    "evaluate_only": ("grid",),
+    "no_evaluate": ("grid",),
     "device": ("train", "predict", "bench"),
     "precision": ("train", "grid", "bench"),
     "checkpoint_dir": ("train", "predict", "grid"),
@@ -273,6 +279,7 @@ def _grid(args) -> int:
         args.grid, results_dir=args.results, devices=args.devices, jobs_per_device=args.jobs_per_device,
         only=tuple(args.only), retry_failed=args.retry_failed, data_root=args.data_root,
         checkpoint_dir=args.checkpoint_dir, strict=args.strict, train=_train_overrides(args), slurm=slurm_options(args),
+        evaluate=not args.no_evaluate, evaluate_only=args.evaluate_only,
     )
 
 

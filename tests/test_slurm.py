@@ -78,7 +78,7 @@ def test_a_demo_grid_is_submitted_resumed_resubmitted_and_tabulated_on_slurm(clu
     assert sacct.returncode != 0 and "accounting storage is disabled" in sacct.stderr.lower()
 
     # 1. Submitted, held in the queue for an hour by an sbatch option: --no-wait returns at once.
-    first = grid("--no-wait", "--slurm-extra", "begin=now+1hour")
+    first = grid("--no-wait", "--no-evaluate", "--slurm-extra", "begin=now+1hour")
     assert first.returncode == 0
     assert "submitted 3 cell(s)" in first.stderr and "3 queued on the cluster" in first.stderr
     (held,) = submissions()
@@ -86,7 +86,7 @@ def test_a_demo_grid_is_submitted_resumed_resubmitted_and_tabulated_on_slurm(clu
     assert not list((results / "records").glob("**/*.json"))  # held: no cell has run
 
     # 2. Run again while they are queued: nothing is submitted twice.
-    second = grid("--no-wait")
+    second = grid("--no-wait", "--no-evaluate")
     assert second.returncode == 0
     assert "3 cell(s) already queued or running: not submitted again" in second.stderr
     assert len(submissions()) == 1
@@ -95,7 +95,7 @@ def test_a_demo_grid_is_submitted_resumed_resubmitted_and_tabulated_on_slurm(clu
     # 3. The array dies without a record (as a preempted or timed-out one would): the next run
     #    submits the three cells again, waits for them and writes the leaderboard.
     subprocess.run(["scancel", array_id], env=env, check=True, timeout=60)
-    third = grid("--slurm-array-parallelism", "2")
+    third = grid("--slurm-array-parallelism", "2", "--no-evaluate")
     assert third.returncode == 0
     assert "submitted 3 cell(s)" in third.stderr and "3/3 recorded (3 ok, 0 failed)" in third.stderr
     old, new = submissions()
@@ -109,3 +109,13 @@ def test_a_demo_grid_is_submitted_resumed_resubmitted_and_tabulated_on_slurm(clu
         assert (results / "artifacts" / record["key"] / "adapter.safetensors").is_file()
     leaderboard = (results / "leaderboard.md").read_text()
     assert "demo_whisper_tiny" in leaderboard and "synthetic_crema_d" in leaderboard
+
+    # 4. The grid's evaluations of the trained cells run as tasks too (each cell on the three other
+    #    synthetic corpora and under noise), recorded like cells, and the leaderboard shows them.
+    fourth = grid("--evaluate-only", "--slurm-array-parallelism", "2")
+    assert fourth.returncode == 0
+    assert "evaluations: 12 planned; ran 12 (12 ok, 0 failed)" in fourth.stderr
+    evaluations = [json.loads(p.read_text()) for p in sorted((results / "evaluations" / "synthetic_crema_d").glob("*.json"))]
+    assert len(evaluations) == 12 and all(e["status"] == "ok" and e["worker"]["backend"] == "slurm" for e in evaluations)
+    assert [json.loads(p.read_text()) for p in sorted((results / "records" / "synthetic_crema_d").glob("*.json"))] == records
+    assert "## Cross-corpus transfer (beyond the paper)" in (results / "leaderboard.md").read_text()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from peftser.benchmark.config import TrainConfig
 
@@ -27,6 +27,8 @@ class Cell:
     task_args: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides
     variant: str = ""  # label of a method configuration, e.g. "adapter_b32" in the ablation grid
+
+    folder: ClassVar[str] = "records"  # where its record is kept; evaluations keep theirs elsewhere
 
     def resolved(self) -> dict[str, Any]:
         """Everything that determines the result, with method and training defaults filled in

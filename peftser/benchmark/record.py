@@ -3,6 +3,10 @@
 Every module that makes, keeps or reads records goes through here: the training builds ok
 records, the scheduler and the Slurm tasks failed ones, the store writes them where they belong
 (``records/<task>/<key>.json``), and the store, the board and the Slurm follower read them back.
+An evaluation of a trained cell (peftser.benchmark.evaluation) has a record of the same shape,
+told apart by its ``evaluation`` field and kept under ``evaluations/<task>/<key>.json``: its
+``results`` hold one entry per condition scored (a transfer corpus; clean and each noise and SNR),
+each with its metrics and per-utterance predictions.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from peftser.benchmark.machine import machine_info
 
 if TYPE_CHECKING:
     from peftser.benchmark.cell import Cell
+    from peftser.benchmark.evaluation import Evaluation
 
 STATUSES = ("ok", "failed")
 # What each status must hold, as dotted paths, and what each may be: the contract the tables rely on.
@@ -29,6 +34,13 @@ FIELDS = {
     "failed": {"upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT, "error": _TEXT, "key": _TEXT},
 }
 OPTIONAL = {"variant": _TEXT, "upstream_params": _COUNT, "test.notes": "a list of strings"}
+_RESULTS = "a non-empty list of results, each with test.uar and predictions"
+EVALUATION_FIELDS = {
+    "ok": {"upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT, "key": _TEXT,
+           "evaluation.kind": _TEXT, "source.key": _TEXT, "results": _RESULTS},
+    "failed": {"upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT, "key": _TEXT,
+               "evaluation.kind": _TEXT, "source.key": _TEXT, "error": _TEXT},
+}
 
 
 class CorruptRecordError(ValueError):
@@ -41,8 +53,13 @@ def ok_record(cell: "Cell", **fields: Any) -> dict[str, Any]:
     return {"status": "ok", **cell.identity(), **fields}
 
 
-def failed_record(cell: "Cell", error: str, trace: str, *, device: str, wall_time_s: float) -> dict[str, Any]:
-    """A failed run record: the cell's identity, the error and its traceback, no metrics."""
+def evaluation_record(evaluation: "Evaluation", **fields: Any) -> dict[str, Any]:
+    """An ok evaluation record: the evaluation's identity, then what it scored."""
+    return {"status": "ok", **evaluation.identity(), **fields}
+
+
+def failed_record(cell: "Cell | Evaluation", error: str, trace: str, *, device: str, wall_time_s: float) -> dict[str, Any]:
+    """A failed run record (of a cell or an evaluation): its identity, the error and its traceback, no metrics."""
     return {
         "status": "failed",
         **cell.identity(),
@@ -74,18 +91,35 @@ def _fits(value: Any, kind: str) -> bool:
         return number and math.isfinite(value)
     if kind == _OPTIONAL_NUMBER:
         return value is None or (number and math.isfinite(value))
+    if kind == _RESULTS:
+        return isinstance(value, list) and bool(value) and all(_is_result(r) for r in value)
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def problem(record: Any, cell: "Cell | None" = None) -> str | None:
-    """Why ``record`` breaks the record contract (of ``cell``, when given), or None."""
+def _is_result(result: Any) -> bool:
+    try:
+        uar = _field(result, "test.uar")
+    except KeyError:
+        return False
+    return _fits(uar, _NUMBER) and isinstance(result.get("predictions"), list)
+
+
+def is_evaluation(record: dict) -> bool:
+    """Whether a record is an evaluation's rather than a training's."""
+    return "evaluation" in record
+
+
+def problem(record: Any, cell: "Cell | Evaluation | None" = None) -> str | None:
+    """Why ``record`` breaks the record contract (of ``cell``, a Cell or an Evaluation, when given), or None."""
     if not isinstance(record, dict):
         return f"not a JSON object but {type(record).__name__}"
     status = record.get("status")
     if status not in STATUSES:
         return f"status is {status!r}, not one of {', '.join(STATUSES)}"
+    if cell is not None and is_evaluation(record) != (getattr(cell, "folder", "records") != "records"):
+        return f"an {'evaluation' if is_evaluation(record) else 'training'} record for {cell.label}"
     missing = []
-    for name, kind in FIELDS[status].items():
+    for name, kind in (EVALUATION_FIELDS if is_evaluation(record) else FIELDS)[status].items():
         try:
             value = _field(record, name)
         except KeyError:
@@ -138,23 +172,27 @@ class Entry(NamedTuple):
     problem: str | None
 
 
-def read_records(results_dir: str | Path) -> list[Entry]:
-    """Every ``*.json`` file under results_dir/records, in path order, read once.
+def read_records(results_dir: str | Path, folder: str = "records") -> list[Entry]:
+    """Every ``*.json`` file under results_dir/<folder> (``records``, or ``evaluations``), in path
+    order, read once; a record of the other kind there is an entry with a problem.
 
     One record per key counts: a copy (``K (copy).json``, ``records/T/backup/K.json``) of a key
     already read is an entry with a problem that names the file kept, so it is reported, not
-    counted twice. The record at its own place (``records/<task>/<key>.json``) is the one kept.
+    counted twice. The record at its own place (``<folder>/<task>/<key>.json``) is the one kept.
     """
     root = Path(results_dir)
     entries = []
-    for path in sorted((root / "records").glob("**/*.json")):
-        entries.append(Entry(path.relative_to(root).as_posix(), *_load(path)))
-    return _one_per_key(entries)
+    for path in sorted((root / folder).glob("**/*.json")):
+        entry = Entry(path.relative_to(root).as_posix(), *_load(path))
+        if entry.record is not None and is_evaluation(entry.record) != (folder != "records"):
+            entry = Entry(entry.path, None, f"an {'evaluation' if folder == 'records' else 'training'} record in {folder}/")
+        entries.append(entry)
+    return _one_per_key(entries, folder)
 
 
-def _one_per_key(entries: list[Entry]) -> list[Entry]:
+def _one_per_key(entries: list[Entry], folder: str) -> list[Entry]:
     def own_place(entry: Entry) -> bool:
-        return entry.path == f"records/{entry.record['task']}/{entry.record['key']}.json"
+        return entry.path == f"{folder}/{entry.record['task']}/{entry.record['key']}.json"
 
     kept: dict[str, Entry] = {}
     for entry in entries:

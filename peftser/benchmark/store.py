@@ -4,6 +4,7 @@ Layout under the results directory::
 
     records/<task>/<cell.key>.json   the run record (written atomically: a kill mid-write leaves
                                      at most a hidden ``.<name>.*.tmp`` file, never a partial record)
+    evaluations/<task>/<key>.json    the record of an evaluation of a trained cell (of ``task``)
     artifacts/<cell.key>/            what the training saved (adapter.safetensors, adapter_config.json)
     locks/<cell.key>.lock            claim files; the lock on them, not the file, is the claim
 
@@ -24,7 +25,8 @@ from typing import Any, Iterator
 from filelock import FileLock, Timeout
 
 from peftser.benchmark.cell import Cell
-from peftser.benchmark.record import CorruptRecordError, problem, read_record, read_records
+from peftser.benchmark.evaluation import FOLDER as EVALUATIONS
+from peftser.benchmark.record import CorruptRecordError, is_evaluation, problem, read_record, read_records
 from peftser.files import check_writable_dir, write_json_atomic, writing
 
 
@@ -117,20 +119,24 @@ class ResultStore:
                 raise ValueError(f"{self.root / GRIDS_FILE} is damaged: grid {entry['name']!r} cannot be read ({exc!r})") from None
         return grids
 
-    def check_writable(self, tasks, *, claims: bool = False) -> None:
+    def check_writable(self, tasks, *, claims: bool = False, evaluations: bool = False) -> None:
         """Before any work starts: every folder this store will write for ``tasks`` can be written
         (an OutputError naming the folder and what it is for, instead of a crash after training)."""
         folders = [(self.root, "the results folder"), (self.root / "artifacts", "the artifacts folder")]
         folders += [(self.root / "records" / task, "the run records folder") for task in sorted(set(tasks))]
+        if evaluations:
+            folders += [(self.root / EVALUATIONS / task, "the evaluation records folder") for task in sorted(set(tasks))]
         if claims:
             folders.append((self.root / "locks", "the cell claims folder"))
         for folder, what in folders:
             check_writable_dir(folder, what)
 
     # -- paths ---------------------------------------------------------------------------------
+    # A unit of work is a Cell or an Evaluation (peftser.benchmark.evaluation): both have a key, a
+    # task and the folder their records are kept in.
     def record_path(self, cell: Cell) -> Path:
-        """root/records/<task>/<key>.json"""
-        return self.root / "records" / cell.task / f"{cell.key}.json"
+        """root/records/<task>/<key>.json (root/evaluations/... for an evaluation)"""
+        return self.root / cell.folder / cell.task / f"{cell.key}.json"
 
     def artifact_dir(self, cell: Cell) -> Path:
         """root/artifacts/<key>"""
@@ -162,13 +168,15 @@ class ResultStore:
         why = problem(record)
         if why:
             raise ValueError(f"run record {record.get('key') if isinstance(record, dict) else record!r}: {why}")
-        path = self.root / "records" / record["task"] / f"{record['key']}.json"
+        folder = EVALUATIONS if is_evaluation(record) else "records"
+        path = self.root / folder / record["task"] / f"{record['key']}.json"
         with writing("the run record"):
             return write_json_atomic(path, record)
 
-    def records(self) -> Iterator[dict[str, Any]]:
-        """Every usable record, one per cell; an unusable file is reported with a warning, not skipped silently."""
-        for entry in read_records(self.root):
+    def records(self, folder: str = "records") -> Iterator[dict[str, Any]]:
+        """Every usable record, one per cell (per evaluation, with ``folder="evaluations"``); an
+        unusable file is reported with a warning, not skipped silently."""
+        for entry in read_records(self.root, folder):
             if entry.problem:
                 warnings.warn(f"run record {self.root / entry.path}: {entry.problem}", stacklevel=2)
             else:

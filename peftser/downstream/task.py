@@ -48,6 +48,7 @@ class Task:
     """
 
     name: ClassVar[str] = ""
+    classes: ClassVar[tuple[str, ...]] = EMOTIONS  # its label set; corpora with one label set can be scored on each other
     training_names: ClassVar[tuple[str, ...]] = ()
     default_dir: ClassVar[str] = ""  # folder under --data-root
 

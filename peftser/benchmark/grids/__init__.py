@@ -14,6 +14,9 @@ Every ``*.yaml`` beside this module is registered in ``GRIDS`` under its file st
     tasks:               # each a name or {task: NAME, args: {...}, trainings: [fold1, ...]}
       - iemocap
     train: {}            # TrainConfig overrides; the paper's values otherwise
+    evaluate:            # beyond the paper: every trained cell scored again (peftser.benchmark.evaluation)
+      cross_corpus: true
+      noise: {snr_db: [20, 10, 5, 0], types: [white, speech_shaped]}
 
 A task's trainings default to the registered Task class' ``training_names`` (no data is read).
 A grid is the product upstreams x methods x tasks x trainings.
@@ -32,11 +35,12 @@ import yaml
 from peftser.benchmark.checks import check_method_args, check_override_types, check_train_ranges
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.config import TrainConfig
+from peftser.benchmark.evaluation import EvaluateError, EvaluateSpec, Evaluation, check_transfer, evaluations
 from peftser.registry import GRIDS, METHODS, TASKS, UPSTREAMS, Registry, load_builtins
 
 GRID_DIR = Path(__file__).resolve().parent
 ONLY_KEYS = ("upstream", "method", "variant", "task", "training")
-_TOP_KEYS = ("name", "description", "deviations", "upstreams", "methods", "tasks", "train")
+_TOP_KEYS = ("name", "description", "deviations", "upstreams", "methods", "tasks", "train", "evaluate")
 
 
 class GridError(ValueError):
@@ -79,6 +83,11 @@ class Grid:
     description: str = ""
     deviations: tuple[str, ...] = ()
     source: str = ""
+    evaluate: EvaluateSpec = EvaluateSpec()
+
+    def evaluations(self, cells: Sequence[Cell]) -> list[Evaluation]:
+        """The evaluations the grid's ``evaluate`` section asks of ``cells`` (some of its own)."""
+        return evaluations(self.evaluate, list(cells), {t.name: dict(t.args) for t in self.tasks})
 
     def cells(self, only: Sequence[str] = ()) -> list[Cell]:
         """Every cell, upstream-major, narrowed by ``--only KEY=VALUE`` filters."""
@@ -122,6 +131,7 @@ class Grid:
             description=d.get("description", ""),
             deviations=tuple(d.get("deviations") or ()),
             source=d.get("source", ""),
+            evaluate=EvaluateSpec.from_stored(d.get("evaluate")),
         )
 
     def footnotes(self) -> list[str]:
@@ -258,9 +268,22 @@ def _grid_from_dict(data: Any, *, default_name: str, source: str) -> Grid:
         tasks=tuple(_task_entry(item) for item in _as_list(data, "tasks")),
         train=dict(train),
         source=source,
+        evaluate=_evaluate(data.get("evaluate")),
     )
     _check_unique(grid)
+    if grid.evaluate.cross_corpus:
+        try:
+            check_transfer([TASKS.get(t.name) for t in grid.tasks])
+        except EvaluateError as exc:
+            raise GridError(str(exc)) from None
     return grid
+
+
+def _evaluate(data: Any) -> EvaluateSpec:
+    try:
+        return EvaluateSpec.parse(data)
+    except EvaluateError as exc:
+        raise GridError(str(exc)) from None
 
 
 def _as_list(data: dict, key: str) -> list:

@@ -22,6 +22,10 @@ from peftser.benchmark.report.board import (  # noqa: F401  (sort keys and load_
     method_sort_key,
 )
 from peftser.benchmark.cell import Cell
+from peftser.benchmark.evaluation import FOLDER as EVALUATIONS
+from peftser.benchmark.record import read_records
+from peftser.benchmark.report.evaluations import Evaluations, collect_evaluations
+from peftser.benchmark.report.plots_evaluations import write_evaluation_plots
 from peftser.benchmark.report.paired import DEFAULT_BASELINE, PairedStats, baseline_pairs, paired_stats, variants_of
 from peftser.benchmark.report.plots import write_plots
 from peftser.benchmark.report.render import render
@@ -68,7 +72,7 @@ def write_leaderboard(
 
 def _write(root: Path, board: Board, footnotes: Sequence[str], baseline: str, expected_rule: str | None = None) -> Path:
     paired = versus_baseline(board, baseline)
-    plots = write_plots(board, root, paired, baseline)
+    plots = write_plots(board, root, paired, baseline) + write_evaluation_plots(board.evaluations, board, root)
     write_text_atomic(root / LEADERBOARD_JSON, leaderboard_json(board, paired, baseline))
     path = root / LEADERBOARD
     write_text_atomic(path, render(board, footnotes, set(plots), paired, baseline, expected_rule))
@@ -109,7 +113,15 @@ def load_board(results_dir: str | Path) -> tuple[Board, list[str], str, str]:
     footnotes = list(dict.fromkeys(note for grid in grids for note in grid.footnotes()))
     expected = f"expected cells from grid(s) {', '.join(g.name for g in grids)}" if grids else "no grid ran here: no expected cells"
     board = collect(records, [c.to_dict() for c in cells] or None)
+    board.evaluations = load_evaluations(root, grids)
     return board, footnotes, f"{len(records)} records; {expected}", expected_rule([g.name for g in grids])
+
+
+def load_evaluations(root: Path, grids: Sequence) -> Evaluations:
+    """The evaluation records of a results directory, against what its grids plan."""
+    entries = [e.record if e.record is not None else (e.path, e.problem) for e in read_records(root, EVALUATIONS)]
+    planned = {e.key for grid in grids for e in grid.evaluations(grid.cells())}
+    return collect_evaluations(entries, planned=len(planned) if planned else None)
 
 
 def check_variant(board: Board, name: str, option: str, root: Path) -> None:

@@ -184,9 +184,17 @@ def table(title: str, headers: tuple[str, ...], pairs: Sequence[Pair], metrics: 
     """Every pair x metric x scope (title, corpora), Holm-adjusted across the table."""
     comparisons = [compare(method, baseline, metric, corpora, scope, row)
                    for row, method, baseline in pairs for scope, corpora in scopes for metric in metrics]
+    return holm_table(title, headers, metrics, comparisons, tuple(s for s, _ in scopes))
+
+
+def holm_table(title: str, headers: tuple[str, ...], metrics: Sequence[Metric], comparisons: Sequence[Comparison],
+               scopes: tuple[str, ...] | None = None) -> Table:
+    """A table of comparisons made (a side is anything with ``values`` and ``describe``), with Holm's
+    correction across all of them; its scopes default to theirs, in their order of appearance."""
     adjusted = stats.holm([None if c.result is None else c.result.p for c in comparisons])
     comparisons = [replace(c, p_holm=p) for c, p in zip(comparisons, adjusted)]
-    return Table(title, tuple(headers), tuple(metrics), tuple(s for s, _ in scopes), tuple(comparisons))
+    scopes = tuple(dict.fromkeys(c.scope for c in comparisons)) if scopes is None else scopes
+    return Table(title, tuple(headers), tuple(metrics), scopes, tuple(comparisons))
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from peftser.benchmark.report.board import FAMILY_TITLES, Board, backbone_sort_key, corpus_sort_key, families, mean_std, overall
+from peftser.benchmark.report.evaluations import evaluations_json
 from peftser.benchmark.report.paired import PairedStats
 
 
@@ -54,4 +55,6 @@ def leaderboard_json(board: Board, paired: PairedStats | None, baseline: str) ->
         "baseline": baseline,
         "paired": None if paired is None else paired.to_dict(),
     }
+    if board.evaluations:  # beyond the paper: the cross_corpus and noise entries
+        data.update(evaluations_json(board.evaluations, board, baseline))
     return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"

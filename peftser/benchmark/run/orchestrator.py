@@ -6,6 +6,10 @@ results directory defaults to ``results/<grid name>``. The cells run on this mac
 (the local scheduler) or, with ``--backend slurm``, as a Slurm job array (peftser.benchmark.run.slurm).
 Resuming is the default: a cell with an ok record is skipped, a failed one is kept and skipped
 unless ``--retry-failed``; killing a run at any moment loses at most the cells in flight.
+
+When the grid has an ``evaluate:`` section, a second phase scores every trained cell again
+(peftser.benchmark.evaluation): the same backend runs the evaluations, with the same resume and
+claim rules, after the trainings (``--evaluate-only`` runs only them, ``--no-evaluate`` none).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from peftser.benchmark.cell import Cell
+from peftser.benchmark.evaluation import Evaluation
 from peftser.benchmark.grids import Grid, GridError, load_grid, with_train
 from peftser.benchmark.machine import machine_info
 from peftser.benchmark.record import CorruptRecordError
@@ -29,6 +34,23 @@ from peftser.benchmark.store import ResultStore, write_json_atomic
 from peftser.downstream.audio import check_cache_writable
 
 RESULTS_ROOT = Path("results")  # default results directory: RESULTS_ROOT/<grid name>
+EVALUATION_RUNNER = "peftser.benchmark.run.evaluation:run_evaluation"
+
+
+@dataclass
+class EvaluationSummary:
+    """What the evaluation phase of a run did."""
+
+    planned: int = 0  # evaluations the grid asks of the selected cells
+    untrained: int = 0  # of those: their cell has no successful training yet, so not run
+    ran: int = 0
+    ok: int = 0
+    failed: int = 0
+    failed_total: int = 0  # failed evaluation records among the planned ones at the end
+
+    def line(self) -> str:
+        untrained = f", {self.untrained} waiting for their cell's training" if self.untrained else ""
+        return f"evaluations: {self.planned} planned; ran {self.ran} ({self.ok} ok, {self.failed} failed){untrained}; {self.failed_total} failed overall"
 
 
 @dataclass
@@ -47,15 +69,17 @@ class RunSummary:
     wall_time_s: float
     leaderboard: Path | None = None
     queued: int = 0  # of the missing: submitted to a cluster and not waited for (--no-wait)
+    evaluations: EvaluationSummary | None = None  # None when the grid asks for none (or --no-evaluate)
 
     def line(self) -> str:
-        """One line for the terminal."""
+        """One line for the terminal (two with evaluations)."""
         queued = f" ({self.queued} queued on the cluster)" if self.queued else ""
-        return (
+        line = (
             f"grid {self.grid}: {self.cells} cells; ran {self.ran} ({self.ok} ok, {self.failed} failed), "
             f"{self.skipped} already recorded, {self.elsewhere} recorded by another process; "
             f"{self.failed_total} failed and {self.missing} missing{queued} overall; {self.wall_time_s:.1f} s"
         )
+        return line + ("\n" + self.evaluations.line() if self.evaluations else "")
 
 
 def run_grid(
@@ -76,6 +100,9 @@ def run_grid(
     stream: TextIO | None = None,
     backend: str = "local",
     slurm: SlurmOptions | None = None,
+    evaluate: bool = True,
+    evaluate_only: bool = False,
+    evaluation_runner: str | None = None,
 ) -> RunSummary:
     """Run every cell of ``grid`` (narrowed by ``only``) that has no record yet; see the module doc.
 
@@ -83,6 +110,7 @@ def run_grid(
     GPU count (for checking ``devices`` without GPUs); ``leaderboard=False`` skips regenerating
     the leaderboard at the end. ``backend="slurm"`` submits the cells as a Slurm job array with
     ``slurm``'s options instead of running them here (``devices`` and ``jobs_per_device`` unused).
+    ``evaluate=False`` skips the grid's evaluations, ``evaluate_only=True`` the trainings.
     """
     start = time.monotonic()
     stream = stream or sys.stderr
@@ -95,26 +123,35 @@ def run_grid(
     # Every check that can fail comes before anything is started or written.
     store = ResultStore(results_dir)
     options = {"data_root": data_root, "checkpoint_dir": checkpoint_dir, "strict": strict}
+    evaluations = grid.evaluations(cells) if evaluate else []
+    if evaluate_only and not evaluations:
+        raise GridError(f"--evaluate-only: grid {grid.name!r} has no evaluate section (or --no-evaluate was given)")
     if backend == "slurm":
-        engine: Any = SlurmBackend(
-            store, slurm, runner=runner, runner_options=options, retry_failed=retry_failed, name=f"peftser-{grid.name}", stream=stream
-        )
+        def engine_for(runner_spec: str, suffix: str = "") -> Any:
+            return SlurmBackend(store, slurm, runner=runner_spec, runner_options=options, retry_failed=retry_failed,
+                                name=f"peftser-{grid.name}{suffix}", stream=stream)
+        engine = engine_for(runner)
         where, setup = engine.describe(), {"slurm": engine.note()}
     elif backend == "local":
         slots = make_slots(parse_devices(devices, gpu_count=visible_gpus), jobs_per_device)
-        engine = Scheduler(store, slots, runner=runner, runner_options=options, retry_failed=retry_failed, stream=stream)
+
+        def engine_for(runner_spec: str, suffix: str = "") -> Any:
+            return Scheduler(store, slots, runner=runner_spec, runner_options=options, retry_failed=retry_failed, stream=stream)
+        engine = engine_for(runner)
         where, setup = _describe_slots(slots), {"slots": [{"device": s.device, "threads": s.threads} for s in slots]}
     else:
         raise SchedulerError(f"--backend must be local or slurm, got {backend!r}")
+    evaluation_engine = engine_for(evaluation_runner or EVALUATION_RUNNER, "-eval") if evaluations else None
     store.grid_entries()  # a damaged grids.json fails now, not after the last cell
-    store.check_writable({c.task for c in cells}, claims=True)
+    store.check_writable({c.task for c in cells}, claims=True, evaluations=bool(evaluations))
     if backend == "local":
         check_cache_writable()  # the workers decode audio into it (Slurm tasks use their nodes' caches)
     store.remember_grid(grid)  # now, so that --leaderboard knows its cells even if this run is cut short
-    todo = [c for c in cells if store.should_run(c, retry_failed=retry_failed)]
+    todo = [] if evaluate_only else [c for c in cells if store.should_run(c, retry_failed=retry_failed)]
     kept = 0 if retry_failed else _statuses(store, cells).count("failed")
     print(_header(grid, len(cells), len(todo), kept, where), file=stream, flush=True)
     result = engine.run(todo)
+    evaluated = _evaluate(evaluation_engine, store, evaluations, retry_failed, stream) if evaluation_engine else None
     after = _statuses(store, cells)
     summary = RunSummary(
         grid=grid.name,
@@ -128,6 +165,7 @@ def run_grid(
         missing=after.count(None),
         wall_time_s=0.0,
         queued=result.queued,
+        evaluations=evaluated,
     )
     if leaderboard and not result.queued:  # with cells still queued, a re-run or --leaderboard writes it
         summary.leaderboard = _write_leaderboard(results_dir, grid)
@@ -147,6 +185,28 @@ def _write_run_note(results_dir: Path, summary: RunSummary, setup: dict[str, Any
         "machine": machine_info(),  # torch's fields only if this process imported torch (peftser.benchmark.machine)
     }
     write_json_atomic(results_dir / "last_run.json", note)
+
+
+def _evaluate(engine: Any, store: ResultStore, evaluations: list[Evaluation], retry_failed: bool, stream: TextIO) -> EvaluationSummary:
+    """The evaluation phase: every planned evaluation whose cell trained and that has no record yet.
+
+    An evaluation of a cell without a successful training waits (it is not recorded: the cell
+    may train in a later run); one that cannot run for another reason is recorded as failed
+    with the reason, and nothing else stops.
+    """
+    sources = list({e.source.key: e.source for e in evaluations}.values())
+    trained = {c.key for c, status in zip(sources, _statuses(store, sources)) if status == "ok"}
+    ready = [e for e in evaluations if e.source.key in trained]
+    todo = [e for e in ready if store.should_run(e, retry_failed=retry_failed)]
+    summary = EvaluationSummary(planned=len(evaluations), untrained=len(evaluations) - len(ready))
+    if summary.untrained:
+        print(f"{summary.untrained} evaluation(s) wait for their cell's training (no ok record yet)", file=stream, flush=True)
+    print(f"evaluations: {len(evaluations)} planned, {len(ready) - len(todo)} already recorded, {len(todo)} to run",
+          file=stream, flush=True)
+    result = engine.run(todo)
+    summary.ran, summary.ok, summary.failed = result.ok + result.failed, result.ok, result.failed
+    summary.failed_total = _statuses(store, ready).count("failed")
+    return summary
 
 
 def _statuses(store: ResultStore, cells: list[Cell]) -> list[str | None]:
@@ -197,4 +257,5 @@ def grid_command(grid: str | Path, *, slurm: SlurmOptions | None = None, **optio
         print(f"error: {exc}", file=sys.stderr)
         return 2
     # With --no-wait the cells still queued on the cluster are missing, but not failed.
-    return 0 if summary.failed_total == 0 and summary.missing <= summary.queued else 1
+    evaluations_failed = summary.evaluations is not None and summary.evaluations.failed_total > 0
+    return 0 if summary.failed_total == 0 and summary.missing <= summary.queued and not evaluations_failed else 1

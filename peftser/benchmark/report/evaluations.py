@@ -1,0 +1,236 @@
+"""The evaluations beyond the paper on the board: cross-corpus transfer and noise robustness.
+
+Evaluation records (peftser.benchmark.evaluation) are sorted into scores per (backbone, variant,
+train corpus, test corpus) and per (backbone, variant, corpus, noise, SNR), one per training, and
+compared with the baseline by the same paired statistics as the in-corpus tables
+(peftser.benchmark.report.paired): a transfer unit is (train corpus -> test corpus, training),
+stratified by corpus pair; a noise unit is (corpus, training) at one noise and SNR. Every UAR is
+recomputed from the records' per-utterance predictions, so a table cannot disagree with them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from peftser.benchmark.metrics import uar as uar_of
+from peftser.benchmark.record import problem as record_problem
+from peftser.benchmark.report.board import Board, backbone_sort_key, corpus_sort_key, mean_std
+from peftser.benchmark.report.paired import UAR, Comparison, Metric, Table, compare, holm_table
+
+ARROW = " → "
+CLEAN = "clean"
+TransferKey = tuple[str, str, str, str]  # (upstream, variant, train task, test task)
+NoiseKey = tuple[str, str, str, str, "float | None"]  # (upstream, variant, task, noise, snr dB; None when clean)
+
+
+def prediction_uar(predictions: Sequence[dict[str, Any]]) -> float:
+    """UAR (in %) of per-utterance predictions, as the training's metrics compute it."""
+    from peftser.downstream.task import EMOTIONS
+
+    return uar_of([EMOTIONS.index(p["label"]) for p in predictions], [EMOTIONS.index(p["pred"]) for p in predictions])
+
+
+@dataclass
+class Evaluations:
+    """Per-training UARs of every evaluation recorded, and what failed."""
+
+    transfer: dict[TransferKey, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+    noise: dict[NoiseKey, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+    failed: list[dict] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    planned: int | None = None  # evaluations the grids ask for (None: no grid said)
+    recorded: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.transfer or self.noise or self.failed or self.unreadable)
+
+    def add(self, record: dict[str, Any]) -> None:
+        """One evaluation record: each of its results as a score of its training."""
+        self.recorded += 1
+        if record["status"] == "failed":
+            self.failed.append(record)
+            return
+        side = (record["upstream"], record.get("variant") or record["method"])
+        for result in record["results"]:
+            condition, score = result["condition"], prediction_uar(result["predictions"])
+            if "test_task" in condition:
+                self.transfer[(*side, record["task"], condition["test_task"])][record["training"]] = score
+            else:
+                self.noise[(*side, record["task"], condition["noise"], condition["snr_db"])][record["training"]] = score
+
+    # -- what the tables are made of ---------------------------------------------------------------
+    def backbones(self) -> list[str]:
+        keys = list(self.transfer) + list(self.noise)
+        return sorted({k[0] for k in keys}, key=backbone_sort_key)
+
+    def variants(self, board: Board) -> list[str]:
+        keys = list(self.transfer) + list(self.noise)
+        return sorted({k[1] for k in keys}, key=board.variant_key)
+
+    def corpora(self) -> list[str]:
+        keys = [k[2] for k in self.transfer] + [k[3] for k in self.transfer] + [k[2] for k in self.noise]
+        return sorted(set(keys), key=corpus_sort_key)
+
+    def transfer_pairs(self) -> list[tuple[str, str]]:
+        return sorted({(k[2], k[3]) for k in self.transfer}, key=lambda p: (corpus_sort_key(p[0]), corpus_sort_key(p[1])))
+
+    def conditions(self) -> list[tuple[str, float]]:
+        """(noise, SNR) pairs, noise types in their order of appearance, SNRs from high to low."""
+        found = {(k[3], k[4]) for k in self.noise if k[3] != CLEAN}
+        kinds = list(dict.fromkeys(k[3] for k in self.noise if k[3] != CLEAN))
+        return sorted(found, key=lambda c: (kinds.index(c[0]), -c[1]))
+
+    def transfer_cell(self, upstream: str, variant: str, train: str, test: str, board: Board) -> list[float]:
+        """The UARs of one matrix cell, one per training; the diagonal is the in-corpus test UAR."""
+        if train == test:
+            return [r.uar for r in board.runs.get((train, variant, upstream), [])]
+        return list(self.transfer.get((upstream, variant, train, test), {}).values())
+
+    def mean_transfer(self, upstream: str, variant: str) -> tuple[float, float, int] | None:
+        """Mean ± std over the off-diagonal cells of their mean over trainings, and how many cells."""
+        means = [float(np.mean(list(v.values()))) for k, v in self.transfer.items() if k[:2] == (upstream, variant) and v]
+        return (*mean_std(means), len(means)) if means else None
+
+    def noise_summary(self, upstream: str, variant: str, noise: str, snr: float | None) -> tuple[float, float, int] | None:
+        """Corpus-balanced UAR (mean ± std over corpora of the mean over trainings) at one condition, and the corpora."""
+        means = [float(np.mean(list(v.values()))) for k, v in self.noise.items() if k[:2] == (upstream, variant)
+                 and k[3] == noise and k[4] == snr and v]
+        return (*mean_std(means), len(means)) if means else None
+
+    def noise_drop(self, upstream: str, variant: str, noise: str, snr: float) -> float | None:
+        """Corpus-balanced mean of (noisy UAR - clean UAR) over the trainings scored both ways."""
+        drops = []
+        for (up, var, task, kind, level), scores in self.noise.items():
+            if (up, var, kind, level) != (upstream, variant, noise, snr):
+                continue
+            clean = self.noise.get((up, var, task, CLEAN, None), {})
+            paired = [scores[t] - clean[t] for t in scores if t in clean]
+            if paired:
+                drops.append(float(np.mean(paired)))
+        return float(np.mean(drops)) if drops else None
+
+
+def collect_evaluations(records: Iterable[dict | tuple[str, str]], planned: int | None = None) -> Evaluations:
+    """Evaluation records into an Evaluations; ``(path, problem)`` pairs are unusable files."""
+    found = Evaluations(planned=planned)
+    for record in records:
+        if isinstance(record, tuple):
+            found.unreadable.append(record)
+            continue
+        why = record_problem(record)
+        if why:
+            found.unreadable.append((str(record.get("label", "an evaluation record")), why))
+            continue
+        found.add(record)
+    return found
+
+
+# -- paired comparisons ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TransferSide:
+    """One variant on one backbone, its units (train -> test pair, training): a paired.Side for transfer."""
+
+    evaluations: Evaluations
+    upstream: str
+    variant: str
+
+    def values(self, metric: Metric, pairs: Iterable[str]) -> dict[tuple[str, str], float]:
+        out = {}
+        for pair in pairs:
+            train, test = pair.split(ARROW)
+            for training, score in self.evaluations.transfer.get((self.upstream, self.variant, train, test), {}).items():
+                out[(pair, training)] = score
+        return out
+
+    def describe(self) -> dict[str, str]:
+        return {"upstream": self.upstream, "variant": self.variant}
+
+
+@dataclass(frozen=True)
+class NoiseSide:
+    """One variant on one backbone at one noise and SNR, its units (corpus, training)."""
+
+    evaluations: Evaluations
+    upstream: str
+    variant: str
+    noise: str
+    snr_db: float
+
+    def values(self, metric: Metric, tasks: Iterable[str]) -> dict[tuple[str, str], float]:
+        return {(task, training): score for task in tasks for training, score in
+                self.evaluations.noise.get((self.upstream, self.variant, task, self.noise, self.snr_db), {}).items()}
+
+    def describe(self) -> dict[str, Any]:
+        return {"upstream": self.upstream, "variant": self.variant, "noise": self.noise, "snr_db": self.snr_db}
+
+
+def condition_title(noise: str, snr: float) -> str:
+    return f"{noise} {snr:g} dB"
+
+
+def _rows(evaluations: Evaluations, board: Board, baseline: str) -> list[tuple[str, str]]:
+    variants = [v for v in evaluations.variants(board) if v != baseline]
+    return [(b, v) for b in evaluations.backbones() for v in variants] if baseline in evaluations.variants(board) else []
+
+
+def transfer_table(evaluations: Evaluations, board: Board, baseline: str) -> Table | None:
+    """Each method against the baseline on mean transfer UAR, Holm-adjusted across the table."""
+    pairs = [f"{a}{ARROW}{b}" for a, b in evaluations.transfer_pairs()]
+    comparisons: list[Comparison] = [
+        compare(TransferSide(evaluations, b, v), TransferSide(evaluations, b, baseline), UAR, pairs, "transfer", (b, v))
+        for b, v in _rows(evaluations, board, baseline)
+    ]
+    return holm_table("Cross-corpus UAR vs baseline", ("backbone", "method"), (UAR,), comparisons) if comparisons and pairs else None
+
+
+def noise_table(evaluations: Evaluations, board: Board, baseline: str) -> Table | None:
+    """Each method against the baseline at each noise and SNR, Holm-adjusted across the table."""
+    tasks = sorted({k[2] for k in evaluations.noise}, key=corpus_sort_key)
+    comparisons = [
+        compare(NoiseSide(evaluations, b, v, noise, snr), NoiseSide(evaluations, b, baseline, noise, snr), UAR, tasks,
+                condition_title(noise, snr), (b, v))
+        for b, v in _rows(evaluations, board, baseline) for noise, snr in evaluations.conditions()
+    ]
+    return holm_table("Noise: UAR vs baseline at each SNR", ("backbone", "method"), (UAR,), comparisons) if comparisons else None
+
+
+# -- leaderboard.json ------------------------------------------------------------------------------
+def _entry(upstream: str, variant: str, board: Board, scores: dict[str, float] | list[float], **where: Any) -> dict[str, Any]:
+    values = list(scores.values()) if isinstance(scores, dict) else list(scores)
+    mean, std = mean_std(values) if values else (None, None)
+    return {"upstream": upstream, "variant": variant, "method": board.method_of.get(variant, variant), **where,
+            "trainings": len(values), "uar": None if mean is None else {"mean": mean, "std": std}}
+
+
+def evaluations_json(evaluations: Evaluations, board: Board, baseline: str) -> dict[str, Any]:
+    """The ``cross_corpus`` and ``noise`` entries of leaderboard.json (beyond the paper)."""
+    cross = []
+    for upstream in evaluations.backbones():
+        for variant in evaluations.variants(board):
+            for train in evaluations.corpora():
+                for test in evaluations.corpora():
+                    if train == test or (upstream, variant, train, test) in evaluations.transfer:
+                        scores = evaluations.transfer_cell(upstream, variant, train, test, board)
+                        if scores:
+                            cross.append(_entry(upstream, variant, board, scores, train_task=train, test_task=test,
+                                                in_corpus=train == test))
+    noise = [_entry(k[0], k[1], board, v, train_task=k[2], test_task=k[2], noise=k[3], snr_db=k[4])
+             for k, v in sorted(evaluations.noise.items(), key=lambda kv: _noise_order(kv[0], board))]
+    transfer, noisy = transfer_table(evaluations, board, baseline), noise_table(evaluations, board, baseline)
+    return {
+        "beyond_the_paper": True,
+        "cross_corpus": cross,
+        "noise": noise,
+        "paired": [t.to_dict() for t in (transfer, noisy) if t is not None],
+        "evaluations": {"recorded": evaluations.recorded, "planned": evaluations.planned, "failed": len(evaluations.failed)},
+    }
+
+
+def _noise_order(key: NoiseKey, board: Board) -> tuple:
+    return (backbone_sort_key(key[0]), board.variant_key(key[1]), corpus_sort_key(key[2]), key[3] != CLEAN, key[3],
+            -(key[4] if key[4] is not None else np.inf))

@@ -1,0 +1,173 @@
+"""Run one evaluation of a trained cell: load its artifact, score a corpus' transfer set or its own
+test split under noise, and return the evaluation's record (peftser.benchmark.evaluation).
+
+The runner of the evaluation phase of a grid, called as a training's runner is (local workers and
+Slurm tasks alike). Nothing is trained: the clips are scored by the training's own evaluation code
+(``predict``: padded batches of the cell's batch size, each clip's logits those it gets alone), with
+the weights of the artifact, so that the clean test split gives the cell's own test predictions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from peftser.benchmark.artifact import load_artifact
+from peftser.benchmark.config import TrainConfig
+from peftser.benchmark.evaluation import Evaluation, subset
+from peftser.benchmark.machine import machine_info
+from peftser.benchmark.metrics import compute_metrics
+from peftser.benchmark.record import evaluation_record
+from peftser.benchmark.run.devices import resolve_device
+from peftser.benchmark.run.gpu import select
+from peftser.benchmark.run.noise import noisy
+from peftser.benchmark.run.training import Clip, load_clips, predict, resolve_precision, score, versions
+from peftser.benchmark.store import ResultStore
+from peftser.downstream.task import EMOTIONS, Utterance
+
+
+class EvaluationError(RuntimeError):
+    """An evaluation that cannot run (no artifact, no corpus); its record says why in one line."""
+
+
+@dataclass(frozen=True)
+class NoisyClip:
+    """A clip heard with noise: the same utterance and length, the wave with ``kind`` at ``snr_db``."""
+
+    clip: Clip
+    kind: str
+    snr_db: float
+
+    @property
+    def utterance(self) -> Utterance:
+        return self.clip.utterance
+
+    @property
+    def length(self) -> int:
+        return self.clip.length
+
+    def wave(self):
+        return noisy(self.clip.wave(), self.utterance.key, self.kind, self.snr_db)
+
+
+_TASKS: dict[str, Any] = {}  # a worker reads each corpus' metadata once, not once per evaluation
+
+
+def _task(name: str, args: dict[str, Any], data_root, strict: bool):
+    from peftser.downstream.tasks import make_task
+
+    key = json.dumps([name, sorted(args.items()), str(data_root), strict], default=str)
+    if key not in _TASKS:
+        try:
+            _TASKS[key] = make_task(name, data_root=data_root, strict=strict, **args)
+        except (ValueError, FileNotFoundError) as exc:  # e.g. the corpus is not under --data-root
+            raise EvaluationError(f"corpus {name!r} cannot be read: {exc}") from None
+    return _TASKS[key]
+
+
+def transfer_set(task) -> list[Utterance]:
+    """The utterances a corpus' own trainings are tested on, each once, in their first order."""
+    seen: dict[str, Utterance] = {}
+    for training in task.trainings():
+        for utt in training.test:
+            seen.setdefault(utt.key, utt)
+    return list(seen.values())
+
+
+def _chosen(utterances: list[Utterance], limit: int | None) -> list[Utterance]:
+    by_key = {u.key: u for u in utterances}
+    return [by_key[k] for k in subset(list(by_key), limit)]
+
+
+def _result(condition: dict[str, Any], model, clips, cfg: TrainConfig, device, precision) -> dict[str, Any]:
+    _, metrics, preds = score(predict(model, clips, cfg.batch_size, device, precision), clips)
+    predictions = [
+        {"key": c.utterance.key, "label": c.utterance.label, "pred": EMOTIONS[p], "gender": c.utterance.gender}
+        for c, p in zip(clips, preds)
+    ]
+    return {"condition": condition, "test": metrics, "predictions": predictions}
+
+
+def clean_result(clips, source_record: dict[str, Any]) -> dict[str, Any]:
+    """The clean condition of a noise evaluation: the cell's own test predictions on these clips.
+
+    Not scored again: scoring the clean clips with the artifact gives exactly these predictions
+    (tests/test_evaluation.py checks it), so a pass of the model would only cost time.
+    """
+    own = {p["key"]: p for p in source_record.get("predictions") or []}
+    missing = [c.utterance.key for c in clips if c.utterance.key not in own]
+    if missing:
+        raise EvaluationError(f"the record of {source_record['label']} has no test prediction of {missing[0]} "
+                              f"({len(missing)} of {len(clips)} clips): the cell's test split changed since it trained")
+    predictions = [own[c.utterance.key] for c in clips]
+    metrics = compute_metrics([EMOTIONS.index(p["label"]) for p in predictions], [EMOTIONS.index(p["pred"]) for p in predictions],
+                              [p["gender"] for p in predictions])
+    return {"condition": {"noise": "clean", "snr_db": None}, "test": metrics, "predictions": predictions,
+            "scored": "the cell's own test predictions"}
+
+
+def _source(store: ResultStore, evaluation: Evaluation) -> tuple[dict[str, Any], Path]:
+    """The source cell's ok record and its artifact folder; an EvaluationError when either is missing."""
+    cell = evaluation.source
+    record = store.load_record(cell)
+    if record is None or record["status"] != "ok":
+        state = "no record" if record is None else "a failed training"
+        raise EvaluationError(f"cell {cell.label} has {state}: there is no trained model to evaluate")
+    artifact = store.artifact_dir(cell)
+    if not artifact.is_dir():
+        raise EvaluationError(f"cell {cell.label} has no artifact: {artifact} does not exist")
+    return record, artifact
+
+
+def run_evaluation(
+    evaluation: Evaluation,
+    *,
+    device: str | None = None,
+    results_dir: str | Path = "results",
+    data_root: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+    strict: bool = False,
+) -> dict[str, Any]:
+    """Score one evaluation; returns its record (not yet saved)."""
+    started = time.time()
+    device = resolve_device(device)
+    select(device)
+    store = ResultStore(results_dir)
+    source_record, artifact = _source(store, evaluation)
+    cell, condition = evaluation.source, evaluation.condition
+    cfg = TrainConfig.from_dict(cell.train)
+    precision = resolve_precision(cfg.precision, device)
+    if condition["kind"] == "transfer":
+        task = _task(condition["test_task"], condition.get("task_args") or {}, data_root, strict)
+        utterances = _chosen(transfer_set(task), condition.get("max_utterances"))
+    else:
+        task = _task(cell.task, cell.task_args, data_root, strict)
+        utterances = _chosen(list(task.training(cell.training).test), condition.get("max_utterances"))
+    skipped = dict(task.skipped)
+    clips = load_clips(utterances, cfg.max_seconds, strict=strict, skipped=skipped, evaluation=True)
+    if not clips:
+        raise EvaluationError(f"{evaluation.label}: no usable utterance to score")
+    try:
+        model, _ = load_artifact(artifact, device=str(device), checkpoint_dir=checkpoint_dir)
+    except (OSError, ValueError, KeyError) as exc:
+        raise EvaluationError(f"the artifact of {cell.label} ({artifact}) does not load: {exc}") from None
+    if condition["kind"] == "transfer":
+        results = [_result({"test_task": condition["test_task"]}, model, clips, cfg, device, precision)]
+    else:
+        results = [clean_result(clips, source_record)] + [
+            _result({"noise": kind, "snr_db": snr}, model, [NoisyClip(c, kind, snr) for c in clips], cfg, device, precision)
+            for kind in condition["types"] for snr in condition["snr_db"]
+        ]
+    return evaluation_record(evaluation, **{
+        "results": results,
+        "clips": len(clips),
+        "skipped": skipped,
+        "wall_time_s": round(time.time() - started, 3),
+        "device": str(device),
+        "machine": machine_info(device),
+        "precision": precision,
+        "versions": versions(),
+    })
