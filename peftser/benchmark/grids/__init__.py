@@ -35,16 +35,13 @@ import yaml
 from peftser.benchmark.checks import check_method_args, check_override_types, check_train_ranges
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.config import TrainConfig
+from peftser.benchmark.grids.error import GridError
+from peftser.benchmark.grids.only import ONLY_KEYS, filter_cells, parse_only  # noqa: F401  (the grid's --only, re-exported)
 from peftser.benchmark.evaluation import EvaluateError, EvaluateSpec, Evaluation, check_transfer, evaluations
 from peftser.registry import GRIDS, METHODS, TASKS, UPSTREAMS, Registry, load_builtins
 
 GRID_DIR = Path(__file__).resolve().parent
-ONLY_KEYS = ("upstream", "method", "variant", "task", "training")
 _TOP_KEYS = ("name", "description", "deviations", "upstreams", "methods", "tasks", "train", "evaluate")
-
-
-class GridError(ValueError):
-    """A grid file or a ``--only`` filter that cannot be used, with what is wrong and where."""
 
 
 @dataclass(frozen=True)
@@ -172,38 +169,6 @@ def with_train(grid: Grid, train: dict[str, Any]) -> Grid:
     except (ValueError, TypeError) as exc:
         raise GridError(f"grid {grid.name!r}: {exc}") from None
     return dataclasses.replace(grid, train=merged)
-
-
-def _cell_value(cell: Cell, key: str) -> str:
-    return (cell.variant or cell.method) if key == "variant" else getattr(cell, key)
-
-
-def parse_only(only: Sequence[str]) -> dict[str, list[str]]:
-    """``["task=iemocap", "task=crema_d", "method=lora"]`` -> {"task": [...], "method": [...]}."""
-    filters: dict[str, list[str]] = {}
-    for item in only:
-        key, sep, value = str(item).partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not key or not value:
-            raise GridError(f"--only expects KEY=VALUE, got {item!r}")
-        if key not in ONLY_KEYS:
-            raise GridError(f"--only: unknown key {key!r}; use one of {', '.join(ONLY_KEYS)}")
-        filters.setdefault(key, []).append(value)
-    return filters
-
-
-def filter_cells(cells: list[Cell], only: Sequence[str]) -> list[Cell]:
-    """Keep cells matching every key (values of one key are alternatives); unknown values are errors."""
-    filters = parse_only(only)
-    for key, values in filters.items():
-        known = sorted({_cell_value(c, key) for c in cells})
-        unknown = [v for v in values if v not in known]
-        if unknown:
-            raise GridError(f"--only {key}={unknown[0]} matches no cell of the grid; its {key}s are {', '.join(known)}")
-    kept = [c for c in cells if all(_cell_value(c, k) in vs for k, vs in filters.items())]
-    if not kept:
-        raise GridError(f"--only {' '.join(only)}: no cell matches all of these together")
-    return kept
 
 
 # -- loading ---------------------------------------------------------------------------------------
