@@ -126,21 +126,22 @@ def run_grid(
     evaluations = grid.evaluations(cells) if evaluate else []
     if evaluate_only and not evaluations:
         raise GridError(f"--evaluate-only: grid {grid.name!r} has no evaluate section (or --no-evaluate was given)")
-    if backend == "slurm":
-        def engine_for(runner_spec: str, suffix: str = "") -> Any:
+    if backend not in ("local", "slurm"):
+        raise SchedulerError(f"--backend must be local or slurm, got {backend!r}")
+    slots = make_slots(parse_devices(devices, gpu_count=visible_gpus), jobs_per_device) if backend == "local" else []
+
+    def engine_for(runner_spec: str, suffix: str = "") -> Any:
+        """The backend's engine for one phase: the trainings, or the evaluations (suffix "-eval")."""
+        if backend == "slurm":
             return SlurmBackend(store, slurm, runner=runner_spec, runner_options=options, retry_failed=retry_failed,
                                 name=f"peftser-{grid.name}{suffix}", stream=stream)
-        engine = engine_for(runner)
-        where, setup = engine.describe(), {"slurm": engine.note()}
-    elif backend == "local":
-        slots = make_slots(parse_devices(devices, gpu_count=visible_gpus), jobs_per_device)
+        return Scheduler(store, slots, runner=runner_spec, runner_options=options, retry_failed=retry_failed, stream=stream)
 
-        def engine_for(runner_spec: str, suffix: str = "") -> Any:
-            return Scheduler(store, slots, runner=runner_spec, runner_options=options, retry_failed=retry_failed, stream=stream)
-        engine = engine_for(runner)
-        where, setup = _describe_slots(slots), {"slots": [{"device": s.device, "threads": s.threads} for s in slots]}
+    engine = engine_for(runner)
+    if backend == "slurm":
+        where, setup = engine.describe(), {"slurm": engine.note()}
     else:
-        raise SchedulerError(f"--backend must be local or slurm, got {backend!r}")
+        where, setup = _describe_slots(slots), {"slots": [{"device": s.device, "threads": s.threads} for s in slots]}
     evaluation_engine = engine_for(evaluation_runner or EVALUATION_RUNNER, "-eval") if evaluations else None
     store.grid_entries()  # a damaged grids.json fails now, not after the last cell
     store.check_writable({c.task for c in cells}, claims=True, evaluations=bool(evaluations))
