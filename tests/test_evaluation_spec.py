@@ -146,3 +146,14 @@ def test_a_noisy_clip_is_a_pure_function_of_key_type_and_snr_at_the_exact_snr(ki
     assert np.corrcoef(added, at_zero)[0, 1] > 0.9999
     silent = np.zeros(800, dtype=np.float32)
     np.testing.assert_array_equal(noise.noisy(silent, "k", kind, 0.0), silent)  # no SNR to keep: stays silent
+
+
+def test_an_evaluation_is_claimed_like_a_cell_so_two_orchestrators_never_both_run_it(tmp_path):
+    cell = Cell("demo_whisper_tiny", "downstream", "synthetic_crema_d", "fold1")
+    transfer, noisy = load_grid("demo").evaluations([cell])[0], load_grid("demo").evaluations([cell])[-1]
+    store = ResultStore(tmp_path)
+    held = store.claim(transfer)
+    assert held is not None and store.claim(transfer) is None  # a second orchestrator finds it held
+    assert store.claim(noisy) is not None and store.claim(cell) is not None  # other units stay free
+    held.release()
+    assert store.claim(transfer) is not None
