@@ -31,7 +31,7 @@ CELL = Cell("demo_whisper_tiny", "adapter", "synthetic_crema_d", "fold1", train=
 RECORD_FIELDS = {
     "status", "key", "label", "cell", "config", "upstream", "method", "variant", "task", "training", "seed",
     "test", "dev", "best_epoch", "history", "trainable_params", "method_params", "head_params",
-    "upstream_params", "artifact", "wall_time_s", "device", "precision", "versions", "predictions", "machine",
+    "upstream_params", "artifact", "wall_time_s", "device", "precision", "versions", "predictions", "machine", "cost",
 }
 METRIC_FIELDS = {"uar", "acc", "macro_f1", "demographic_parity", "equality_of_odds", "confusion", "n", "notes"}
 
