@@ -1,4 +1,5 @@
-"""The cost of a cell on its record: measured by a real training, checked by the record contract."""
+"""The cost of a cell on its record: measured by a real training, checked by the record contract,
+summed and medianed into the leaderboard's cost table."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import pytest
 
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.record import COST, problem
+from peftser.benchmark.report.board import collect
+from peftser.benchmark.report.cost import cost_rows
+from peftser.benchmark.report.render_cost import cost_section
 from peftser.benchmark.run import host_memory, meter
 from peftser.benchmark.run.training import run_cell
 
@@ -91,3 +95,54 @@ def test_a_record_without_cost_stays_valid_and_malformed_costs_are_named(trained
     assert problem(record) == "cost without achieved_gflops"
     assert problem({**trained, "cost": [1, 2]}) == "cost is [1, 2], not an object"
     assert problem({**trained, "cost": {**trained["cost"], "peak_memory_mb": None, "peak_memory_measure": None}}) is None
+
+
+# -- the cost table ----------------------------------------------------------------------------------
+def _record(method: str, training: str, wall: float, cost: dict | None, size: int) -> dict:
+    record = {
+        "status": "ok", "upstream": "up", "method": method, "task": "toy", "training": training,
+        "key": f"{method}-{training}", "test": {"uar": 50.0, "demographic_parity": None, "equality_of_odds": None},
+        "method_params": 100 if method == "lora" else 0, "head_params": 1000, "wall_time_s": wall,
+        "artifact": {"path": f"artifacts/{method}-{training}", "bytes": size}, "device": "cpu",
+    }
+    return record if cost is None else {**record, "cost": cost}
+
+
+def _cost(peak: float, clips_per_s: float, share: float) -> dict:
+    return {"peak_memory_mb": peak, "peak_memory_measure": "RSS growth, kernel high-water mark", "train_clips": 64,
+            "train_seconds": 64 / clips_per_s, "train_clips_per_s": clips_per_s, "train_gflop": 1.0,
+            "achieved_gflops": 1.0, "bound_gflops": 30.0, "share_of_bound": share}
+
+
+def test_the_cost_table_sums_hours_and_takes_medians():
+    records = [
+        _record("lora", "fold1", 1800.0, _cost(100.0, 10.0, 0.10), 4000),
+        _record("lora", "fold2", 3600.0, _cost(300.0, 30.0, 0.30), 5000),
+        _record("lora", "fold3", 5400.0, _cost(200.0, 20.0, 0.20), 9000),
+        _record("downstream", "fold1", 720.0, None, 2048),  # written before costs were measured
+        _record("downstream", "fold2", 1080.0, _cost(50.0, 40.0, 0.5), 2048),
+    ]
+    for record in records:
+        assert problem(record) is None, record
+    rows = {r.variant: r for r in cost_rows(collect(records))}
+    lora, head = rows["lora"], rows["downstream"]
+    assert [r.variant for r in cost_rows(collect(records))] == ["downstream", "lora"]  # the paper's order
+    assert lora.device_hours == pytest.approx(3.0) and lora.timed == 3  # (1800 + 3600 + 5400) s
+    assert (lora.peak_memory_mb, lora.train_clips_per_s, lora.share_of_bound) == (200.0, 20.0, 0.20)
+    assert lora.trainable_params == (1100, 1100) and lora.artifact_bytes == 5000
+    assert head.device_hours == pytest.approx(0.5) and head.trainings == 2
+    assert (head.peak_memory_mb, head.measured, head.metered) == (50.0, 1, 1)
+    assert head.trainable_params == (1000, 1000) and head.artifact_bytes == 2048
+    lines = "\n".join(cost_section(collect(records)))
+    assert "| up         | downstream | 2           | cpu      | 0.500          | 50 (1/2)" in lines
+    assert "| up         | lora       | 3           | cpu      | 3.000          | 200" in lines
+    assert "20.0%" in lines and "1.1 k" in lines and "4.9 kB" in lines
+
+
+def test_the_cost_table_shows_a_dash_for_records_without_costs():
+    records = [_record("adapter", "fold1", 36.0, None, 1024)]
+    row = cost_rows(collect(records))[0]
+    assert (row.peak_memory_mb, row.train_clips_per_s, row.share_of_bound) == (None, None, None)
+    line = next(line for line in "\n".join(cost_section(collect(records))).splitlines() if "| adapter" in line)
+    assert [cell.strip() for cell in line.strip("|").split("|")][5:8] == ["–", "–", "–"]
+    assert cost_section(collect([])) == []

@@ -28,6 +28,7 @@ from peftser.benchmark.report.board import (
     overall,
 )
 from peftser.benchmark.report.paired import DEFAULT_BASELINE, FAIRNESS, UAR, PairedStats, Table, variants_of
+from peftser.benchmark.report.render_cost import cost_section
 from peftser.benchmark.report.render_paired import HIGHER, LOWER, marker, section, tests
 
 
@@ -365,6 +366,7 @@ def render(board: Board, footnotes: Sequence[str], plots: Collection[str], paire
         lines += _paired_fairness_section(paired, baseline, missing)
         lines += _params_section(board, plots)
     lines += _ablation_section(board, plots)
+    lines += cost_section(board)
     lines += _problems_section(board)
     lines += _notes_section(board)
     if footnotes:

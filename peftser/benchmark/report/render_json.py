@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from peftser.benchmark.report.board import FAMILY_TITLES, Board, backbone_sort_key, corpus_sort_key, families, mean_std, overall
+from peftser.benchmark.report.cost import cost_rows
 from peftser.benchmark.report.paired import PairedStats
 
 
@@ -53,5 +54,6 @@ def leaderboard_json(board: Board, paired: PairedStats | None, baseline: str) ->
         "overall": _overall(board),
         "baseline": baseline,
         "paired": None if paired is None else paired.to_dict(),
+        "cost": [row.to_dict() for row in cost_rows(board)],
     }
     return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
