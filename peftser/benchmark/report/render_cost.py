@@ -67,9 +67,9 @@ def cost_section(board: "Board") -> list[str]:
         tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), "",
         "Device-hours: the trainings' wall times summed (each whole training: reading its corpus,"
         " training, scoring, saving). Peak memory: on a GPU the peak memory the allocator reserved; on"
-        " a CPU how far the worker's resident memory rose above its level at the training's start"
-        " (the kernel's high-water mark, reset per training), so memory an earlier training of the"
-        " same worker left allocated is not counted again. Training clips/s: clips trained on per"
+        " a CPU how far the worker's resident memory rose above its live memory at the training's"
+        " start (the kernel's high-water mark, reset per training after the allocator handed back"
+        " what earlier trainings freed). Training clips/s: clips trained on per"
         " second of the training passes. Share of bound: the passes' matrix arithmetic (counted on"
         " one step, scaled by the padded input) per second, over the device's matmul throughput"
         " probed by the worker. Trainable: the method's and the head's parameters. Artifact: the"

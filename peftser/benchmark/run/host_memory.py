@@ -8,14 +8,18 @@ from /proc/self/status at its end: every page counts, however brief the peak. Wh
 refused, a thread samples the current RSS every ``SAMPLE_S`` instead, which can miss a peak shorter
 than that; without /proc (macOS, Windows) there is no figure. The record names the way taken.
 
-The figure is growth: the peak minus the RSS at the span's start. It is what the span needed
-beyond what the process held already, and no more: memory an earlier cell freed but the allocator
-kept (glibc's arenas, torch's caches) serves this cell without growth, and the interpreter, torch
-and the libraries loaded before the span are not in it.
+The figure is growth: the peak minus the RSS at the span's start. Memory an earlier cell freed
+stays resident in glibc's arenas and would serve this cell without growth (in a demo worker most
+cells then grew by 0 to 3 MB), so at the start the allocator first hands its free pages back to the
+kernel (glibc's ``malloc_trim``, a few milliseconds; skipped without glibc, and the record's
+measure says so). The growth is then what the span allocated beyond the process' live memory at
+its start (about 30 MB for a demo cell); the interpreter, torch and the libraries loaded before it
+are not in it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import re
 import threading
 from pathlib import Path
@@ -32,6 +36,16 @@ def _status_mb(field: str) -> float | None:
     except OSError:
         return None
     return int(match.group(1)) / 1024 if match else None
+
+
+def _return_free_memory() -> bool:
+    """Whether the C library handed its free pages back to the kernel (glibc's malloc_trim)."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # the process' own C library
+    except (OSError, AttributeError):  # not glibc (macOS, musl without it, Windows)
+        return False
+    trim(0)
+    return True
 
 
 def _reset_high_water() -> bool:
@@ -55,7 +69,8 @@ def _current_rss_mb() -> float | None:
 
 class PeakGrowth:
     """Start with ``start()``, end with ``stop()``: the span's peak RSS growth in MB (or None), and
-    ``how`` the peak was found ("kernel high-water mark", "sampled every 10 ms" or None)."""
+    ``how`` the peak was found ("kernel high-water mark" or "sampled every 10 ms", each with
+    ", after malloc_trim" where free memory was handed back first; None without a figure)."""
 
     def __init__(self) -> None:
         self.how: str | None = None
@@ -65,16 +80,17 @@ class PeakGrowth:
         self._stopped = threading.Event()
 
     def start(self) -> None:
+        trimmed = ", after malloc_trim" if _return_free_memory() else ""
         self._base = _current_rss_mb()
         if self._base is None:
             return  # no /proc: no figure
         if _reset_high_water() and _status_mb("VmHWM") is not None:
-            self.how = "kernel high-water mark"
+            self.how = "kernel high-water mark" + trimmed
             return
         while _sampling:  # one sampler per process: an earlier span that never ended stops here
             _sampling.pop().set()
         _sampling.append(self._stopped)
-        self.how, self.peak_mb = f"sampled every {SAMPLE_S * 1000:.0f} ms", self._base
+        self.how, self.peak_mb = f"sampled every {SAMPLE_S * 1000:.0f} ms{trimmed}", self._base
         self._sampler = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
         self._sampler.start()
 
