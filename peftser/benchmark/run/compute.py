@@ -16,10 +16,10 @@ import torch
 # The matmul shapes these encoders spend their steps in (frames x hidden x feed-forward, and square),
 # for the device's practical throughput: the bound a training step is measured against.
 PROBE_SHAPES = ((1200, 768, 3072), (1200, 3072, 768), (2048, 2048, 2048), (1200, 384, 1536))
-# A training cell's probe on the CPU: one encoder-shaped product with fewer frames. A single
-# thread runs it within about 10 % of the shapes above (about 30 against 33 GFLOP/s here) in a
-# tenth of their time, which a grid of second-long demo trainings cannot spare per worker. On a GPU
-# the full set is milliseconds, and a small product there would understate the device.
+# A training cell's probe on the CPU: one encoder-shaped product with fewer frames. One thread ran
+# it within a few percent of the shapes above (31 against 31 to 33 GFLOP/s) in under a tenth of
+# their time (0.4 s against 4.8 s), which a worker of second-long demo trainings cannot spare. On a
+# GPU the full set takes milliseconds, and a small product there would understate the device.
 CPU_CELL_PROBE_SHAPES = ((512, 768, 3072),)
 
 _bounds: dict[tuple[str, int], float] = {}

@@ -42,7 +42,7 @@ def _return_free_memory() -> bool:
     """Whether the C library handed its free pages back to the kernel (glibc's malloc_trim)."""
     try:
         trim = ctypes.CDLL(None).malloc_trim  # the process' own C library
-    except (OSError, AttributeError):  # not glibc (macOS, musl without it, Windows)
+    except (OSError, AttributeError, TypeError):  # not glibc (macOS, musl without it, Windows)
         return False
     trim(0)
     return True
