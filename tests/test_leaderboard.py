@@ -226,7 +226,7 @@ def test_ablation_tables_and_plot(tmp_path):
             cell = make_cell("wavlm_base_plus", "lora", "iemocap", training, variant=variant, rank=rank)
             save(results, make_record(cell, value, method_params=370_000 * rank // 8))
     markdown = write_leaderboard(results, expected_cells=grid()).read_text()
-    ablation = markdown.split("## Ablations", 1)[1]
+    ablation = markdown.split("## Ablations", 1)[1].split("\n## ", 1)[0]  # up to the next section
     rows = table_after(ablation, "### lora")  # keyed by backbone: check the two variant rows
     lines = [line for line in ablation.split("### lora", 1)[1].splitlines() if line.startswith("| wavlm_base_plus")]
     assert [line.split("|")[2].strip() for line in lines] == ["lora_r16", "lora_r32"]

@@ -36,6 +36,10 @@ def test_the_fixture_is_what_the_tables_say():
     uars = [r["test"]["uar"] for r in records if r["method"] == "lora"]
     assert lora["trainings"] == len(uars) == 5
     assert abs(lora["uar"]["mean"] - sum(uars) / len(uars)) < 1e-9
+    # The cost table: these records predate the measured costs, so only hours, parameters and sizes.
+    cost = [c for c in table["cost"] if c["variant"] == "lora"][0]
+    hours = sum(r["wall_time_s"] for r in records if r["method"] == "lora") / 3600
+    assert abs(cost["device_hours"] - hours) < 1e-12 and cost["median_peak_memory_mb"] is None
 
 
 def test_leaderboard_and_compare_import_no_torch(tmp_path):

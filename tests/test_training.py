@@ -31,7 +31,7 @@ CELL = Cell("demo_whisper_tiny", "adapter", "synthetic_crema_d", "fold1", train=
 RECORD_FIELDS = {
     "status", "key", "label", "cell", "config", "upstream", "method", "variant", "task", "training", "seed",
     "test", "dev", "best_epoch", "history", "trainable_params", "method_params", "head_params",
-    "upstream_params", "artifact", "wall_time_s", "device", "precision", "versions", "predictions", "machine",
+    "upstream_params", "artifact", "wall_time_s", "device", "precision", "versions", "predictions", "machine", "cost",
 }
 METRIC_FIELDS = {"uar", "acc", "macro_f1", "demographic_parity", "equality_of_odds", "confusion", "n", "notes"}
 
@@ -201,7 +201,7 @@ def test_worker_processes_give_the_same_record(tmp_path, monkeypatch):
     for workers in (0, 2):
         monkeypatch.setattr(pipeline, "loader_workers", lambda device, n=workers: n)
         record = run_cell(cell, device="cpu", results_dir=tmp_path / str(workers))
-        records.append({k: v for k, v in record.items() if k != "wall_time_s"})
+        records.append({k: v for k, v in record.items() if k not in ("wall_time_s", "cost")})  # both measured
     assert records[0] == records[1]
 
 

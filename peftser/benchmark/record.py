@@ -41,6 +41,16 @@ EVALUATION_FIELDS = {
     "failed": {"upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT, "key": _TEXT,
                "evaluation.kind": _TEXT, "source.key": _TEXT, "error": _TEXT},
 }
+# An ok record's ``cost`` (what the training cost: memory, throughput, arithmetic). Records written
+# before it was measured have none, and stay valid; a record that has it has all of it, well formed.
+_POSITIVE, _NON_NEGATIVE, _OPTIONAL_NON_NEGATIVE, _OPTIONAL_TEXT = (
+    "a finite number > 0", "a finite number >= 0", "a finite number >= 0 or null", "a non-empty string or null")
+COST = {
+    "peak_memory_mb": _OPTIONAL_NON_NEGATIVE, "peak_memory_measure": _OPTIONAL_TEXT,
+    "train_clips": _COUNT, "train_seconds": _POSITIVE, "train_clips_per_s": _POSITIVE,
+    "train_gflop": _NON_NEGATIVE, "achieved_gflops": _NON_NEGATIVE, "bound_gflops": _POSITIVE,
+    "share_of_bound": _NON_NEGATIVE,
+}
 
 
 class CorruptRecordError(ValueError):
@@ -93,6 +103,12 @@ def _fits(value: Any, kind: str) -> bool:
         return value is None or (number and math.isfinite(value))
     if kind == _RESULTS:
         return isinstance(value, list) and bool(value) and all(_is_result(r) for r in value)
+    if kind in (_POSITIVE, _NON_NEGATIVE, _OPTIONAL_NON_NEGATIVE):
+        if value is None:
+            return kind == _OPTIONAL_NON_NEGATIVE
+        return number and math.isfinite(value) and (value > 0 if kind == _POSITIVE else value >= 0)
+    if kind == _OPTIONAL_TEXT:
+        return value is None or (isinstance(value, str) and bool(value))
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
@@ -136,10 +152,27 @@ def problem(record: Any, cell: "Cell | Evaluation | None" = None) -> str | None:
             continue
         if value is not None and not _fits(value, kind):
             return f"{name} is {value!r}, not {kind}"
+    if status == "ok" and "cost" in record:
+        why = _cost_problem(record["cost"])
+        if why:
+            return why
     if cell is not None:
         for name, expected in (("key", cell.key), ("task", cell.task)):
             if record[name] != expected:
                 return f"{name} is {record[name]!r}, expected {expected!r} for {cell.label}"
+    return None
+
+
+def _cost_problem(cost: Any) -> str | None:
+    """Why an ok record's ``cost`` is malformed, or None."""
+    if not isinstance(cost, dict):
+        return f"cost is {cost!r}, not an object"
+    missing = [name for name in COST if name not in cost]
+    if missing:
+        return f"cost without {', '.join(missing)}"
+    for name, kind in COST.items():
+        if not _fits(cost[name], kind):
+            return f"cost.{name} is {cost[name]!r}, not {kind}"
     return None
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.record import problem as record_problem
+from peftser.benchmark.report.cost import RunCost, run_cost
 from peftser.benchmark.record import read_records
 from peftser.registry import TASKS
 
@@ -111,6 +112,7 @@ class Run:
     head_params: int
     upstream_params: int | None
     notes: tuple[str, ...]
+    cost: RunCost | None = None  # what it cost (the cost table's figures)
 
     @property
     def label(self) -> str:
@@ -267,7 +269,7 @@ def _run_from_record(record: dict, variant: str) -> Run:
         uar=float(test["uar"]), demographic_parity=_optional(test["demographic_parity"]),
         equality_of_odds=_optional(test["equality_of_odds"]), method_params=int(record["method_params"]),
         head_params=int(record["head_params"]), upstream_params=record.get("upstream_params"),
-        notes=tuple(test.get("notes") or ()),
+        notes=tuple(test.get("notes") or ()), cost=run_cost(record),
     )
 
 

@@ -28,6 +28,7 @@ from peftser.benchmark.report.board import (
     overall,
 )
 from peftser.benchmark.report.paired import DEFAULT_BASELINE, FAIRNESS, UAR, PairedStats, Table, variants_of
+from peftser.benchmark.report.render_cost import cost_section
 from peftser.benchmark.report.render_evaluations import cross_corpus_section, evaluation_problems, noise_section
 from peftser.benchmark.report.render_paired import HIGHER, LOWER, marker, section, tests
 
@@ -366,6 +367,7 @@ def render(board: Board, footnotes: Sequence[str], plots: Collection[str], paire
         lines += _paired_fairness_section(paired, baseline, missing)
         lines += _params_section(board, plots)
     lines += _ablation_section(board, plots)
+    lines += cost_section(board)
     if board.evaluations:
         lines += cross_corpus_section(board.evaluations, board, plots, baseline)
         lines += noise_section(board.evaluations, board, plots, baseline)

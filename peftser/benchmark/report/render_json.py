@@ -6,6 +6,7 @@ import json
 
 from peftser.benchmark.report.board import FAMILY_TITLES, Board, backbone_sort_key, corpus_sort_key, families, mean_std, overall
 from peftser.benchmark.report.evaluations import evaluations_json
+from peftser.benchmark.report.cost import cost_rows
 from peftser.benchmark.report.paired import PairedStats
 
 
@@ -54,6 +55,7 @@ def leaderboard_json(board: Board, paired: PairedStats | None, baseline: str) ->
         "overall": _overall(board),
         "baseline": baseline,
         "paired": None if paired is None else paired.to_dict(),
+        "cost": [row.to_dict() for row in cost_rows(board)],
     }
     if board.evaluations:  # beyond the paper: the cross_corpus and noise entries
         data.update(evaluations_json(board.evaluations, board, baseline))

@@ -21,6 +21,7 @@ from torch import nn
 
 from peftser.benchmark.config import TrainConfig
 from peftser.benchmark.run.batches import collate, eval_batches
+from peftser.benchmark.run.compute import count_flops, matmul_bound, sync
 from peftser.benchmark.run.devices import resolve_device
 from peftser.benchmark.run.gpu import PeakMemory, gpu_settings, select
 from peftser.benchmark.run.training import _autocast, make_optimizer, resolve_precision, train_step
@@ -29,38 +30,10 @@ from peftser.model import build_model
 from peftser.sample_rate import SAMPLE_RATE
 
 
-# The matmul shapes these encoders spend their steps in (frames x hidden x feed-forward, and square),
-# for the device's practical throughput: the bound a training step is measured against.
-PROBE_SHAPES = ((1200, 768, 3072), (1200, 3072, 768), (2048, 2048, 2048), (1200, 384, 1536))
-
-
 def step_flops(model, waves, lengths, labels, optimizer, loss_fn, device, precision) -> int:
     """Floating-point operations of one training step (forward and backward), as torch's
     FlopCounterMode counts them (matrix products and convolutions)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
-        train_step(model, waves, lengths, labels, optimizer, loss_fn, device, precision)
-    return int(counter.get_total_flops())
-
-
-def matmul_bound(device: torch.device, repeats: int = 5) -> float:
-    """The device's practical fp32 matmul throughput in GFLOP/s: over ``PROBE_SHAPES``, the median
-    of each shape's best of ``repeats`` timed products. Measured in the same run as the steps, since
-    a shared machine's figure moves with its load."""
-    rates = []
-    for m, k, n in PROBE_SHAPES:
-        a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
-        torch.mm(a, b)  # warm-up
-        best = float("inf")
-        for _ in range(repeats):
-            _sync(device)
-            start = time.perf_counter()
-            torch.mm(a, b)
-            _sync(device)
-            best = min(best, time.perf_counter() - start)
-        rates.append(2 * m * k * n / best / 1e9)
-    return float(statistics.median(rates))
+    return count_flops(lambda: train_step(model, waves, lengths, labels, optimizer, loss_fn, device, precision))[1]
 
 
 def bench(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, steps: int = 5, device: str | None = None, precision: str = "fp32") -> dict:
@@ -80,10 +53,10 @@ def bench(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, 
     times = []
     with memory.phase("training"):
         for step in range(steps + 1):
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
             train_step(model, waves, lengths, labels, optimizer, loss_fn, device, precision)
-            _sync(device)
+            sync(device)
             if step:  # the first step is a warm-up
                 times.append(time.perf_counter() - start)
     flops = step_flops(model, waves, lengths, labels, optimizer, loss_fn, device, precision)
@@ -136,11 +109,11 @@ def bench_eval(
 
     def run(group: list[int]) -> tuple[float, torch.Tensor]:
         x, n = collate([waves[i] for i in group])
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         with _autocast(device, precision):
             logits = model(x.to(device), n.to(device)).float().cpu()
-        _sync(device)
+        sync(device)
         return time.perf_counter() - start, logits
 
     run(timed[0]), run(timed[0][:1])  # warm-up
@@ -158,11 +131,6 @@ def bench_eval(
         "eval_clips_per_s_batched": len(waves) / batched_s,
         "eval_max_logit_difference": difference,
     }
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _process_peak_memory_mb() -> float:

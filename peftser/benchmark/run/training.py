@@ -11,6 +11,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from peftser.benchmark.config import TrainConfig
 from peftser.benchmark.run.devices import resolve_device
 from peftser.benchmark.machine import machine_info
 from peftser.benchmark.run.gpu import PeakMemory, gpu_settings, native_bf16, select
+from peftser.benchmark.run.meter import CellMeter
 from peftser.benchmark.metrics import compute_metrics, metrics_by_group
 from peftser.benchmark.record import ok_record
 from peftser.benchmark.store import ResultStore
@@ -132,9 +134,9 @@ def train_step(model, waves, lengths, labels, optimizer, loss_fn, device, precis
     return loss.detach()
 
 
-def train_epoch(model, clips, cfg: TrainConfig, optimizer, loss_fn, device, precision, rng, loader=None) -> float:
+def train_epoch(model, clips, cfg: TrainConfig, optimizer, loss_fn, device, precision, rng, loader=None, meter=None) -> float:
     """One pass over the training clips (augmented, through ``loader``: the training's own, or a
-    new one); the mean training loss."""
+    new one); the mean training loss. A ``meter`` (the cell's CellMeter) sees every step."""
     loader = BatchLoader(device, augmentation=(cfg.snr_db, cfg.time_mask)) if loader is None else loader
     model.train()
     total, count = 0.0, 0
@@ -142,7 +144,8 @@ def train_epoch(model, clips, cfg: TrainConfig, optimizer, loss_fn, device, prec
     seeds = augmentation_seeds(rng, len(batches)) if cfg.augment else None
     for waves, lengths, labels in loader(clips, batches, seeds=seeds):
         x, lengths, labels = (t.to(device, non_blocking=True) for t in (waves, lengths, labels))
-        loss = train_step(model, x, lengths, labels, optimizer, loss_fn, device, precision)
+        step = partial(train_step, model, x, lengths, labels, optimizer, loss_fn, device, precision)
+        loss = step() if meter is None else meter.step(step, model, x)
         total += loss.item() * len(labels)
         count += len(labels)
     return total / max(count, 1)
@@ -224,6 +227,7 @@ def run_cell(
     device = resolve_device(device)  # an unusable device fails before the corpus and model are built
     select(device)
     precision = resolve_precision(cfg.precision, device)
+    meter = CellMeter(device, precision)  # the cell's cost, from here: peak memory, throughput, arithmetic
     check_names(cell)  # before a corpus is read: a typo should cost seconds, not a corpus scan
     task = make_task(cell.task, data_root=data_root, root=task_root, strict=strict, **cell.task_args)
     training = task.training(cell.training)
@@ -261,8 +265,8 @@ def run_cell(
     epochs = _progress(range(1, cfg.epochs + 1), cell.label, progress)
     for epoch in epochs:
         lr = optimizer.param_groups[0]["lr"]
-        with memory.phase("training"):
-            train_loss = train_epoch(model, train, cfg, optimizer, train_loss_fn, device, precision, rng, loader)
+        with memory.phase("training"), meter.training_pass():
+            train_loss = train_epoch(model, train, cfg, optimizer, train_loss_fn, device, precision, rng, loader, meter)
         with memory.phase("evaluation"):
             dev_loss, dev_metrics, _ = score(predict(model, dev, cfg.batch_size, device, precision, loader), dev)
         scheduler.step(dev_loss)
@@ -304,6 +308,7 @@ def run_cell(
         "precision": precision,
         "gpu": gpu_settings(device),  # None on the CPU
         "gpu_peak_memory_mb": memory.summary(),
+        "cost": meter.summary(memory.summary()),
         "versions": versions(),
         "predictions": [
             {"key": c.utterance.key, "label": c.utterance.label, "pred": EMOTIONS[p], "gender": c.utterance.gender}
