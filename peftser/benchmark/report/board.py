@@ -16,7 +16,7 @@ from functools import lru_cache
 from importlib import import_module
 from importlib.util import find_spec
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -25,9 +25,6 @@ from peftser.benchmark.record import problem as record_problem
 from peftser.benchmark.report.cost import RunCost, run_cost
 from peftser.benchmark.record import read_records
 from peftser.registry import TASKS
-
-if TYPE_CHECKING:
-    from peftser.benchmark.report.evaluations import Evaluations
 
 METHOD_ORDER = ("downstream", "adapter", "parallel_adapter", "embedding_prompt", "lora")
 BACKBONE_ORDER = ("whisper_tiny", "whisper_base", "whisper_small", "wav2vec2_base", "wavlm_base_plus")
@@ -141,7 +138,9 @@ class Board:
     expected: dict[Group, set[str]] | None = None
     method_of: dict[str, str] = field(default_factory=dict)
     outside_expected: list[str] = field(default_factory=list)
-    evaluations: "Evaluations | None" = None  # beyond the paper: cross-corpus and noise scores of the trained cells
+    # Beyond the paper: the cross-corpus and noise scores of the trained cells, a
+    # report.evaluations.Evaluations (typed loosely: that module builds on this one).
+    evaluations: Any = None
 
     def groups(self) -> set[Group]:
         """Every (task, variant, upstream) with a record or an expected cell."""

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from peftser.benchmark.report.board import Board
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -106,7 +103,7 @@ def cost_row(upstream: str, variant: str, method: str, costs: list[RunCost]) -> 
     )
 
 
-def cost_rows(board: "Board") -> list[CostRow]:
+def cost_rows(board: Any) -> list[CostRow]:  # a report.board.Board, which builds on this module
     """A row per backbone and variant with ok trainings, backbones in the paper's order, then the
     variants in their methods' order. A training that counts under several variants (one
     configuration that two grids name differently) counts in each of their rows."""
