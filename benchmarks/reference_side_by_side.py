@@ -25,7 +25,6 @@ measurement is printed with it. See benchmarks/README.md for what differs betwee
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
