@@ -219,6 +219,9 @@ def table(results: dict) -> str:
 
     for cell, pair in results.get("steps", {}).items():
         row(f"training step, {cell}, batch 4 x 6 s", pair, "sec_per_step", "s")
+    for cell, pair in results.get("steps", {}).items():  # a check that both sides train the same parameters
+        h, r = pair["harness"][0]["trainable_params"], pair["reference"][0]["trainable_params"]
+        rows.append(f"| trainable parameters, {cell} | {h:,} | {r:,} | {h / r:.2f} | |")
     if "training" in results:
         pair = results["training"]
         row("whole training, whisper_tiny lora, batch 32, 2 epochs (process wall time)", pair, "wall_s", "s")
@@ -250,14 +253,12 @@ def measure(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="peftser-side-by-side-") as scratch:
         work = args.work_dir or Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
-        if "steps" in chosen:
-            results["steps"] = compare_steps(args)
-        if "training" in chosen:
-            results["training"] = compare_training(args, work)
-        if "memory" in chosen:
-            results["memory"] = compare_memory(args)
-    if args.json_out:
-        args.json_out.write_text(json.dumps(results, indent=2))
+        comparisons = {"steps": lambda: compare_steps(args), "training": lambda: compare_training(args, work),
+                       "memory": lambda: compare_memory(args)}
+        for name in (n for n in comparisons if n in chosen):
+            results[name] = comparisons[name]()
+            if args.json_out:  # after each part, so that a long run stopped midway keeps what it measured
+                args.json_out.write_text(json.dumps(results, indent=2))
     return results
 
 
