@@ -49,10 +49,10 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
-def run_json(command: list[str], env: dict | None = None) -> tuple[dict, float]:
+def run_json(command: list[str]) -> tuple[dict, float]:
     """Run a command whose stdout ends with a JSON object; that object and the wall seconds."""
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     seconds = time.perf_counter() - start
     if done.returncode:
         raise RuntimeError(f"{' '.join(command[:4])} ... failed ({done.returncode}):\n{done.stderr[-3000:]}")
