@@ -65,6 +65,7 @@ def _attention_pair(dropout: float):
     return ours.train(), theirs.train()
 
 
+@pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")  # transformers module
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_training_output_and_gradients_are_the_transformers_modules(dropout, masked):

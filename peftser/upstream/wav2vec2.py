@@ -25,7 +25,7 @@ from transformers import (
     WavLMModel,
 )
 
-from peftser.upstream import wavlm_attention
+from peftser.upstream import dropout, wavlm_attention
 from peftser.upstream.base import Tap, Upstream, UpstreamSpec, load_pretrained, valid_frames
 
 # The model's own SpecAugment is off: the protocol has its own augmentation (docs/protocol.md, "Library
@@ -210,4 +210,5 @@ def build_wav2vec2(spec: UpstreamSpec, *, pretrained: bool, checkpoint_dir=None,
     model.feature_extractor._freeze_parameters()
     if spec.family == "wavlm":
         wavlm_attention.install(model)  # the same attention on contiguous heads: several times faster
+    dropout.install(model)  # the same masks, kept as booleans for the backward pass
     return upstream_cls(spec, model)

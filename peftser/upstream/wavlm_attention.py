@@ -25,6 +25,8 @@ import torch
 from torch.nn import functional as F
 from transformers.models.wavlm.modeling_wavlm import WavLMAttention
 
+from peftser.upstream.dropout import dropout
+
 
 class BatchFirstWavLMAttention(WavLMAttention):
     def forward(self, hidden_states, attention_mask=None, position_bias=None, index=0, **kwargs):
@@ -46,7 +48,7 @@ class BatchFirstWavLMAttention(WavLMAttention):
         query = split(_project(self.q_proj, hidden_states) * math.sqrt(1.0 / head_dim))
         key, value = split(_project(self.k_proj, hidden_states)), split(_project(self.v_proj, hidden_states))
         weights = torch.baddbmm(bias.reshape(bsz * heads, length, length), query, key.transpose(1, 2))
-        weights = F.dropout(torch.softmax(weights, dim=-1), p=self.dropout, training=self.training)
+        weights = dropout(torch.softmax(weights, dim=-1), self.dropout, self.training)  # F.dropout's draws
         output = torch.bmm(weights, value).view(bsz, heads, length, head_dim).transpose(1, 2)
         output = _project(self.out_proj, output.reshape(bsz, length, heads * head_dim))
         return output, None, position_bias

@@ -1,0 +1,37 @@
+"""Dropout whose mask is kept for the backward pass as booleans: the same draws, a quarter of the memory.
+
+On a CPU, ``F.dropout`` in training draws a float mask (``bernoulli_``), divides it by 1 - p and
+keeps that float tensor for the backward pass: four bytes per element of every dropped tensor, for
+every layer, until the backward pass reaches it (WavLM Base+ at batch 8 x 6 s keeps about 1 GB of
+them). ``torch.native_dropout`` (what ``F.dropout`` runs on a GPU) draws the same Bernoulli mask
+from the same generator in one byte per element and scales in the same pass. The rate, the
+places and the random stream are unchanged: with the same seed the masks are those ``F.dropout``
+draws.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """``F.dropout(x, p, training)``, keeping a boolean mask for the backward pass."""
+    if not training or p == 0.0:
+        return x
+    return torch.native_dropout(x, p, True)[0]
+
+
+class BooleanMaskDropout(nn.Dropout):
+    """``nn.Dropout`` computing through :func:`dropout` (installed in place of the model's own)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.p, self.training)
+
+
+def install(model: nn.Module) -> None:
+    """Give every (not in-place) ``nn.Dropout`` module of ``model`` the boolean-mask forward; the
+    modules keep their names, rates and places."""
+    for module in model.modules():
+        if type(module) is nn.Dropout and not module.inplace:
+            module.__class__ = BooleanMaskDropout
