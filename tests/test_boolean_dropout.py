@@ -8,7 +8,7 @@ import torch
 from torch.nn import functional as F
 
 from peftser.upstream import build_upstream
-from peftser.upstream.dropout import BooleanMaskDropout, dropout
+from peftser.upstream.dropout import BooleanMaskDropout, dropout, dropped_matmul
 from peftser.upstream.wav2vec2 import _FAMILIES
 from upstream_twins import TWINS
 
@@ -67,3 +67,24 @@ def test_training_states_are_transformers_forward_with_the_same_seed(name):
     assert len(states) == len(hidden)
     for index, (state, want) in enumerate(zip(states, hidden)):
         torch.testing.assert_close(state, want, rtol=0, atol=1e-5, msg=f"state {index}")
+
+
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5])
+def test_dropped_matmul_is_bmm_of_dropout_bit_for_bit(p):
+    """The attention's dropout-then-product recomputes the dropped probabilities for the backward
+    pass instead of keeping them: the same output and gradients, one float tensor fewer kept."""
+    results, kept = [], []
+    for fn in ("plain", "recomputed"):
+        scores = torch.randn(6, 30, 30, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+        value = torch.randn(6, 30, 8, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+        probs = scores.softmax(-1)
+        torch.manual_seed(4)
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append((fn, t.dtype)) or t, lambda t: t):
+            out = torch.bmm(dropout(probs, p, True), value) if fn == "plain" else dropped_matmul(probs, p, True, value)
+        out.backward(torch.linspace(-1, 1, 8).expand_as(out))
+        results.append((out.detach(), scores.grad, value.grad))
+    for ours, plain in zip(results[1], results[0]):
+        assert torch.equal(ours, plain)
+    if p > 0:  # the product's own saves go through dropped_matmul's hook (the innermost one), not the test's
+        assert [dtype for fn, dtype in kept if fn == "plain"] == [torch.bool, torch.float32, torch.float32]
+        assert [dtype for fn, dtype in kept if fn == "recomputed"] == [torch.bool]

@@ -35,3 +35,27 @@ def install(model: nn.Module) -> None:
     for module in model.modules():
         if type(module) is nn.Dropout and not module.inplace:
             module.__class__ = BooleanMaskDropout
+
+
+def dropped_matmul(probs: torch.Tensor, p: float, training: bool, value: torch.Tensor) -> torch.Tensor:
+    """``bmm(dropout(probs, p, training), value)``, where ``probs`` is kept for the backward pass
+    anyway (a softmax's output): the dropped copy is not kept beside it but recomputed from
+    ``probs`` and the boolean mask when the backward pass needs it (bit for bit: the same product
+    ``native_dropout`` forms), which saves one [batch * heads, T, T] float tensor per layer. Under
+    autocast the product keeps the low-precision copy it makes, as it would anyway."""
+    if not training or p == 0.0:
+        return torch.bmm(probs, value)
+    dropped, mask = torch.native_dropout(probs, p, True)
+    key = (dropped.data_ptr(), dropped.shape, dropped.stride(), dropped.dtype)
+    scale = 1.0 / (1.0 - p) if p < 1.0 else 0.0  # native_dropout's
+
+    def pack(t):
+        if t.data_ptr() == key[0] and (t.shape, t.stride(), t.dtype) == key[1:]:
+            return None  # recomputed in unpack; only probs and the mask (kept anyway) are held
+        return t
+
+    def unpack(packed):
+        return torch.ops.aten.native_dropout_backward(probs, mask, scale) if packed is None else packed
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        return torch.bmm(dropped, value)

@@ -25,7 +25,7 @@ import torch
 from torch.nn import functional as F
 from transformers.models.wavlm.modeling_wavlm import WavLMAttention
 
-from peftser.upstream.dropout import dropout
+from peftser.upstream.dropout import dropped_matmul
 
 
 class BatchFirstWavLMAttention(WavLMAttention):
@@ -35,7 +35,8 @@ class BatchFirstWavLMAttention(WavLMAttention):
         bsz, length, _ = hidden_states.shape
         heads, head_dim = self.num_heads, self.head_dim
         if position_bias is None:  # the first layer computes the bias the others reuse
-            position_bias = self.compute_bias(length, length)[None]
+            # compute_bias returns a permuted view: contiguous once here, for every layer's gating.
+            position_bias = self.compute_bias(length, length)[None].contiguous()
         bias = position_bias.view(-1, heads, length, length)  # also takes transformers' [B * H, T, T]
         bias = self._gate(hidden_states) * bias  # [B, H, T, T]
         if attention_mask is not None:  # padded keys: -inf, as torch's multi-head attention adds them
@@ -48,8 +49,9 @@ class BatchFirstWavLMAttention(WavLMAttention):
         query = split(_project(self.q_proj, hidden_states) * math.sqrt(1.0 / head_dim))
         key, value = split(_project(self.k_proj, hidden_states)), split(_project(self.v_proj, hidden_states))
         weights = torch.baddbmm(bias.reshape(bsz * heads, length, length), query, key.transpose(1, 2))
-        weights = dropout(torch.softmax(weights, dim=-1), self.dropout, self.training)  # F.dropout's draws
-        output = torch.bmm(weights, value).view(bsz, heads, length, head_dim).transpose(1, 2)
+        # Dropout on the probabilities (F.dropout's draws), its output recomputed for the backward pass.
+        output = dropped_matmul(torch.softmax(weights, dim=-1), self.dropout, self.training, value)
+        output = output.view(bsz, heads, length, head_dim).transpose(1, 2)
         output = _project(self.out_proj, output.reshape(bsz, length, heads * head_dim))
         return output, None, position_bias
 
