@@ -2,9 +2,9 @@
 
 On a CPU, ``F.dropout`` in training draws a float mask (``bernoulli_``), divides it by 1 - p and
 keeps that float tensor for the backward pass: four bytes per element of every dropped tensor, for
-every layer, until the backward pass reaches it (WavLM Base+ at batch 8 x 6 s keeps about 1 GB of
+every layer, until the backward pass reaches it (WavLM Base+ at batch 8 x 6 s keeps about 0.9 GB of
 them). ``torch.native_dropout`` (what ``F.dropout`` runs on a GPU) draws the same Bernoulli mask
-from the same generator in one byte per element and scales in the same pass. The rate, the
+from the same generator into one byte per element. The rate, the
 places and the random stream are unchanged: with the same seed the masks are those ``F.dropout``
 draws.
 """
