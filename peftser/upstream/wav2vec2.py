@@ -12,8 +12,6 @@ positional convolutions with layer norms.
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import nn
 from transformers import (
@@ -27,6 +25,7 @@ from transformers import (
     WavLMModel,
 )
 
+from peftser.upstream import dropout, wavlm_attention
 from peftser.upstream.base import Tap, Upstream, UpstreamSpec, load_pretrained, valid_frames
 
 # The model's own SpecAugment is off: the protocol has its own augmentation (docs/protocol.md, "Library
@@ -120,13 +119,9 @@ class WavLMUpstream(Wav2Vec2Upstream):
     def run_layer(self, index, layer, x, context):
         # The first layer computes the relative position bias; the others reuse it (per pair of
         # positions, so padding never changes it for valid pairs).
-        with warnings.catch_warnings():
-            # Its attention hands torch a boolean key mask beside the float position bias; torch
-            # combines them correctly and warns that mixing the two types is deprecated.
-            warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask")
-            x, context["position_bias"] = layer(
-                x, attention_mask=context["attention_mask"], position_bias=context.get("position_bias"), index=index
-            )
+        x, context["position_bias"] = layer(
+            x, attention_mask=context["attention_mask"], position_bias=context.get("position_bias"), index=index
+        )
         return x
 
     def key_mask(self, valid, dtype):
@@ -213,4 +208,7 @@ def build_wav2vec2(spec: UpstreamSpec, *, pretrained: bool, checkpoint_dir=None,
     # training mode, and every step back-propagates through the whole CNN for nothing.
     # (HubertModel has no freeze_feature_encoder: this is what it does in the others.)
     model.feature_extractor._freeze_parameters()
+    if spec.family == "wavlm":
+        wavlm_attention.install(model)  # the same attention on contiguous heads: several times faster
+    dropout.install(model)  # the same masks, kept as booleans for the backward pass
     return upstream_cls(spec, model)
