@@ -205,20 +205,11 @@ class Evaluation:
         return f"{self.source.label} {what}"
 
     def identity(self) -> dict[str, Any]:
-        """The fields every evaluation record starts with, ok or failed."""
+        """The fields every evaluation record starts with, ok or failed: its cell's, under its own
+        key and label, with what it evaluates and which cell it comes from."""
         cell = self.source
-        return {
-            "key": self.key,
-            "label": self.label,
-            "evaluation": dict(self.condition),
-            "source": {"key": cell.key, "label": cell.label},
-            "cell": cell.to_dict(),
-            "upstream": cell.upstream,
-            "method": cell.method,
-            "variant": cell.variant or cell.method,
-            "task": cell.task,
-            "training": cell.training,
-        }
+        return {**cell.identity(), "key": self.key, "label": self.label, "evaluation": dict(self.condition),
+                "source": {"key": cell.key, "label": cell.label}}
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source.to_dict(), "condition": dict(self.condition)}
