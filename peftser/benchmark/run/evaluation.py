@@ -77,6 +77,17 @@ def transfer_set(task) -> list[Utterance]:
     return list(seen.values())
 
 
+_TRANSFER_SETS: dict[int, list[Utterance]] = {}  # by id() of a task of _TASKS, which lives as long as the worker
+
+
+def _transfer_set(task) -> list[Utterance]:
+    # Walking every training's test split takes about 13 ms, as long as scoring the clips of a demo
+    # evaluation: once per corpus and worker is enough.
+    if id(task) not in _TRANSFER_SETS:
+        _TRANSFER_SETS[id(task)] = transfer_set(task)
+    return _TRANSFER_SETS[id(task)]
+
+
 def _chosen(utterances: list[Utterance], limit: int | None) -> list[Utterance]:
     by_key = {u.key: u for u in utterances}
     return [by_key[k] for k in subset(list(by_key), limit)]
@@ -142,7 +153,7 @@ def run_evaluation(
     precision = resolve_precision(cfg.precision, device)
     if condition["kind"] == "transfer":
         task = _task(condition["test_task"], condition.get("task_args") or {}, data_root, strict)
-        utterances = _chosen(transfer_set(task), condition.get("max_utterances"))
+        utterances = _chosen(_transfer_set(task), condition.get("max_utterances"))
     else:
         task = _task(cell.task, cell.task_args, data_root, strict)
         utterances = _chosen(list(task.training(cell.training).test), condition.get("max_utterances"))
