@@ -156,3 +156,18 @@ def test_prune_follows_no_linked_folder_and_says_it_skipped_it(tmp_path, cache, 
     assert len(sorted((outside / "ab").iterdir())) == len(names) + 1
     assert main(["--cache-info"]) == 0
     assert f"skipped {cache / link}" in capsys.readouterr().out
+
+
+def test_a_clip_reached_through_links_or_a_relative_path_is_one_cache_entry(tmp_path, cache, monkeypatch):
+    # The entry is keyed by the file's resolved path: a linked folder, a linked file and a
+    # relative path to the same clip must all find the first decoding, not decode it again.
+    (clip,) = corpus(tmp_path / "corpus", n=1)
+    load_audio(clip)
+    (tmp_path / "linked").symlink_to(tmp_path / "corpus", target_is_directory=True)
+    (tmp_path / "clip.wav").symlink_to(clip)
+    monkeypatch.chdir(tmp_path)
+    for path in (tmp_path / "linked" / clip.name, tmp_path / "clip.wav", clip.relative_to(tmp_path)):
+        clear_memory_cache()
+        assert audio.source_identity(path)["path"] == str(clip.resolve())
+        np.testing.assert_array_equal(load_audio(path), load_audio(clip))
+    assert len(entries(cache)) == 1
