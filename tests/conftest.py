@@ -5,6 +5,7 @@ import os
 import pytest
 import torch
 
+from peftser.benchmark.run.tasks import forget_tasks
 from peftser.downstream.audio import clear_memory_cache
 from peftser.registry import UPSTREAMS
 from peftser.upstream import UpstreamSpec
@@ -22,6 +23,12 @@ def _isolated_cache(tmp_path_factory):
         os.environ.pop("PEFTSER_CACHE", None)
     else:
         os.environ["PEFTSER_CACHE"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _corpora_read_afresh():
+    # A worker reads each corpus once (peftser.benchmark.run.tasks); a test may build or edit one.
+    forget_tasks()
 
 
 @pytest.fixture

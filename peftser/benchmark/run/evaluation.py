@@ -9,7 +9,6 @@ the weights of the artifact, so that the clean test split gives the cell's own t
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from peftser.benchmark.record import evaluation_record
 from peftser.benchmark.run.devices import resolve_device
 from peftser.benchmark.run.gpu import select
 from peftser.benchmark.run.noise import noisy
+from peftser.benchmark.run.tasks import worker_task
 from peftser.benchmark.run.training import Clip, load_clips, predict, resolve_precision, score, versions
 from peftser.benchmark.store import ResultStore
 from peftser.downstream.task import EMOTIONS, Utterance
@@ -53,19 +53,11 @@ class NoisyClip:
         return noisy(self.clip.wave(), self.utterance.key, self.kind, self.snr_db)
 
 
-_TASKS: dict[str, Any] = {}  # a worker reads each corpus' metadata once, not once per evaluation
-
-
 def _task(name: str, args: dict[str, Any], data_root, strict: bool):
-    from peftser.downstream.tasks import make_task
-
-    key = json.dumps([name, sorted(args.items()), str(data_root), strict], default=str)
-    if key not in _TASKS:
-        try:
-            _TASKS[key] = make_task(name, data_root=data_root, strict=strict, **args)
-        except (ValueError, FileNotFoundError) as exc:  # e.g. the corpus is not under --data-root
-            raise EvaluationError(f"corpus {name!r} cannot be read: {exc}") from None
-    return _TASKS[key]
+    try:
+        return worker_task(name, data_root=data_root, strict=strict, **args)
+    except (ValueError, FileNotFoundError) as exc:  # e.g. the corpus is not under --data-root
+        raise EvaluationError(f"corpus {name!r} cannot be read: {exc}") from None
 
 
 def transfer_set(task) -> list[Utterance]:
@@ -77,15 +69,16 @@ def transfer_set(task) -> list[Utterance]:
     return list(seen.values())
 
 
-_TRANSFER_SETS: dict[int, list[Utterance]] = {}  # by id() of a task of _TASKS, which lives as long as the worker
+_TRANSFER_SETS: dict[int, tuple[Any, list[Utterance]]] = {}  # id(task) -> (task, its transfer set)
 
 
 def _transfer_set(task) -> list[Utterance]:
     # Walking every training's test split takes about 13 ms, as long as scoring the clips of a demo
-    # evaluation: once per corpus and worker is enough.
-    if id(task) not in _TRANSFER_SETS:
-        _TRANSFER_SETS[id(task)] = transfer_set(task)
-    return _TRANSFER_SETS[id(task)]
+    # evaluation: once per corpus and process is enough.
+    kept = _TRANSFER_SETS.get(id(task))
+    if kept is None or kept[0] is not task:
+        kept = _TRANSFER_SETS[id(task)] = (task, transfer_set(task))
+    return kept[1]
 
 
 def _chosen(utterances: list[Utterance], limit: int | None) -> list[Utterance]:

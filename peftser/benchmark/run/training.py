@@ -28,6 +28,7 @@ from peftser.benchmark.run.devices import resolve_device
 from peftser.benchmark.machine import machine_info
 from peftser.benchmark.run.gpu import PeakMemory, gpu_settings, native_bf16, select
 from peftser.benchmark.run.meter import CellMeter
+from peftser.benchmark.run.tasks import worker_task
 from peftser.benchmark.metrics import compute_metrics, metrics_by_group
 from peftser.benchmark.record import ok_record
 from peftser.benchmark.store import ResultStore
@@ -220,8 +221,6 @@ def run_cell(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Train and test one cell; writes its artifact and returns its run record (not yet saved)."""
-    from peftser.downstream.tasks import make_task
-
     started = time.time()
     cfg = TrainConfig.from_dict(cell.train)
     device = resolve_device(device)  # an unusable device fails before the corpus and model are built
@@ -229,7 +228,7 @@ def run_cell(
     precision = resolve_precision(cfg.precision, device)
     meter = CellMeter(device, precision)  # the cell's cost, from here: peak memory, throughput, arithmetic
     check_names(cell)  # before a corpus is read: a typo should cost seconds, not a corpus scan
-    task = make_task(cell.task, data_root=data_root, root=task_root, strict=strict, **cell.task_args)
+    task = worker_task(cell.task, data_root=data_root, root=task_root, strict=strict, **cell.task_args)
     training = task.training(cell.training)
     skipped = dict(task.skipped)
     train = load_clips(training.train, cfg.max_seconds, strict=strict, skipped=skipped)
