@@ -72,7 +72,7 @@ def test_demo_grid_has_the_full_shape_on_tiny_backbones():
     assert sorted({c.method for c in cells}) == sorted(METHOD_NAMES)
     assert {c.task for c in cells} == {f"synthetic_{t}" for t in CORPORA}
     notes = " ".join(grid.footnotes())
-    for departure in ("epochs 4 (paper: 30)", "lr 0.003 (paper: 0.0005)", "augment False (paper: True)", "max_seconds 1.0 (paper: 6.0)"):
+    for departure in ("epochs 3 (paper: 30)", "lr 0.003 (paper: 0.0005)", "augment False (paper: True)", "max_seconds 1.0 (paper: 6.0)"):
         assert departure in notes
 
 

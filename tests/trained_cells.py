@@ -11,7 +11,7 @@ from peftser.benchmark.store import ResultStore
 from peftser.benchmark.run.training import run_cell
 
 # The demo grid's schedule and LoRA: DEMO_CELL is the demo grid's cell of that name (a few seconds).
-DEMO_TRAIN = {"epochs": 4, "batch_size": 16, "lr": 3e-3, "augment": False, "max_seconds": 1.0}
+DEMO_TRAIN = {"epochs": 3, "batch_size": 16, "lr": 3e-3, "augment": False, "max_seconds": 1.0}
 DEMO_CELL = Cell("demo_whisper_tiny", "lora", "synthetic_crema_d", "fold1",
                  method_args={"rank": 8, "alpha": 1.0, "targets": ["ffn_in", "ffn_out"]}, train=DEMO_TRAIN)
 POOLED_CELL = Cell("demo_whisper_tiny", "lora", "synthetic_pooled_four", "release",
