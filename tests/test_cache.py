@@ -106,7 +106,7 @@ def test_old_temporaries_go_fresh_ones_and_synthetic_corpora_stay(tmp_path, cach
     assert not old.exists() and fresh.exists() and (synthetic / "synthetic.json").exists() and len(entries(cache)) == 1
 
 
-# -- issue 22, item 1: prune deletes only what the cache wrote, and follows no link ----------------
+# -- prune deletes only what the cache wrote, and follows no link ----------------
 def _users_files(folder):
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / "u.npy", np.ones(9))

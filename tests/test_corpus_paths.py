@@ -104,7 +104,7 @@ def test_a_path_inside_the_folder_through_dot_dot_is_kept(tmp_path):
     assert {u.key for u in utterances} == set(expected.kept) and OUTSIDE not in task.skipped
 
 
-# -- issue 22, item 16: a NUL byte in one FileName skips that row, not the corpus --------------------
+# -- a NUL byte in one FileName skips that row, not the corpus --------------------
 @pytest.mark.parametrize("name", ["MSP-PODCAST_0001\x00_0008.wav", "\x00", "a.wav\x00../x"])
 def test_msp_podcast_a_nul_byte_in_one_file_name_skips_and_counts_that_row(tmp_path, name):
     root = tmp_path / "MSP-PODCAST"

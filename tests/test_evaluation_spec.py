@@ -41,7 +41,7 @@ def test_a_bad_evaluate_section_is_refused_naming_the_file_and_the_entry(tmp_pat
     assert str(path) in str(err.value) and message in str(err.value)
 
 
-def test_noise_defaults_to_the_issue_of_both_noises_at_four_snrs(tmp_path):
+def test_noise_defaults_to_both_noises_at_four_snrs(tmp_path):
     grid = parse_grid(grid_file(tmp_path, evaluate={"noise": True}))
     assert grid.evaluate.noise_types == NOISE_TYPES == tuple(noise.NOISES)
     assert grid.evaluate.snr_db == (20.0, 10.0, 5.0, 0.0) and not grid.evaluate.cross_corpus

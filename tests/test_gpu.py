@@ -1,5 +1,5 @@
 """The CUDA path, on the CPU: where no GPU can run it, a patched ``torch.cuda`` records what the
-code asks of it, and each test fails on code that asks the wrong thing (issue 24)."""
+code asks of it, and each test fails on code that asks the wrong thing."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ def grid_text(method: str = "downstream", args: str = "", upstream: str = "demo_
     return GRID.format(UPSTREAM=upstream, METHOD=method, ARGS=args, TRAIN=train)
 
 
-# The issue's bad values, and each the message must name: the entry, the value, what is allowed.
+# The bad values, and each the message must name: the entry, the value, what is allowed.
 BAD_METHOD_ARGS = [
     ("lora", 'rank: "eight"', "rank must be an integer >= 1, got 'eight'"),
     ("lora", "rank: -4", "rank must be an integer >= 1, got -4"),

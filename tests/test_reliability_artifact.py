@@ -1,4 +1,4 @@
-"""Artifacts refuse what would give wrong answers (issue 22: items 3, 4 and 10)."""
+"""Artifacts refuse what would give wrong answers."""
 
 from __future__ import annotations
 

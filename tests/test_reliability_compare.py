@@ -1,4 +1,4 @@
-"""--compare on damaged or ambiguous results (issue 22: items 5, 9 and 21)."""
+"""--compare on damaged or ambiguous results."""
 
 from __future__ import annotations
 

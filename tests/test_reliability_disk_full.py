@@ -1,4 +1,4 @@
-"""A full disk (ENOSPC) names the file being written and says the disk is full (issue 22: item 14)."""
+"""A full disk (ENOSPC) names the file being written and says the disk is full."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Grid loading refuses what would misplace or mislabel results (issue 22: items 2, 11, 12, 19, 20, 22)."""
+"""Grid loading refuses what would misplace or mislabel results."""
 
 from __future__ import annotations
 

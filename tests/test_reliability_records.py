@@ -1,4 +1,4 @@
-"""Records the leaderboard must not miscount or choke on (issue 22: items 6, 9 and 17)."""
+"""Records the leaderboard must not miscount or choke on."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Slurm options (issue 22: items 7, 8 and 18), without Slurm: stand-in sbatch scripts."""
+"""Slurm options, without Slurm: stand-in sbatch scripts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Start-up: SIGTERM while importing, and plugins that fail (issue 22: items 13 and 15)."""
+"""Start-up: SIGTERM while importing, and plugins that fail."""
 
 from __future__ import annotations
 

@@ -172,7 +172,7 @@ def test_explicit_root_is_generated_there_but_never_over_foreign_files(tmp_path)
 
 
 def test_another_synthetic_task_never_deletes_the_users_files(tmp_path):
-    # The repro: a folder holding one synthetic task, then the user's notes, then another task.
+    # The failing case: a folder holding one synthetic task, then the user's notes, then another task.
     root = tmp_path / "c"
     synthetic.ensure_generated("synthetic_msp_podcast", root)
     (root / "notes.txt").write_text("my notes")

@@ -1,4 +1,4 @@
-"""The upstreams beyond the paper (issue 18): registered with their architectures, every method at
+"""The upstreams beyond the paper: registered with their architectures, every method at
 the paper's places in pre-norm layers and in the HuBERT and data2vec-audio families, and the
 identity at initialisation against transformers' own forward."""
 
