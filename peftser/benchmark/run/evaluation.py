@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -69,16 +70,11 @@ def transfer_set(task) -> list[Utterance]:
     return list(seen.values())
 
 
-_TRANSFER_SETS: dict[int, tuple[Any, list[Utterance]]] = {}  # id(task) -> (task, its transfer set)
-
-
+@lru_cache(maxsize=16)
 def _transfer_set(task) -> list[Utterance]:
     # Walking every training's test split takes about 13 ms, as long as scoring the clips of a demo
-    # evaluation: once per corpus and process is enough.
-    kept = _TRANSFER_SETS.get(id(task))
-    if kept is None or kept[0] is not task:
-        kept = _TRANSFER_SETS[id(task)] = (task, transfer_set(task))
-    return kept[1]
+    # evaluation: once per corpus (a task of worker_task's) and process is enough.
+    return transfer_set(task)
 
 
 def _chosen(utterances: list[Utterance], limit: int | None) -> list[Utterance]:
