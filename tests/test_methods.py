@@ -12,6 +12,7 @@ from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 from torch.nn import functional as F
 
+from reference_layers import reference_layer, run_layer
 from upstream_twins import TWINS
 from peftser.downstream.head import SERHead
 from peftser.model import SERModel
@@ -194,58 +195,6 @@ def test_adapter_defaults_are_the_papers(backbone, method):
         assert torch.count_nonzero(adapter.down.weight) > 0
 
 
-def _reference_layer(layer, family: str, method: str, adapter: Bottleneck, x: torch.Tensor, doubled: bool):
-    """The paper's reference encoder layers, written out literally (eval mode: dropout is off).
-
-    ``method`` is the project's name: ``adapter`` is the reference's ``adapter_l``,
-    ``parallel_adapter`` its ``adapter``. The reference's Adapter module returns x + s A(x)
-    (``doubled``); the project's default module returns s A(x).
-    """
-    def reference_adapter(h):
-        update = adapter.up(torch.relu(adapter.down(h))) * adapter.scale
-        return update + h if doubled else update
-
-    # Submodules are called through .forward, which skips the hooks the method put on them.
-    if family == "whisper":  # pre-norm
-        residual = x
-        h, _ = layer.self_attn.forward(hidden_states=layer.self_attn_layer_norm.forward(x), attention_mask=None)
-        h = residual + h
-        residual = h
-        if method == "parallel_adapter":
-            adapt_h = reference_adapter(h)
-        h = layer.fc2.forward(layer.activation_fn(layer.fc1.forward(layer.final_layer_norm.forward(h))))
-        if method == "adapter":
-            h = h + reference_adapter(h)
-        h = residual + h
-        if method == "parallel_adapter":
-            h = h + adapt_h
-        return h
-    # wav2vec 2.0 / WavLM Base: post-norm
-    attn_residual = x
-    if family == "wavlm":
-        h, _, _ = layer.attention.forward(x, attention_mask=None, position_bias=None, index=0)
-    else:
-        h, _ = layer.attention.forward(x, attention_mask=None)
-    h = attn_residual + h
-    if method == "parallel_adapter":
-        adapt_h = reference_adapter(h)
-    h = layer.layer_norm.forward(h)
-    h = h + layer.feed_forward.forward(h)
-    if method == "parallel_adapter":
-        h = h + adapt_h
-    if method == "adapter":
-        h = h + reference_adapter(h)
-    return layer.final_layer_norm.forward(h)
-
-
-def _run_layer(upstream, layer, x):
-    if upstream.family == "whisper":
-        return layer(x, None)
-    if upstream.family == "wavlm":
-        return layer(x, attention_mask=None, position_bias=None, index=0)[0]
-    return layer(x)
-
-
 @pytest.mark.parametrize("reference_residual", [False, True])
 @pytest.mark.parametrize("method", ["adapter", "parallel_adapter"])
 @pytest.mark.parametrize("backbone", TINY_BACKBONES)
@@ -260,9 +209,9 @@ def test_adapters_compute_the_reference_layer(backbone, method, reference_residu
     nn.init.normal_(adapter.up.weight)  # away from the zero start, so the adapter contributes
     x = torch.randn(2, 13, upstream.hidden_size)
     with torch.no_grad():
-        ours = _run_layer(upstream, layer, x)
-        expected = _reference_layer(layer, upstream.family, method, adapter, x, doubled=reference_residual)
-        other = _reference_layer(layer, upstream.family, method, adapter, x, doubled=not reference_residual)
+        ours = run_layer(upstream.family, layer, x)
+        expected = reference_layer(layer, upstream.family, upstream.pre_norm, method, adapter, x, doubled=reference_residual)
+        other = reference_layer(layer, upstream.family, upstream.pre_norm, method, adapter, x, doubled=not reference_residual)
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(ours, other, atol=1e-4)  # the two variants are told apart
 

@@ -12,6 +12,7 @@ from peft.tuners.lora import LoraLayer
 from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 
+from reference_layers import reference_layer, run_layer
 from upstream_twins import PRE_NORM_TWINS, TWINS
 from peftser.peft import build_method
 from peftser.peft.bottleneck import Bottleneck
@@ -147,47 +148,7 @@ def test_a_moved_method_changes_the_states(name):
         assert (moved - still).abs().max() > 1e-3, method
 
 
-# -- the paper's places, written out ---------------------------------------------------------------
-
-
-def _attention(layer, family: str, h: torch.Tensor) -> torch.Tensor:
-    """The layer's self-attention on ``h`` (called through .forward: the methods' hooks stay out)."""
-    if family == "wavlm":
-        return layer.attention.forward(h, attention_mask=None, position_bias=None, index=0)[0]
-    return layer.attention.forward(h, attention_mask=None)[0]
-
-
-def _reference_layer(layer, family: str, pre_norm: bool, method: str, adapter: Bottleneck, x: torch.Tensor):
-    """One wav2vec 2.0-style layer with the paper's adapter places, literally (eval mode):
-    ``adapter`` on the feed-forward output before its residual (pre-norm) or on the state after
-    the feed-forward residual (post-norm); ``parallel_adapter`` fed with the state after the
-    attention residual, added after the feed-forward residual."""
-    def a(h):
-        return adapter.scale * adapter.up(torch.relu(adapter.down(h)))
-
-    if pre_norm:
-        h = x + _attention(layer, family, layer.layer_norm.forward(x))
-        parallel_input = h
-        f = layer.feed_forward.forward(layer.final_layer_norm.forward(h))
-        if method == "adapter":
-            f = f + a(f)
-        h = h + f
-        return h + a(parallel_input) if method == "parallel_adapter" else h
-    h = x + _attention(layer, family, x)
-    parallel_input = h
-    h = layer.layer_norm.forward(h)
-    h = h + layer.feed_forward.forward(h)
-    if method == "parallel_adapter":
-        h = h + a(parallel_input)
-    if method == "adapter":
-        h = h + a(h)
-    return layer.final_layer_norm.forward(h)
-
-
-def _run_layer(family: str, layer, x):
-    if family == "wavlm":
-        return layer(x, attention_mask=None, position_bias=None, index=0)[0]
-    return layer(x)
+# -- the paper's places (tests/reference_layers.py) -----------------------------------------------
 
 
 @pytest.mark.parametrize("method", ["adapter", "parallel_adapter"])
@@ -202,10 +163,10 @@ def test_adapters_sit_at_the_papers_places(name, method):
     nn.init.normal_(adapter.up.weight)  # away from the zero start, so the adapter contributes
     x = torch.randn(2, 13, upstream.hidden_size)
     with torch.no_grad():
-        ours = _run_layer(upstream.family, layer, x)
-        expected = _reference_layer(layer, upstream.family, upstream.pre_norm, method, adapter, x)
+        ours = run_layer(upstream.family, layer, x)
+        expected = reference_layer(layer, upstream.family, upstream.pre_norm, method, adapter, x)
         # The other layout's places give another result, so the test tells them apart.
-        other = _reference_layer(layer, upstream.family, not upstream.pre_norm, method, adapter, x)
+        other = reference_layer(layer, upstream.family, not upstream.pre_norm, method, adapter, x)
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(ours, other, atol=1e-4)
 
