@@ -32,7 +32,7 @@ from peftser.sample_rate import SAMPLE_RATE
 
 def step_flops(model, waves, lengths, labels, optimizer, loss_fn, device, precision) -> int:
     """Floating-point operations of one training step (forward and backward), as torch's
-    FlopCounterMode counts them (matrix products and convolutions)."""
+    FlopCounterMode counts them (matrix products, convolutions and attention; ``count_flops``)."""
     return count_flops(lambda: train_step(model, waves, lengths, labels, optimizer, loss_fn, device, precision))[1]
 
 

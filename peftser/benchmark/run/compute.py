@@ -32,9 +32,32 @@ def count_flops(step: Callable[[], Any]) -> tuple[Any, int]:
     what it computes is unchanged."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=_cpu_attention_formulas()) as counter:
         result = step()
     return result, int(counter.get_total_flops())
+
+
+def _cpu_attention_formulas() -> dict:
+    """FlopCounterMode's formulas for ``scaled_dot_product_attention``'s CPU kernel, which it lacks.
+
+    It counts the GPU kernels (flash, memory-efficient, cuDNN) but has no formula for
+    ``_scaled_dot_product_flash_attention_for_cpu`` (torch 2.13), the kernel Whisper's and wav2vec
+    2.0's attention run on a CPU, and counts it as zero: a CPU step's count then leaves attention
+    out. These are torch's own formulas for its flash kernels (the backward recomputes the scores:
+    five products against the forward's two); a torch that counts the kernel itself keeps its own.
+    """
+    from torch.utils import flop_counter
+
+    aten = torch.ops.aten
+    formulas = {
+        "_scaled_dot_product_flash_attention_for_cpu":
+            lambda query, key, value, *args, out_shape=None, **kwargs: flop_counter.sdpa_flop_count(query, key, value),
+        "_scaled_dot_product_flash_attention_for_cpu_backward":
+            lambda grad_out, query, key, value, *args, out_shape=None, **kwargs:
+                flop_counter.sdpa_backward_flop_count(grad_out, query, key, value),
+    }
+    ops = {getattr(aten, name, None): formula for name, formula in formulas.items()}
+    return {op: formula for op, formula in ops.items() if op is not None and op not in flop_counter.flop_registry}
 
 
 def matmul_bound(device: torch.device, repeats: int = 5, shapes: Sequence[tuple[int, int, int]] = PROBE_SHAPES) -> float:
