@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -52,3 +53,33 @@ def test_a_whisper_step_counts_its_attention():
     with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as math:
         upstream(waves, lengths)
     assert plain.get_total_flops() < counted == math.get_total_flops()
+
+
+def test_bench_counts_the_median_steps_own_layerdrop_draws(monkeypatch):
+    """LayerDrop makes steps differ: the counted step replays the median timed step's draws."""
+    import time
+    from types import SimpleNamespace
+
+    from peftser.benchmark.run import bench
+
+    real_clock, late = time.perf_counter, {"s": 0.0}
+    # Seconds each training step is made to last longer: the warm-up, three timed steps (the median
+    # is the third), the counted step.
+    extra = iter([0.0, 5.0, 1.0, 3.0, 0.0])
+    states = []  # the generator's state as each training step starts
+    real_train_step = bench.train_step
+
+    def spying_train_step(*args, **kwargs):
+        states.append(torch.get_rng_state())
+        result = real_train_step(*args, **kwargs)
+        late["s"] += next(extra)
+        return result
+
+    monkeypatch.setattr(bench, "time", SimpleNamespace(perf_counter=lambda: real_clock() + late["s"]))
+    monkeypatch.setattr(bench, "train_step", spying_train_step)
+    result = bench.bench("demo_wavlm_base_plus", "lora", batch=2, seconds=1.0, steps=3)
+    warm_up, first, second, third, counted = states
+    assert 3.0 < result["sec_per_step"] < 4.0
+    assert torch.equal(counted, third)
+    assert not torch.equal(counted, second)  # each step draws: the states differ
+    assert result["achieved_gflops"] == pytest.approx(result["step_gflop"] / result["sec_per_step"])

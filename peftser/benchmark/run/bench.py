@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import resource
-import statistics
 import sys
 import time
 
@@ -50,21 +49,28 @@ def bench(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, 
     labels = torch.randint(0, len(EMOTIONS), (batch,), device=device)
     loss_fn = nn.CrossEntropyLoss()
     memory = PeakMemory(device)  # on a GPU: peak allocated and reserved memory, training and evaluation apart
-    times = []
+    times, draws = [], []
     with memory.phase("training"):
         for step in range(steps + 1):
+            state = torch.get_rng_state()
             sync(device)
             start = time.perf_counter()
             train_step(model, waves, lengths, labels, optimizer, loss_fn, device, precision)
             sync(device)
             if step:  # the first step is a warm-up
                 times.append(time.perf_counter() - start)
+                draws.append(state)
+    # The median step, and its own arithmetic: LayerDrop skips layers at random (drawn from the CPU
+    # generator, on any device), so another step's count can miss or add a layer (about 7 % of a
+    # WavLM step). Replaying that step's generator state replays its skips.
+    median = sorted(range(steps), key=times.__getitem__)[(steps - 1) // 2]
+    torch.set_rng_state(draws[median])
     flops = step_flops(model, waves, lengths, labels, optimizer, loss_fn, device, precision)
     bound = matmul_bound(device)
     with memory.phase("evaluation"):
         evaluation = bench_eval(model, batches=steps, batch=batch, seconds=seconds, device=device, precision=precision)
     gpu_peaks = memory.summary()
-    achieved = flops / statistics.median(times) / 1e9
+    achieved = flops / times[median] / 1e9
     return {
         "upstream": upstream,
         "method": method,
@@ -73,7 +79,7 @@ def bench(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, 
         "steps": steps,
         "device": str(device),
         "precision": precision,
-        "sec_per_step": statistics.median(times),
+        "sec_per_step": times[median],  # the median (of an even count, the lower middle one)
         "step_gflop": flops / 1e9,
         "achieved_gflops": achieved,
         "matmul_gflops": bound,  # the device's practical bound, measured in this run
