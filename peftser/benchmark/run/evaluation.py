@@ -10,6 +10,7 @@ the weights of the artifact, so that the clean test split gives the cell's own t
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -61,23 +62,19 @@ def _task(name: str, args: dict[str, Any], data_root, strict: bool):
         raise EvaluationError(f"corpus {name!r} cannot be read: {exc}") from None
 
 
-def transfer_set(task) -> list[Utterance]:
+# Walking every training's test split takes about 13 ms, as long as scoring the clips of a demo
+# evaluation: once per corpus (a task of worker_task's) and process is enough. Callers only read it.
+@lru_cache(maxsize=16)
+def transfer_set(task) -> tuple[Utterance, ...]:
     """The utterances a corpus' own trainings are tested on, each once, in their first order."""
     seen: dict[str, Utterance] = {}
     for training in task.trainings():
         for utt in training.test:
             seen.setdefault(utt.key, utt)
-    return list(seen.values())
+    return tuple(seen.values())
 
 
-@lru_cache(maxsize=16)
-def _transfer_set(task) -> list[Utterance]:
-    # Walking every training's test split takes about 13 ms, as long as scoring the clips of a demo
-    # evaluation: once per corpus (a task of worker_task's) and process is enough.
-    return transfer_set(task)
-
-
-def _chosen(utterances: list[Utterance], limit: int | None) -> list[Utterance]:
+def _chosen(utterances: Sequence[Utterance], limit: int | None) -> list[Utterance]:
     by_key = {u.key: u for u in utterances}
     return [by_key[k] for k in subset(list(by_key), limit)]
 
@@ -142,7 +139,7 @@ def run_evaluation(
     precision = resolve_precision(cfg.precision, device)
     if condition["kind"] == "transfer":
         task = _task(condition["test_task"], condition.get("task_args") or {}, data_root, strict)
-        utterances = _chosen(_transfer_set(task), condition.get("max_utterances"))
+        utterances = _chosen(transfer_set(task), condition.get("max_utterances"))
     else:
         task = _task(cell.task, cell.task_args, data_root, strict)
         utterances = _chosen(list(task.training(cell.training).test), condition.get("max_utterances"))
