@@ -47,7 +47,7 @@ class Cell:
             "task": self.task,
             "task_args": dict(sorted(self.task_args.items())),
             "training": self.training,
-            "train": TrainConfig.from_dict(self.train).to_dict(),
+            "train": TrainConfig.from_dict(self.train).identity(),
         }
 
     @property

@@ -32,6 +32,10 @@ def _checked(name: str, value: Any, default: Any) -> Any:
     return value
 
 
+# Options that enter a cell's key only when set (see TrainConfig.identity).
+KEYED_WHEN_SET = frozenset({"per_clip_log_mel"})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One training's hyperparameters; every default is the paper's (Section V-A, reference code)."""
@@ -55,6 +59,9 @@ class TrainConfig:
     layerdrop: bool = True  # the checkpoint config's LayerDrop in training, as the reference ran it
     length_bucketing: bool = False  # True: batches of similar length (faster; the padding a clip sees changes)
     mask_padding: bool = False  # True: padding kept out of every clip's computation in training too (as in evaluation)
+    # True: Whisper's training log-mel of each clip alone (evaluation's); the reference's is that of
+    # the zero-padded batch row (docs/protocol.md, section 8)
+    per_clip_log_mel: bool = False
     precision: str = "fp32"  # "bf16" autocast where the GPU supports it
 
     @classmethod
@@ -73,6 +80,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def identity(self) -> dict[str, Any]:
+        """``to_dict`` without the options added after cell keys were first fixed while they keep
+        their default, so that every cell recorded before such an option existed keeps its key."""
+        defaults = TrainConfig()
+        return {k: v for k, v in self.to_dict().items() if k not in KEYED_WHEN_SET or getattr(self, k) != getattr(defaults, k)}
 
     def departures(self) -> list[str]:
         """Every option that differs from the paper's value, as "name ours (paper: theirs)"."""

@@ -108,6 +108,7 @@ class Upstream(nn.Module):
         self.model.requires_grad_(False)
         self.layerdrop_enabled = True  # a training option turns the config's LayerDrop off
         self.mask_padding_in_training = False  # the training option mask_padding: exact per-clip computation in training too
+        self.per_clip_log_mel_in_training = False  # the training option per_clip_log_mel (Whisper only)
 
     # -- what a family defines ---------------------------------------------------------------
     @property

@@ -18,15 +18,20 @@ HOP = 160  # 10 ms frames; the encoder's second conv halves them to 20 ms positi
 
 class LogMel(nn.Module):
     """Whisper's log-mel spectrogram (80 or 128 bins) in torch, equal frame for frame to
-    ``WhisperFeatureExtractor(feature_size=bins)`` called as the paper's reference code calls it on
-    a clip of ``n`` samples: ``padding="max_length"`` with ``max_length=n``.
+    ``WhisperFeatureExtractor(feature_size=bins)`` called as the paper's reference code calls it:
+    ``padding="max_length"`` with ``max_length`` = the length of what it is given.
 
-    That call runs a centred STFT on the clip alone: the clip's end is reflect-padded (the samples
+    That call runs a centred STFT on each row it gets: the row's end is reflect-padded (the samples
     before its end, mirrored) by half a window, the extra last frame is dropped, and the maximum
-    for the dynamic-range clamp (max - 8) is taken over the ``n // 160`` frames that remain. Here
-    each clip of a zero-padded batch gets the same: its own reflection after its own end, and its
-    own maximum over its own frames, so a clip in a batch gets the frames it gets alone. The frames
-    past a clip's end (up to the batch's) are computed from its reflection and then zeros.
+    for the dynamic-range clamp (max - 8) is taken over the ``n // 160`` frames that remain.
+
+    With ``lengths`` (each clip alone, as the reference scores dev and test one clip at a time),
+    each clip of a zero-padded batch gets its own reflection after its own end and its own maximum
+    over its own frames, so a clip in a batch gets the frames it gets alone; the frames past its
+    end are computed from its reflection and then zeros. Without ``lengths`` (the reference's
+    training, which hands the extractor the zero-padded batch with ``max_length`` = its longest
+    clip), every row is taken whole: a shorter clip's STFT sees the zeros after its end and its
+    maximum runs over the whole padded row.
     """
 
     def __init__(self, num_mel_bins: int = 80):
@@ -46,7 +51,7 @@ class LogMel(nn.Module):
     @torch.autocast("cuda", enabled=False)  # bf16 would round the log-mel far beyond 1e-4
     @torch.autocast("cpu", enabled=False)
     def forward(self, waves: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Waves [B, S] (zero-padded), lengths [B] in samples (default: all S) -> log-mel
+        """Waves [B, S] (zero-padded), lengths [B] in samples (default: every row whole, S) -> log-mel
         [B, bins, S // 160], in float32 under any autocast."""
         total = waves.shape[-1]
         frames = total // HOP
@@ -88,8 +93,14 @@ class WhisperUpstream(Upstream):
     def hidden_size(self) -> int:
         return int(self.model.config.d_model)
 
+    @property
+    def per_clip_log_mel(self) -> bool:
+        """Whether each clip's log-mel is its own alone (evaluation, ``mask_padding``, the training
+        option ``per_clip_log_mel``) or its zero-padded batch row's, as the reference trained."""
+        return self.exact_padding or self.per_clip_log_mel_in_training
+
     def frontend(self, waves, lengths):
-        mel = self.log_mel(waves, lengths)
+        mel = self.log_mel(waves, lengths if self.per_clip_log_mel else None)
         enc = self.model
         mel_frames = torch.div(lengths, HOP, rounding_mode="floor")
         # Both convolutions have padding 1: a clip alone sees zeros after its last frame, so with

@@ -251,6 +251,7 @@ def run_cell(
     ).to(device)
     model.upstream.layerdrop_enabled = cfg.layerdrop
     model.upstream.mask_padding_in_training = cfg.mask_padding
+    model.upstream.per_clip_log_mel_in_training = cfg.per_clip_log_mel
     optimizer = make_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr
