@@ -16,6 +16,7 @@ from peftser.benchmark.metrics import (
     equality_of_odds,
     macro_f1,
     metrics_from_predictions,
+    reference_demographic_parity,
     uar,
 )
 from peftser.downstream.task import EMOTIONS
@@ -112,12 +113,54 @@ def test_perfect_predictions_keep_demographic_parity_of_the_labels():
     assert demographic_parity(labels, preds, genders) == pytest.approx(50.0)
 
 
+def _statistical_parity_written_out(labels, preds, genders):
+    """holisticai's multiclass statistical parity for two groups: 1/2 sum_c |P(pred=c|f) - P(pred=c|m)|."""
+    preds, genders = np.asarray(preds), np.asarray(genders)
+    rate = {g: [np.mean(preds[genders == g] == c) for c in range(len(EMOTIONS))] for g in ("female", "male")}
+    return 100 * 0.5 * sum(abs(f - m) for f, m in zip(rate["female"], rate["male"]))
+
+
+def _reference_demographic_parity_written_out(labels, preds, genders):
+    """The reference evaluation code's demographic_parity, line for line (classes = np.unique(y_true))."""
+    y_true, y_pred, sensitive = np.asarray(labels), np.asarray(preds), np.asarray(genders)
+    classes = np.unique(y_true)
+    group1, group2 = np.zeros(len(classes)), np.zeros(len(classes))
+    for i, c in enumerate(classes):
+        group1[i] = np.sum(y_pred[np.logical_and(sensitive == "male", y_true == c)] == c)
+        group2[i] = np.sum(y_pred[np.logical_and(sensitive == "female", y_true == c)] == c)
+    return 100 * np.max(np.abs(group1 / np.sum(sensitive == "male") - group2 / np.sum(sensitive == "female")))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_both_parity_metrics_equal_their_formulas_written_out(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 200))
+    labels = rng.integers(0, 3 if seed % 2 else 4, n)  # odd seeds: a class never a label
+    preds = np.where(rng.random(n) < 0.6, labels, rng.integers(0, 4, n))
+    genders = list(rng.choice(["female", "male"], n, p=[0.3, 0.7]))
+    genders[:2] = ["female", "male"]
+    metrics = compute_metrics(labels, preds, genders)
+    assert metrics["demographic_parity"] == pytest.approx(_statistical_parity_written_out(labels, preds, genders))
+    assert metrics["reference_demographic_parity"] == pytest.approx(
+        _reference_demographic_parity_written_out(labels, preds, genders)
+    )
+    assert reference_demographic_parity(labels, preds, genders) == pytest.approx(metrics["reference_demographic_parity"])
+
+
+def test_the_two_parity_metrics_differ():
+    # Same predictions per gender, different correctness: statistical parity 0, the reference's 50.
+    labels, preds, genders = [0, 1, 1, 0], [0, 1, 0, 1], ["female", "female", "male", "male"]
+    assert demographic_parity(labels, preds, genders) == 0.0
+    assert reference_demographic_parity(labels, preds, genders) == pytest.approx(50.0)
+
+
 def test_one_gender_only_leaves_fairness_undefined_not_zero():
     labels, preds, genders = [0, 1, 2, 3], [0, 1, 1, 3], ["female"] * 4
     assert math.isnan(demographic_parity(labels, preds, genders))
     assert math.isnan(equality_of_odds(labels, preds, genders))
     metrics = compute_metrics(labels, preds, genders)
     assert metrics["demographic_parity"] is None and metrics["equality_of_odds"] is None
+    assert metrics["reference_demographic_parity"] is None
     assert any("no utterances from male speakers" in note for note in metrics["notes"])
     json.dumps(metrics, allow_nan=False)  # a record stays strict JSON
 
@@ -133,13 +176,16 @@ def test_absent_class_is_noted():
 def test_compute_metrics_record_fields():
     labels, preds, genders = by_gender((F_LABELS, F_PREDS), (M_LABELS, M_PREDS))
     metrics = compute_metrics(np.array(labels), np.array(preds), genders)
-    fields = {"uar", "acc", "macro_f1", "demographic_parity", "equality_of_odds", "confusion", "n", "notes"}
+    fields = {"uar", "acc", "macro_f1", "demographic_parity", "equality_of_odds", "reference_demographic_parity",
+              "confusion", "n", "notes"}
     assert set(metrics) == fields
     assert metrics["n"] == 8
     assert metrics["confusion"] == [[3, 1, 0, 0], [1, 3, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
     assert metrics["uar"] == pytest.approx(75.0)  # recall 3/4 for both classes present
     assert metrics["demographic_parity"] == pytest.approx(50.0)
     assert metrics["equality_of_odds"] == pytest.approx(25.0)
+    # P(pred = true = c | g): neutral f 1/4, m 2/4; happy f 2/4, m 1/4: the largest gap is 1/4.
+    assert metrics["reference_demographic_parity"] == pytest.approx(25.0)
     assert json.loads(json.dumps(metrics)) == metrics
 
 

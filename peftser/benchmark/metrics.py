@@ -2,9 +2,12 @@
 
 Recognition: UAR (macro recall), accuracy and macro F1, with scikit-learn's macro averaging (the
 reference evaluation code calls ``recall_score(average="macro")``). Fairness by gender, lower is
-fairer: the formulas of holisticai's ``multiclass_statistical_parity`` and
-``multiclass_equality_of_opp``, which the reference code calls, written out on the per-gender
-confusion tensor so that no extra dependency is needed and their edge cases are explicit.
+fairer: the formulas of holisticai's ``multiclass_statistical_parity`` (stored as
+``demographic_parity``) and ``multiclass_equality_of_opp``, which the reference code calls, and the
+reference's own ``demographic_parity`` function (stored as ``reference_demographic_parity``), a
+different quantity; its training script calls none of them, so which one gave Table VI is not
+known. All are written out on the per-gender confusion tensor so that no extra dependency is
+needed and their edge cases are explicit.
 """
 
 from __future__ import annotations
@@ -139,8 +142,18 @@ def _equality_of_odds(tensor: np.ndarray) -> float:
     return 100.0 * float(np.abs(rates[0] - rates[1]).sum() / (2 * num_classes))
 
 
+def _reference_demographic_parity(tensor: np.ndarray) -> float:
+    totals = tensor.sum(axis=(1, 2))  # utterances per gender
+    if np.any(totals == 0):
+        return math.nan
+    present = tensor.sum(axis=(0, 2)) > 0  # the reference loops over np.unique(y_true)
+    hits = np.diagonal(tensor, axis1=1, axis2=2)[:, present]  # [gender, class]: true = pred = c
+    rates = hits / totals[:, None]
+    return 100.0 * float(np.abs(rates[0] - rates[1]).max())
+
+
 def demographic_parity(labels: Any, preds: Any, genders: Sequence[str]) -> float:
-    """Demographic (statistical) parity in percent: 1/2 sum_c |P(pred=c | female) - P(pred=c | male)|.
+    """Statistical parity in percent: 1/2 sum_c |P(pred=c | female) - P(pred=c | male)|.
 
     holisticai's ``multiclass_statistical_parity`` for two groups (its "mean" and "max" aggregations
     agree for one pair). Labels are only checked, not used. NaN when one gender has no utterance:
@@ -163,6 +176,16 @@ def equality_of_odds(labels: Any, preds: Any, genders: Sequence[str]) -> float:
     return _equality_of_odds(confusion_tensor(labels, preds, genders))
 
 
+def reference_demographic_parity(labels: Any, preds: Any, genders: Sequence[str]) -> float:
+    """The reference evaluation code's own ``demographic_parity``, in percent:
+    max_c |P(pred=c and true=c | male) - P(pred=c and true=c | female)| over the classes that occur
+    as a label. Each rate divides the gender's correct predictions of class c by all of that
+    gender's utterances. Not holisticai's statistical parity (``demographic_parity`` here), though
+    the reference names it so. NaN when one gender has no utterance (the reference divides by 0).
+    """
+    return _reference_demographic_parity(confusion_tensor(labels, preds, genders))
+
+
 def _notes(tensor: np.ndarray) -> list[str]:
     """What a reader must know to interpret the numbers: absent genders and classes."""
     notes = []
@@ -172,7 +195,7 @@ def _notes(tensor: np.ndarray) -> list[str]:
     for gender, count in zip(GENDERS, per_gender):
         if count == 0:
             notes.append(
-                f"no utterances from {gender} speakers: demographic parity and equality of odds are undefined"
+                f"no utterances from {gender} speakers: demographic parity (both) and equality of odds are undefined"
             )
     for c, emotion in enumerate(EMOTIONS):
         if support[:, c].sum() == 0:
@@ -208,6 +231,7 @@ def compute_metrics(labels: Any, preds: Any, genders: Sequence[str]) -> dict[str
         "acc": _accuracy(matrix),
         "macro_f1": _macro_f1(matrix),
         "demographic_parity": _finite_or_none(_demographic_parity(tensor)),
+        "reference_demographic_parity": _finite_or_none(_reference_demographic_parity(tensor)),
         "equality_of_odds": _finite_or_none(_equality_of_odds(tensor)),
         "confusion": matrix.tolist(),
         "n": int(matrix.sum()),

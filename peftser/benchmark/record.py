@@ -33,7 +33,9 @@ FIELDS = {
     },
     "failed": {"upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT, "error": _TEXT, "key": _TEXT},
 }
-OPTIONAL = {"variant": _TEXT, "upstream_params": _COUNT, "test.notes": "a list of strings"}
+# reference_demographic_parity: absent from records written before it was computed.
+OPTIONAL = {"variant": _TEXT, "upstream_params": _COUNT, "test.notes": "a list of strings",
+            "test.reference_demographic_parity": _OPTIONAL_NUMBER}
 _RESULTS = "a non-empty list of results, each with test.uar and predictions"
 EVALUATION_FIELDS = {
     "ok": {"upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT, "key": _TEXT,

@@ -110,6 +110,7 @@ class Run:
     upstream_params: int | None
     notes: tuple[str, ...]
     cost: RunCost | None = None  # what it cost (the cost table's figures)
+    reference_demographic_parity: float | None = None  # None also in records written before it was computed
 
     @property
     def label(self) -> str:
@@ -120,9 +121,10 @@ class Run:
 class Fairness:
     """Mean fairness of one group over the trainings where it is defined."""
 
-    demographic_parity: float
+    demographic_parity: float  # holisticai's multiclass statistical parity
     equality_of_odds: float
     uar: float  # the mean UAR of the same trainings
+    reference_demographic_parity: float | None  # None unless every one of these trainings has it
     trainings: int
 
 
@@ -196,6 +198,7 @@ class Board:
         return Fairness(
             demographic_parity=float(np.mean([r.demographic_parity for r in runs])),
             equality_of_odds=float(np.mean([r.equality_of_odds for r in runs])),
+            reference_demographic_parity=_mean_of_all([r.reference_demographic_parity for r in runs]),
             uar=float(np.mean([r.uar for r in runs])),
             trainings=len(runs),
         )
@@ -260,6 +263,11 @@ def _optional(value: Any) -> float | None:
     return None if value is None or np.isnan(value) else float(value)
 
 
+def _mean_of_all(values: Sequence[float | None]) -> float | None:
+    """The mean, or None when any value is missing (a mean over fewer trainings would mix sets)."""
+    return None if any(v is None for v in values) else float(np.mean(values))
+
+
 def _run_from_record(record: dict, variant: str) -> Run:
     test = record["test"]
     return Run(
@@ -269,6 +277,7 @@ def _run_from_record(record: dict, variant: str) -> Run:
         equality_of_odds=_optional(test["equality_of_odds"]), method_params=int(record["method_params"]),
         head_params=int(record["head_params"]), upstream_params=record.get("upstream_params"),
         notes=tuple(test.get("notes") or ()), cost=run_cost(record),
+        reference_demographic_parity=_optional(test.get("reference_demographic_parity")),
     )
 
 

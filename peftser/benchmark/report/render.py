@@ -51,7 +51,12 @@ def _fairness_cell(board: Board, group: Group, marks: Sequence[str] = ("", "")) 
     means, full = board.fairness(group), len(board.full_trainings(group))
     if means is None:
         return "–" + (f" (0/{full})" if full else "")
-    return f"{means.demographic_parity:.2f}{marks[0]} / {means.equality_of_odds:.2f}{marks[1]}{_count(means.trainings, full)}"
+    return (f"{means.demographic_parity:.2f}{marks[0]} / {means.equality_of_odds:.2f}{marks[1]}"
+            f" / {_optional_pct(means.reference_demographic_parity)}{_count(means.trainings, full)}")
+
+
+def _optional_pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
 
 
 def _fairness_overall_cell(board: Board, variant: str, upstream: str, corpora: Sequence[str],
@@ -61,7 +66,9 @@ def _fairness_overall_cell(board: Board, variant: str, upstream: str, corpora: S
     if len(means) < len(corpora):
         return f"incomplete ({len(means)}/{len(corpora)} corpora)"
     dp, eo = np.mean([m.demographic_parity for m in means]), np.mean([m.equality_of_odds for m in means])
-    return f"{dp:.2f}{marks[0]} / {eo:.2f}{marks[1]}"
+    references = [m.reference_demographic_parity for m in means]
+    reference = None if None in references else float(np.mean(references))
+    return f"{dp:.2f}{marks[0]} / {eo:.2f}{marks[1]} / {_optional_pct(reference)}"
 
 
 def _format_params(values: Collection[int]) -> str:
@@ -185,9 +192,13 @@ def _fairness_section(board: Board, plots: Collection[str], paired: PairedStats 
             rows.append(row)
         lines += [f"### {backbone}", "", _table(["method"] + tasks + list(overall_columns.values()), rows), ""]
     lines.append(
-        "Each cell: demographic parity / equality of odds (%, lower is fairer) on the test set, mean over"
-        " the trainings where both genders are present; (k/n) as above. Mean over corpora: the mean of the"
-        " corpus means, computed only when every corpus has one."
+        "Each cell: demographic parity / equality of odds / the reference's demographic parity (%, lower"
+        " is fairer) on the test set, mean over the trainings where both genders are present; (k/n) as"
+        " above. Demographic parity is holisticai's multiclass statistical parity, 1/2 sum_c"
+        " |P(pred=c | f) - P(pred=c | m)|; the reference's demographic parity is its evaluation code's own"
+        " function, max_c |P(pred=c and true=c | f) - P(pred=c and true=c | m)| (\"–\" for records"
+        " written before it was computed); which of the two the paper's Table VI reports is not known."
+        " Mean over corpora: the mean of the corpus means, computed only when every corpus has one."
     )
     if paired is not None:
         n_overall = sum(tests(t) for t in paired.fairness)

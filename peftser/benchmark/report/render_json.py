@@ -24,6 +24,7 @@ def _groups(board: Board) -> list[dict]:
             "uar": None if uar is None else {"mean": uar[0], "std": uar[1]},
             "demographic_parity": None if fairness is None else fairness.demographic_parity,
             "equality_of_odds": None if fairness is None else fairness.equality_of_odds,
+            "reference_demographic_parity": None if fairness is None else fairness.reference_demographic_parity,
         })
     return rows
 

@@ -327,7 +327,7 @@ def _progress(epochs, label: str, enabled: bool):
     return tqdm(epochs, desc=label, unit="epoch", leave=False)
 
 
-SUMMARY_METRICS = ("uar", "acc", "macro_f1", "demographic_parity", "equality_of_odds")
+SUMMARY_METRICS = ("uar", "acc", "macro_f1", "demographic_parity", "equality_of_odds", "reference_demographic_parity")
 
 
 def train_command(cell: Cell, *, results_dir: str | Path = "results", device: str | None = None, data_root=None,
@@ -348,7 +348,7 @@ def train_command(cell: Cell, *, results_dir: str | Path = "results", device: st
     t = {k: ("n/a" if v is None else f"{v:.2f}") for k, v in record["test"].items() if k in SUMMARY_METRICS}
     print(
         f"{cell.label}: test UAR {t['uar']} acc {t['acc']} macro-F1 {t['macro_f1']} "
-        f"DP {t['demographic_parity']} EO {t['equality_of_odds']} (best epoch {record['best_epoch']}, "
+        f"DP {t['demographic_parity']} EO {t['equality_of_odds']} reference DP {t['reference_demographic_parity']} (best epoch {record['best_epoch']}, "
         f"{record['wall_time_s']:.1f} s) -> {path}"
     )
     return 0
