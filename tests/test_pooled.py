@@ -112,7 +112,9 @@ def test_the_pooled_record_carries_each_corpus_test_metrics(pooled_results):  # 
 def test_the_release_grid_loads_with_the_recipe():
     grid = load_grid("release")
     cells = grid.cells()
-    assert sorted(c.upstream for c in cells) == ["wavlm_base_plus", "whisper_base", "whisper_small", "whisper_tiny"]
+    assert sorted(c.upstream for c in cells) == [
+        "mms_300m_release", "wavlm_base_plus", "wavlm_large_release", "whisper_base", "whisper_small", "whisper_tiny",
+    ]
     resolved = cells[0].resolved()
     assert (resolved["method"], resolved["method_args"]["rank"]) == ("lora", 16)
     assert (resolved["task"], resolved["training"]) == ("pooled_four", "release")

@@ -156,6 +156,18 @@ SPECS = [
         # README). LayerDrop: as for xls_r_300m, 0.1 assumed, not confirmed offline.
         _large(0.1, conv_bias=True),
     ),
+    # The authors' release (peft-ser 0.0.5) runs its large models through wrappers of their own
+    # (peft_ser/model/wavlm_large.py, mms.py): the wave normalised by a processor (facebook/mms-1b-all's
+    # feature extractor, zero mean and unit variance) called on the padded batch, and masks from the
+    # lengths given to the encoder in training. docs/protocol.md, section 8, cites the lines.
+    UpstreamSpec(
+        "wavlm_large_release", "wavlm", "microsoft/wavlm-large", _large(0.1, conv_bias=False, **WAVLM_BUCKETS),
+        normalize_waveform="batch", attention_mask_in_training=True,
+    ),
+    UpstreamSpec(
+        "mms_300m_release", "wav2vec2", "facebook/mms-300m", _large(0.1, conv_bias=True),
+        normalize_waveform="batch", attention_mask_in_training=True,
+    ),
     UpstreamSpec(
         "hubert_base", "hubert", "facebook/hubert-base-ls960",
         # Post-norm, group-norm front end, a layer norm before the feature projection

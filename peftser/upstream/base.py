@@ -42,9 +42,22 @@ class UpstreamSpec:
     # folder shipped inside an installed Python package; None for random-weight (demo/test) encoders.
     checkpoint: str | None
     config: dict[str, Any] = field(default_factory=dict)  # transformers config kwargs
-    normalize_waveform: bool = False  # zero-mean unit-variance per utterance (the reference feeds the raw wave)
+    # Zero mean, unit variance of the wave (the paper's reference feeds the raw wave): False; True
+    # or "clip": over each clip's own samples; "batch": as the authors' release calls its processor
+    # on a padded training batch, over the whole batch, padding included (each clip alone under
+    # exact padding, as the processor on one clip).
+    normalize_waveform: bool | str = False
+    # The padded frames masked as keys (and zeroed before the positional convolution) in training
+    # too, as the release's large-model wrappers pass masks derived from the lengths.
+    attention_mask_in_training: bool = False
     paper_params_m: float | None = None  # encoder parameters in Table II, millions
     extra: str | None = None  # the optional dependency group of peftser that installs a "package:" checkpoint
+
+    def __post_init__(self):
+        if self.normalize_waveform not in (False, True, "clip", "batch"):
+            raise ValueError(
+                f"upstream {self.name!r}: normalize_waveform is {self.normalize_waveform!r}; expected false, true, \"clip\" or \"batch\""
+            )
 
 
 @dataclass(frozen=True)
@@ -181,11 +194,17 @@ class Upstream(nn.Module):
     def num_layers(self) -> int:
         return len(self.layers)
 
+    @property
+    def masks_keys(self) -> bool:
+        """Whether the padded frames are masked as keys: with exact padding, and in training where
+        the entry says so (``attention_mask_in_training``)."""
+        return self.exact_padding or (self.training and getattr(self.spec, "attention_mask_in_training", False))
+
     def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Waves [B, S] at 16 kHz, lengths [B] in samples -> (num_layers + 1 states [B, T, D], frame lengths [B])."""
         x, frame_lengths = self.frontend(waves, lengths)
         states = [x]
-        padded = self.exact_padding and bool((frame_lengths < x.shape[1]).any())
+        padded = self.masks_keys and bool((frame_lengths < x.shape[1]).any())
         context: dict = {"attention_mask": self.key_mask(valid_frames(frame_lengths, x.shape[1]), x.dtype) if padded else None}
         for index, layer in enumerate(self.layers):
             if not self.skips(index):

@@ -48,12 +48,13 @@ class Wav2Vec2Upstream(Upstream):
 
     def frontend(self, waves, lengths):
         if self.spec.normalize_waveform:
-            waves = normalize(waves, lengths)
+            whole_batch = self.spec.normalize_waveform == "batch" and not self.exact_padding
+            waves = normalize(waves, None if whole_batch else lengths)
         model = self.model
         features = self.features(waves.to(model.feature_projection.projection.weight.dtype), lengths)
         x = self.project(features.transpose(1, 2))
         frame_lengths = model._get_feat_extract_output_lengths(lengths).to(torch.long).clamp(min=1, max=x.shape[1])
-        if self.exact_padding:
+        if self.masks_keys:
             # The positional convolution then sees zeros past each clip's end, as the clip alone
             # sees its own zero padding (transformers zeroes them the same way given a mask).
             x = x * valid_frames(frame_lengths, x.shape[1])[..., None]
@@ -175,8 +176,13 @@ def per_clip(norm: nn.GroupNorm, h: torch.Tensor, valid: torch.Tensor) -> torch.
     return torch.addcmul(norm.bias[:, None] - mean * scale, h, scale)
 
 
-def normalize(waves: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Zero mean, unit variance over each wave's valid samples (as the checkpoint's feature extractor)."""
+def normalize(waves: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """Zero mean, unit variance over each wave's valid samples (as the checkpoint's feature extractor
+    on one clip, its padding kept silent); with ``lengths`` None, over the whole padded batch, as
+    the extractor given a 2-D tensor takes it for one utterance (the authors' release calls it so)."""
+    if lengths is None:
+        var, mean = torch.var_mean(waves, correction=0)
+        return (waves - mean) / torch.sqrt(var + 1e-7)
     mask = torch.arange(waves.shape[-1], device=waves.device)[None, :] < lengths[:, None]
     n = lengths.clamp(min=1)[:, None].to(waves.dtype)
     mean = (waves * mask).sum(-1, keepdim=True) / n
