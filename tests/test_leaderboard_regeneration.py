@@ -86,3 +86,13 @@ def test_nothing_below_the_cli_reads_the_command_line():
         text = path.read_text(encoding="utf-8")
         for pattern in ("from peftser.cli import", "import peftser.cli", "from peftser import cli", "argparse"):
             assert pattern not in text, f"{path.relative_to(PACKAGE.parent)} uses {pattern!r}"
+
+
+def test_the_validator_accepts_records_without_the_references_demographic_parity_and_checks_it_when_there():
+    from peftser.benchmark.record import problem
+
+    record = json.loads(next((DATA / "records").glob("*/*.json")).read_text())
+    assert "reference_demographic_parity" not in record["test"] and problem(record) is None
+    for value, fine in ((12.5, True), (None, True), ("12", False), (float("nan"), False)):
+        record["test"]["reference_demographic_parity"] = value
+        assert (problem(record) is None) == fine, value
