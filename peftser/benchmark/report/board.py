@@ -110,6 +110,8 @@ class Run:
     upstream_params: int | None
     notes: tuple[str, ...]
     cost: RunCost | None = None  # what it cost (the cost table's figures)
+    # The record itself, for the web page's drill-down (its history, dev metrics, deviations).
+    record: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -268,7 +270,7 @@ def _run_from_record(record: dict, variant: str) -> Run:
         uar=float(test["uar"]), demographic_parity=_optional(test["demographic_parity"]),
         equality_of_odds=_optional(test["equality_of_odds"]), method_params=int(record["method_params"]),
         head_params=int(record["head_params"]), upstream_params=record.get("upstream_params"),
-        notes=tuple(test.get("notes") or ()), cost=run_cost(record),
+        notes=tuple(test.get("notes") or ()), cost=run_cost(record), record=record,
     )
 
 
