@@ -22,8 +22,8 @@ pytestmark = pytest.mark.slow
 
 # A grid whose names, task argument and deviations hold markup, quotes and newlines (names are
 # folder names: no "/"); each payload would set window.pwned if the page ran it.
-NAME = 'grid <img src=x onerror="window.pwned=1"> \'q\' "qq"'
-VARIANT = 'v<img src=x onerror="window.pwned=2">\'"\nsecond line'
+NAME = 'grid <script>window.pwned=1\n<img src=x onerror="window.pwned=1"> \'q\' "qq"'
+VARIANT = 'v<script>window.pwned=2<img src=x onerror="window.pwned=2">\'"\nsecond line'
 TASK_ARG = '</script><script>window.pwned=3</script> & <!--'
 DEVIATION = 'dev </script><script>window.pwned=4</script> "quoted" & \'single\'\nnext line'
 RECORD_DEVIATION = '<b onmouseover="window.pwned=5">bold?</b> </script>'
