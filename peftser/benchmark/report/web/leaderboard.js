@@ -47,14 +47,14 @@
   function table(columns, rows, rowAttrs = () => ({})) {
     const head = el("tr", {}, columns.map((c, i) => el("th", { scope: "col" }, el("button", { type: "button", "data-column": i }, c.title))));
     const node = el("table", { class: "sortable" }, el("thead", {}, head),
-      el("tbody", {}, rows.map((row) => el("tr", rowAttrs(row), columns.map((c) => cell(c, row))))));
+      el("tbody", {}, rows.map((row) => el("tr", rowAttrs(row), columns.map((c) => tableCell(c, row))))));
     head.addEventListener("click", (event) => {
       const button = event.target.closest("button");
       if (button) sortBy(node, Number(button.dataset.column));
     });
     return node;
   }
-  function cell(column, row) {
+  function tableCell(column, row) {
     const value = column.value(row);
     const shown = column.text ? column.text(row) : isNum(value) ? fmt(value) : value ?? "–";
     return el("td", { "data-value": value ?? "", class: isNum(value) ? "num" : null }, shown);
@@ -232,7 +232,7 @@
       table([
         { title: "Backbone", value: (c) => c.upstream },
         { title: "Method", value: (c) => c.variant },
-        { title: "Trainings", value: (c) => c.trainings },
+        { title: "Trainings", value: (c) => c.trainings, text: (c) => count(c.trainings) },
         { title: "Devices", value: (c) => c.devices.join(", ") },
         { title: "Device-hours", value: (c) => c.device_hours, text: (c) => of(fmt(c.device_hours, 4), c.device_hours_trainings, c.trainings) },
         { title: "Peak memory (MB)", value: (c) => c.median_peak_memory_mb, text: (c) => of(fmt(c.median_peak_memory_mb, 1), c.peak_memory_trainings, c.trainings) },
