@@ -54,7 +54,8 @@ def test_the_drilldown_is_each_records_own_figures(tmp_path):
 def test_the_drilldown_carries_each_trainings_scores_beyond_the_paper(tmp_path):
     board, footnotes, _, _ = load_board(board_results(tmp_path))
     board.evaluations = fixture_evaluations(board)
-    cell = next(c for c in page_data(board, footnotes, [], "t")["cells"] if (c["variant"], c["task"]) == ("lora", "synthetic_crema_d"))
+    cell = next(c for c in page_data(board, footnotes, [], "t")["cells"]
+                if (c["upstream"], c["variant"], c["task"]) == ("demo_whisper_tiny", "lora", "synthetic_crema_d"))
     run = next(r for r in board.runs[("synthetic_crema_d", "lora", "demo_whisper_tiny")] if r.training == "fold1")
     fold1 = next(t for t in cell["trainings"] if t["training"] == "fold1")
     assert fold1["transfer"] == [["synthetic_iemocap", run.uar - 5]]
@@ -94,3 +95,17 @@ def test_the_page_needs_nothing_from_the_network_and_never_parses_data_as_markup
     # The package ships the page's files (package data), so an installed copy writes the same page.
     pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
     assert '"peftser.benchmark.report" = ["web/*"]' in pyproject
+
+
+def test_a_failed_training_is_listed_in_its_cells_drilldown_with_its_error(tmp_path):
+    results = board_results(tmp_path)
+    path = next((results / "records").glob("*/*.json"))
+    record = json.loads(path.read_text())
+    identity = {k: record[k] for k in ("key", "label", "cell", "config", "upstream", "method", "variant", "task", "training")}
+    path.write_text(json.dumps({**identity, "status": "failed", "error": "RuntimeError: <boom>\nsecond line",
+                                "traceback": "Traceback (most recent call last):\n  ...\nRuntimeError: <boom>"}))
+    board, footnotes, _, _ = load_board(results)
+    cell = next(c for c in page_data(board, footnotes, [], "t")["cells"]
+                if (c["upstream"], c["variant"], c["task"]) == (record["upstream"], record["variant"], record["task"]))
+    assert cell["failed"] == [{"training": record["training"], "key": record["key"], "error": "RuntimeError: <boom> [...]"}]
+    assert record["training"] not in [t["training"] for t in cell["trainings"]] and len(cell["trainings"]) == 4

@@ -20,8 +20,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from peftser.benchmark.report.board import Board, Run, corpus_sort_key
-from peftser.benchmark.report.render import _notes_section, _problems_section  # the markdown's own lines
+from peftser.benchmark.report.board import Board, Run, backbone_sort_key, corpus_sort_key
+from peftser.benchmark.report.render import _first_line, _notes_section, _problems_section  # the markdown's own
 from peftser.benchmark.report.render_evaluations import evaluation_problems
 from peftser.downstream.task import EMOTIONS
 from peftser.files import write_text_atomic
@@ -91,21 +91,16 @@ def _training(run: Run, board: Board) -> dict[str, Any]:
     }
 
 
-def _first_line(text: Any) -> str:
-    lines = [line.strip() for line in str(text or "").splitlines() if line.strip()]
-    return lines[0] if lines else "(no error message)"
-
-
 def drilldown(board: Board) -> list[dict[str, Any]]:
     """Per (upstream, variant, task) of the board: its trainings, failed trainings and missing ones."""
     cells = []
-    order = sorted(board.groups(), key=lambda g: (corpus_sort_key(g[0]), board.variant_key(g[1])))
+    order = sorted(board.groups(), key=lambda g: (corpus_sort_key(g[0]), backbone_sort_key(g[2]), board.variant_key(g[1])))
     for group in order:
         task, variant, upstream = group
         cells.append({
             "upstream": upstream, "variant": variant, "method": board.method_of.get(variant, variant), "task": task,
             "trainings": [_training(run, board) for run in sorted(board.runs.get(group, []), key=lambda r: r.training)],
-            "failed": [{"training": r["training"], "key": r.get("key"), "error": _first_line(r.get("error"))}
+            "failed": [{"training": r["training"], "key": r.get("key"), "error": _first_line(r.get("error") or "")}
                        for r in board.failed.get(group, [])],
             "missing": board.missing_trainings(group),
         })
