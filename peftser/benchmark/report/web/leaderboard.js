@@ -34,12 +34,17 @@
   function unique(values) { return [...new Set(values)]; }
   function groupBy(items, keyOf) {
     const map = new Map();
-    for (const item of items) map.set(keyOf(item), [...(map.get(keyOf(item)) || []), item]);
+    for (const item of items) {
+      const name = keyOf(item);
+      if (!map.has(name)) map.set(name, []);
+      map.get(name).push(item);
+    }
     return map;
   }
   /** The filter attributes of a row or a figure (a missing one is not filtered on). */
   function where(upstream, variant, task) {
-    return { "data-upstream": upstream, "data-method": variant === undefined ? undefined : methodOf.get(variant) ?? variant, "data-task": task };
+    const method = variant === undefined ? undefined : methodOf.get(variant) ?? variant;
+    return { "data-upstream": upstream, "data-method": method, "data-task": task };
   }
 
   // -- sortable tables -------------------------------------------------------------------------------
@@ -119,7 +124,7 @@
   function ciBar(c, [lo, hi]) {
     const W = 160, H = 14, x = (v) => (hi > lo ? 4 + ((v - lo) * (W - 8)) / (hi - lo) : W / 2);
     const direction = c.direction || 0;
-    const better = direction !== 0 && direction > 0 !== Boolean(c.lower_is_better);
+    const better = direction !== 0 && (direction > 0) !== Boolean(c.lower_is_better);
     const bar = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img",
       class: direction === 0 ? "ci" : better ? "ci better" : "ci worse" },
       svg("line", { x1: x(0), x2: x(0), y1: 0, y2: H, class: "zero" }));
@@ -190,7 +195,6 @@
       table([...groupColumns,
         { title: "Demographic parity", value: (g) => g.demographic_parity },
         { title: "Equality of odds", value: (g) => g.equality_of_odds },
-        { title: "UAR mean", value: (g) => g.uar?.mean },
       ], groups, groupRow));
   }
 
@@ -219,10 +223,11 @@
       { title: "p", value: (c) => c.p, text: (c) => fmtP(c.p) },
       { title: "p (Holm)", value: (c) => c.p_holm, text: (c) => fmtP(c.p_holm) },
       { title: "Paired units", value: (c) => c.paired_units,
-        text: (c) => `${c.paired_units}` + (c.unmatched.method_only.length + c.unmatched.baseline_only.length
-          ? ` (${c.unmatched.method_only.length + c.unmatched.baseline_only.length} unmatched)` : "") },
+        text: (c) => `${c.paired_units}` + (unmatched(c) ? ` (${unmatched(c)} unmatched)` : "") },
     ], t.comparisons, (c) => where(c.method.upstream, c.method.variant, c.corpora.length === 1 ? c.corpora[0] : undefined))];
   }
+
+  const unmatched = (c) => c.unmatched.method_only.length + c.unmatched.baseline_only.length;
 
   function costSection() {
     if (!(board.cost || []).length) return;
