@@ -18,7 +18,7 @@ def parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--grid", metavar="NAME|FILE.yaml", help="run every cell of a grid (full, ablation, demo or a YAML file)")
     mode.add_argument("--train", nargs=4, metavar=("UPSTREAM", "METHOD", "TASK", "TRAINING"), help="run one cell")
-    mode.add_argument("--leaderboard", action="store_true", help="regenerate DIR/leaderboard.md from run records")
+    mode.add_argument("--leaderboard", action="store_true", help="regenerate DIR/leaderboard.md, leaderboard.json, index.html and the plots from run records")
     mode.add_argument("--cards", action="store_true", help="write a model card (README.md) in every artifact folder of DIR from its record")
     mode.add_argument(
         "--compare", nargs=2, metavar=("A", "B"),

@@ -16,3 +16,19 @@ def board_results(tmp_path: Path) -> Path:
     shutil.copytree(DATA / "records", results / "records")
     shutil.copy(DATA / "grids.json", results / "grids.json")
     return results
+
+
+def fixture_evaluations(board):
+    """Stand-in scores beyond the paper for a board's runs (an Evaluations, as evaluation records
+    would give): each training tested on synthetic_iemocap at its UAR - 5, and under white noise
+    at 10 and 0 dB at its UAR - 10 and - 20, beside a clean score equal to its UAR."""
+    from peftser.benchmark.report.evaluations import Evaluations
+
+    evaluations = Evaluations(planned=None)
+    for (task, variant, upstream), runs in board.runs.items():
+        for run in runs:
+            evaluations.transfer[(upstream, variant, task, "synthetic_iemocap")][run.training] = run.uar - 5
+            for noise, snr, drop in (("clean", None, 0), ("white", 10.0, 10), ("white", 0.0, 20)):
+                evaluations.noise[(upstream, variant, task, noise, snr)][run.training] = run.uar - drop
+            evaluations.recorded += 2
+    return evaluations

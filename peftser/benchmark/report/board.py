@@ -111,6 +111,8 @@ class Run:
     notes: tuple[str, ...]
     cost: RunCost | None = None  # what it cost (the cost table's figures)
     reference_demographic_parity: float | None = None  # None also in records written before it was computed
+    # The record itself, for the web page's drill-down (its history, dev metrics, deviations).
+    record: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -276,7 +278,7 @@ def _run_from_record(record: dict, variant: str) -> Run:
         uar=float(test["uar"]), demographic_parity=_optional(test["demographic_parity"]),
         equality_of_odds=_optional(test["equality_of_odds"]), method_params=int(record["method_params"]),
         head_params=int(record["head_params"]), upstream_params=record.get("upstream_params"),
-        notes=tuple(test.get("notes") or ()), cost=run_cost(record),
+        notes=tuple(test.get("notes") or ()), cost=run_cost(record), record=record,
         reference_demographic_parity=_optional(test.get("reference_demographic_parity")),
     )
 

@@ -226,7 +226,8 @@ def evaluations_json(evaluations: Evaluations, board: Board, baseline: str) -> d
         "beyond_the_paper": True,
         "cross_corpus": cross,
         "noise": noise,
-        "paired": [t.to_dict() for t in (transfer, noisy) if t is not None],
+        # Its own key: the in-corpus "paired" tables stay beside it.
+        "paired_evaluations": [t.to_dict() for t in (transfer, noisy) if t is not None],
         "evaluations": {"recorded": evaluations.recorded, "planned": evaluations.planned, "failed": len(evaluations.failed)},
     }
 

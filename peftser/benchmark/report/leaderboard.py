@@ -29,6 +29,7 @@ from peftser.benchmark.report.plots_evaluations import write_evaluation_plots
 from peftser.benchmark.report.paired import DEFAULT_BASELINE, PairedStats, baseline_pairs, paired_stats, variants_of
 from peftser.benchmark.report.plots import write_plots
 from peftser.benchmark.report.render import render
+from peftser.benchmark.report.render_html import PAGE, write_page
 from peftser.benchmark.report.render_json import leaderboard_json
 from peftser.files import check_writable_dir, write_text_atomic
 
@@ -65,7 +66,7 @@ def write_leaderboard(
     footnotes: Sequence[str] | None = None,
     baseline: str = DEFAULT_BASELINE,
 ) -> Path:
-    """Regenerate results_dir/leaderboard.md, leaderboard.json and the PNG plots from the records; the markdown's path."""
+    """Regenerate results_dir/leaderboard.md, leaderboard.json, index.html and the PNG plots from the records; the markdown's path."""
     root = Path(results_dir)
     return _write(root, collect(load_records(root), expected_cells), footnotes or (), baseline)
 
@@ -73,9 +74,11 @@ def write_leaderboard(
 def _write(root: Path, board: Board, footnotes: Sequence[str], baseline: str, expected_rule: str | None = None) -> Path:
     paired = versus_baseline(board, baseline)
     plots = write_plots(board, root, paired, baseline) + write_evaluation_plots(board.evaluations, board, root)
-    write_text_atomic(root / LEADERBOARD_JSON, leaderboard_json(board, paired, baseline))
+    data = leaderboard_json(board, paired, baseline)
+    write_text_atomic(root / LEADERBOARD_JSON, data)
     path = root / LEADERBOARD
     write_text_atomic(path, render(board, footnotes, set(plots), paired, baseline, expected_rule))
+    write_page(root, data, board, footnotes, plots, expected_rule)  # index.html: the same board, in a browser
     return path
 
 
@@ -147,5 +150,5 @@ def leaderboard_command(results: str | Path | None = None, *, baseline: str | No
         print(f"error: {error}", file=sys.stderr)
         return 2
     path = _write(root, board, footnotes, baseline or DEFAULT_BASELINE, rule)
-    print(f"wrote {path} and {LEADERBOARD_JSON} ({source})")
+    print(f"wrote {path}, {LEADERBOARD_JSON} and {PAGE} ({source})")
     return 0

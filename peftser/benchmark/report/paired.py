@@ -125,6 +125,7 @@ class Comparison:
             "smallest_possible_p": None if r is None else r.smallest_p,
             "p_improve": None if r is None else r.p_improve,
             "p_improve_ci": None if r is None else list(r.p_improve_ci),
+            "direction": self.direction,  # the tables' marker: +1 / -1 significantly higher / lower, else 0
         }
 
 

@@ -1,0 +1,111 @@
+"""The leaderboard's web page (index.html) without a browser: written beside leaderboard.md from the
+same board, its numbers leaderboard.json's own, its drill-down the records', its data inert."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from board_fixture import DATA, board_results, fixture_evaluations
+from peftser.benchmark.report.leaderboard import load_board, versus_baseline
+from peftser.benchmark.report.render_html import PAGE, WEB, page_data, render_page, script_json
+from peftser.benchmark.report.render_json import leaderboard_json
+from peftser.cli import main
+
+NASTY = "</script><script>window.pwned=1</script> <!-- & \"quoted\" 'single'\nnext line \u2028 <img src=x onerror=alert(1)>"
+
+
+def blocks(html: str) -> dict[str, object]:
+    """The page's JSON blocks by id, parsed as the browser's JSON.parse would read them."""
+    found = re.findall(r'<script type="application/json" id="([\w-]+)">(.*?)</script>', html, flags=re.S)
+    return {name: json.loads(text) for name, text in found}
+
+
+def test_leaderboard_writes_the_page_beside_the_markdown_from_the_same_numbers(tmp_path, capsys):
+    results = board_results(tmp_path)
+    assert main(["--leaderboard", "--results", str(results)]) == 0
+    assert "index.html" in capsys.readouterr().out
+    page = blocks((results / PAGE).read_text())
+    # Every number the page shows of the tables is leaderboard.json's, embedded as it was written.
+    assert page["leaderboard-data"] == json.loads((results / "leaderboard.json").read_text())
+    assert page["page-data"]["footnotes"][0].startswith("Demo grid:")
+
+
+def test_the_drilldown_is_each_records_own_figures(tmp_path):
+    results = board_results(tmp_path)
+    board, footnotes, _, rule = load_board(results)
+    cells = {(c["upstream"], c["variant"], c["task"]): c for c in page_data(board, footnotes, [], "t", rule)["cells"]}
+    records = [json.loads(p.read_text()) for p in (DATA / "records").glob("*/*.json")]
+    for record in records:
+        cell = cells[(record["upstream"], record["variant"], record["task"])]
+        training = next(t for t in cell["trainings"] if t["training"] == record["training"])
+        assert training["test"]["confusion"] == record["test"]["confusion"]
+        assert training["dev"]["uar"] == record["dev"]["uar"] and training["best_epoch"] == record["best_epoch"]
+        assert training["history"] == [[h["epoch"], h["dev_uar"]] for h in record["history"]]
+        assert training["deviations"] == record["deviations"]
+        assert training["cost"]["wall_time_s"] == record["wall_time_s"]
+        assert training["classes"] == ["neutral", "happy", "sad", "angry"]
+    # A group the demo grid expects but that has no record lists its missing trainings.
+    empty = cells[("demo_whisper_base", "lora", "synthetic_iemocap")]
+    assert empty["trainings"] == [] and empty["missing"] == ["fold1", "fold2", "fold3", "fold4", "fold5"]
+
+
+def test_the_drilldown_carries_each_trainings_scores_beyond_the_paper(tmp_path):
+    board, footnotes, _, _ = load_board(board_results(tmp_path))
+    board.evaluations = fixture_evaluations(board)
+    cell = next(c for c in page_data(board, footnotes, [], "t")["cells"]
+                if (c["upstream"], c["variant"], c["task"]) == ("demo_whisper_tiny", "lora", "synthetic_crema_d"))
+    run = next(r for r in board.runs[("synthetic_crema_d", "lora", "demo_whisper_tiny")] if r.training == "fold1")
+    fold1 = next(t for t in cell["trainings"] if t["training"] == "fold1")
+    assert fold1["transfer"] == [["synthetic_iemocap", run.uar - 5]]
+    assert fold1["noise"] == [["clean", None, run.uar], ["white", 10.0, run.uar - 10], ["white", 0.0, run.uar - 20]]
+
+
+def test_the_in_corpus_paired_tables_stay_in_the_json_beside_the_evaluations(tmp_path):
+    # The evaluations' own paired tables used to replace the in-corpus ones under the same key.
+    board, _, _, _ = load_board(board_results(tmp_path))
+    board.evaluations = fixture_evaluations(board)
+    data = json.loads(leaderboard_json(board, versus_baseline(board), "downstream"))
+    assert {t["title"] for t in data["paired"]["tables"]} >= {"UAR, the four synthetic corpora", "UAR per corpus"}
+    assert [t["title"] for t in data["paired_evaluations"]] == ["Cross-corpus UAR vs baseline", "Noise: UAR vs baseline at each SNR"]
+
+
+def test_no_string_of_the_data_can_end_its_script_block_or_start_markup():
+    text = script_json({"name": NASTY, NASTY: [NASTY]})
+    assert not set("<>&") & set(text)
+    assert json.loads(text) == {"name": NASTY, NASTY: [NASTY]}
+    html = render_page(json.dumps({"groups": [{"variant": NASTY}]}), {"title": NASTY, "cells": [], "footnotes": [NASTY]})
+    # The page's own three script elements and nothing else; the data survives the round trip.
+    assert html.count("<script") == 3 and html.count("</script>") == 3
+    assert blocks(html)["page-data"]["footnotes"] == [NASTY]
+    assert blocks(html)["leaderboard-data"]["groups"][0]["variant"] == NASTY
+
+
+def test_the_page_needs_nothing_from_the_network_and_never_parses_data_as_markup(tmp_path):
+    results = board_results(tmp_path)
+    assert main(["--leaderboard", "--results", str(results)]) == 0
+    html = (results / PAGE).read_text()
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html).group(1)
+    assert "default-src 'none'" in policy and "connect-src" not in policy  # no fetch, no font, no frame
+    assert not re.search(r"(src|href)=\"(https?:)?//", html) and "@import" not in html and "url(" not in html
+    script = (WEB / "leaderboard.js").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert sink not in script, sink
+    # The package ships the page's files (package data), so an installed copy writes the same page.
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert '"peftser.benchmark.report" = ["web/*"]' in pyproject
+
+
+def test_a_failed_training_is_listed_in_its_cells_drilldown_with_its_error(tmp_path):
+    results = board_results(tmp_path)
+    path = next((results / "records").glob("*/*.json"))
+    record = json.loads(path.read_text())
+    identity = {k: record[k] for k in ("key", "label", "cell", "config", "upstream", "method", "variant", "task", "training")}
+    path.write_text(json.dumps({**identity, "status": "failed", "error": "RuntimeError: <boom>\nsecond line",
+                                "traceback": "Traceback (most recent call last):\n  ...\nRuntimeError: <boom>"}))
+    board, footnotes, _, _ = load_board(results)
+    cell = next(c for c in page_data(board, footnotes, [], "t")["cells"]
+                if (c["upstream"], c["variant"], c["task"]) == (record["upstream"], record["variant"], record["task"]))
+    assert cell["failed"] == [{"training": record["training"], "key": record["key"], "error": "RuntimeError: <boom> [...]"}]
+    assert record["training"] not in [t["training"] for t in cell["trainings"]] and len(cell["trainings"]) == 4
