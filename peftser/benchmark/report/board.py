@@ -221,6 +221,30 @@ def _registered_trainings(task: str) -> tuple[str, ...] | None:
     return tuple(TASKS.get(task).training_names) if task in TASKS else None
 
 
+@lru_cache(maxsize=None)
+def _default_classes(task: str) -> tuple[str, ...]:
+    """A task's classes under its default arguments (the paper's four for a task not registered here)."""
+    from peftser.downstream.task import EMOTIONS
+
+    _registered_trainings(task)  # imports the registered tasks
+    return tuple(TASKS.get(task).classes_for({})) if task in TASKS else EMOTIONS
+
+
+def label_set_group(task: str, classes: Sequence[str] | None) -> str:
+    """The task part of a group: the task's name, or, for trainings scored over another label set
+    than its default (CREMA-D's native six), the name with the count of classes, so that the board
+    never averages trainings whose label sets differ."""
+    if classes is None or tuple(classes) == _default_classes(task):
+        return task
+    return f"{task} ({len(classes)} classes)"
+
+
+def _cell_classes(cell: Cell) -> tuple[str, ...] | None:
+    if not cell.task_args or cell.task not in TASKS:
+        return None
+    return tuple(TASKS.get(cell.task).classes_for(dict(cell.task_args)))
+
+
 def _parse_label(label: str) -> tuple[str, str, str, str]:
     parts = label.split("/")
     if len(parts) != 4 or not all(parts):
@@ -243,12 +267,13 @@ def _expected(cells: Iterable[Cell | dict | str], method_of: dict[str, str]) -> 
             raise TypeError(f"expected cells must be Cells, Cell dicts or labels, got {item!r}")
         if isinstance(item, dict):
             item = Cell.from_dict(item)
-        key = None
+        key, classes = None, None
         if isinstance(item, Cell):
             method_of.setdefault(item.variant or item.method, item.method)
-            key, item = item.key, item.label
+            key, classes, item = item.key, _cell_classes(item), item.label
         # A bare label names the variant only: unless a record names its method, it is its own method.
         upstream, variant, task, training = _parse_label(item)
+        task = label_set_group(task, classes)
         expected.groups[(task, variant, upstream)].add(training)
         if key is not None:
             expected.claims[key].append((task, variant, upstream))
@@ -287,7 +312,7 @@ def collect(records: Iterable[dict], expected: Iterable[Cell | dict | str] | Non
             source = (record.get("path") or record.get("label")) if isinstance(record, dict) else None
             board.unreadable.append((str(source or f"record {i}"), problem))
             continue
-        own = (record["task"], record.get("variant") or record["method"], record["upstream"])
+        own = (label_set_group(record["task"], record.get("classes")), record.get("variant") or record["method"], record["upstream"])
         groups = grid.claims.get(str(record.get("key"))) if grid else None
         if not groups:
             groups = [own]

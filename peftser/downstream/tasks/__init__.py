@@ -15,6 +15,12 @@ from peftser.downstream.tasks import crema_d, iemocap, msp_improv, msp_podcast, 
 from peftser.registry import TASKS, load_builtins
 
 
+def task_classes(name: str, options: dict | None = None) -> tuple[str, ...]:
+    """The ordered classes of task ``name`` with task arguments ``options``, without reading data."""
+    load_builtins()
+    return TASKS.get(name).classes_for(dict(options or {}))
+
+
 def make_task(
     name: str, *, data_root: str | Path | None = None, root: str | Path | None = None, strict: bool = False, **options
 ) -> Task:
