@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from peftser.downstream.task import EMOTIONS, GENDERS
+from peftser.downstream.task import EMOTIONS, GENDERS, UNKNOWN_GENDER
 
 NUM_CLASSES = len(EMOTIONS)
 
@@ -163,19 +163,20 @@ def equality_of_odds(labels: Any, preds: Any, genders: Sequence[str]) -> float:
     return _equality_of_odds(confusion_tensor(labels, preds, genders))
 
 
-def _notes(tensor: np.ndarray, classes: Sequence[str]) -> list[str]:
+def _notes(tensor: np.ndarray, classes: Sequence[str], matrix: np.ndarray) -> list[str]:
     """What a reader must know to interpret the numbers: absent genders and classes."""
     notes = []
     per_gender = tensor.sum(axis=(1, 2))
     support = tensor.sum(axis=2)  # [gender, true class]
-    predicted = tensor.sum(axis=(0, 1)) > 0
+    predicted = matrix.sum(axis=0) > 0  # every utterance, those of no stated gender too
+    class_support = matrix.sum(axis=1)
     for gender, count in zip(GENDERS, per_gender):
         if count == 0:
             notes.append(
                 f"no utterances from {gender} speakers: demographic parity and equality of odds are undefined"
             )
     for c, emotion in enumerate(classes):
-        if support[:, c].sum() == 0:
+        if class_support[c] == 0:
             if predicted[c]:
                 notes.append(
                     f"no '{emotion}' utterances, yet '{emotion}' was predicted: UAR and macro F1 count"
@@ -202,8 +203,16 @@ def _finite_or_none(value: float) -> float | None:
 def compute_metrics(labels: Any, preds: Any, genders: Sequence[str], classes: Sequence[str] = EMOTIONS) -> dict[str, Any]:
     """All metrics of one evaluation over ``classes`` (label index = position), as stored in a run
     record (undefined fairness is None)."""
-    tensor = confusion_tensor(labels, preds, genders, len(classes))
-    matrix = tensor.sum(axis=0)
+    matrix = confusion_matrix(labels, preds, len(classes))
+    # Utterances whose corpus names no gender count in every metric but the fairness ones.
+    known = [i for i, g in enumerate(genders) if g != UNKNOWN_GENDER]
+    if len(known) == len(genders):
+        tensor = confusion_tensor(labels, preds, genders, len(classes))
+    else:
+        y, p = _pair(labels, preds, len(classes))
+        tensor = np.zeros((len(GENDERS), len(classes), len(classes)), dtype=np.int64)
+        if known:
+            tensor = confusion_tensor(y[known], p[known], [genders[i] for i in known], len(classes))
     return {
         "uar": _uar(matrix),
         "acc": _accuracy(matrix),
@@ -212,7 +221,7 @@ def compute_metrics(labels: Any, preds: Any, genders: Sequence[str], classes: Se
         "equality_of_odds": _finite_or_none(_equality_of_odds(tensor)),
         "confusion": matrix.tolist(),
         "n": int(matrix.sum()),
-        "notes": _notes(tensor, classes),
+        "notes": _notes(tensor, classes, matrix),
     }
 
 
@@ -240,9 +249,9 @@ def metrics_from_predictions(predictions: Sequence[dict[str, Any]], classes: Seq
     """``compute_metrics`` from a record's predictions ({"key", "label", "pred", "gender"}, class names)."""
     labels, preds = prediction_indices(predictions, classes)
     for i, entry in enumerate(predictions):
-        if entry.get("gender") not in GENDERS:
+        if entry.get("gender") not in (*GENDERS, UNKNOWN_GENDER):
             raise ValueError(f"predictions[{i}] (key {entry.get('key')!r}): gender is {entry.get('gender')!r}; "
-                             f"expected one of {', '.join(GENDERS)}")
+                             f"expected one of {', '.join((*GENDERS, UNKNOWN_GENDER))}")
     return compute_metrics(labels, preds, [entry["gender"] for entry in predictions], classes)
 
 

@@ -12,6 +12,7 @@ from peftser.registry import UnknownNameError
 # The paper's four classes, in this order everywhere (label index = position).
 EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry")
 GENDERS: tuple[str, ...] = ("female", "male")
+UNKNOWN_GENDER = "unknown"  # a corpus that does not say (scored, left out of the fairness metrics)
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class Utterance:
     key: str  # unique within the corpus
     path: Path  # audio file as the corpus ships it (any rate, any channel count)
     speaker: str
-    gender: str  # one of GENDERS
+    gender: str  # one of GENDERS, or UNKNOWN_GENDER
     label: str  # one of its task's classes
     segment: tuple[float, float] | None = None  # (start, end) seconds of a longer file, or the whole file
 

@@ -32,6 +32,8 @@ def make_task(
     cls = TASKS.get(name)
     generated = getattr(cls, "generated", False)
     layout = getattr(cls, "layout", "") or f"the {name} corpus"
+    if root is None and getattr(cls, "audio_root", None) is not None:  # a task file names its audio folder
+        root = cls.audio_root
     if root is None and not generated:
         if data_root is None:
             raise ValueError(
