@@ -265,3 +265,24 @@ def test_a_cell_on_a_csv_manifest_with_its_own_folds_is_scored_over_its_classes(
                       results_dir=tmp_path / "results")
     assert_recomputes(record, SIX)
     assert {p["key"].split("/")[0] for p in record["predictions"]} == {"spk2", "spk3"}  # fold 2's speakers
+
+
+# -- the leaderboard never averages trainings over different label sets -------------------------
+
+def test_the_board_keeps_trainings_over_another_label_set_in_a_group_of_their_own(tmp_path):
+    from peftser.benchmark.report.board import FAMILY_TITLES, collect, families, load_records
+    from tests.board_fixture import board_results
+
+    records = load_records(board_results(tmp_path))
+    first = records[0]
+    six = {**first, "key": "0" * 16, "classes": SIX, "task_args": {"classes": "native"},
+           "test": {**first["test"], "uar": 99.0}}
+    board = collect([*records, six])
+    group = (first["task"], first.get("variant") or first["method"], first["upstream"])
+    own = (f"{first['task']} (6 classes)", *group[1:])
+    assert [r.uar for r in board.runs[own]] == [99.0]
+    assert 99.0 not in [r.uar for r in board.runs[group]] and len(board.runs[group]) == len([r for r in records if
+                                                                                              (r["task"], r.get("variant") or r["method"], r["upstream"]) == group])
+    found = families(["synthetic_emobox", own[0]])
+    assert sorted(found.values()) == [[own[0]], ["synthetic_emobox"]]  # never one mean over both
+    assert all(FAMILY_TITLES[f].startswith("Other corpora (") for f in found)

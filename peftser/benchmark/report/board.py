@@ -358,15 +358,31 @@ def families(tasks: Iterable[str]) -> dict[str, list[str]]:
     if "synthetic" in present:
         families["synthetic"] = [SYNTHETIC_PREFIX + c for c in CORPUS_ORDER]
     if "other" in present:
-        families["other"] = sorted(present["other"], key=corpus_sort_key)
+        # Corpora with other label sets are averaged only with corpora of the same set.
+        by_set: dict[tuple[str, ...], list[str]] = defaultdict(list)
+        for task in sorted(present["other"], key=corpus_sort_key):
+            by_set[_group_label_set(task)].append(task)
+        for label_set, members in by_set.items():
+            families["other" if len(by_set) == 1 else f"other: {', '.join(label_set)}"] = members
     return families
 
 
-FAMILY_TITLES = {
+def _group_label_set(task: str) -> tuple[str, ...]:
+    """The label set of a board group's task: its registered default, or, for a group named with
+    its count of classes (``label_set_group``), a set of its own."""
+    return (task,) if re.fullmatch(r".+ \(\d+ classes\)", task) else _default_classes(task)
+
+
+class _Titles(dict):
+    def __missing__(self, family: str) -> str:  # "other: <label set>": other corpora of one label set
+        return f"Other corpora ({family.partition(': ')[2]})"
+
+
+FAMILY_TITLES = _Titles({
     "paper": "The paper's four corpora",
     "synthetic": "The four synthetic corpora",
     "other": "Other corpora",
-}
+})
 
 
 @dataclass(frozen=True)

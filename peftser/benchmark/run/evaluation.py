@@ -28,7 +28,7 @@ from peftser.benchmark.run.noise import noisy
 from peftser.benchmark.run.tasks import worker_task
 from peftser.benchmark.run.training import Clip, load_clips, predict, resolve_precision, score, versions
 from peftser.benchmark.store import ResultStore
-from peftser.downstream.task import Utterance
+from peftser.downstream.task import EMOTIONS, Utterance
 
 
 class EvaluationError(RuntimeError):
@@ -84,9 +84,12 @@ def _chosen(utterances: Sequence[Utterance], limit: int | None) -> list[Utteranc
 
 
 def _result(condition: dict[str, Any], model, clips, cfg: TrainConfig, device, precision,
-            model_classes: tuple[str, ...], classes: tuple[str, ...]) -> dict[str, Any]:
-    """One condition scored over ``classes``: the model's logits restricted to those columns (a
-    transfer across label sets is scored on the shared classes alone, each clip's label among them)."""
+            model_classes: tuple[str, ...] = EMOTIONS, classes: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """One condition scored over ``classes`` (default the model's): the model's logits restricted to
+    those columns (a transfer across label sets is scored on the shared classes alone, each clip's
+    label among them)."""
+    classes = tuple(model_classes) if classes is None else tuple(classes)
+    model_classes = tuple(model_classes)
     logits = predict(model, clips, cfg.batch_size, device, precision)
     if classes != model_classes:
         logits = logits[:, [model_classes.index(c) for c in classes]]
