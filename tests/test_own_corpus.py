@@ -286,3 +286,14 @@ def test_the_board_keeps_trainings_over_another_label_set_in_a_group_of_their_ow
     found = families(["synthetic_emobox", own[0]])
     assert sorted(found.values()) == [[own[0]], ["synthetic_emobox"]]  # never one mean over both
     assert all(FAMILY_TITLES[f].startswith("Other corpora (") for f in found)
+
+
+def test_emobox_classes_may_subset_the_label_map_and_the_other_rows_are_counted(tmp_path):
+    emobox_folder(tmp_path)
+    register_task_file(emobox_yaml(tmp_path, classes=FOUR))
+    with pytest.warns(UserWarning, match="skipped 12 row"):
+        task = make_task("emobox_tiny")
+        assert {u.label for u in task.utterances} == set(FOUR) and len(task.utterances) == 24
+    assert task.skipped == {"bad row: label 'f' outside the classes": 6, "bad row: label 'd' outside the classes": 6}
+    with pytest.raises(RowError, match="no code maps to class 'calm'"):
+        register_task_file(emobox_yaml(tmp_path, classes=[*FOUR, "calm"]))

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from peftser.downstream.tasks.folds import reference_seed
-from peftser.downstream.tasks.manifest import check_label_map, read_manifest, relative
+from peftser.downstream.tasks.manifest import read_manifest, relative
 from peftser.downstream.tasks.rows import (
     KeyPlan, Row, RowCorpus, RowError, check_plans, check_unique, gender_of, segment_of, speaker_dev,
 )
@@ -83,7 +83,12 @@ def emobox_task(spec: dict[str, Any], path: Path) -> type:
     dataset = folder.name
     mapping = _label_map(folder)
     classes = [str(c) for c in spec["classes"]] if spec.get("classes") else list(dict.fromkeys(mapping.values()))
-    mapping = check_label_map(folder / "label_map.json", mapping, classes)
+    # ``classes`` may order or subset the map's names (rows of other classes are counted and
+    # skipped), but a class no code maps to could never be a label.
+    unnamed = [c for c in classes if c not in mapping.values()]
+    if unnamed:
+        raise RowError(f"{folder / 'label_map.json'}: no code maps to class {unnamed[0]!r} of {path.name}'s classes "
+                       f"(the map names {', '.join(dict.fromkeys(mapping.values()))})")
     pattern = _pattern(path, spec.get("speaker_pattern"))
     folds = fold_files(folder, dataset)
     rows: dict[str, Row] = {}
