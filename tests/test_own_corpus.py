@@ -30,7 +30,10 @@ QUICK = {"epochs": 2, "batch_size": 8, "head_hidden": 16, "max_seconds": 0.5, "a
 def _forget_registered(monkeypatch):
     from peftser.downstream.tasks import manifest
 
-    monkeypatch.delenv("PEFTSER_TASK_FILES", raising=False)  # --task-file sets it; restored unset after
+    from peftser.registry import load_builtins
+
+    monkeypatch.setenv("PEFTSER_TASK_FILES", "")  # --task-file sets it; restored as it was afterwards
+    load_builtins()  # so that only the test's own tasks are forgotten afterwards
     before = set(TASKS.names())
     yield
     for name in set(TASKS.names()) - before:  # a test's task files do not outlive it
@@ -252,6 +255,14 @@ def test_a_cell_on_the_synthetic_emobox_corpus_is_scored_over_its_six_classes(tm
     board = Evaluations()
     board.add(evaluation)
     assert board.shared == {("synthetic_emobox", "synthetic_crema_d"): tuple(FOUR)}
+
+    # The other way round: a four-class model scored only on the six-class corpus' shared-label utterances.
+    back = Cell("demo_whisper_tiny", "downstream", "synthetic_crema_d", "fold1", train=QUICK)
+    ResultStore(tmp_path).save_record(run_cell(back, device="cpu", results_dir=tmp_path))
+    condition = {"kind": "transfer", "test_task": "synthetic_emobox", "task_args": {}, "max_utterances": None}
+    result = run_evaluation(Evaluation(back, condition), device="cpu", results_dir=tmp_path)["results"][0]
+    assert result["classes"] == FOUR and len(result["predictions"]) == 96  # 144 utterances, 48 fear or disgust
+    assert {p["label"] for p in result["predictions"]} == set(FOUR)
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ import numpy as np
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.record import problem as record_problem
 from peftser.benchmark.report.cost import RunCost, run_cost
+from peftser.benchmark.report.label_sets import cell_classes, group_label_set, label_set_group
 from peftser.benchmark.record import read_records
 from peftser.registry import TASKS
 
@@ -221,30 +222,6 @@ def _registered_trainings(task: str) -> tuple[str, ...] | None:
     return tuple(TASKS.get(task).training_names) if task in TASKS else None
 
 
-@lru_cache(maxsize=None)
-def _default_classes(task: str) -> tuple[str, ...]:
-    """A task's classes under its default arguments (the paper's four for a task not registered here)."""
-    from peftser.downstream.task import EMOTIONS
-
-    _registered_trainings(task)  # imports the registered tasks
-    return tuple(TASKS.get(task).classes_for({})) if task in TASKS else EMOTIONS
-
-
-def label_set_group(task: str, classes: Sequence[str] | None) -> str:
-    """The task part of a group: the task's name, or, for trainings scored over another label set
-    than its default (CREMA-D's native six), the name with the count of classes, so that the board
-    never averages trainings whose label sets differ."""
-    if classes is None or tuple(classes) == _default_classes(task):
-        return task
-    return f"{task} ({len(classes)} classes)"
-
-
-def _cell_classes(cell: Cell) -> tuple[str, ...] | None:
-    if not cell.task_args or cell.task not in TASKS:
-        return None
-    return tuple(TASKS.get(cell.task).classes_for(dict(cell.task_args)))
-
-
 def _parse_label(label: str) -> tuple[str, str, str, str]:
     parts = label.split("/")
     if len(parts) != 4 or not all(parts):
@@ -270,7 +247,7 @@ def _expected(cells: Iterable[Cell | dict | str], method_of: dict[str, str]) -> 
         key, classes = None, None
         if isinstance(item, Cell):
             method_of.setdefault(item.variant or item.method, item.method)
-            key, classes, item = item.key, _cell_classes(item), item.label
+            key, classes, item = item.key, cell_classes(item), item.label
         # A bare label names the variant only: unless a record names its method, it is its own method.
         upstream, variant, task, training = _parse_label(item)
         task = label_set_group(task, classes)
@@ -361,16 +338,10 @@ def families(tasks: Iterable[str]) -> dict[str, list[str]]:
         # Corpora with other label sets are averaged only with corpora of the same set.
         by_set: dict[tuple[str, ...], list[str]] = defaultdict(list)
         for task in sorted(present["other"], key=corpus_sort_key):
-            by_set[_group_label_set(task)].append(task)
+            by_set[group_label_set(task)].append(task)
         for label_set, members in by_set.items():
             families["other" if len(by_set) == 1 else f"other: {', '.join(label_set)}"] = members
     return families
-
-
-def _group_label_set(task: str) -> tuple[str, ...]:
-    """The label set of a board group's task: its registered default, or, for a group named with
-    its count of classes (``label_set_group``), a set of its own."""
-    return (task,) if re.fullmatch(r".+ \(\d+ classes\)", task) else _default_classes(task)
 
 
 class _Titles(dict):

@@ -176,6 +176,8 @@ def run_evaluation(
         raise EvaluationError(f"the artifact of {cell.label} ({artifact}) does not load: {exc}") from None
     if condition["kind"] == "transfer":
         results = [_result({"test_task": condition["test_task"]}, model, clips, cfg, device, precision, model_classes, classes)]
+        if tuple(task.classes) != model_classes:  # label sets differ: say which classes were scored, either way round
+            results[0]["classes"] = list(classes)
     else:
         results = [clean_result(clips, source_record)] + [
             _result({"noise": kind, "snr_db": snr}, model, [NoisyClip(c, kind, snr) for c in clips], cfg, device, precision,

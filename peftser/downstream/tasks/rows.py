@@ -10,6 +10,7 @@ their utterances one by one. Audio is screened when the task is loaded, as for e
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -138,8 +139,6 @@ def speaker_dev(train: list[str], speaker: dict[str, str]) -> frozenset[str]:
 
 
 def _natural(text: str) -> tuple:
-    import re
-
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
 
 
