@@ -308,3 +308,25 @@ def test_emobox_classes_may_subset_the_label_map_and_the_other_rows_are_counted(
     assert task.skipped == {"bad row: label 'f' outside the classes": 6, "bad row: label 'd' outside the classes": 6}
     with pytest.raises(RowError, match="no code maps to class 'calm'"):
         register_task_file(emobox_yaml(tmp_path, classes=[*FOUR, "calm"]))
+
+
+def test_segments_of_one_file_are_utterances_of_their_own_read_and_cached_apart(tmp_path, capsys):
+    from peftser.downstream.audio import load_audio
+
+    rows = corpus_rows(tmp_path / "c")
+    write_wav(tmp_path / "c" / "audio" / "long.wav", seed=7, seconds=0.5, rate=48000, channels=2)
+    rows += [{"path": "long.wav", "label": "fear", "speaker": "spk0", "start": 0.0, "end": 0.1},
+             {"path": "long.wav", "label": "sad", "speaker": "spk0", "start": 0.1, "end": 0.35}]
+    path = task_file(tmp_path / "c", "segments", rows)
+    out = tmp_path / "segments.csv"
+    assert main(["--task-file", str(path), "--manifest", "segments", "--out", str(out)]) == 0
+    written = {r["key"]: r for r in csv.DictReader(out.open())}
+    assert (written["long.wav@0.1-0.35"]["start"], written["long.wav@0.1-0.35"]["end"]) == ("0.1", "0.35")
+    task = make_task("segments")
+    first, second = (next(u for u in task.utterances if u.key == k) for k in ("long.wav@0-0.1", "long.wav@0.1-0.35"))
+    whole = load_audio(first.path)
+    assert len(load_audio(first.path, segment=first.segment)) == 1600 and len(load_audio(second.path, segment=second.segment)) == 4000
+    assert len(whole) == 8000  # the whole file stays its own entry
+    # The segment is that span of the file (away from its edges, where resampling sees the cut).
+    segment = load_audio(second.path, segment=second.segment)
+    assert abs(segment[200:-200] - whole[1600 + 200:5600 - 200]).max() < 0.02

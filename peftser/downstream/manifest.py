@@ -27,12 +27,19 @@ def manifest_rows(task: Task) -> tuple[list[str], list[list[str]]]:
     """The CSV header and one row per kept utterance."""
     trainings = task.trainings()
     roles = {t.name: _roles(t) for t in trainings}
-    header = [*COLUMNS, *(t.name for t in trainings)]
+    # Segments of longer files (manifest and EmoBox corpora) add their start and end seconds.
+    segments = any(u.segment for u in task.utterances)
+    header = [*COLUMNS, *(("start", "end") if segments else ()), *(t.name for t in trainings)]
     rows = [
-        [u.key, str(u.path), u.speaker, u.gender, u.label, *(roles[t.name].get(u.key, "") for t in trainings)]
+        [u.key, str(u.path), u.speaker, u.gender, u.label, *(_span(u) if segments else ()),
+         *(roles[t.name].get(u.key, "") for t in trainings)]
         for u in task.utterances
     ]
     return header, rows
+
+
+def _span(utterance) -> tuple[str, str]:
+    return ("", "") if utterance.segment is None else tuple(f"{s:g}" for s in utterance.segment)
 
 
 def write_manifest(task: Task, out_path: str | Path) -> str:
