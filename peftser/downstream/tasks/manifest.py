@@ -34,7 +34,7 @@ import yaml
 
 from peftser.downstream.tasks.folds import fixed_split_plans, kfold_plans
 from peftser.downstream.tasks.rows import (
-    Row, RowCorpus, RowError, check_plans, check_unique, gender_of, plans_from_groups, segment_of,
+    Row, RowCorpus, RowError, check_plans, check_unique, gender_of, natural_key, plans_from_groups, segment_of,
 )
 from peftser.registry import TASKS
 
@@ -220,7 +220,7 @@ def _plans(path: Path, spec: dict[str, Any], split: str | None, groups: dict[str
         if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
             raise RowError(f"{path}: seeds must be a whole number >= 1, got {seeds!r}")
         return fixed_split_plans(["train"], ["dev"], ["test"], seeds)
-    values = sorted(set(groups.values()), key=lambda v: (len(v), v))
+    values = sorted(set(groups.values()), key=natural_key)
     if split == "fold":
         if len(values) < 2:
             raise RowError(f"{path}: the fold column holds one fold ({values[0]!r}); cross-validation needs two or more")

@@ -133,12 +133,13 @@ def check_plans(source: str, rows: list[Row], plans: list[KeyPlan], *, speakers_
 def speaker_dev(train: list[str], speaker: dict[str, str]) -> frozenset[str]:
     """The dev set drawn from the training side's speakers: the last ceil(n/5) of them in order,
     the recipe of the paper's fold corpora (peftser.downstream.tasks.folds)."""
-    speakers = sorted({speaker[k] for k in train}, key=_natural)
+    speakers = sorted({speaker[k] for k in train}, key=natural_key)
     dev = set(speakers[-math.ceil(len(speakers) / 5):]) if len(speakers) > 1 else set()
     return frozenset(k for k in train if speaker[k] in dev)
 
 
-def _natural(text: str) -> tuple:
+def natural_key(text: str) -> tuple:
+    """"spk2" before "spk10": digit runs compare as numbers (the order folds are formed in)."""
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
 
 
