@@ -53,19 +53,13 @@ class Prediction:
         return self.error is None and self.scored_seconds < self.seconds
 
 
-class _Unlabelled:
-    """What the evaluation batches read of a clip's utterance: its label index, here unknown and
-    never used (0 stands in; only the logits are kept)."""
-
-    label_index = 0
-
-
 @dataclass(frozen=True)
 class _Input:
-    """A prepared clip in the shape the evaluation batches take (``length``, ``wave()``)."""
+    """A prepared clip in the shape the evaluation batches take (``length``, ``wave()``, ``label``:
+    the label index, here unknown and never used; 0 stands in, only the logits are kept)."""
 
     samples: np.ndarray
-    utterance: _Unlabelled = _Unlabelled()
+    label: int = 0
 
     @property
     def length(self) -> int:

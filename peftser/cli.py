@@ -90,8 +90,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output (--list, --params, --bench)")
     p.add_argument(
         "--plugin", action="append", default=[], metavar="MODULE",
-        help="import MODULE first, so that the upstreams, methods, tasks or grids it registers can be used",
+        help="import MODULE first, so that the upstreams, methods, tasks or grids it registers can be used "
+             "(a folder: register each task YAML in it, as --task-file does)",
     )
+    p.add_argument("--task-file", action="append", default=[], metavar="FILE.yaml",
+                   help="register the corpus this YAML describes (a manifest or EmoBox folds; README, 'Your own corpus')")
     return p
 
 
@@ -352,6 +355,12 @@ def _run(p: argparse.ArgumentParser, args: argparse.Namespace, mode: str) -> int
         return 2
     if args.results is None and not (args.grid or args.compare):  # --compare tells given from absent
         args.results = "results"
+    task_files = [os.path.abspath(p) for p in args.task_file + [p for p in args.plugin if os.path.isdir(p)]]
+    args.plugin = [p for p in args.plugin if not os.path.isdir(p)]
+    if task_files:  # through the environment too, so that worker processes register the same corpora
+        from peftser.registry import TASK_FILES_ENV
+
+        os.environ[TASK_FILES_ENV] = os.pathsep.join(filter(None, [os.environ.get(TASK_FILES_ENV, ""), *task_files]))
     if args.plugin:  # through the environment, so that worker processes import them too
         from peftser.registry import PLUGINS_ENV
 

@@ -50,10 +50,12 @@ def build_model(
     head_hidden: int = 256,
     head_dropout: float = 0.1,
     include_input_state: bool = False,
+    num_classes: int = len(EMOTIONS),
 ) -> SERModel:
-    """Frozen upstream + method applied + a fresh head, for the paper's four classes."""
+    """Frozen upstream + method applied + a fresh head with ``num_classes`` outputs (the task's
+    classes; by default the paper's four)."""
     encoder = build_upstream(upstream, pretrained=pretrained, checkpoint_dir=checkpoint_dir, **(upstream_args or {}))
     strategy = build_method(method, **(method_args or {}))
     strategy.apply(encoder)
-    head = SERHead(encoder.num_layers, encoder.hidden_size, len(EMOTIONS), head_hidden, head_dropout, include_input_state)
+    head = SERHead(encoder.num_layers, encoder.hidden_size, num_classes, head_hidden, head_dropout, include_input_state)
     return SERModel(encoder, strategy, head)

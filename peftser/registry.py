@@ -101,6 +101,7 @@ _LOADED: set[str] = set()
 
 
 PLUGINS_ENV = "PEFTSER_PLUGINS"  # comma-separated modules that register the user's own entries
+TASK_FILES_ENV = "PEFTSER_TASK_FILES"  # task YAMLs (or folders of them) that register the user's own corpora
 
 
 def load_builtins(*kinds: str) -> None:
@@ -117,6 +118,8 @@ def load_builtins(*kinds: str) -> None:
             importlib.import_module(BUILTINS[kind])
     for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
         _import_plugin(module)
+    if os.environ.get(TASK_FILES_ENV):  # corpora described by a YAML, no Python (each read once)
+        importlib.import_module("peftser.downstream.tasks.manifest").register_task_files(os.environ[TASK_FILES_ENV])
 
 
 def _import_plugin(module: str) -> None:

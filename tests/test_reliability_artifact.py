@@ -88,6 +88,9 @@ def test_no_verify_still_refuses_a_config_that_cannot_build_the_model(artifact, 
         peftser.load(copy, device="cpu", verify=False)
 
 
+_CELL = {"upstream": "demo_whisper_tiny", "method": "lora", "task": "crema_d", "training": "fold1"}
+
+
 # -- 10: the config's values ---------------------------------------------------------------------
 BAD = [
     ("head", lambda c: c.update(head="big"), "head is 'big'"),
@@ -103,7 +106,8 @@ BAD = [
     ("weights_sha256 number", lambda c: c.update(weights_sha256=123), "weights_sha256 is 123"),
     ("one class", lambda c: c.update(classes=["neutral"]), "classes is ['neutral']"),
     ("six classes", lambda c: c.update(classes=c["classes"] + ["fear", "disgust"]), "classes is"),
-    ("reordered classes", lambda c: c.update(classes=c["classes"][::-1]), "classes is"),
+    # An artifact names the cell it was trained as: its classes must be that task's, in order.
+    ("reordered classes", lambda c: c.update(classes=c["classes"][::-1], cell=_CELL), "not task crema_d's classes"),
     ("upstream_args", lambda c: c.update(upstream_args="x"), "upstream_args is 'x'"),
     ("pretrained", lambda c: c.update(pretrained="yes"), "pretrained is 'yes'"),
     ("not an object", None, "holds list"),

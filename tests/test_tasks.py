@@ -386,3 +386,18 @@ def test_manifest_cli_reports_every_skipped_file(tmp_path, capsys):
     assert len(out.read_text().splitlines()) == 34
     with pytest.raises(AudioError):
         manifest_command("iemocap", data_root=str(tmp_path), out=str(out), strict=True)
+
+
+def test_crema_d_native_classes_keep_fear_and_disgust(tmp_path):
+    """``classes=native`` gives CREMA-D's six classes, in order, without reading data; fear votes are kept."""
+    from peftser.downstream.tasks import task_classes
+
+    assert task_classes("crema_d", {"classes": "native"}) == ("neutral", "happy", "sad", "angry", "fear", "disgust")
+    assert task_classes("crema_d") == ("neutral", "happy", "sad", "angry")
+    build_crema_d(tmp_path / "CREMA-D")
+    task = make_task("crema_d", data_root=tmp_path, classes="native")
+    by_key = {u.key: u for u in load_quietly(task)}
+    assert sum(u.label == "fear" for u in by_key.values()) == 9  # MultiModalVote "F", excluded by the paper's four
+    assert "excluded: label 'F'" not in task.skipped and task.skipped["excluded: tie vote"] == 9
+    intended = make_task("crema_d", data_root=tmp_path, classes="native", label_source="filename")
+    assert {u.label for u in load_quietly(intended)} == set(task.classes)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from peftser.benchmark.run import batches as pipeline
 from peftser.benchmark.run.batches import augmentation_seeds, batch_loader, collate, eval_batches, train_batches
 from peftser.benchmark.run.training import load_clips, predict, run_cell
 from peftser.cli import main
-from peftser.downstream.task import Utterance
+from peftser.downstream.task import EMOTIONS, Utterance
 from peftser.downstream.tasks import make_task
 
 # A tiny Whisper twin on the synthetic CREMA-D-like task, with a short schedule. Batch 1 gives the
@@ -136,7 +135,7 @@ def test_the_loader_gives_the_documented_batches_with_and_without_workers(tmp_pa
     for batch, seed in zip(batches, seeds):
         draws = np.random.default_rng(seed)
         waves, lens = collate([augment(clips[i].wave(), draws, *ranges) for i in batch])
-        expected.append((waves, lens, torch.tensor([clips[i].utterance.label_index for i in batch])))
+        expected.append((waves, lens, torch.tensor([clips[i].label for i in batch])))
     assert len(expected) == 2
     for workers in (0, 2):
         monkeypatch.setattr(pipeline, "loader_workers", lambda device, n=workers: n)
@@ -226,7 +225,7 @@ class _ClipThatSaysWhere:
     """A clip whose reading notes the pid of the process reading it."""
 
     def __init__(self, log):
-        self.log, self.utterance = log, SimpleNamespace(label_index=0)
+        self.log, self.label = log, 0
 
     def wave(self):
         with open(self.log, "a") as f:
@@ -318,8 +317,8 @@ def test_test_is_scored_with_the_best_dev_epochs_weights(tmp_path, monkeypatch):
         snapshots.append({n: t.clone() for n, t in model.trainable_state_dict().items()})
         return loss
 
-    def rigged_score(logits, clips):  # dev UAR of epochs 1..3 forced to 10, 90, 50
-        loss, metrics, preds = real_score(logits, clips)
+    def rigged_score(logits, clips, classes):  # dev UAR of epochs 1..3 forced to 10, 90, 50
+        loss, metrics, preds = real_score(logits, clips, classes)
         dev_scores.append(None)
         if len(dev_scores) <= 3:
             metrics = {**metrics, "uar": (10.0, 90.0, 50.0)[len(dev_scores) - 1]}
@@ -342,7 +341,8 @@ def test_the_plateau_signal_is_the_unweighted_mean_dev_loss(tmp_path, monkeypatc
 
     logits = torch.tensor([[2.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 3.0]])
     labels = ["neutral", "neutral", "angry"]
-    clips = [training.Clip(Utterance(f"u{i}", tmp_path / "x.wav", "s", "female", y), 16000, 6.0) for i, y in enumerate(labels)]
+    clips = [training.Clip(Utterance(f"u{i}", tmp_path / "x.wav", "s", "female", y), 16000, 6.0, label=EMOTIONS.index(y))
+             for i, y in enumerate(labels)]
     loss, _, _ = training.score(logits, clips)
     targets = torch.tensor([0, 0, 3])
     assert loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, targets)))

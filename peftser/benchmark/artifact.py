@@ -36,9 +36,11 @@ def save_artifact(model: SERModel, directory: str | Path, config: dict[str, Any]
     return sum((directory / name).stat().st_size for name in (WEIGHTS, CONFIG))
 
 
-def artifact_config(model: SERModel, upstream: str, upstream_args: dict, max_seconds: float, *, cell=None) -> dict:
+def artifact_config(model: SERModel, upstream: str, upstream_args: dict, max_seconds: float, *, cell=None,
+                    classes=None) -> dict:
     """What ``load_artifact`` needs to rebuild ``model``; with ``cell`` (the training it came from)
-    also the cell and its key, by which ``peftser.load`` finds the run record beside it."""
+    also the cell and its key, by which ``peftser.load`` finds the run record beside it. ``classes``
+    names the head's outputs in order (default: the paper's four)."""
     from peftser import __version__
     from peftser.downstream.task import EMOTIONS
 
@@ -55,7 +57,7 @@ def artifact_config(model: SERModel, upstream: str, upstream_args: dict, max_sec
             "dropout": model.head.convs[2].p,
             "include_input_state": model.head.include_input_state,
         },
-        "classes": list(EMOTIONS),
+        "classes": list(classes or EMOTIONS),
         "frozen_fingerprint": frozen_fingerprint(model),
         "max_seconds": max_seconds,
         "peftser_version": __version__,
@@ -85,9 +87,8 @@ def _positive(value: Any) -> bool:
 
 def config_problem(config: dict) -> str | None:
     """What in an artifact config cannot rebuild the model it describes (field and value), or None."""
-    from peftser.downstream.task import EMOTIONS
-
     head = config["head"]
+    classes = config["classes"]
     checks = [
         ("upstream", config["upstream"], isinstance(config["upstream"], str) and config["upstream"], "a name"),
         ("method", config["method"], isinstance(config["method"], str) and config["method"], "a name"),
@@ -96,7 +97,8 @@ def config_problem(config: dict) -> str | None:
         ("pretrained", config["pretrained"], isinstance(config["pretrained"], bool), "true or false"),
         ("head", head, isinstance(head, dict), "a mapping with hidden and dropout"),
         ("max_seconds", config["max_seconds"], _positive(config["max_seconds"]), "a number of seconds > 0"),
-        ("classes", config["classes"], config["classes"] == list(EMOTIONS), f"the head's classes {list(EMOTIONS)}"),
+        ("classes", classes, isinstance(classes, list) and len(classes) >= 2 and len(set(classes)) == len(classes)
+         and all(isinstance(c, str) and c for c in classes), "a list of two or more distinct class names"),
         ("weights_sha256", config.get("weights_sha256"), _is_sha256(config.get("weights_sha256", "0" * 64)), "64 hex digits"),
     ]
     if isinstance(head, dict):
@@ -111,7 +113,24 @@ def config_problem(config: dict) -> str | None:
     for name, value, ok, should in checks:
         if not ok:
             return f"{name} is {value!r}, not {should}"
-    return _method_args_problem(config["method"], config["method_args"])
+    return _classes_problem(config) or _method_args_problem(config["method"], config["method_args"])
+
+
+def _classes_problem(config: dict) -> str | None:
+    """The classes of an artifact trained as a cell must be its task's, in its order: the head's
+    outputs are read by position, so a reordered or extended list would relabel every prediction."""
+    from peftser.downstream.tasks import task_classes
+
+    cell = config.get("cell")
+    if not isinstance(cell, dict) or not isinstance(cell.get("task"), str):
+        return None
+    try:
+        expected = task_classes(cell["task"], cell.get("task_args") or {})
+    except (KeyError, ValueError, TypeError):
+        return None  # a task not registered here: the artifact still predicts with its own list
+    if list(expected) != config["classes"]:
+        return f"classes is {config['classes']!r}, not task {cell['task']}'s classes {list(expected)}"
+    return None
 
 
 def _is_sha256(value: Any) -> bool:
@@ -183,11 +202,16 @@ def load_artifact(directory: str | Path, *, device: str = "cpu", checkpoint_dir=
         head_hidden=config["head"]["hidden"],
         head_dropout=config["head"]["dropout"],
         include_input_state=config["head"].get("include_input_state", False),
+        num_classes=len(config["classes"]),
     )
     try:
         weights = load_file(str(directory / WEIGHTS))
     except Exception as err:  # safetensors raises its own error type for a damaged file
         raise ValueError(f"{directory / WEIGHTS} cannot be read: {err}") from None
+    outputs = weights.get("head.classifier.2.bias")
+    if outputs is not None and outputs.shape[0] != len(config["classes"]):
+        raise ValueError(f"{directory / CONFIG}: classes is {config['classes']!r}, not the head's "
+                         f"{outputs.shape[0]} outputs in {WEIGHTS}")
     expected = set(model.trainable_state_dict())
     if set(weights) != expected:
         missing, extra = sorted(expected - set(weights)), sorted(set(weights) - expected)

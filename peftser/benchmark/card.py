@@ -137,7 +137,7 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
     sizes = record.get("split_sizes") or {}
     lines = [f"# peftser {record['label']}", ""]
     lines += [
-        f"A speech emotion recogniser for four classes (neutral, happy, sad, angry): the frozen encoder "
+        f"A speech emotion recogniser for {_classes_text(record)}: the frozen encoder "
         f"`{record['upstream']}` ({checkpoint or 'random weights, no checkpoint'}) adapted with "
         f"`{record['method']}`, and a weighted-sum head, trained by the peftser benchmark harness, a "
         "reproduction of PEFT-SER (Feng & Narayanan, ACII 2023).", "",
@@ -193,8 +193,7 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
         "## Limits", "",
         f"- Trained and tested on {', '.join(f'{c[0]} ({c[1]})' for c in corpora)}; "
         f"language: {', '.join(sorted({c[2] for c in corpora if c[2]})) or 'none (synthetic, no words)'}.",
-        "- Four classes only: neutral, happy, sad, angry. Other emotions (fear, disgust, surprise, ...) are forced "
-        "into one of them.",
+        f"- {_classes_text(record, only=True)}. Other emotions are forced into one of them.",
         "- Its speakers are those of the corpus; test speakers are unseen in training, but accents, recording "
         "conditions and spontaneous speech beyond the corpus are untested. Gender is the corpora's binary metadata.",
         "- Not for decisions about people: emotion labels are perceived or acted categories, and the numbers above "
@@ -273,3 +272,16 @@ def cards_command(results_dir: str | Path) -> int:
     cards = write_model_cards(results_dir)
     print(f"{results_dir}: {len(cards)} model card(s) written")
     return 0
+
+
+def _classes_text(record: dict, only: bool = False) -> str:
+    """"four classes (neutral, happy, sad, angry)": the classes a record was trained on (a record
+    written before records named them was trained on the paper's four)."""
+    from peftser.benchmark.metrics import record_classes
+
+    classes = record_classes(record)
+    words = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
+    count = str(words.get(len(classes), len(classes)))
+    if only:  # the limits' line: "Four classes only: neutral, happy, sad, angry"
+        return f"{count.capitalize()} classes only: {', '.join(classes)}"
+    return f"{count} classes ({', '.join(classes)})"

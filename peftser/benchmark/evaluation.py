@@ -145,16 +145,28 @@ def _snrs(value: Any) -> tuple[float, ...]:
     return tuple(float(v) for v in value)
 
 
-def check_transfer(task_classes: list[type]) -> None:
-    """Refuse cross-corpus evaluation over corpora that cannot transfer: fewer than two, label sets
-    that differ, or two tasks sharing a corpus (a pooled task holds its parts' speakers)."""
+def shared_classes(model_classes, test_classes) -> tuple[str, ...]:
+    """The classes a model of ``model_classes`` is scored on in a corpus of ``test_classes``: those
+    both name, in the model's order (transfer across label sets is scored on these alone)."""
+    return tuple(c for c in model_classes if c in set(test_classes))
+
+
+def check_transfer(task_classes: list[type], label_sets: list[tuple[str, ...]] | None = None) -> None:
+    """Refuse cross-corpus evaluation over corpora that cannot transfer: fewer than two, a pair of
+    tasks sharing fewer than two classes by name (``label_sets``: each task's classes under its
+    grid arguments; default its class attribute), or two tasks sharing a corpus (a pooled task
+    holds its parts' speakers)."""
     if len(task_classes) < 2:
         raise EvaluateError("evaluate.cross_corpus needs at least two corpora in the grid")
-    first = task_classes[0]
-    for cls in task_classes[1:]:
-        if tuple(cls.classes) != tuple(first.classes):
-            raise EvaluateError(f"evaluate.cross_corpus: tasks {first.name!r} and {cls.name!r} have different label sets "
-                                f"({', '.join(first.classes)} against {', '.join(cls.classes)}); a model of one cannot be scored on the other")
+    label_sets = label_sets or [tuple(cls.classes) for cls in task_classes]
+    for i, (first, first_classes) in enumerate(zip(task_classes, label_sets)):
+        for cls, classes in list(zip(task_classes, label_sets))[i + 1:]:
+            shared = shared_classes(first_classes, classes)
+            if len(shared) < 2:
+                raise EvaluateError(
+                    f"evaluate.cross_corpus: tasks {first.name!r} ({', '.join(first_classes)}) and {cls.name!r} "
+                    f"({', '.join(classes)}) share {len(shared)} class(es) ({', '.join(shared) or 'none'}); "
+                    "transfer is scored on shared classes and needs at least two")
     held: dict[str, str] = {}
     for cls in task_classes:
         for corpus in corpora_of(cls):

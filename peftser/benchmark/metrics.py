@@ -1,4 +1,4 @@
-"""Every metric of the benchmark, on the fixed class list EMOTIONS, in percent.
+"""Every metric of the benchmark, over a task's ordered class list (default the paper's four), in percent.
 
 Recognition: UAR (macro recall), accuracy and macro F1, with scikit-learn's macro averaging (the
 reference evaluation code calls ``recall_score(average="macro")``). Fairness by gender, lower is
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from peftser.downstream.task import EMOTIONS, GENDERS
+from peftser.downstream.task import EMOTIONS, GENDERS, UNKNOWN_GENDER
 
 NUM_CLASSES = len(EMOTIONS)
 
@@ -101,24 +101,24 @@ def _macro_f1(matrix: np.ndarray) -> float:
     return 100.0 * float(f1[_averaged_classes(matrix)].mean())
 
 
-def uar(labels: Any, preds: Any) -> float:
+def uar(labels: Any, preds: Any, num_classes: int = NUM_CLASSES) -> float:
     """Unweighted average recall in percent.
 
     Averaged, like scikit-learn's ``recall_score(average="macro")``, over the classes that occur as
     a label or as a prediction: a class that is predicted but never a label counts as recall 0, a
     class that is neither is left out.
     """
-    return _uar(confusion_matrix(labels, preds))
+    return _uar(confusion_matrix(labels, preds, num_classes))
 
 
-def accuracy(labels: Any, preds: Any) -> float:
+def accuracy(labels: Any, preds: Any, num_classes: int = NUM_CLASSES) -> float:
     """Weighted accuracy (fraction of correct predictions) in percent."""
-    return _accuracy(confusion_matrix(labels, preds))
+    return _accuracy(confusion_matrix(labels, preds, num_classes))
 
 
-def macro_f1(labels: Any, preds: Any) -> float:
+def macro_f1(labels: Any, preds: Any, num_classes: int = NUM_CLASSES) -> float:
     """Macro F1 in percent, averaged over the same classes as ``uar`` (scikit-learn's macro F1)."""
-    return _macro_f1(confusion_matrix(labels, preds))
+    return _macro_f1(confusion_matrix(labels, preds, num_classes))
 
 
 def _demographic_parity(tensor: np.ndarray) -> float:
@@ -166,7 +166,7 @@ def demographic_parity(labels: Any, preds: Any, genders: Sequence[str]) -> float
 def equality_of_odds(labels: Any, preds: Any, genders: Sequence[str]) -> float:
     """Equality of odds in percent: 1/(2C) sum_y sum_c |P(pred=c | y, female) - P(pred=c | y, male)|.
 
-    holisticai's ``multiclass_equality_of_opp`` for two groups, with C = 4 (the fixed class list;
+    holisticai's ``multiclass_equality_of_opp`` for two groups, with C the task's classes (4 for the paper's;
     holisticai infers C from the classes seen, which differs only when a class is neither a label
     nor a prediction anywhere). A true class y with no utterance from one gender is handled as
     holisticai's 1e-32 offset handles it: that gender's row P(pred=c | y, g) becomes uniform (1/C
@@ -186,19 +186,20 @@ def reference_demographic_parity(labels: Any, preds: Any, genders: Sequence[str]
     return _reference_demographic_parity(confusion_tensor(labels, preds, genders))
 
 
-def _notes(tensor: np.ndarray) -> list[str]:
+def _notes(tensor: np.ndarray, classes: Sequence[str], matrix: np.ndarray) -> list[str]:
     """What a reader must know to interpret the numbers: absent genders and classes."""
     notes = []
     per_gender = tensor.sum(axis=(1, 2))
     support = tensor.sum(axis=2)  # [gender, true class]
-    predicted = tensor.sum(axis=(0, 1)) > 0
+    predicted = matrix.sum(axis=0) > 0  # every utterance, those of no stated gender too
+    class_support = matrix.sum(axis=1)
     for gender, count in zip(GENDERS, per_gender):
         if count == 0:
             notes.append(
                 f"no utterances from {gender} speakers: demographic parity (both) and equality of odds are undefined"
             )
-    for c, emotion in enumerate(EMOTIONS):
-        if support[:, c].sum() == 0:
+    for c, emotion in enumerate(classes):
+        if class_support[c] == 0:
             if predicted[c]:
                 notes.append(
                     f"no '{emotion}' utterances, yet '{emotion}' was predicted: UAR and macro F1 count"
@@ -213,7 +214,7 @@ def _notes(tensor: np.ndarray) -> list[str]:
                 if support[g, c] == 0:
                     notes.append(
                         f"no '{emotion}' utterances from {gender} speakers: equality of odds compares"
-                        f" a uniform guess (1/{len(EMOTIONS)} per class) for them, as holisticai does"
+                        f" a uniform guess (1/{len(classes)} per class) for them, as holisticai does"
                     )
     return notes
 
@@ -222,10 +223,19 @@ def _finite_or_none(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def compute_metrics(labels: Any, preds: Any, genders: Sequence[str]) -> dict[str, Any]:
-    """All metrics of one evaluation, as stored in a run record (undefined fairness is None)."""
-    tensor = confusion_tensor(labels, preds, genders)
-    matrix = tensor.sum(axis=0)
+def compute_metrics(labels: Any, preds: Any, genders: Sequence[str], classes: Sequence[str] = EMOTIONS) -> dict[str, Any]:
+    """All metrics of one evaluation over ``classes`` (label index = position), as stored in a run
+    record (undefined fairness is None)."""
+    matrix = confusion_matrix(labels, preds, len(classes))
+    # Utterances whose corpus names no gender count in every metric but the fairness ones.
+    known = [i for i, g in enumerate(genders) if g != UNKNOWN_GENDER]
+    if len(known) == len(genders):
+        tensor = confusion_tensor(labels, preds, genders, len(classes))
+    else:
+        y, p = _pair(labels, preds, len(classes))
+        tensor = np.zeros((len(GENDERS), len(classes), len(classes)), dtype=np.int64)
+        if known:
+            tensor = confusion_tensor(y[known], p[known], [genders[i] for i in known], len(classes))
     return {
         "uar": _uar(matrix),
         "acc": _accuracy(matrix),
@@ -235,27 +245,42 @@ def compute_metrics(labels: Any, preds: Any, genders: Sequence[str]) -> dict[str
         "equality_of_odds": _finite_or_none(_equality_of_odds(tensor)),
         "confusion": matrix.tolist(),
         "n": int(matrix.sum()),
-        "notes": _notes(tensor),
+        "notes": _notes(tensor, classes, matrix),
     }
 
 
-def metrics_from_predictions(predictions: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """``compute_metrics`` from a record's predictions ({"key", "label", "pred", "gender"}, class names)."""
-    labels, preds, genders = [], [], []
+def prediction_indices(predictions: Sequence[dict[str, Any]], classes: Sequence[str] = EMOTIONS) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, preds) as indices into ``classes`` of a record's predictions (class names)."""
+    classes = list(classes)
+    labels, preds = [], []
     for i, entry in enumerate(predictions):
-        where = f"predictions[{i}] (key {entry.get('key')!r})"
         for field in ("label", "pred"):
-            if entry.get(field) not in EMOTIONS:
-                raise ValueError(f"{where}: {field} is {entry.get(field)!r}; expected one of {', '.join(EMOTIONS)}")
-        if entry.get("gender") not in GENDERS:
-            raise ValueError(f"{where}: gender is {entry.get('gender')!r}; expected one of {', '.join(GENDERS)}")
-        labels.append(EMOTIONS.index(entry["label"]))
-        preds.append(EMOTIONS.index(entry["pred"]))
-        genders.append(entry["gender"])
-    return compute_metrics(np.asarray(labels, dtype=np.int64), np.asarray(preds, dtype=np.int64), genders)
+            if entry.get(field) not in classes:
+                raise ValueError(f"predictions[{i}] (key {entry.get('key')!r}): {field} is {entry.get(field)!r}; "
+                                 f"expected one of {', '.join(classes)}")
+        labels.append(classes.index(entry["label"]))
+        preds.append(classes.index(entry["pred"]))
+    return np.asarray(labels, dtype=np.int64), np.asarray(preds, dtype=np.int64)
 
 
-def metrics_by_group(labels: Sequence[int], preds: Sequence[int], genders: Sequence[str], groups: Sequence[str]) -> dict[str, dict[str, Any]]:
+def record_classes(record: dict[str, Any]) -> tuple[str, ...]:
+    """The classes a record (or artifact config) was scored over; one written before records named
+    them was scored over the paper's four."""
+    return tuple(record.get("classes") or EMOTIONS)
+
+
+def metrics_from_predictions(predictions: Sequence[dict[str, Any]], classes: Sequence[str] = EMOTIONS) -> dict[str, Any]:
+    """``compute_metrics`` from a record's predictions ({"key", "label", "pred", "gender"}, class names)."""
+    labels, preds = prediction_indices(predictions, classes)
+    for i, entry in enumerate(predictions):
+        if entry.get("gender") not in (*GENDERS, UNKNOWN_GENDER):
+            raise ValueError(f"predictions[{i}] (key {entry.get('key')!r}): gender is {entry.get('gender')!r}; "
+                             f"expected one of {', '.join((*GENDERS, UNKNOWN_GENDER))}")
+    return compute_metrics(labels, preds, [entry["gender"] for entry in predictions], classes)
+
+
+def metrics_by_group(labels: Sequence[int], preds: Sequence[int], genders: Sequence[str], groups: Sequence[str],
+                     classes: Sequence[str] = EMOTIONS) -> dict[str, dict[str, Any]]:
     """``compute_metrics`` of each group's utterances (e.g. each source corpus of a pooled task),
     in the order the groups first appear."""
     if not len(labels) == len(preds) == len(genders) == len(groups):
@@ -264,6 +289,6 @@ def metrics_by_group(labels: Sequence[int], preds: Sequence[int], genders: Seque
     for i, group in enumerate(groups):
         members.setdefault(group, []).append(i)
     return {
-        group: compute_metrics([labels[i] for i in idx], [preds[i] for i in idx], [genders[i] for i in idx])
+        group: compute_metrics([labels[i] for i in idx], [preds[i] for i in idx], [genders[i] for i in idx], classes)
         for group, idx in members.items()
     }

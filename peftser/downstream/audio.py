@@ -155,14 +155,23 @@ def _resolved(path: Path) -> str:
     return os.path.join(_resolved_folder(os.path.abspath(path.parent)), path.name)
 
 
-def source_identity(path: Path) -> dict:
-    """What a cache entry is the decoding of: the recipe and the file's resolved path, size and time."""
+Segment = "tuple[float, float] | None"  # (start, end) seconds of a longer file; None: the whole file
+
+
+def source_identity(path: Path, segment: Segment = None) -> dict:
+    """What a cache entry is the decoding of: the recipe and the file's resolved path, size and
+    time, and for a segment of the file its start and end (each segment is an entry of its own)."""
     stat = _source_stat(path)
-    return {"recipe": RECIPE, "path": _resolved(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    identity = {"recipe": RECIPE, "path": _resolved(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    if segment is not None:
+        identity["segment"] = [float(segment[0]), float(segment[1])]
+    return identity
 
 
 def _cache_key(identity: dict) -> str:
     text = f"{identity['recipe']}|{identity['path']}|{identity['size']}|{identity['mtime_ns']}"
+    if identity.get("segment") is not None:  # whole files keep the keys they always had
+        text += "|segment={}-{}".format(*identity["segment"])
     return hashlib.sha1(text.encode()).hexdigest()
 
 
@@ -211,9 +220,10 @@ def pad_to_min(wave: np.ndarray) -> np.ndarray:
     return np.pad(wave, (0, MIN_SAMPLES - len(wave))) if len(wave) < MIN_SAMPLES else wave
 
 
-def _decode(path: Path) -> Decoded:
-    """Read, downmix and resample one file: (samples, flaw), the samples made finite when they
-    were not; an AudioError (raised) says why a file is unusable altogether."""
+def _decode(path: Path, segment: Segment = None) -> Decoded:
+    """Read, downmix and resample one file (or its ``segment``, start and end in seconds): (samples,
+    flaw), the samples made finite when they were not; an AudioError (raised) says why a file is
+    unusable altogether."""
     if path.stat().st_size == 0:
         raise AudioError(path, "empty", "audio file is empty (0 bytes)")
     shortfall = _wav_shortfall(path)
@@ -221,12 +231,27 @@ def _decode(path: Path) -> Decoded:
         declared, present = shortfall
         raise AudioError(path, "truncated", f"audio file is cut off: {present} of the {declared} data bytes its header declares")
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        frames = _segment_frames(path, segment)
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True, **frames)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         raise AudioError(path, "unreadable", f"audio file cannot be decoded ({err})") from None
     if data.shape[0] == 0:
         raise AudioError(path, "empty", "audio file has no samples (0 frames)")
     return conform(data, rate, path)
+
+
+def _segment_frames(path: Path, segment: Segment) -> dict:
+    """soundfile's ``start``/``stop`` frames of a segment, checked against the file's length."""
+    if segment is None:
+        return {}
+    start, end = segment
+    info = soundfile.info(str(path))
+    if not 0 <= start < end:
+        raise AudioError(path, "unreadable", f"segment {start}-{end} s is not a span (0 <= start < end)")
+    if start * info.samplerate >= info.frames:
+        raise AudioError(path, "unreadable", f"segment {start}-{end} s starts after the file ends ({info.duration:.3f} s)")
+    # An end a few samples past the file is a rounding of the metadata, not an error: read to the end.
+    return {"start": int(round(start * info.samplerate)), "stop": min(int(round(end * info.samplerate)), info.frames)}
 
 
 def conform(data: np.ndarray, rate: int, source: str | Path) -> Decoded:
@@ -277,7 +302,7 @@ def _decode_and_store(path: Path, entry: Path, identity: dict) -> Decoded:
     # --cache-prune needs to tell entries of vanished or changed files).
     source = json.dumps(identity).encode()
     try:
-        wave, flaw = _decode(path)
+        wave, flaw = _decode(path, identity.get("segment"))
     except AudioError as err:
         note = f"{err.kind}\t{err.detail}".encode()
         with writing(_cache_purpose()):
@@ -314,6 +339,7 @@ def load_audio(
     cache_dir: str | Path | None = None,
     cache: bool = True,
     repair: bool = False,
+    segment: Segment = None,
 ) -> np.ndarray:
     """The clip as 16 kHz mono float32 (a fresh copy), cut to its first ``max_seconds`` if given.
 
@@ -322,14 +348,15 @@ def load_audio(
     after the cut, zero-padded to MIN_SAMPLES (``pad_to_min``).
 
     ``cache=False`` decodes without reading or writing any cache (a one-off clip, e.g. a prediction,
-    must not leave a copy in the corpus cache).
+    must not leave a copy in the corpus cache). ``segment`` (start, end seconds) reads that span of
+    the file only, cached as an entry of its own.
     """
     path = Path(path)
     if not cache:
         _source_stat(path)
-        wave, flaw = _decode(path)
+        wave, flaw = _decode(path, segment)
     else:
-        identity = source_identity(path)
+        identity = source_identity(path, segment)
         key = _cache_key(identity)
         item = _memory.get(key)
         if item is None:
@@ -359,12 +386,12 @@ def check_audio(path: str | Path, *, cache_dir: str | Path | None = None) -> str
     return None if reason is None else reason.detail
 
 
-def audio_problem(path: str | Path, *, cache_dir: str | Path | None = None) -> AudioError | None:
-    """The AudioError that loading ``path`` would raise, or None; see check_audio. A flawed clip's
-    error is ``repairable``: ``load_audio(..., repair=True)`` gives its samples."""
+def audio_problem(path: str | Path, *, cache_dir: str | Path | None = None, segment: Segment = None) -> AudioError | None:
+    """The AudioError that loading ``path`` (or its ``segment``) would raise, or None; see
+    check_audio. A flawed clip's error is ``repairable``: ``load_audio(..., repair=True)`` gives its samples."""
     path = Path(path)
     try:
-        identity = source_identity(path)
+        identity = source_identity(path, segment)
         entry = _entry(_audio_cache_dir(cache_dir), _cache_key(identity))
         if entry.with_suffix(".npy").exists():
             return _read_bad_note(entry, path, FLAW_NOTE)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from peftser.downstream.task import EMOTIONS, GENDERS, Task, Training
+from peftser.downstream.task import GENDERS, Task, Training
 from peftser.downstream.tasks import make_task
 from peftser.downstream.audio import check_cache_writable
 from peftser.files import check_writable_file, write_text_atomic, writing
@@ -27,12 +27,19 @@ def manifest_rows(task: Task) -> tuple[list[str], list[list[str]]]:
     """The CSV header and one row per kept utterance."""
     trainings = task.trainings()
     roles = {t.name: _roles(t) for t in trainings}
-    header = [*COLUMNS, *(t.name for t in trainings)]
+    # Segments of longer files (manifest and EmoBox corpora) add their start and end seconds.
+    segments = any(u.segment for u in task.utterances)
+    header = [*COLUMNS, *(("start", "end") if segments else ()), *(t.name for t in trainings)]
     rows = [
-        [u.key, str(u.path), u.speaker, u.gender, u.label, *(roles[t.name].get(u.key, "") for t in trainings)]
+        [u.key, str(u.path), u.speaker, u.gender, u.label, *(_span(u) if segments else ()),
+         *(roles[t.name].get(u.key, "") for t in trainings)]
         for u in task.utterances
     ]
     return header, rows
+
+
+def _span(utterance) -> tuple[str, str]:
+    return ("", "") if utterance.segment is None else tuple(f"{s:g}" for s in utterance.segment)
 
 
 def write_manifest(task: Task, out_path: str | Path) -> str:
@@ -54,7 +61,7 @@ def summary(task: Task) -> str:
     utterances = task.utterances
     total_note = "" if expected_total is None else f" (expected {expected_total})"
     parts = [f"task {task.name}: {len(utterances)} utterances kept from {task.root}{total_note}"]
-    parts.append(_class_table(utterances, expected_counts))
+    parts.append(_class_table(utterances, expected_counts, task.classes))
     parts.append(_training_table(task.trainings()))
     parts.append(_skipped_section(task))
     return "\n\n".join(parts) + "\n"
@@ -64,12 +71,12 @@ def _roles(training: Training) -> dict[str, str]:
     return {u.key: role for role in ("train", "dev", "test") for u in getattr(training, role)}
 
 
-def _class_table(utterances, expected_counts: dict[str, int]) -> str:
+def _class_table(utterances, expected_counts: dict[str, int], classes) -> str:
     by_class = Counter(u.label for u in utterances)
     by_class_gender = Counter((u.label, u.gender) for u in utterances)
     header = ["class", "utterances", *GENDERS] + (["expected"] if expected_counts else [])
     rows = []
-    for label in EMOTIONS:
+    for label in classes:
         row = [label, by_class[label], *(by_class_gender[(label, g)] for g in GENDERS)]
         rows.append(row + ([expected_counts.get(label, "")] if expected_counts else []))
     return tabulate(rows, headers=header, tablefmt="github")

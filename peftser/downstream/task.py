@@ -12,6 +12,7 @@ from peftser.registry import UnknownNameError
 # The paper's four classes, in this order everywhere (label index = position).
 EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry")
 GENDERS: tuple[str, ...] = ("female", "male")
+UNKNOWN_GENDER = "unknown"  # a corpus that does not say (scored, left out of the fairness metrics)
 
 
 @dataclass(frozen=True)
@@ -19,12 +20,9 @@ class Utterance:
     key: str  # unique within the corpus
     path: Path  # audio file as the corpus ships it (any rate, any channel count)
     speaker: str
-    gender: str  # one of GENDERS
-    label: str  # one of EMOTIONS
-
-    @property
-    def label_index(self) -> int:
-        return EMOTIONS.index(self.label)
+    gender: str  # one of GENDERS, or UNKNOWN_GENDER
+    label: str  # one of its task's classes
+    segment: tuple[float, float] | None = None  # (start, end) seconds of a longer file, or the whole file
 
 
 @dataclass(frozen=True)
@@ -48,7 +46,7 @@ class Task:
     """
 
     name: ClassVar[str] = ""
-    classes: ClassVar[tuple[str, ...]] = EMOTIONS  # its label set; corpora with one label set can be scored on each other
+    classes: ClassVar[tuple[str, ...]] = EMOTIONS  # its ordered label set (label index = position); the head's outputs
     training_names: ClassVar[tuple[str, ...]] = ()
     default_dir: ClassVar[str] = ""  # folder under --data-root
 
@@ -56,7 +54,17 @@ class Task:
         self.root = Path(root)
         self.strict = strict
         self.options = options
+        self.classes = type(self).classes_for(options)  # this instance's label set (an option may choose another)
         self.skipped: dict[str, int] = {}
+
+    @classmethod
+    def classes_for(cls, options: dict) -> tuple[str, ...]:
+        """The ordered classes the task has with these task arguments, without reading any data.
+
+        A corpus whose readers know its native label set lets a task argument select it (CREMA-D's
+        ``classes=native``); by default the paper's four.
+        """
+        return tuple(cls.classes)
 
     @cached_property
     def utterances(self) -> list[Utterance]:

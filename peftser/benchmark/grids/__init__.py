@@ -238,7 +238,7 @@ def _grid_from_dict(data: Any, *, default_name: str, source: str) -> Grid:
     _check_unique(grid)
     if grid.evaluate.cross_corpus:
         try:
-            check_transfer([TASKS.get(t.name) for t in grid.tasks])
+            check_transfer([TASKS.get(t.name) for t in grid.tasks], [TASKS.get(t.name).classes_for(t.args) for t in grid.tasks])
         except EvaluateError as exc:
             raise GridError(str(exc)) from None
     return grid

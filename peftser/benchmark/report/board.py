@@ -23,6 +23,7 @@ import numpy as np
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.record import problem as record_problem
 from peftser.benchmark.report.cost import RunCost, run_cost
+from peftser.benchmark.report.label_sets import cell_classes, group_label_set, label_set_group
 from peftser.benchmark.record import read_records
 from peftser.registry import TASKS
 
@@ -248,12 +249,13 @@ def _expected(cells: Iterable[Cell | dict | str], method_of: dict[str, str]) -> 
             raise TypeError(f"expected cells must be Cells, Cell dicts or labels, got {item!r}")
         if isinstance(item, dict):
             item = Cell.from_dict(item)
-        key = None
+        key, classes = None, None
         if isinstance(item, Cell):
             method_of.setdefault(item.variant or item.method, item.method)
-            key, item = item.key, item.label
+            key, classes, item = item.key, cell_classes(item), item.label
         # A bare label names the variant only: unless a record names its method, it is its own method.
         upstream, variant, task, training = _parse_label(item)
+        task = label_set_group(task, classes)
         expected.groups[(task, variant, upstream)].add(training)
         if key is not None:
             expected.claims[key].append((task, variant, upstream))
@@ -298,7 +300,7 @@ def collect(records: Iterable[dict], expected: Iterable[Cell | dict | str] | Non
             source = (record.get("path") or record.get("label")) if isinstance(record, dict) else None
             board.unreadable.append((str(source or f"record {i}"), problem))
             continue
-        own = (record["task"], record.get("variant") or record["method"], record["upstream"])
+        own = (label_set_group(record["task"], record.get("classes")), record.get("variant") or record["method"], record["upstream"])
         groups = grid.claims.get(str(record.get("key"))) if grid else None
         if not groups:
             groups = [own]
@@ -344,15 +346,25 @@ def families(tasks: Iterable[str]) -> dict[str, list[str]]:
     if "synthetic" in present:
         families["synthetic"] = [SYNTHETIC_PREFIX + c for c in CORPUS_ORDER]
     if "other" in present:
-        families["other"] = sorted(present["other"], key=corpus_sort_key)
+        # Corpora with other label sets are averaged only with corpora of the same set.
+        by_set: dict[tuple[str, ...], list[str]] = defaultdict(list)
+        for task in sorted(present["other"], key=corpus_sort_key):
+            by_set[group_label_set(task)].append(task)
+        for label_set, members in by_set.items():
+            families["other" if len(by_set) == 1 else f"other: {', '.join(label_set)}"] = members
     return families
 
 
-FAMILY_TITLES = {
+class _Titles(dict):
+    def __missing__(self, family: str) -> str:  # "other: <label set>": other corpora of one label set
+        return f"Other corpora ({family.partition(': ')[2]})"
+
+
+FAMILY_TITLES = _Titles({
     "paper": "The paper's four corpora",
     "synthetic": "The four synthetic corpora",
     "other": "Other corpora",
-}
+})
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,14 @@ TransferKey = tuple[str, str, str, str]  # (upstream, variant, train task, test 
 NoiseKey = tuple[str, str, str, str, "float | None"]  # (upstream, variant, task, noise, snr dB; None when clean)
 
 
-def prediction_uar(predictions: Sequence[dict[str, Any]]) -> float:
-    """UAR (in %) of per-utterance predictions, as the training's metrics compute it."""
+def prediction_uar(predictions: Sequence[dict[str, Any]], classes: Sequence[str] | None = None) -> float:
+    """UAR (in %) of per-utterance predictions over ``classes`` (default the paper's four), as the
+    training's metrics compute it."""
+    from peftser.benchmark.metrics import prediction_indices
     from peftser.downstream.task import EMOTIONS
 
-    return uar_of([EMOTIONS.index(p["label"]) for p in predictions], [EMOTIONS.index(p["pred"]) for p in predictions])
+    classes = classes or EMOTIONS
+    return uar_of(*prediction_indices(predictions, classes), len(classes))
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Evaluations:
     noise: dict[NoiseKey, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
     failed: list[dict] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    shared: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (train, test) -> classes scored on
     planned: int | None = None  # evaluations the grids ask for (None: no grid said)
     recorded: int = 0
 
@@ -57,8 +61,11 @@ class Evaluations:
             return
         side = (record["upstream"], record.get("variant") or record["method"])
         for result in record["results"]:
-            condition, score = result["condition"], prediction_uar(result["predictions"])
+            classes = result.get("classes") or record.get("classes")
+            condition, score = result["condition"], prediction_uar(result["predictions"], classes)
             if "test_task" in condition:
+                if result.get("classes"):  # a transfer across label sets, scored on the classes both name
+                    self.shared[(record["task"], condition["test_task"])] = tuple(result["classes"])
                 self.transfer[(*side, record["task"], condition["test_task"])][record["training"]] = score
             else:
                 self.noise[(*side, record["task"], condition["noise"], condition["snr_db"])][record["training"]] = score

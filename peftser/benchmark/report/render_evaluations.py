@@ -7,7 +7,7 @@ from collections.abc import Collection
 from tabulate import tabulate
 
 from peftser.benchmark.report.board import Board, mean_std
-from peftser.benchmark.report.evaluations import CLEAN, Evaluations, condition_title, noise_table, transfer_table
+from peftser.benchmark.report.evaluations import ARROW, CLEAN, Evaluations, condition_title, noise_table, transfer_table
 from peftser.benchmark.report.paired import UAR
 from peftser.benchmark.report.render_paired import method_text, overall_table, per_corpus_table, tests
 
@@ -69,6 +69,11 @@ def cross_corpus_section(evaluations: Evaluations, board: Board, plots: Collecti
         "heard no speaker of another, and every method hears the same clips. Each cell: test UAR, mean ± std "
         "over the trainings of the row's corpus; the diagonal is the in-corpus test UAR of the tables above.", "",
     ]
+    if evaluations.shared:  # pairs whose label sets differ are scored on the classes both name
+        lines += ["Pairs whose label sets differ are scored on the classes both name, on the test utterances "
+                  "labelled with one of them, the model's other outputs ignored:", ""]
+        lines += [f"- {train}{ARROW}{test}: {', '.join(classes)}" for (train, test), classes in sorted(evaluations.shared.items())]
+        lines.append("")
     lines += _matrices(evaluations, board, plots) + _mean_transfer(evaluations, board)
     table = transfer_table(evaluations, board, baseline)
     if table is not None and tests(table):

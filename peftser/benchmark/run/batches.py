@@ -74,7 +74,7 @@ class ClipBatches(Dataset):
             rng = np.random.default_rng(seed)
             snr_db, mask = self.augmentation
             waves = [augment(wave, rng, snr_db, mask) for wave in waves]
-        return (*collate(waves), torch.tensor([clip.utterance.label_index for clip in clips]))
+        return (*collate(waves), torch.tensor([clip.label for clip in clips]))
 
 
 class _Pass(Sampler):

@@ -18,9 +18,9 @@ from typing import Any
 
 from peftser.benchmark.artifact import load_artifact
 from peftser.benchmark.config import TrainConfig
-from peftser.benchmark.evaluation import Evaluation, subset
+from peftser.benchmark.evaluation import Evaluation, shared_classes, subset
 from peftser.benchmark.machine import machine_info
-from peftser.benchmark.metrics import compute_metrics
+from peftser.benchmark.metrics import compute_metrics, prediction_indices, record_classes
 from peftser.benchmark.record import evaluation_record
 from peftser.benchmark.run.devices import resolve_device
 from peftser.benchmark.run.gpu import select
@@ -51,6 +51,10 @@ class NoisyClip:
     def length(self) -> int:
         return self.clip.length
 
+    @property
+    def label(self) -> int:
+        return self.clip.label
+
     def wave(self):
         return noisy(self.clip.wave(), self.utterance.key, self.kind, self.snr_db)
 
@@ -79,13 +83,25 @@ def _chosen(utterances: Sequence[Utterance], limit: int | None) -> list[Utteranc
     return [by_key[k] for k in subset(list(by_key), limit)]
 
 
-def _result(condition: dict[str, Any], model, clips, cfg: TrainConfig, device, precision) -> dict[str, Any]:
-    _, metrics, preds = score(predict(model, clips, cfg.batch_size, device, precision), clips)
+def _result(condition: dict[str, Any], model, clips, cfg: TrainConfig, device, precision,
+            model_classes: tuple[str, ...] = EMOTIONS, classes: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """One condition scored over ``classes`` (default the model's): the model's logits restricted to
+    those columns (a transfer across label sets is scored on the shared classes alone, each clip's
+    label among them)."""
+    classes = tuple(model_classes) if classes is None else tuple(classes)
+    model_classes = tuple(model_classes)
+    logits = predict(model, clips, cfg.batch_size, device, precision)
+    if classes != model_classes:
+        logits = logits[:, [model_classes.index(c) for c in classes]]
+    _, metrics, preds = score(logits, clips, classes)
     predictions = [
-        {"key": c.utterance.key, "label": c.utterance.label, "pred": EMOTIONS[p], "gender": c.utterance.gender}
+        {"key": c.utterance.key, "label": c.utterance.label, "pred": classes[p], "gender": c.utterance.gender}
         for c, p in zip(clips, preds)
     ]
-    return {"condition": condition, "test": metrics, "predictions": predictions}
+    result = {"condition": condition, "test": metrics, "predictions": predictions}
+    if classes != model_classes:
+        result["classes"] = list(classes)  # the shared classes it was scored on
+    return result
 
 
 def clean_result(clips, source_record: dict[str, Any]) -> dict[str, Any]:
@@ -100,8 +116,8 @@ def clean_result(clips, source_record: dict[str, Any]) -> dict[str, Any]:
         raise EvaluationError(f"the record of {source_record['label']} has no test prediction of {missing[0]} "
                               f"({len(missing)} of {len(clips)} clips): the cell's test split changed since it trained")
     predictions = [own[c.utterance.key] for c in clips]
-    metrics = compute_metrics([EMOTIONS.index(p["label"]) for p in predictions], [EMOTIONS.index(p["pred"]) for p in predictions],
-                              [p["gender"] for p in predictions])
+    classes = record_classes(source_record)
+    metrics = compute_metrics(*prediction_indices(predictions, classes), [p["gender"] for p in predictions], classes)
     return {"condition": {"noise": "clean", "snr_db": None}, "test": metrics, "predictions": predictions,
             "scored": "the cell's own test predictions"}
 
@@ -137,14 +153,21 @@ def run_evaluation(
     cell, condition = evaluation.source, evaluation.condition
     cfg = TrainConfig.from_dict(cell.train)
     precision = resolve_precision(cfg.precision, device)
+    model_classes = record_classes(source_record)
+    classes = model_classes
     if condition["kind"] == "transfer":
         task = _task(condition["test_task"], condition.get("task_args") or {}, data_root, strict)
-        utterances = _chosen(transfer_set(task), condition.get("max_utterances"))
+        classes = shared_classes(model_classes, task.classes)
+        if len(classes) < 2:
+            raise EvaluationError(f"{evaluation.label}: the model's classes ({', '.join(model_classes)}) and "
+                                  f"{task.name}'s ({', '.join(task.classes)}) share fewer than two")
+        # Only the utterances whose label the model knows: the others have no right answer.
+        utterances = _chosen([u for u in transfer_set(task) if u.label in classes], condition.get("max_utterances"))
     else:
         task = _task(cell.task, cell.task_args, data_root, strict)
         utterances = _chosen(list(task.training(cell.training).test), condition.get("max_utterances"))
     skipped = dict(task.skipped)
-    clips = load_clips(utterances, cfg.max_seconds, strict=strict, skipped=skipped, evaluation=True)
+    clips = load_clips(utterances, cfg.max_seconds, strict=strict, skipped=skipped, evaluation=True, classes=classes)
     if not clips:
         raise EvaluationError(f"{evaluation.label}: no usable utterance to score")
     try:
@@ -152,14 +175,18 @@ def run_evaluation(
     except (OSError, ValueError, KeyError) as exc:
         raise EvaluationError(f"the artifact of {cell.label} ({artifact}) does not load: {exc}") from None
     if condition["kind"] == "transfer":
-        results = [_result({"test_task": condition["test_task"]}, model, clips, cfg, device, precision)]
+        results = [_result({"test_task": condition["test_task"]}, model, clips, cfg, device, precision, model_classes, classes)]
+        if tuple(task.classes) != model_classes:  # label sets differ: say which classes were scored, either way round
+            results[0]["classes"] = list(classes)
     else:
         results = [clean_result(clips, source_record)] + [
-            _result({"noise": kind, "snr_db": snr}, model, [NoisyClip(c, kind, snr) for c in clips], cfg, device, precision)
+            _result({"noise": kind, "snr_db": snr}, model, [NoisyClip(c, kind, snr) for c in clips], cfg, device, precision,
+                    model_classes, classes)
             for kind in condition["types"] for snr in condition["snr_db"]
         ]
     return evaluation_record(evaluation, **{
         "results": results,
+        "classes": list(model_classes),
         "clips": len(clips),
         "skipped": skipped,
         "wall_time_s": round(time.time() - started, 3),

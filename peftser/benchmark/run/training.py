@@ -13,7 +13,7 @@ import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -46,25 +46,34 @@ class Clip:
     length: int  # samples, after the cut (and the padding of a repaired clip)
     max_seconds: float
     repaired: str | None = None  # the flaw of a dev or test clip scored repaired (AudioError.kind)
+    label: int | None = None  # the utterance's label as an index into the classes it is scored over
+
+    def __post_init__(self):
+        if self.label is None:  # a default index would silently relabel the clip
+            raise ValueError(f"clip {self.utterance.key}: its label index (into the task's classes) is required")
 
     def wave(self) -> np.ndarray:
-        return load_audio(self.utterance.path, max_seconds=self.max_seconds, repair=self.repaired is not None)
+        return load_audio(self.utterance.path, max_seconds=self.max_seconds, repair=self.repaired is not None,
+                          segment=self.utterance.segment)
 
 
-def load_clips(utterances, max_seconds: float, *, strict: bool, skipped: dict[str, int], evaluation: bool = False) -> list[Clip]:
-    """The utterances with usable audio; unusable files are counted in ``skipped`` (or raise with ``strict``).
+def load_clips(utterances, max_seconds: float, *, strict: bool, skipped: dict[str, int], evaluation: bool = False,
+               classes: Sequence[str] = EMOTIONS) -> list[Clip]:
+    """The utterances with usable audio, labelled by their index in ``classes``; unusable files are
+    counted in ``skipped`` (or raise with ``strict``).
 
     With ``evaluation`` (dev and test), flawed clips (all zeros, NaN, too short) are kept and read
     repaired, as the reference scores them (``load_audio(..., repair=True)``); training skips them.
     """
-    clips = []
+    clips, classes = [], list(classes)
     for utt in utterances:
+        label = classes.index(utt.label)
         try:
-            clips.append(Clip(utt, len(load_audio(utt.path, max_seconds=max_seconds)), max_seconds))
+            clips.append(Clip(utt, len(load_audio(utt.path, max_seconds=max_seconds, segment=utt.segment)), max_seconds, label=label))
         except AudioError as err:
             if evaluation and err.repairable:
-                wave = load_audio(utt.path, max_seconds=max_seconds, repair=True)
-                clips.append(Clip(utt, len(wave), max_seconds, repaired=err.kind))
+                wave = load_audio(utt.path, max_seconds=max_seconds, repair=True, segment=utt.segment)
+                clips.append(Clip(utt, len(wave), max_seconds, repaired=err.kind, label=label))
                 continue
             if strict:
                 raise
@@ -96,10 +105,10 @@ def flawed_audio_deviations(skipped: dict[str, int], evaluated: list[Clip]) -> l
     return notes
 
 
-def class_weights(clips: list[Clip]) -> torch.Tensor:
+def class_weights(clips: list[Clip], num_classes: int = len(EMOTIONS)) -> torch.Tensor:
     """Inverse training frequency, N / (C n_c); a class absent from training gets weight 0."""
-    counts = np.bincount([c.utterance.label_index for c in clips], minlength=len(EMOTIONS)).astype(np.float64)
-    weights = np.where(counts > 0, counts.sum() / (len(EMOTIONS) * np.maximum(counts, 1)), 0.0)
+    counts = np.bincount([c.label for c in clips], minlength=num_classes).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 0.0)
     return torch.tensor(weights, dtype=torch.float32)
 
 
@@ -159,7 +168,7 @@ def predict(model: SERModel, clips: list[Clip], batch_size: int, device, precisi
     The batches come through ``loader`` (the training's own), or a new one."""
     loader = BatchLoader(device) if loader is None else loader
     model.eval()
-    logits = torch.empty(len(clips), len(EMOTIONS))
+    logits = torch.empty(len(clips), model.head.classifier[-1].out_features)
     batches = eval_batches([c.length for c in clips], batch_size)
     for batch, (waves, lengths, _) in zip(batches, loader(clips, batches)):
         with _autocast(device, precision):
@@ -167,17 +176,17 @@ def predict(model: SERModel, clips: list[Clip], batch_size: int, device, precisi
     return logits
 
 
-def score(logits: torch.Tensor, clips: list[Clip]) -> tuple[float, dict[str, Any], list[int]]:
-    """(mean loss, metrics, predicted indices) of logits against the clips' labels.
+def score(logits: torch.Tensor, clips: list[Clip], classes: Sequence[str] = EMOTIONS) -> tuple[float, dict[str, Any], list[int]]:
+    """(mean loss, metrics over ``classes``, predicted indices) of logits against the clips' labels.
 
     The loss is the plain mean cross entropy: the reference scores dev one utterance at a time,
     where the class-weighted loss of one utterance is its unweighted loss, and averages those.
     It is the plateau scheduler's signal; the class weights are for training only.
     """
-    labels = torch.tensor([c.utterance.label_index for c in clips])
+    labels = torch.tensor([c.label for c in clips])
     loss = float(nn.functional.cross_entropy(logits, labels))
     preds = logits.argmax(dim=1).tolist()
-    metrics = compute_metrics(labels.tolist(), preds, [c.utterance.gender for c in clips])
+    metrics = compute_metrics(labels.tolist(), preds, [c.utterance.gender for c in clips], classes)
     return loss, metrics, preds
 
 
@@ -231,8 +240,10 @@ def run_cell(
     task = worker_task(cell.task, data_root=data_root, root=task_root, strict=strict, **cell.task_args)
     training = task.training(cell.training)
     skipped = dict(task.skipped)
-    train = load_clips(training.train, cfg.max_seconds, strict=strict, skipped=skipped)
-    dev, test = (load_clips(split, cfg.max_seconds, strict=strict, skipped=skipped, evaluation=True) for split in (training.dev, training.test))
+    classes = task.classes
+    train = load_clips(training.train, cfg.max_seconds, strict=strict, skipped=skipped, classes=classes)
+    dev, test = (load_clips(split, cfg.max_seconds, strict=strict, skipped=skipped, evaluation=True, classes=classes)
+                 for split in (training.dev, training.test))
     for split, clips in (("train", train), ("dev", dev), ("test", test)):
         if not clips:
             raise ValueError(f"{cell.label}: the {split} split has no usable utterances")
@@ -247,7 +258,7 @@ def run_cell(
     model = build_model(
         cell.upstream, cell.method, method_args=cell.method_args, upstream_args=cell.upstream_args,
         checkpoint_dir=checkpoint_dir, head_hidden=cfg.head_hidden, head_dropout=cfg.head_dropout,
-        include_input_state=cfg.include_input_state,
+        include_input_state=cfg.include_input_state, num_classes=len(classes),
     ).to(device)
     model.upstream.layerdrop_enabled = cfg.layerdrop
     model.upstream.mask_padding_in_training = cfg.mask_padding
@@ -256,7 +267,7 @@ def run_cell(
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr
     )
-    weights = class_weights(train) if cfg.class_weighted else torch.ones(len(EMOTIONS))
+    weights = class_weights(train, len(classes)) if cfg.class_weighted else torch.ones(len(classes))
     train_loss_fn = nn.CrossEntropyLoss(weight=weights.to(device))
     loader = BatchLoader(device, augmentation=(cfg.snr_db, cfg.time_mask))  # its workers serve every pass
 
@@ -268,7 +279,7 @@ def run_cell(
         with memory.phase("training"), meter.training_pass():
             train_loss = train_epoch(model, train, cfg, optimizer, train_loss_fn, device, precision, rng, loader, meter)
         with memory.phase("evaluation"):
-            dev_loss, dev_metrics, _ = score(predict(model, dev, cfg.batch_size, device, precision, loader), dev)
+            dev_loss, dev_metrics, _ = score(predict(model, dev, cfg.batch_size, device, precision, loader), dev, classes)
         scheduler.step(dev_loss)
         history.append({"epoch": epoch, "train_loss": train_loss, "dev_loss": dev_loss, "dev_uar": dev_metrics["uar"], "lr": lr})
         if best is None or dev_metrics["uar"] > best["dev"]["uar"]:
@@ -279,21 +290,22 @@ def run_cell(
 
     model.load_state_dict(best["weights"], strict=False)
     with memory.phase("evaluation"):
-        _, test_metrics, test_preds = score(predict(model, test, cfg.batch_size, device, precision, loader), test)
+        _, test_metrics, test_preds = score(predict(model, test, cfg.batch_size, device, precision, loader), test, classes)
     if hasattr(task, "source_of"):  # a pooled task: each source corpus' test metrics too
         test_metrics["per_source"] = metrics_by_group(
-            [c.utterance.label_index for c in test], test_preds, [c.utterance.gender for c in test],
-            [task.source_of(c.utterance) for c in test],
+            [c.label for c in test], test_preds, [c.utterance.gender for c in test],
+            [task.source_of(c.utterance) for c in test], classes,
         )
 
     store = ResultStore(results_dir)
     artifact_dir = store.artifact_dir(cell)
-    config = artifact_config(model, cell.upstream, cell.upstream_args, cfg.max_seconds, cell=cell)
+    config = artifact_config(model, cell.upstream, cell.upstream_args, cfg.max_seconds, cell=cell, classes=classes)
     artifact_bytes = save_artifact(model, artifact_dir, config)
     counts = model.parameter_counts()
     record = ok_record(cell, **{
         "seed": training.seed,
-        "deviations": cfg.departures() + flawed_audio_deviations(skipped, dev + test),
+        "classes": list(classes),
+        "deviations": cfg.departures() + flawed_audio_deviations(skipped, dev + test) + list(getattr(task, "deviations", ())),
         "test": test_metrics,
         "dev": best["dev"],
         "best_epoch": best["epoch"],
@@ -311,7 +323,7 @@ def run_cell(
         "cost": meter.summary(memory.summary()),
         "versions": versions(),
         "predictions": [
-            {"key": c.utterance.key, "label": c.utterance.label, "pred": EMOTIONS[p], "gender": c.utterance.gender}
+            {"key": c.utterance.key, "label": c.utterance.label, "pred": classes[p], "gender": c.utterance.gender}
             for c, p in zip(test, test_preds)
         ],
     })

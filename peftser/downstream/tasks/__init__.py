@@ -15,6 +15,12 @@ from peftser.downstream.tasks import crema_d, iemocap, msp_improv, msp_podcast, 
 from peftser.registry import TASKS, load_builtins
 
 
+def task_classes(name: str, options: dict | None = None) -> tuple[str, ...]:
+    """The ordered classes of task ``name`` with task arguments ``options``, without reading data."""
+    load_builtins()
+    return TASKS.get(name).classes_for(dict(options or {}))
+
+
 def make_task(
     name: str, *, data_root: str | Path | None = None, root: str | Path | None = None, strict: bool = False, **options
 ) -> Task:
@@ -26,6 +32,8 @@ def make_task(
     cls = TASKS.get(name)
     generated = getattr(cls, "generated", False)
     layout = getattr(cls, "layout", "") or f"the {name} corpus"
+    if root is None and getattr(cls, "audio_root", None) is not None:  # a task file names its audio folder
+        root = cls.audio_root
     if root is None and not generated:
         if data_root is None:
             raise ValueError(

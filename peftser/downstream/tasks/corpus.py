@@ -152,7 +152,7 @@ class Corpus(Task):
         kept = []
         progress = tqdm(utterances, desc=f"{self.name}: checking audio", unit="file", disable=None, leave=False)
         for utt in progress:
-            problem = audio_problem(utt.path)
+            problem = audio_problem(utt.path, segment=utt.segment)
             if problem is None:
                 kept.append(utt)
             elif self.strict:

@@ -15,6 +15,10 @@ from peftser.registry import TASKS
 VOTES = {"N": "neutral", "H": "happy", "S": "sad", "A": "angry"}
 # The intended emotion in the file name; DIS and FEA are excluded.
 INTENDED = {"NEU": "neutral", "HAP": "happy", "SAD": "sad", "ANG": "angry"}
+# CREMA-D's own six classes (``classes=native``): fear and disgust kept, in this order.
+NATIVE = ("neutral", "happy", "sad", "angry", "fear", "disgust")
+NATIVE_VOTES = {**VOTES, "F": "fear", "D": "disgust"}
+NATIVE_INTENDED = {**INTENDED, "FEA": "fear", "DIS": "disgust"}
 VOTE_COLUMNS = {"multimodal_vote": "MultiModalVote", "voice_vote": "VoiceVote"}
 # The reference code skips this clip: it has no signal.
 KNOWN_BAD = ("1076_MTI_SAD_XX",)
@@ -34,13 +38,18 @@ class CremaD(Corpus):
     )
     expected_total = 4798  # with MultiModalVote labels
     expected_counts = {"neutral": 1972, "happy": 1219, "sad": 588, "angry": 1019}
-    option_choices = {"label_source": ("multimodal_vote", "voice_vote", "filename")}
+    option_choices = {"label_source": ("multimodal_vote", "voice_vote", "filename"), "classes": ("paper", "native")}
     # The reference folds over actor ids 1001-1091 in order, whatever the files hold.
     actors: ClassVar[tuple[str, ...]] = tuple(str(a) for a in range(1001, 1092))
     n_folds: ClassVar[int] = 5
 
+    @classmethod
+    def classes_for(cls, options: dict) -> tuple[str, ...]:
+        """The paper's four, or with ``classes=native`` CREMA-D's six (fear and disgust kept)."""
+        return NATIVE if options.get("classes") == "native" else tuple(cls.classes)
+
     def expected(self) -> tuple[int | None, dict[str, int]]:
-        if self.option("label_source") == "multimodal_vote":
+        if self.option("label_source") == "multimodal_vote" and self.option("classes") == "paper":
             return self.expected_total, self.expected_counts
         return None, {}
 
@@ -97,7 +106,11 @@ class CremaD(Corpus):
         return None
 
     def _label(self, code: str | None) -> str | None:
-        table = INTENDED if self.option("label_source") == "filename" else VOTES
+        native = self.option("classes") == "native"
+        if self.option("label_source") == "filename":
+            table = NATIVE_INTENDED if native else INTENDED
+        else:
+            table = NATIVE_VOTES if native else VOTES
         return table.get(code or "")
 
     def _read_genders(self) -> dict[str, str]:

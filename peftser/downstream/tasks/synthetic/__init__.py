@@ -82,6 +82,10 @@ class Synthetic:
         return super().load()
 
 
+# In EmoBox's layout, read by the EmoBox route; looked up lazily (its metadata is written on first look-up).
+TASKS.register("synthetic_emobox", "peftser.downstream.tasks.synthetic.emobox_twin:SyntheticEmoBox")
+
+
 @TASKS.register("synthetic_iemocap")
 class SyntheticIemocap(Synthetic, Iemocap):
     """IEMOCAP-shaped synthetic corpus: 5 sessions x 2 speakers, 5 session folds."""

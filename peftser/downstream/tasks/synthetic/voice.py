@@ -59,6 +59,10 @@ PROSODY = {
     "happy": Prosody(5.0, 2.5, 1.15, 4.0, 0.50, 0.05, 0.10),
     "sad": Prosody(-3.0, 0.35, 0.6, -8.0, 0.78, 0.30, 0.60),
     "angry": Prosody(3.0, 1.3, 1.45, 10.0, 0.32, 0.02, 0.0),
+    # Beyond the paper's four, for the six-class EmoBox-layout twin: fear high, fast and breathy,
+    # disgust low, slow and tense.
+    "fear": Prosody(6.0, 1.8, 1.3, 2.0, 0.55, 0.25, 0.30),
+    "disgust": Prosody(-2.0, 0.9, 0.75, 4.0, 0.38, 0.10, 0.40),
 }
 # Adult male vowel formants F1-F3 (Peterson & Barney averages), Hz.
 VOWELS = ((730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480),
