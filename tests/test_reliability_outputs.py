@@ -81,3 +81,30 @@ def test_a_socket_is_refused_in_one_line_before_the_corpus_is_read(monkeypatch, 
         assert main(["--manifest", "synthetic_crema_d", "--out", str(path)]) == 2
     assert capsys.readouterr().err.strip() == f"error: --out {path} is a socket; give the name of a file to write"
     assert stat.S_ISSOCK(os.lstat(path).st_mode)
+
+
+@pytest.mark.parametrize("where", ["../elsewhere", "ABSOLUTE", "artifacts/../../elsewhere", "artifacts", "artifacts/link"])
+def test_cards_are_written_only_inside_the_artifacts_folder(tmp_path, where, capsys):
+    import json
+
+    from board_fixture import board_results
+
+    results = board_results(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "README.md").write_text("precious\n")
+    (results / "artifacts").mkdir()
+    (results / "artifacts" / "link").symlink_to(elsewhere)
+    records = sorted((results / "records").rglob("*.json"))
+    tampered, kept = records[0], records[1]
+    record = json.loads(tampered.read_text())
+    record["artifact"]["path"] = str(elsewhere) if where == "ABSOLUTE" else where
+    tampered.write_text(json.dumps(record))
+    kept_artifact = results / json.loads(kept.read_text())["artifact"]["path"]
+    kept_artifact.mkdir(parents=True)
+
+    with pytest.warns(UserWarning, match=f"{record['label']}: its artifact path .* is not a folder inside {results / 'artifacts'}"):
+        assert main(["--cards", "--results", str(results)]) == 0
+    assert (elsewhere / "README.md").read_text() == "precious\n"
+    assert not (results / "artifacts" / "README.md").exists()
+    assert (kept_artifact / "README.md").is_file()  # the other records' cards are still written
