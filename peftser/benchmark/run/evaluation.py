@@ -26,7 +26,7 @@ from peftser.benchmark.run.devices import resolve_device
 from peftser.benchmark.run.gpu import select
 from peftser.benchmark.run.noise import noisy
 from peftser.benchmark.run.tasks import worker_task
-from peftser.benchmark.run.training import Clip, load_clips, predict, resolve_precision, score, versions
+from peftser.benchmark.run.training import Clip, finite, load_clips, predict, resolve_precision, score, versions
 from peftser.benchmark.store import ResultStore
 from peftser.downstream.task import EMOTIONS, Utterance
 
@@ -80,7 +80,8 @@ def _chosen(utterances: Sequence[Utterance], limit: int | None) -> list[Utteranc
 
 
 def _result(condition: dict[str, Any], model, clips, cfg: TrainConfig, device, precision) -> dict[str, Any]:
-    _, metrics, preds = score(predict(model, clips, cfg.batch_size, device, precision), clips)
+    what = ", ".join(f"{k} {v}" for k, v in condition.items())  # e.g. "noise white, snr_db -400"
+    _, metrics, preds = score(finite(predict(model, clips, cfg.batch_size, device, precision), what), clips)
     predictions = [
         {"key": c.utterance.key, "label": c.utterance.label, "pred": EMOTIONS[p], "gender": c.utterance.gender}
         for c, p in zip(clips, preds)
