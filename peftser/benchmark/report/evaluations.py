@@ -135,8 +135,9 @@ def collect_evaluations(records: Iterable[dict | tuple[str, str]], planned: int 
     ``subsets`` is the utterance subset (``max_utterances``, None for all) the grids ask of each
     slot; a slot no grid names takes the subset most of its records have. Records of another
     subset are left out, so that a table never mixes utterance sets (and a method is compared
-    with the baseline on the same clips). ``trained`` holds the keys of the cells with an ok
-    record: an evaluation of any other cell is left out too. Each is counted in ``left_out``.
+    with the baseline on the same clips). ``trained`` maps each cell with an ok record to its
+    artifact's weights_sha256 (None when its record predates it): an evaluation of a cell not in
+    it, or of an artifact since replaced, is left out too. Each is counted in ``left_out``.
     """
     found = Evaluations(planned=planned)
     usable = []
@@ -173,6 +174,9 @@ def _left_out_because(record: dict, chosen: dict[Slot, int | None], trained: dic
     if trained is not None:
         if source.get("key") not in trained:
             return "their cell has no ok training record"
+        scored, current = source.get("weights_sha256"), trained[source["key"]]
+        if scored and current and scored != current:
+            return "they scored an artifact that has since been replaced (its cell trained again)"
     limit = chosen.get(slot_of(record["evaluation"]))
     if record["evaluation"].get("max_utterances") != limit:
         subset = "all utterances" if limit is None else f"max_utterances {limit}"

@@ -149,7 +149,7 @@ def run_evaluation(
     if not clips:
         raise EvaluationError(f"{evaluation.label}: no usable utterance to score")
     try:
-        model, _ = load_artifact(artifact, device=str(device), checkpoint_dir=checkpoint_dir)
+        model, config = load_artifact(artifact, device=str(device), checkpoint_dir=checkpoint_dir)
     except (OSError, ValueError, KeyError) as exc:
         raise EvaluationError(f"the artifact of {cell.label} ({artifact}) does not load: {exc}") from None
     if condition["kind"] == "transfer":
@@ -159,7 +159,10 @@ def run_evaluation(
             _result({"noise": kind, "snr_db": snr}, model, [NoisyClip(c, kind, snr) for c in clips], cfg, device, precision)
             for kind in condition["types"] for snr in condition["snr_db"]
         ]
+    # the weights scored: an evaluation whose artifact was since replaced is run again (orchestrator)
+    source = {**evaluation.identity()["source"], "weights_sha256": config.get("weights_sha256")}
     return evaluation_record(evaluation, **{
+        "source": source,
         "results": results,
         "clips": len(clips),
         "skipped": skipped,

@@ -324,7 +324,7 @@ def run_cell(
         "best_epoch": best["epoch"],
         "history": history,
         **counts,
-        "artifact": {"path": store.relative(artifact_dir), "bytes": artifact_bytes},
+        "artifact": {"path": store.relative(artifact_dir), "bytes": artifact_bytes, "weights_sha256": store.weights_sha256(cell)},
         "split_sizes": {"train": len(train), "dev": len(dev), "test": len(test)},
         "skipped": skipped,
         "wall_time_s": round(time.time() - started, 3),
