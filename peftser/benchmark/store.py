@@ -157,9 +157,10 @@ class ResultStore:
     def scored_other_weights(self, unit: Cell, record: dict[str, Any]) -> bool:
         """Whether ``record``, an evaluation's, scored other weights than its cell's artifact holds now
         (the cell trained again since). Records that note no weights (written before they did, and
-        every training's) count as current."""
+        every training's) count as current, as does any when the artifact is gone (nothing to compare)."""
         scored = (record.get("source") or {}).get("weights_sha256") if is_evaluation(record) else None
-        return bool(scored) and scored != self.weights_sha256(unit.source)
+        current = self.weights_sha256(unit.source) if scored else None
+        return bool(scored and current and scored != current)
 
     def relative(self, path: Path) -> str:
         """``path`` as records note it: relative to the results directory."""

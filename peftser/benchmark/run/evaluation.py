@@ -159,7 +159,7 @@ def run_evaluation(
             _result({"noise": kind, "snr_db": snr}, model, [NoisyClip(c, kind, snr) for c in clips], cfg, device, precision)
             for kind in condition["types"] for snr in condition["snr_db"]
         ]
-    # the weights scored: an evaluation whose artifact was since replaced is run again (orchestrator)
+    # the weights scored: an evaluation whose artifact was since replaced runs again (ResultStore.should_run)
     source = {**evaluation.identity()["source"], "weights_sha256": config.get("weights_sha256")}
     return evaluation_record(evaluation, **{
         "source": source,
