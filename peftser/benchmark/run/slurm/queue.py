@@ -1,5 +1,5 @@
 """What the cluster says: its MaxArraySize, its nodes' CPUs and memory (checked against what a task
-asks for before anything is submitted), and which submitted tasks squeue still holds."""
+and time limit, checked against what a task asks for before anything is submitted), and which submitted tasks squeue still holds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 import time
 from typing import Any, Iterable, Sequence
 
-from peftser.benchmark.run.slurm.options import SlurmError, SlurmOptions
+from peftser.benchmark.run.slurm.options import SlurmError, SlurmOptions, parse_time
 
 DEFAULT_MAX_ARRAY_SIZE = 1001  # Slurm's own default for MaxArraySize
 # squeue --states=all also lists jobs that ended a few minutes ago (MinJobAge); any other state,
@@ -33,21 +33,29 @@ def read_max_array_size() -> int:
     return parse_max_array_size(done.stdout) if done.returncode == 0 else DEFAULT_MAX_ARRAY_SIZE
 
 
-def parse_nodes(sinfo: str) -> list[tuple[int, int]]:
-    """(CPUs, memory in MB) of each node configuration in ``sinfo --format=%P|%c|%m`` output.
-    A count sinfo prints as ``N+`` (nodes that differ) is left out: its largest is unknown."""
+def parse_nodes(sinfo: str) -> list[tuple[int, int, int | None]]:
+    """(CPUs, memory in MB, time limit in minutes or None for none) of each node configuration in
+    ``sinfo --format=%P|%c|%m|%l`` output. A count sinfo prints as ``N+`` (nodes that differ) is
+    left out: its largest is unknown."""
     nodes = []
     for line in sinfo.splitlines():
         parts = line.strip().split("|")
-        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-            nodes.append((int(parts[1]), int(parts[2])))
+        if len(parts) == 4 and parts[1].isdigit() and parts[2].isdigit():
+            nodes.append((int(parts[1]), int(parts[2]), _minutes(parts[3])))
     return nodes
 
 
-def read_nodes(partition: str | None) -> list[tuple[int, int]]:
-    """(CPUs, memory in MB) of the node configurations of ``partition`` (the default partition when
-    None) as sinfo reports them; [] when sinfo cannot tell."""
-    command = ["sinfo", "--noheader", "--format=%P|%c|%m"] + ([f"--partition={partition}"] if partition else [])
+def _minutes(limit: str) -> int | None:
+    try:
+        return parse_time(limit)
+    except SlurmError:  # "infinite", or a form not worth guessing at: no limit to check against
+        return None
+
+
+def read_nodes(partition: str | None) -> list[tuple[int, int, int | None]]:
+    """(CPUs, memory in MB, time limit in minutes) of the node configurations of ``partition`` (the
+    default partition when None) as sinfo reports them; [] when sinfo cannot tell."""
+    command = ["sinfo", "--noheader", "--format=%P|%c|%m|%l"] + ([f"--partition={partition}"] if partition else [])
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
@@ -60,22 +68,27 @@ def read_nodes(partition: str | None) -> list[tuple[int, int]]:
     return parse_nodes("\n".join(lines))
 
 
-def check_fits(options: SlurmOptions, nodes: list[tuple[int, int]]) -> None:
+def check_fits(options: SlurmOptions, nodes: list[tuple[int, int, int | None]]) -> None:
     """A SlurmError naming the option to change when no node of the partition (``nodes``, from
-    read_nodes) has the CPUs or memory a task asks for: Slurm would keep every task pending
-    (reason PartitionConfig) and the orchestrator would wait forever. Nothing is said when sinfo
-    told nothing."""
+    read_nodes) has the CPUs, memory or time limit a task asks for: Slurm would keep every task
+    pending (reason PartitionConfig or PartitionTimeLimit) and the orchestrator would wait forever.
+    Nothing is said when sinfo told nothing."""
     if not nodes:
         return
     where = f"partition {options.partition}" if options.partition else "the default partition"
+    never = "so no task could ever start"
     cpus = max(n[0] for n in nodes)
     if options.cpus_per_task > cpus:
         raise SlurmError(f"--slurm-cpus-per-task {options.cpus_per_task}: no node of {where} has more than {cpus} CPUs, "
-                         f"so no task could ever start; use --slurm-cpus-per-task {cpus} or less (sinfo)")
+                         f"{never}; use --slurm-cpus-per-task {cpus} or less (sinfo)")
     memory = max(n[1] for n in nodes)
     if options.mem is not None and _megabytes(options.mem) > memory:
         raise SlurmError(f"--slurm-mem {options.mem}: no node of {where} has more than {memory} MB of memory, "
-                         f"so no task could ever start; use --slurm-mem {memory}M or less (sinfo)")
+                         f"{never}; use --slurm-mem {memory}M or less (sinfo)")
+    limits = [n[2] for n in nodes]
+    if None not in limits and options.time_min > max(limits):
+        raise SlurmError(f"--slurm-time {options.time_min} min: {where} allows at most {max(limits)} min, {never}; "
+                         f"use --slurm-time {max(limits)} or less (sinfo)")
 
 
 def _megabytes(mem: str) -> float:
