@@ -44,7 +44,7 @@ def test_another_family_in_the_folder_is_refused(tmp_path, whisper_entry):
     folder = tmp_path / "whisper-tiny"
     Wav2Vec2Model(Wav2Vec2Config(**WAV2VEC2)).save_pretrained(folder)
     with pytest.raises(CheckpointError, match=f"checkpoint {folder} does not fit upstream 'test_fit_whisper': "
-                                              "it holds a wav2vec2 model, the registry entry a whisper one"):
+                                              "its config.json names model type 'wav2vec2', the registry entry's is 'whisper'"):
         build_upstream(whisper_entry, checkpoint_dir=tmp_path)
 
 

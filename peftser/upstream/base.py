@@ -312,8 +312,8 @@ def _check_family(loader, spec: UpstreamSpec, source: str, kwargs: dict) -> None
     expected = loader.config_class.model_type
     if raw.get("model_type") != expected:
         raise CheckpointError(
-            f"checkpoint {source} does not fit upstream {spec.name!r}: it holds a {raw.get('model_type') or 'model of no type'!s} "
-            f"model, the registry entry a {expected} one"
+            f"checkpoint {source} does not fit upstream {spec.name!r}: its config.json names model type "
+            f"{raw.get('model_type')!r}, the registry entry's is {expected!r}"
         )
     check_architecture(spec, loader.config_class.from_dict(raw), source)
 
