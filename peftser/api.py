@@ -6,8 +6,9 @@
         print(p.source, p.label, p.probabilities)
 
 ``predict`` takes file paths, 1-D numpy arrays or torch tensors (with their ``sample_rate``), or a
-list mixing them. Arrays are prepared by the same recipe as decoded files (channel mean, soxr
-resampling to 16 kHz, the same checks), and every clip is cut to the model's training cut
+list mixing them. Arrays are prepared by the same recipe as decoded files (integer PCM scaled as a
+decoder scales it, channel mean, soxr resampling to 16 kHz, the same checks; samples far outside
+[-1, 1] refused), and every clip is cut to the model's training cut
 (``max_seconds``). Clips are scored longest first in padded batches by the evaluation code of a
 training, which keeps padding out of every clip, so each answer is the one the clip gets alone.
 ``--predict`` is this API on the command line.
@@ -26,7 +27,7 @@ import torch
 
 from peftser.benchmark.artifact import CONFIG, load_artifact
 from peftser.benchmark.cell import Cell
-from peftser.downstream.audio import SAMPLE_RATE, AudioError, conform, load_audio
+from peftser.downstream.audio import SAMPLE_RATE, AudioError, as_float_samples, check_peak, conform, load_audio
 
 DEFAULT_BATCH_SIZE = 8
 
@@ -97,7 +98,8 @@ class SERPredictor:
         """The Prediction of one input, or a list of them for a list of inputs (in its order).
 
         An input is a path (str or Path), a 1-D numpy array or torch tensor of samples at
-        ``sample_rate`` Hz, or a ``(samples, rate)`` pair. ``errors="raise"`` (the default) raises
+        ``sample_rate`` Hz (float in [-1, 1], or int16/int32/int8/uint8 PCM, scaled to it as a
+        decoder does), or a ``(samples, rate)`` pair. Samples beyond ``MAX_PEAK`` (4) are refused. ``errors="raise"`` (the default) raises
         the first input's problem (an AudioError naming it); ``errors="report"`` returns it as
         that input's ``error`` and scores the others.
         """
@@ -126,9 +128,8 @@ class SERPredictor:
                 results.append(Prediction(source, None, error=str(wave)))
                 continue
             probs = next(probabilities)
-            if not np.isfinite(probs).all():  # e.g. samples of 1e30 overflow the encoder: no label is an answer
-                err = AudioError(source, "nan/inf", "the model's scores are not finite (NaN or infinity): the samples "
-                                 f"reach {float(np.abs(wave).max()):.3g}, far outside the [-1, 1] of audio")
+            if not np.isfinite(probs).all():  # samples are bounded (check_peak): no label is the only answer
+                err = AudioError(source, "nan/inf", "the model's scores are not finite (NaN or infinity)")
                 if errors == "raise":
                     raise err
                 results.append(Prediction(source, None, error=str(err)))
@@ -143,11 +144,14 @@ class SERPredictor:
     def _prepare(self, item, sample_rate: int | None, source: str) -> np.ndarray:
         """The whole clip as 16 kHz mono float32 (the cut comes when it is scored)."""
         if isinstance(item, (str, Path)):
-            return load_audio(item, cache=False)  # one-off clips stay out of the corpus cache
+            wave = load_audio(item, cache=False)  # one-off clips stay out of the corpus cache
+            check_peak(wave, source)
+            return wave
         if _is_pair(item):
             item, sample_rate = item
-        if isinstance(item, torch.Tensor):
-            item = item.detach().to("cpu", torch.float32).numpy()
+        if isinstance(item, torch.Tensor):  # integer tensors keep their dtype: PCM is scaled below
+            item = item.detach().cpu()
+            item = (item.float() if item.is_floating_point() else item).numpy()
         if not isinstance(item, np.ndarray):
             raise TypeError(f"{source}: expected a path, a 1-D numpy array or torch tensor, got {type(item).__name__}")
         if item.ndim != 1:
@@ -155,9 +159,10 @@ class SERPredictor:
                                                    "average the channels first, as the harness does")
         if sample_rate is None:
             raise ValueError(f"{source}: an array or tensor needs its sample_rate (e.g. predict(x, sample_rate=16000))")
-        wave, flaw = conform(item, sample_rate, source)
+        wave, flaw = conform(as_float_samples(item, source), sample_rate, source)
         if flaw is not None:  # as --predict treats a flawed file
             raise flaw
+        check_peak(wave, source)
         return wave
 
     @torch.no_grad()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -130,12 +131,50 @@ def check_writable_dir(path: str | Path, what: str) -> Path:
 
 
 def check_writable_file(path: str | Path, what: str) -> Path:
-    """``path`` must name a file (not a folder) whose folder can be written."""
+    """``path`` must name a file (not a folder) whose folder can be written, or a character device
+    or FIFO (``/dev/stdout``, a named pipe) that ``write_output_file`` writes into."""
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{what} {path} is a folder; give the name of a file to write")
-    check_writable_dir(path.parent, f"the folder of {what}")
+    if _written_through(path, what):
+        return path
+    check_writable_dir(Path(os.path.realpath(path)).parent, f"the folder of {what}")
     return path
+
+
+def write_output_file(path: str | Path, text: str, what: str) -> Path:
+    """Write a file the user named (``--out``) without replacing anything but a regular file.
+
+    A regular file (or none) is replaced atomically; a symbolic link is followed and its target
+    written, the link left in place; a character device or FIFO is written into as a shell's
+    ``>`` would (no temporary file can be renamed over one without destroying it, and a reader
+    of a pipe sees the text as it is written). Anything else is refused.
+    """
+    path = Path(path)
+    if not _written_through(path, what):
+        return write_text_atomic(os.path.realpath(path), text)
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as err:
+        raise OutputError(f"cannot write {path}: {_reason(err)}") from None
+    return path
+
+
+def _written_through(path: Path, what: str) -> bool:
+    """True for a character device or FIFO; False for a regular file or nothing; else an error."""
+    try:
+        mode = os.stat(path).st_mode  # follows symbolic links: the target is what gets written
+    except FileNotFoundError:
+        return False
+    except OSError as err:
+        raise OutputError(f"{what} {path} cannot be written: {_reason(err)}") from None
+    if stat.S_ISREG(mode):
+        return False
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        return True
+    kind = "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+    raise OutputError(f"{what} {path} is {kind}; give the name of a file to write")
 
 
 def _disk_full(err: OSError) -> bool:

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 import peftser
 from peftser.benchmark.artifact import artifact_config, load_artifact, save_artifact
@@ -44,23 +45,23 @@ def wav(path, scale: float, subtype: str = "FLOAT"):
     return path
 
 
-# -- 3: non-finite scores ------------------------------------------------------------------------
+# -- 3: samples far outside [-1, 1] --------------------------------------------------------------
 @pytest.mark.parametrize("scale", [1e30, 1e37])
-def test_predict_refuses_a_file_whose_scores_are_not_finite(artifact, tmp_path, capsys, scale):
+def test_predict_refuses_a_file_whose_samples_are_far_outside_audio_range(artifact, tmp_path, capsys, scale):
     huge, good = wav(tmp_path / "huge.wav", scale), wav(tmp_path / "good.wav", 0.1)
     assert main(["--predict", str(artifact), str(huge), str(good)]) == 2
     out, err = capsys.readouterr()
     assert [line.split("\t")[0] for line in out.splitlines()] == [str(good)]
-    assert f"error: {huge}: the model's scores are not finite" in err and "nan" not in out.lower()
+    assert f"error: {huge}: samples reach" in err and "far outside the [-1, 1] of audio" in err and "nan" not in out.lower()
 
 
-def test_the_api_raises_or_reports_non_finite_scores(artifact):
+def test_the_api_raises_or_reports_samples_far_outside_audio_range(artifact):
     model = peftser.load(artifact, device="cpu")
     samples = np.full(8000, 3e37, dtype=np.float32)
-    with pytest.raises(AudioError, match="input 0: the model's scores are not finite"):
+    with pytest.raises(AudioError, match=r"input 0: samples reach 3e\+37, far outside the \[-1, 1\] of audio"):
         model.predict(samples, sample_rate=16000)
     bad, fine = model.predict([samples, 0.1 * np.ones(8000, np.float32)], sample_rate=16000, errors="report")
-    assert bad.label is None and "not finite" in bad.error and fine.label is not None
+    assert bad.label is None and "far outside" in bad.error and fine.label is not None
 
 
 # -- 4: a missing checksum -----------------------------------------------------------------------
@@ -127,3 +128,39 @@ def test_a_bad_config_value_is_one_line_naming_the_field(artifact, tmp_path, cap
     assert main(["--predict", str(copy), str(wav(tmp_path / "a.wav", 0.1))]) == 2
     err_text = capsys.readouterr().err
     assert err_text.count("\n") == 1 and message in err_text
+
+
+# -- integer PCM and the scale of samples --------------------------------------------------------
+def _speechlike(n: int = 8000) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    return (0.3 * np.sin(np.arange(n) * 2 * np.pi * 220 / 16000) * rng.uniform(0.2, 1.0, n)).astype(np.float32)
+
+
+@pytest.mark.parametrize("dtype, offset, full_scale", [
+    (np.int16, 0, 2**15), (np.int32, 0, 2**31), (np.int8, 0, 2**7), (np.uint8, 128, 2**7),
+])
+def test_integer_pcm_is_scored_as_its_decoded_file_is(artifact, tmp_path, dtype, offset, full_scale):
+    model = peftser.load(artifact, device="cpu")
+    pcm = np.round(_speechlike() * (full_scale - 1) + offset).astype(dtype)
+    decoded = ((pcm.astype(np.float64) - offset) / full_scale).astype(np.float32)
+    expected = model.predict(decoded, sample_rate=16000).probabilities
+    for given in (pcm, torch.from_numpy(pcm)):
+        assert model.predict(given, sample_rate=16000).probabilities == pytest.approx(expected, abs=1e-6)
+    if dtype is np.int16:  # the same samples written as a 16-bit WAV and decoded by the harness
+        sf.write(tmp_path / "pcm16.wav", pcm, 16000, subtype="PCM_16")
+        assert model.predict(tmp_path / "pcm16.wav").probabilities == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("samples", [np.ones(8000, np.int64), np.ones(8000, bool), np.ones(8000, np.complex64)])
+def test_arrays_that_are_not_audio_samples_are_refused_by_position(artifact, samples):
+    model = peftser.load(artifact, device="cpu")
+    with pytest.raises(AudioError, match=f"input 1: samples of dtype {samples.dtype} are not audio"):
+        model.predict([_speechlike(), samples], sample_rate=16000)
+
+
+@pytest.mark.parametrize("scale", [32767.0, 1e10])
+def test_float_samples_far_outside_audio_range_get_no_label(artifact, scale):
+    model = peftser.load(artifact, device="cpu")
+    assert model.predict(_speechlike(), sample_rate=16000).label is not None
+    [loud] = model.predict([_speechlike() * scale], sample_rate=16000, errors="report")
+    assert loud.label is None and "far outside the [-1, 1] of audio" in loud.error

@@ -119,3 +119,20 @@ def test_a_demo_grid_is_submitted_resumed_resubmitted_and_tabulated_on_slurm(clu
     assert len(evaluations) == 12 and all(e["status"] == "ok" and e["worker"]["backend"] == "slurm" for e in evaluations)
     assert [json.loads(p.read_text()) for p in sorted((results / "records" / "synthetic_crema_d").glob("*.json"))] == records
     assert "## Cross-corpus transfer (beyond the paper)" in (results / "leaderboard.md").read_text()
+
+
+def test_a_request_no_node_can_meet_is_refused_before_submitting(cluster, tmp_path):
+    # The default --slurm-cpus-per-task is 8; the test node has 2 CPUs: every task would pend forever.
+    env = {**os.environ, "SLURM_CONF": str(cluster.conf), "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    results = tmp_path / "results"
+    command = [sys.executable, str(REPO / "run_benchmark.py"), "--grid", "demo", *ONLY, "--results", str(results),
+               "--backend", "slurm", "--slurm-partition", "main", "--slurm-gpus-per-task", "0", "--slurm-time", "15",
+               "--no-evaluate"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: --slurm-cpus-per-task 8: no node of partition main has more than 2 CPUs, so no task could ever start; "
+        "use --slurm-cpus-per-task 2 or less (sinfo)"]
+    assert not (results / "slurm" / "jobs").exists()  # nothing was submitted
+    queue = subprocess.run(["squeue", "--noheader"], capture_output=True, text=True, env=env, timeout=60)
+    assert queue.stdout.strip() == ""

@@ -73,7 +73,7 @@ def test_save_record_rejects_records_without_identity(tmp_path):
     with pytest.raises(ValueError, match="ok record without upstream, method, training.*, key"):
         ResultStore(tmp_path).save_record({"status": "ok", "task": "toy_task"})
     nan = {**record_for(make_cell()), "test": {**record_for(make_cell())["test"], "uar": float("nan")}}
-    with pytest.raises(ValueError, match="test.uar is nan, not a finite number"):  # nothing unreadable is ever written
+    with pytest.raises(ValueError, match="test.uar is nan, not a percentage from 0 to 100"):  # nothing unreadable is ever written
         ResultStore(tmp_path).save_record(nan)
     with pytest.raises(ValueError, match="status"):
         ResultStore(tmp_path).save_record({"status": "done", "key": "k", "task": "t"})

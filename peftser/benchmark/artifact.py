@@ -14,11 +14,12 @@ from typing import Any
 
 from safetensors.torch import load_file, save
 
+from peftser.benchmark.store import ARTIFACT_CONFIG
 from peftser.files import atomic_write, write_text_atomic, writing
 from peftser.model import SERModel, build_model
 
 WEIGHTS = "adapter.safetensors"
-CONFIG = "adapter_config.json"
+CONFIG = ARTIFACT_CONFIG  # adapter_config.json
 
 
 def save_artifact(model: SERModel, directory: str | Path, config: dict[str, Any]) -> int:

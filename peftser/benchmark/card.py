@@ -260,11 +260,22 @@ def write_model_cards(results_dir: str | Path) -> list[Path]:
         if record.get("status") != "ok":
             continue
         directory = results / (record.get("artifact") or {}).get("path", f"artifacts/{record['key']}")
+        if not _inside(directory, results / "artifacts"):
+            # a tampered or foreign record must not make --cards overwrite a README.md elsewhere
+            warnings.warn(f"{record['label']}: its artifact path {directory} is not a folder inside "
+                          f"{results / 'artifacts'}; no card written", stacklevel=2)
+            continue
         if not directory.is_dir():
             warnings.warn(f"{record['label']}: its artifact folder {directory} is missing; no card written", stacklevel=2)
             continue
         written.append(write_model_card(directory, record, deviations=deviations.get(record["key"], ())))
     return written
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies strictly below ``folder``, once ``..`` and symbolic links are resolved."""
+    path, folder = path.resolve(), folder.resolve()
+    return path != folder and path.is_relative_to(folder)
 
 
 def cards_command(results_dir: str | Path) -> int:

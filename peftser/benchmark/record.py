@@ -25,18 +25,22 @@ if TYPE_CHECKING:
 STATUSES = ("ok", "failed")
 # What each status must hold, as dotted paths, and what each may be: the contract the tables rely on.
 _TEXT, _COUNT, _NUMBER, _OPTIONAL_NUMBER = "a non-empty string", "a whole number >= 0", "a finite number", "a finite number or null"
+# UAR, accuracy, macro F1 and both fairness gaps are percentages: a value outside [0, 100] cannot
+# be measured, and averaged it would move a mean or a paired delta by any amount.
+_PERCENT, _OPTIONAL_PERCENT = "a percentage from 0 to 100", "a percentage from 0 to 100 or null"
 FIELDS = {
     "ok": {
         "upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT,
-        "test.uar": _NUMBER, "test.demographic_parity": _OPTIONAL_NUMBER, "test.equality_of_odds": _OPTIONAL_NUMBER,
+        "test.uar": _PERCENT, "test.demographic_parity": _OPTIONAL_PERCENT, "test.equality_of_odds": _OPTIONAL_PERCENT,
         "method_params": _COUNT, "head_params": _COUNT, "key": _TEXT,
     },
     "failed": {"upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT, "error": _TEXT, "key": _TEXT},
 }
 # reference_demographic_parity: absent from records written before it was computed.
 OPTIONAL = {"variant": _TEXT, "upstream_params": _COUNT, "test.notes": "a list of strings",
-            "test.reference_demographic_parity": _OPTIONAL_NUMBER}
-_RESULTS = "a non-empty list of results, each with test.uar and predictions"
+            "test.acc": _PERCENT, "test.macro_f1": _PERCENT, "dev.uar": _PERCENT,
+            "test.reference_demographic_parity": _OPTIONAL_PERCENT}
+_RESULTS = "a non-empty list of results, each with test.uar (a percentage from 0 to 100) and predictions"
 EVALUATION_FIELDS = {
     "ok": {"upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT, "key": _TEXT,
            "evaluation.kind": _TEXT, "source.key": _TEXT, "results": _RESULTS},
@@ -103,6 +107,8 @@ def _fits(value: Any, kind: str) -> bool:
         return number and math.isfinite(value)
     if kind == _OPTIONAL_NUMBER:
         return value is None or (number and math.isfinite(value))
+    if kind in (_PERCENT, _OPTIONAL_PERCENT):
+        return (value is None and kind == _OPTIONAL_PERCENT) or (number and 0.0 <= value <= 100.0)
     if kind == _RESULTS:
         return isinstance(value, list) and bool(value) and all(_is_result(r) for r in value)
     if kind in (_POSITIVE, _NON_NEGATIVE, _OPTIONAL_NON_NEGATIVE):
@@ -119,7 +125,7 @@ def _is_result(result: Any) -> bool:
         uar = _field(result, "test.uar")
     except KeyError:
         return False
-    return _fits(uar, _NUMBER) and isinstance(result.get("predictions"), list)
+    return _fits(uar, _PERCENT) and isinstance(result.get("predictions"), list)
 
 
 def is_evaluation(record: dict) -> bool:

@@ -31,6 +31,7 @@ from peftser.files import check_writable_dir, write_json_atomic, writing
 
 
 GRIDS_FILE = "grids.json"  # the grids run into a results directory
+ARTIFACT_CONFIG = "adapter_config.json"  # an artifact's config, beside its weights (peftser.benchmark.artifact)
 
 
 class Claim:
@@ -142,6 +143,25 @@ class ResultStore:
         """root/artifacts/<key>"""
         return self.root / "artifacts" / cell.key
 
+    def weights_sha256(self, cell: Cell) -> str | None:
+        """The weights checksum the cell's artifact config states; None when there is no readable
+        config or it states none. It ties the cell's record, and each evaluation of it, to the
+        weights they describe."""
+        try:
+            config = json.loads((self.artifact_dir(cell) / ARTIFACT_CONFIG).read_text())
+        except (OSError, ValueError):
+            return None
+        sha = config.get("weights_sha256") if isinstance(config, dict) else None
+        return sha if isinstance(sha, str) else None
+
+    def scored_other_weights(self, unit: Cell, record: dict[str, Any]) -> bool:
+        """Whether ``record``, an evaluation's, scored other weights than its cell's artifact holds now
+        (the cell trained again since). Records that note no weights (written before they did, and
+        every training's) count as current, as does any when the artifact is gone (nothing to compare)."""
+        scored = (record.get("source") or {}).get("weights_sha256") if is_evaluation(record) else None
+        current = self.weights_sha256(unit.source) if scored else None
+        return bool(scored and current and scored != current)
+
     def relative(self, path: Path) -> str:
         """``path`` as records note it: relative to the results directory."""
         return Path(path).relative_to(self.root).as_posix()
@@ -187,7 +207,8 @@ class ResultStore:
         return [r for r in self.records() if r["status"] == "failed"]
 
     def should_run(self, cell: Cell, *, retry_failed: bool = False, failed_before: float | None = None) -> bool:
-        """Resume rule: no record -> run; ok -> skip; failed -> run only with ``retry_failed``.
+        """Resume rule: no record -> run; ok -> skip (but an evaluation of weights its cell's artifact
+        no longer holds runs again); failed -> run only with ``retry_failed``.
 
         ``failed_before`` (a time.time() value) limits retrying to failures recorded before it, so a
         run retries what failed in earlier runs but not what failed again during itself.
@@ -200,7 +221,9 @@ class ResultStore:
             return True
         if record is None:
             return True
-        if record["status"] == "ok" or not retry_failed:
+        if record["status"] == "ok":
+            return self.scored_other_weights(cell, record)
+        if not retry_failed:
             return False
         return failed_before is None or path.stat().st_mtime < failed_before
 

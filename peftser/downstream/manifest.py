@@ -18,7 +18,7 @@ from tabulate import tabulate
 from peftser.downstream.task import GENDERS, Task, Training
 from peftser.downstream.tasks import make_task
 from peftser.downstream.audio import check_cache_writable
-from peftser.files import check_writable_file, write_text_atomic, writing
+from peftser.files import check_writable_file, write_output_file, writing
 
 COLUMNS = ("key", "path", "speaker", "gender", "label")
 
@@ -43,7 +43,8 @@ def _span(utterance) -> tuple[str, str]:
 
 
 def write_manifest(task: Task, out_path: str | Path) -> str:
-    """Write the task's manifest CSV to ``out_path``; return the summary to print."""
+    """Write the task's manifest CSV to ``out_path`` (a file, a link to one, or a device or FIFO,
+    never replaced by a file); return the summary to print."""
     header, rows = manifest_rows(task)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
@@ -51,7 +52,7 @@ def write_manifest(task: Task, out_path: str | Path) -> str:
     writer.writerows(rows)
     out_path = Path(out_path)
     with writing("the manifest"):
-        write_text_atomic(out_path, text.getvalue())
+        write_output_file(out_path, text.getvalue(), "--out")
     return f"wrote {len(rows)} utterances to {out_path}\n\n" + summary(task)
 
 

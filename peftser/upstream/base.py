@@ -287,11 +287,78 @@ def resolve_checkpoint(spec: UpstreamSpec, checkpoint_dir: str | Path | None) ->
     return spec.checkpoint, {"local_files_only": offline}
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that was found but does not hold the upstream's weights: another family, other
+    sizes than the registry entry, or weights the upstream uses missing from it."""
+
+
+# The registry fields that fix an encoder's shapes and layout; a checkpoint must agree with each one
+# its entry names. Rates are not among them: LayerDrop is the checkpoint's own, dropout the protocol's.
+ARCHITECTURE_FIELDS = (
+    "d_model", "encoder_layers", "encoder_attention_heads", "encoder_ffn_dim", "num_mel_bins", "max_source_positions",
+    "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "conv_dim", "conv_kernel",
+    "conv_stride", "num_conv_pos_embeddings", "num_conv_pos_embedding_groups", "conv_pos_kernel_size",
+    "feat_extract_norm", "do_stable_layer_norm", "num_buckets", "max_bucket_distance",
+)
+# Weights a model class holds that the harness never runs: Whisper's decoder (only the encoder is
+# kept) and SpecAugment's mask embedding (SpecAugment is off).
+UNUSED_WEIGHTS = {"whisper": lambda key: not key.startswith("encoder."), "other": lambda key: key == "masked_spec_embed"}
+
+
+def check_architecture(spec: UpstreamSpec, config, source: str) -> None:
+    """A CheckpointError naming ``source`` and the first architecture field where the checkpoint's
+    ``config`` differs from ``spec``'s registry entry (e.g. whisper-base weights for whisper_tiny)."""
+    for name in ARCHITECTURE_FIELDS:
+        if name not in spec.config:
+            continue
+        stored, expected = getattr(config, name, None), spec.config[name]
+        if _plain(stored) != _plain(expected):
+            raise CheckpointError(
+                f"checkpoint {source} does not fit upstream {spec.name!r}: its {name} is {_plain(stored)!r}, "
+                f"the registry entry's {_plain(expected)!r}"
+            )
+
+
+def _plain(value):
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def _check_family(loader, spec: UpstreamSpec, source: str, kwargs: dict) -> None:
+    """A CheckpointError when the checkpoint's config.json names another model type than ``loader``'s
+    (transformers would build the loader's model and initialise every weight anew), or other sizes."""
+    raw, _ = loader.config_class.get_config_dict(source, **kwargs)
+    if not isinstance(raw, dict):  # a malformed config.json: from_pretrained says what is wrong with it
+        return
+    expected = loader.config_class.model_type
+    if raw.get("model_type") != expected:
+        raise CheckpointError(
+            f"checkpoint {source} does not fit upstream {spec.name!r}: its config.json names model type "
+            f"{raw.get('model_type')!r}, the registry entry's is {expected!r}"
+        )
+    check_architecture(spec, loader.config_class.from_dict(raw), source)
+
+
+def _check_loaded(spec: UpstreamSpec, info: dict, source: str) -> None:
+    unused = UNUSED_WEIGHTS["whisper" if spec.family == "whisper" else "other"]
+    missing = sorted(key for key in info["missing_keys"] if not unused(key))
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {source} does not fit upstream {spec.name!r}: {len(missing)} of the weights it uses are "
+            f"missing from it and would be newly initialised, the first {missing[0]}"
+        )
+
+
 def load_pretrained(loader, spec: UpstreamSpec, checkpoint_dir, **overrides):
-    """``loader.from_pretrained`` with a clear error naming the checkpoint and where it looked."""
+    """``loader.from_pretrained`` with a clear error naming the checkpoint and where it looked; a
+    CheckpointError when the checkpoint is of another family or size than ``spec``, or lacks weights."""
     source, kwargs = resolve_checkpoint(spec, checkpoint_dir)
     try:
-        return loader.from_pretrained(source, **kwargs, **overrides)
+        _check_family(loader, spec, source, kwargs)
+        model, info = loader.from_pretrained(source, **kwargs, **overrides, output_loading_info=True)
+        _check_loaded(spec, info, source)
+        return model
+    except CheckpointError:
+        raise
     except (OSError, ValueError) as err:
         where = source if checkpoint_dir is not None else f"the Hugging Face hub and cache ({_hf_cache()})"
         raise FileNotFoundError(

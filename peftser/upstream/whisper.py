@@ -9,7 +9,9 @@ from transformers import WhisperConfig, WhisperModel
 from transformers.audio_utils import mel_filter_bank
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from peftser.upstream.base import SAMPLE_RATE, Tap, Upstream, UpstreamSpec, load_pretrained, resolve_checkpoint, valid_frames
+from peftser.upstream.base import (
+    SAMPLE_RATE, Tap, Upstream, UpstreamSpec, check_architecture, load_pretrained, resolve_checkpoint, valid_frames,
+)
 from peftser.upstream.ctranslate2 import is_ctranslate2_folder, load_whisper_encoder
 
 N_FFT = 400
@@ -152,6 +154,7 @@ def build_whisper(spec: UpstreamSpec, *, pretrained: bool, checkpoint_dir=None, 
         source, _ = resolve_checkpoint(spec, checkpoint_dir)
         if is_ctranslate2_folder(source):
             encoder = load_whisper_encoder(source, **overrides)
+            check_architecture(spec, encoder.config, source)  # its sizes come from the stored arrays
         else:
             encoder = load_pretrained(WhisperModel, spec, checkpoint_dir, **overrides).encoder
     else:

@@ -49,9 +49,13 @@ class Evaluations:
     shared: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (train, test) -> classes scored on
     planned: int | None = None  # evaluations the grids ask for (None: no grid said)
     recorded: int = 0
+    left_out: dict[str, int] = field(default_factory=dict)  # records kept on disk but out of the tables, by reason
 
     def __bool__(self) -> bool:
-        return bool(self.transfer or self.noise or self.failed or self.unreadable)
+        return bool(self.transfer or self.noise or self.failed or self.unreadable or self.left_out)
+
+    def leave_out(self, reason: str) -> None:
+        self.left_out[reason] = self.left_out.get(reason, 0) + 1
 
     def add(self, record: dict[str, Any]) -> None:
         """One evaluation record: each of its results as a score of its training."""
@@ -122,9 +126,28 @@ class Evaluations:
         return float(np.mean(drops)) if drops else None
 
 
-def collect_evaluations(records: Iterable[dict | tuple[str, str]], planned: int | None = None) -> Evaluations:
-    """Evaluation records into an Evaluations; ``(path, problem)`` pairs are unusable files."""
+Slot = tuple[str, "str | None"]  # (kind, test corpus): evaluations of one slot must score the same utterances
+
+
+def slot_of(condition: dict[str, Any]) -> Slot:
+    """What an evaluation scores, but for its utterance subset: (kind, test corpus or None)."""
+    return (condition.get("kind", "noise" if "types" in condition else "transfer"), condition.get("test_task"))
+
+
+def collect_evaluations(records: Iterable[dict | tuple[str, str]], planned: int | None = None, *,
+                        subsets: dict[Slot, int | None] | None = None,
+                        trained: dict[str, str | None] | None = None) -> Evaluations:
+    """Evaluation records into an Evaluations; ``(path, problem)`` pairs are unusable files.
+
+    ``subsets`` is the utterance subset (``max_utterances``, None for all) the grids ask of each
+    slot; a slot no grid names takes the subset most of its records have. Records of another
+    subset are left out, so that a table never mixes utterance sets (and a method is compared
+    with the baseline on the same clips). ``trained`` maps each cell with an ok record to its
+    artifact's weights_sha256 (None when its record predates it): an evaluation of a cell not in
+    it, or of an artifact since replaced, is left out too. Each is counted in ``left_out``.
+    """
     found = Evaluations(planned=planned)
+    usable = []
     for record in records:
         if isinstance(record, tuple):
             found.unreadable.append(record)
@@ -133,8 +156,39 @@ def collect_evaluations(records: Iterable[dict | tuple[str, str]], planned: int 
         if why:
             found.unreadable.append((str(record.get("label", "an evaluation record")), why))
             continue
-        found.add(record)
+        usable.append(record)
+    chosen = _subsets(usable, subsets or {})
+    for record in usable:
+        reason = _left_out_because(record, chosen, trained)
+        if reason:
+            found.leave_out(reason)
+        else:
+            found.add(record)
     return found
+
+
+def _subsets(records: list[dict], asked: dict[Slot, int | None]) -> dict[Slot, int | None]:
+    counts: dict[Slot, dict[int | None, int]] = defaultdict(lambda: defaultdict(int))
+    for record in records:
+        counts[slot_of(record["evaluation"])][record["evaluation"].get("max_utterances")] += 1
+    # most records first; on a tie, the larger subset (all of them above any limit)
+    most = {slot: max(seen, key=lambda n: (seen[n], n is None, n or 0)) for slot, seen in counts.items()}
+    return {**most, **asked}
+
+
+def _left_out_because(record: dict, chosen: dict[Slot, int | None], trained: dict[str, str | None] | None) -> str | None:
+    source = record.get("source") or {}
+    if trained is not None:
+        if source.get("key") not in trained:
+            return "their cell has no ok training record"
+        scored, current = source.get("weights_sha256"), trained[source["key"]]
+        if scored and current and scored != current:
+            return "they scored an artifact that has since been replaced (its cell trained again)"
+    limit = chosen.get(slot_of(record["evaluation"]))
+    if record["evaluation"].get("max_utterances") != limit:
+        subset = "all utterances" if limit is None else f"max_utterances {limit}"
+        return f"they scored another utterance subset than these tables ({subset})"
+    return None
 
 
 # -- paired comparisons ------------------------------------------------------------------------------
@@ -235,7 +289,8 @@ def evaluations_json(evaluations: Evaluations, board: Board, baseline: str) -> d
         "noise": noise,
         # Its own key: the in-corpus "paired" tables stay beside it.
         "paired_evaluations": [t.to_dict() for t in (transfer, noisy) if t is not None],
-        "evaluations": {"recorded": evaluations.recorded, "planned": evaluations.planned, "failed": len(evaluations.failed)},
+        "evaluations": {"recorded": evaluations.recorded, "planned": evaluations.planned, "failed": len(evaluations.failed),
+                        **({"left_out": dict(evaluations.left_out)} if evaluations.left_out else {})},
     }
 
 

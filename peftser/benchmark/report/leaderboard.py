@@ -24,7 +24,7 @@ from peftser.benchmark.report.board import (  # noqa: F401  (sort keys and load_
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.evaluation import FOLDER as EVALUATIONS
 from peftser.benchmark.record import read_records
-from peftser.benchmark.report.evaluations import Evaluations, collect_evaluations
+from peftser.benchmark.report.evaluations import Evaluations, collect_evaluations, slot_of
 from peftser.benchmark.report.plots_evaluations import write_evaluation_plots
 from peftser.benchmark.report.paired import DEFAULT_BASELINE, PairedStats, baseline_pairs, paired_stats, variants_of
 from peftser.benchmark.report.plots import write_plots
@@ -116,15 +116,19 @@ def load_board(results_dir: str | Path) -> tuple[Board, list[str], str, str]:
     footnotes = list(dict.fromkeys(note for grid in grids for note in grid.footnotes()))
     expected = f"expected cells from grid(s) {', '.join(g.name for g in grids)}" if grids else "no grid ran here: no expected cells"
     board = collect(records, [c.to_dict() for c in cells] or None)
-    board.evaluations = load_evaluations(root, grids)
+    trained = {r["key"]: (r.get("artifact") or {}).get("weights_sha256") for r in records if r["status"] == "ok"}
+    board.evaluations = load_evaluations(root, grids, trained)
     return board, footnotes, f"{len(records)} records; {expected}", expected_rule([g.name for g in grids])
 
 
-def load_evaluations(root: Path, grids: Sequence) -> Evaluations:
-    """The evaluation records of a results directory, against what its grids plan."""
+def load_evaluations(root: Path, grids: Sequence, trained: dict[str, str | None] | None = None) -> Evaluations:
+    """The evaluation records of a results directory, against what its grids plan: the utterance
+    subset each asks for (the grid run last decides) and the cells trained (``trained``: key ->
+    artifact weights_sha256, see collect_evaluations)."""
     entries = [e.record if e.record is not None else (e.path, e.problem) for e in read_records(root, EVALUATIONS)]
-    planned = {e.key for grid in grids for e in grid.evaluations(grid.cells())}
-    return collect_evaluations(entries, planned=len(planned) if planned else None)
+    planned = [e for grid in grids for e in grid.evaluations(grid.cells())]
+    subsets = {slot_of(e.condition): e.condition.get("max_utterances") for e in planned}
+    return collect_evaluations(entries, planned=len({e.key for e in planned}) or None, subsets=subsets, trained=trained)
 
 
 def check_variant(board: Board, name: str, option: str, root: Path) -> None:

@@ -126,4 +126,6 @@ def evaluation_problems(evaluations: Evaluations) -> list[str]:
         error = (str(record.get("error") or "").splitlines() or [""])[0]
         lines += [f"- Evaluation failed: {record['label']}: {error}"]
     lines += [f"- Evaluation record {source}: {why}" for source, why in evaluations.unreadable]
+    lines += [f"- {n} evaluation record(s) left out of the tables, kept in evaluations/: {why}."
+              for why, n in evaluations.left_out.items()]
     return ["## Evaluations not in the tables", "", *lines, ""] if lines else []

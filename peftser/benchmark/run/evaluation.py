@@ -26,7 +26,7 @@ from peftser.benchmark.run.devices import resolve_device
 from peftser.benchmark.run.gpu import select
 from peftser.benchmark.run.noise import noisy
 from peftser.benchmark.run.tasks import worker_task
-from peftser.benchmark.run.training import Clip, load_clips, predict, resolve_precision, score, versions
+from peftser.benchmark.run.training import Clip, finite, load_clips, predict, resolve_precision, score, versions
 from peftser.benchmark.store import ResultStore
 from peftser.downstream.task import EMOTIONS, Utterance
 
@@ -90,7 +90,8 @@ def _result(condition: dict[str, Any], model, clips, cfg: TrainConfig, device, p
     label among them)."""
     classes = tuple(model_classes) if classes is None else tuple(classes)
     model_classes = tuple(model_classes)
-    logits = predict(model, clips, cfg.batch_size, device, precision)
+    what = ", ".join(f"{k} {v}" for k, v in condition.items())  # e.g. "noise white, snr_db -400"
+    logits = finite(predict(model, clips, cfg.batch_size, device, precision), what)
     if classes != model_classes:
         logits = logits[:, [model_classes.index(c) for c in classes]]
     _, metrics, preds = score(logits, clips, classes)
@@ -171,7 +172,7 @@ def run_evaluation(
     if not clips:
         raise EvaluationError(f"{evaluation.label}: no usable utterance to score")
     try:
-        model, _ = load_artifact(artifact, device=str(device), checkpoint_dir=checkpoint_dir)
+        model, config = load_artifact(artifact, device=str(device), checkpoint_dir=checkpoint_dir)
     except (OSError, ValueError, KeyError) as exc:
         raise EvaluationError(f"the artifact of {cell.label} ({artifact}) does not load: {exc}") from None
     if condition["kind"] == "transfer":
@@ -184,7 +185,10 @@ def run_evaluation(
                     model_classes, classes)
             for kind in condition["types"] for snr in condition["snr_db"]
         ]
+    # the weights scored: an evaluation whose artifact was since replaced runs again (ResultStore.should_run)
+    source = {**evaluation.identity()["source"], "weights_sha256": config.get("weights_sha256")}
     return evaluation_record(evaluation, **{
+        "source": source,
         "results": results,
         "classes": list(model_classes),
         "clips": len(clips),

@@ -198,16 +198,26 @@ def _evaluate(engine: Any, store: ResultStore, evaluations: list[Evaluation], re
     sources = list({e.source.key: e.source for e in evaluations}.values())
     trained = {c.key for c, status in zip(sources, _statuses(store, sources)) if status == "ok"}
     ready = [e for e in evaluations if e.source.key in trained]
+    stale = [e for e in ready if _scored_other_weights(store, e)]
     todo = [e for e in ready if store.should_run(e, retry_failed=retry_failed)]
     summary = EvaluationSummary(planned=len(evaluations), untrained=len(evaluations) - len(ready))
     if summary.untrained:
         print(f"{summary.untrained} evaluation(s) wait for their cell's training (no ok record yet)", file=stream, flush=True)
-    print(f"evaluations: {len(evaluations)} planned, {len(ready) - len(todo)} already recorded, {len(todo)} to run",
+    again = f" ({len(stale)} scored an artifact since replaced: run again)" if stale else ""
+    print(f"evaluations: {len(evaluations)} planned, {len(ready) - len(todo)} already recorded, {len(todo)} to run{again}",
           file=stream, flush=True)
     result = engine.run(todo)
     summary.ran, summary.ok, summary.failed = result.ok + result.failed, result.ok, result.failed
     summary.failed_total = _statuses(store, ready).count("failed")
     return summary
+
+
+def _scored_other_weights(store: ResultStore, evaluation: Evaluation) -> bool:
+    try:
+        record = store.load_record(evaluation)
+    except CorruptRecordError:
+        return False  # should_run runs it again, for that reason
+    return record is not None and record["status"] == "ok" and store.scored_other_weights(evaluation, record)
 
 
 def _statuses(store: ResultStore, cells: list[Cell]) -> list[str | None]:

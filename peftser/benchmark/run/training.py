@@ -9,6 +9,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
+import traceback
 import warnings
 from dataclasses import dataclass
 from functools import partial
@@ -30,7 +31,7 @@ from peftser.benchmark.run.gpu import PeakMemory, gpu_settings, native_bf16, sel
 from peftser.benchmark.run.meter import CellMeter
 from peftser.benchmark.run.tasks import worker_task
 from peftser.benchmark.metrics import compute_metrics, metrics_by_group
-from peftser.benchmark.record import ok_record
+from peftser.benchmark.record import failed_record, ok_record
 from peftser.benchmark.store import ResultStore
 from peftser.downstream.audio import MIN_SAMPLES, REPAIRABLE, AudioError, load_audio
 from peftser.downstream.task import EMOTIONS, Utterance
@@ -176,6 +177,29 @@ def predict(model: SERModel, clips: list[Clip], batch_size: int, device, precisi
     return logits
 
 
+class NonFiniteError(ValueError):
+    """A training loss or a model's scores that are not finite (NaN or infinity). Its cell or
+    evaluation fails with this reason: argmax of NaN scores is class 0 for every clip, which would
+    be recorded as a chance UAR."""
+
+
+def check_finite_loss(loss: float, epoch: int, lr: float) -> None:
+    """A NonFiniteError when an epoch's mean training loss is NaN or infinite."""
+    if not np.isfinite(loss):
+        raise NonFiniteError(
+            f"the training loss is {loss} in epoch {epoch} (lr {lr:g}): the training diverged (lower lr), "
+            "or the weights or audio hold NaN or infinity"
+        )
+
+
+def finite(logits: torch.Tensor, what: str) -> torch.Tensor:
+    """``logits`` [N, C], or a NonFiniteError naming ``what`` was scored when any clip's are not finite."""
+    bad = int((~torch.isfinite(logits).all(dim=1)).sum())
+    if bad:
+        raise NonFiniteError(f"{what}: {bad} of {len(logits)} clips got scores that are not finite (NaN or infinity)")
+    return logits
+
+
 def score(logits: torch.Tensor, clips: list[Clip], classes: Sequence[str] = EMOTIONS) -> tuple[float, dict[str, Any], list[int]]:
     """(mean loss, metrics over ``classes``, predicted indices) of logits against the clips' labels.
 
@@ -278,8 +302,10 @@ def run_cell(
         lr = optimizer.param_groups[0]["lr"]
         with memory.phase("training"), meter.training_pass():
             train_loss = train_epoch(model, train, cfg, optimizer, train_loss_fn, device, precision, rng, loader, meter)
+        check_finite_loss(train_loss, epoch, lr)
         with memory.phase("evaluation"):
-            dev_loss, dev_metrics, _ = score(predict(model, dev, cfg.batch_size, device, precision, loader), dev, classes)
+            logits = finite(predict(model, dev, cfg.batch_size, device, precision, loader), f"dev in epoch {epoch}")
+            dev_loss, dev_metrics, _ = score(logits, dev, classes)
         scheduler.step(dev_loss)
         history.append({"epoch": epoch, "train_loss": train_loss, "dev_loss": dev_loss, "dev_uar": dev_metrics["uar"], "lr": lr})
         if best is None or dev_metrics["uar"] > best["dev"]["uar"]:
@@ -290,7 +316,7 @@ def run_cell(
 
     model.load_state_dict(best["weights"], strict=False)
     with memory.phase("evaluation"):
-        _, test_metrics, test_preds = score(predict(model, test, cfg.batch_size, device, precision, loader), test, classes)
+        _, test_metrics, test_preds = score(finite(predict(model, test, cfg.batch_size, device, precision, loader), "test"), test, classes)
     if hasattr(task, "source_of"):  # a pooled task: each source corpus' test metrics too
         test_metrics["per_source"] = metrics_by_group(
             [c.label for c in test], test_preds, [c.utterance.gender for c in test],
@@ -311,7 +337,7 @@ def run_cell(
         "best_epoch": best["epoch"],
         "history": history,
         **counts,
-        "artifact": {"path": store.relative(artifact_dir), "bytes": artifact_bytes},
+        "artifact": {"path": store.relative(artifact_dir), "bytes": artifact_bytes, "weights_sha256": store.weights_sha256(cell)},
         "split_sizes": {"train": len(train), "dev": len(dev), "test": len(test)},
         "skipped": skipped,
         "wall_time_s": round(time.time() - started, 3),
@@ -352,10 +378,16 @@ def train_command(cell: Cell, *, results_dir: str | Path = "results", device: st
     check_names(cell)
     store.check_writable([cell.task])  # before a corpus is read or a model trained
     check_cache_writable()
-    record = run_cell(
-        cell, device=device, results_dir=results_dir, data_root=data_root, task_root=task_root,
-        checkpoint_dir=checkpoint_dir, strict=strict, progress=sys.stderr.isatty(),
-    )
+    started = time.time()
+    try:
+        record = run_cell(
+            cell, device=device, results_dir=results_dir, data_root=data_root, task_root=task_root,
+            checkpoint_dir=checkpoint_dir, strict=strict, progress=sys.stderr.isatty(),
+        )
+    except NonFiniteError as err:  # the cell failed, as a grid's worker records it; the message is the line
+        store.save_record(failed_record(cell, f"{type(err).__name__}: {err}", traceback.format_exc(),
+                                        device=str(resolve_device(device)), wall_time_s=round(time.time() - started, 3)))
+        raise
     path = store.save_record(record)
     t = {k: ("n/a" if v is None else f"{v:.2f}") for k, v in record["test"].items() if k in SUMMARY_METRICS}
     print(

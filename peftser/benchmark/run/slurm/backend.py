@@ -14,7 +14,9 @@ from peftser.benchmark.record import CorruptRecordError
 from peftser.benchmark.run.runner import DEFAULT_RUNNER, ScheduleResult, check_runner
 from peftser.benchmark.run.slurm.ledger import Ledger
 from peftser.benchmark.run.slurm.options import SlurmError, SlurmOptions
-from peftser.benchmark.run.slurm.queue import DEFAULT_MAX_ARRAY_SIZE, SlurmQueue, chunked, read_max_array_size
+from peftser.benchmark.run.slurm.queue import (
+    DEFAULT_MAX_ARRAY_SIZE, SlurmQueue, check_fits, chunked, read_max_array_size, read_nodes,
+)
 from peftser.benchmark.run.slurm.task import CellTask, run_task
 from peftser.benchmark.store import ResultStore
 
@@ -70,6 +72,8 @@ class SlurmBackend:
         self.stream = stream or sys.stderr
         self.cluster = cluster
         self.queue = queue if queue is not None else SlurmQueue()
+        if cluster == "slurm":  # a request no node can meet would pend forever: refuse it before submitting
+            check_fits(self.options, read_nodes(self.options.partition))
         self.max_array_size = max_array_size or (read_max_array_size() if cluster == "slurm" else DEFAULT_MAX_ARRAY_SIZE)
         self.poll_seconds = poll_seconds
         self.lost_grace_seconds = lost_grace_seconds

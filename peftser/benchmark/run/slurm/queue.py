@@ -1,4 +1,5 @@
-"""What the cluster says: its MaxArraySize, and which submitted tasks squeue still holds."""
+"""What the cluster says: its MaxArraySize, its nodes' CPUs and memory (checked against what a task
+and time limit, checked against what a task asks for before anything is submitted), and which submitted tasks squeue still holds."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import subprocess
 import time
 from typing import Any, Iterable, Sequence
 
-from peftser.benchmark.run.slurm.options import SlurmError
+from peftser.benchmark.run.slurm.options import SlurmError, SlurmOptions, parse_time
 
 DEFAULT_MAX_ARRAY_SIZE = 1001  # Slurm's own default for MaxArraySize
 # squeue --states=all also lists jobs that ended a few minutes ago (MinJobAge); any other state,
@@ -30,6 +31,71 @@ def read_max_array_size() -> int:
     except (OSError, subprocess.TimeoutExpired):
         return DEFAULT_MAX_ARRAY_SIZE
     return parse_max_array_size(done.stdout) if done.returncode == 0 else DEFAULT_MAX_ARRAY_SIZE
+
+
+def parse_nodes(sinfo: str) -> list[tuple[int, int, int | None]]:
+    """(CPUs, memory in MB, time limit in minutes or None for none) of each node configuration in
+    ``sinfo --format=%P|%c|%m|%l`` output. A count sinfo prints as ``N+`` (nodes that differ) is
+    left out: its largest is unknown."""
+    nodes = []
+    for line in sinfo.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) == 4 and parts[1].isdigit() and parts[2].isdigit():
+            nodes.append((int(parts[1]), int(parts[2]), _minutes(parts[3])))
+    return nodes
+
+
+def _minutes(limit: str) -> int | None:
+    try:
+        return parse_time(limit)
+    except SlurmError:  # "infinite", or a form not worth guessing at: no limit to check against
+        return None
+
+
+def read_nodes(partition: str | None) -> list[tuple[int, int, int | None]]:
+    """(CPUs, memory in MB, time limit in minutes) of the node configurations of ``partition`` (the
+    default partition when None) as sinfo reports them; [] when sinfo cannot tell."""
+    command = ["sinfo", "--noheader", "--format=%P|%c|%m|%l"] + ([f"--partition={partition}"] if partition else [])
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if done.returncode != 0:
+        return []
+    lines = done.stdout.splitlines()
+    if partition is None:  # sinfo marks the default partition with a "*"
+        lines = [line for line in lines if line.split("|")[0].endswith("*")]
+    return parse_nodes("\n".join(lines))
+
+
+def check_fits(options: SlurmOptions, nodes: list[tuple[int, int, int | None]]) -> None:
+    """A SlurmError naming the option to change when no node of the partition (``nodes``, from
+    read_nodes) has the CPUs, memory or time limit a task asks for: Slurm would keep every task
+    pending (reason PartitionConfig or PartitionTimeLimit) and the orchestrator would wait forever.
+    Nothing is said when sinfo told nothing."""
+    if not nodes:
+        return
+    where = f"partition {options.partition}" if options.partition else "the default partition"
+    never = "so no task could ever start"
+    cpus = max(n[0] for n in nodes)
+    if options.cpus_per_task > cpus:
+        raise SlurmError(f"--slurm-cpus-per-task {options.cpus_per_task}: no node of {where} has more than {cpus} CPUs, "
+                         f"{never}; use --slurm-cpus-per-task {cpus} or less (sinfo)")
+    memory = max(n[1] for n in nodes)
+    if options.mem is not None and _megabytes(options.mem) > memory:
+        raise SlurmError(f"--slurm-mem {options.mem}: no node of {where} has more than {memory} MB of memory, "
+                         f"{never}; use --slurm-mem {memory}M or less (sinfo)")
+    limits = [n[2] for n in nodes]
+    if None not in limits and options.time_min > max(limits):
+        raise SlurmError(f"--slurm-time {options.time_min} min: {where} allows at most {max(limits)} min, {never}; "
+                         f"use --slurm-time {max(limits)} or less (sinfo)")
+
+
+def _megabytes(mem: str) -> float:
+    """sbatch's --mem in MB: a number of megabytes, or one with a K, M, G or T suffix."""
+    scale = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
+    unit = mem[-1].upper()
+    return float(mem[:-1]) * scale[unit] if unit in scale else float(mem)
 
 
 def chunked(items: Sequence[Any], size: int) -> list[list[Any]]:
