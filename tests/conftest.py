@@ -52,4 +52,4 @@ def registered_upstream():
 
     yield register
     for name in names:
-        del UPSTREAMS._entries[name]
+        UPSTREAMS.unregister(name)
