@@ -128,7 +128,7 @@ OPTION_MODES = {
     "slurm_mem": ("grid",),
     "slurm_extra": ("grid",),
     "no_wait": ("grid",),
-    "only": ("grid",),
+    "only": ("grid", "params"),
     "devices": ("grid",),
     "jobs_per_device": ("grid",),
     "retry_failed": ("grid",),
@@ -204,12 +204,18 @@ def _list(args) -> int:
 def _params(args) -> int:
     from peftser.params import backbone_rows, format_tables, parameter_rows
 
-    rows = parameter_rows()
+    only = dict(item.partition("=")[::2] for item in args.only)  # --only upstream=NAME / method=NAME: one row
+    wrong = [item for item in args.only if item.partition("=")[0] not in ("upstream", "method") or "=" not in item]
+    if wrong:
+        print(f"error: --only {wrong[0]}: with --params, give upstream=NAME or method=NAME", file=sys.stderr)
+        return 2
+    upstreams = [only["upstream"]] if "upstream" in only else None
+    rows = parameter_rows(upstreams, [only["method"]] if "method" in only else None)
     if args.json:
         keys = ("upstream", "method", "method_params", "head_params", "upstream_params")
         print(json.dumps([{k: r[k] for k in keys} for r in rows], indent=2))
     else:
-        print(format_tables(rows, backbone_rows()))
+        print(format_tables(rows, backbone_rows(upstreams)))
     return 0
 
 

@@ -199,7 +199,7 @@ def _name_entry(kind: str, name: str, obj: Any) -> None:
 
 UPSTREAMS = Registry("upstream", Accepts(
     "an UpstreamSpec or a function (pretrained, checkpoint_dir, **overrides) -> Upstream",
-    instance_of="peftser.upstream.base:UpstreamSpec", callable_ok=True,
+    instance_of="peftser.upstream.spec:UpstreamSpec", callable_ok=True,
 ))
 METHODS = Registry("method", Accepts("a subclass of peftser.peft.Method", subclass_of="peftser.peft.base:Method"))
 TASKS = Registry("task", Accepts("a subclass of peftser.downstream.task.Task", subclass_of="peftser.downstream.task:Task"))

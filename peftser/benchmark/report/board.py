@@ -25,9 +25,9 @@ from peftser.benchmark.record import problem as record_problem
 from peftser.benchmark.report.cost import RunCost, run_cost
 from peftser.benchmark.record import read_records
 from peftser.registry import TASKS
+from peftser.upstream import listed, spec_of
 
 METHOD_ORDER = ("downstream", "adapter", "parallel_adapter", "embedding_prompt", "lora")
-BACKBONE_ORDER = ("whisper_tiny", "whisper_base", "whisper_small", "wav2vec2_base", "wavlm_base_plus")
 CORPUS_ORDER = ("iemocap", "msp_improv", "crema_d", "msp_podcast")
 SYNTHETIC_PREFIX = "synthetic_"
 # Population std: a corpus' trainings are the protocol's complete, fixed set of folds/seeds (and
@@ -54,8 +54,10 @@ def method_sort_key(name: str) -> tuple:
 
 
 def backbone_sort_key(name: str) -> tuple:
-    """The paper's backbone order (``demo_`` names keep it), then others alphabetically."""
-    return _ranked(name, BACKBONE_ORDER, "demo_")
+    """The paper's backbone order (the entries listed in its Table II; a random-weight twin sorts
+    as the encoder it stands for), then others alphabetically."""
+    spec = spec_of(name)
+    return _ranked((spec.twin_of if spec else None) or name, listed("paper"), "")
 
 
 def corpus_sort_key(name: str) -> tuple:
@@ -219,6 +221,26 @@ def _registered_trainings(task: str) -> tuple[str, ...] | None:
         return None
     import_module("peftser.downstream.tasks")
     return tuple(TASKS.get(task).training_names) if task in TASKS else None
+
+
+def pretraining_overlap(board: Board, task: str) -> dict[str, list[str]]:
+    """Backbone -> the corpora of ``task`` (itself, or a pooled task's sources) that its entry says
+    it was pre-trained on: its scores on ``task`` are not on data it never saw."""
+    corpora = {task, *_registered_sources(task)}
+    found = {}
+    for upstream in board.backbones():
+        spec = spec_of(upstream)
+        overlap = spec.pretrained_on(corpora) if spec else []
+        if overlap and any(g[0] == task and g[2] == upstream for g in board.groups()):
+            found[upstream] = overlap
+    return found
+
+
+def _registered_sources(task: str) -> tuple[str, ...]:
+    """The single-corpus tasks a registered pooled task is made of (none for any other)."""
+    if _registered_trainings(task) is None:
+        return ()
+    return tuple(s.name for s in getattr(TASKS.get(task), "sources", ()) or ())
 
 
 def _parse_label(label: str) -> tuple[str, str, str, str]:

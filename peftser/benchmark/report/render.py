@@ -26,6 +26,7 @@ from peftser.benchmark.report.board import (
     families,
     mean_std,
     overall,
+    pretraining_overlap,
 )
 from peftser.benchmark.report.paired import DEFAULT_BASELINE, FAIRNESS, UAR, PairedStats, Table, variants_of
 from peftser.benchmark.report.render_cost import cost_section
@@ -152,6 +153,7 @@ def _per_corpus_section(board: Board, plots: Collection[str]) -> list[str]:
     for task in board.main_tasks():
         rows = [[v] + [_uar_cell(board, (task, v, b)) for b in backbones] for v in variants]
         lines += [f"### {task}", "", _table(["method"] + backbones, rows), ""]
+        lines += overlap_lines(board, task)
         lines += _image(plots, f"uar_by_backbone_{task}.png", f"UAR on {task} by backbone and method")
     lines += [
         f"Test UAR (%) at the epoch with the best dev UAR: mean ± population standard deviation"
@@ -161,6 +163,16 @@ def _per_corpus_section(board: Board, plots: Collection[str]) -> list[str]:
         "",
     ]
     return lines
+
+
+def overlap_lines(board: Board, task: str) -> list[str]:
+    """The contamination note of a corpus' table: backbones whose pre-training data includes it."""
+    overlap = pretraining_overlap(board, task)
+    if not overlap:
+        return []
+    named = "; ".join(f"`{upstream}` ({', '.join(corpora)})" for upstream, corpora in overlap.items())
+    return [f"Pre-training overlap: {named} saw this corpus in pre-training (its registry entry says so), so its"
+            " scores here are not on unseen speech.", ""]
 
 
 def _fairness_section(board: Board, plots: Collection[str], paired: PairedStats | None, baseline: str) -> list[str]:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import json
 
-from peftser.benchmark.report.board import FAMILY_TITLES, Board, backbone_sort_key, corpus_sort_key, families, mean_std, overall
+from peftser.benchmark.report.board import (
+    FAMILY_TITLES,
+    Board,
+    backbone_sort_key,
+    corpus_sort_key,
+    families,
+    mean_std,
+    overall,
+    pretraining_overlap,
+)
 from peftser.benchmark.report.evaluations import evaluations_json
 from peftser.benchmark.report.cost import cost_rows
 from peftser.benchmark.report.paired import PairedStats
@@ -57,6 +66,9 @@ def leaderboard_json(board: Board, paired: PairedStats | None, baseline: str) ->
         "paired": None if paired is None else paired.to_dict(),
         "cost": [row.to_dict() for row in cost_rows(board)],
     }
+    overlap = {task: found for task in board.tasks() if (found := pretraining_overlap(board, task))}
+    if overlap:  # the contamination flag: corpus -> backbone -> the corpora its pre-training included
+        data["pretraining_overlap"] = overlap
     if board.evaluations:  # beyond the paper: the cross_corpus and noise entries
         data.update(evaluations_json(board.evaluations, board, baseline))
     return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"

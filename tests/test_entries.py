@@ -1,0 +1,116 @@
+"""One entry, one place: an upstream of a known family added in one file (here, this test) shows up
+in --list, --params, a model card, the leaderboard's markdown and JSON, with the facts it carries;
+an upstream pre-trained on a corpus is flagged wherever that corpus is scored."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from peftser.benchmark.card import check_card, write_model_card
+from peftser.benchmark.report.leaderboard import write_leaderboard
+from peftser.cli import main
+from peftser.registry import UPSTREAMS, load_builtins
+from peftser.upstream import NO_DROPOUT, PreTraining, UpstreamSpec, _wav2vec2
+from test_leaderboard import make_cell, make_record, save
+
+NEW = "toy_wav2vec2_extended"
+# A wav2vec 2.0 twin declared as pre-trained on the synthetic CREMA-D: the contamination flag's test case.
+SPEC = UpstreamSpec(
+    NEW, "wav2vec2", None, {**_wav2vec2(2, 32, 2, 64, 16, 16, 4, 0.0), **NO_DROPOUT},
+    licence="mit", table="extended",
+    pretraining=(PreTraining("synthetic CREMA-D", 1.5, task="synthetic_crema_d"), PreTraining("LibriSpeech", 960)),
+)
+FOLDS = ("fold1", "fold2", "fold3", "fold4", "fold5")
+
+
+@pytest.fixture
+def new_upstream():
+    load_builtins()
+    with UPSTREAMS.temporary(NEW, SPEC):
+        yield NEW
+
+
+def _records(results, upstreams=(NEW, "demo_whisper_tiny"), tasks=("synthetic_crema_d", "synthetic_msp_podcast")):
+    cells = []
+    for i, upstream in enumerate(upstreams):
+        for task in tasks:
+            trainings = FOLDS if task == "synthetic_crema_d" else ("seed1", "seed2", "seed3")
+            for j, training in enumerate(trainings):
+                cell = make_cell(upstream, "lora", task, training)
+                save(results, make_record(cell, 50.0 + i + j))
+                cells.append(cell)
+    return cells
+
+
+def test_a_new_upstream_is_seen_in_list_and_params(new_upstream, capsys):
+    assert main(["--list", "--json"]) == 0
+    assert NEW in json.loads(capsys.readouterr().out)["upstreams"]
+    assert main(["--params", "--only", f"upstream={NEW}", "--only", "method=lora"]) == 0
+    text = capsys.readouterr().out
+    rows = [line for line in text.splitlines() if line.startswith(f"| {NEW} ")]
+    assert len(rows) == 3  # Table II, its facts, Table IV
+    assert "| mit " in rows[1] and "synthetic CREMA-D 2 h, LibriSpeech 960 h" in rows[1]
+
+
+def test_params_refuses_an_only_it_cannot_use(capsys):
+    assert main(["--params", "--only", "task=iemocap"]) == 2
+    assert "--only task=iemocap: with --params, give upstream=NAME or method=NAME" in capsys.readouterr().err
+
+
+def test_a_new_upstream_is_in_the_leaderboard_with_its_contamination_flag(new_upstream, tmp_path):
+    results = tmp_path / "results"
+    cells = _records(results)
+    write_leaderboard(results, expected_cells=cells)
+    markdown = (results / "leaderboard.md").read_text()
+    data = json.loads((results / "leaderboard.json").read_text())
+    # The paper's order puts the twin of whisper_tiny first; the new encoder follows.
+    assert "| method   | demo_whisper_tiny   | toy_wav2vec2_extended   |" in markdown
+    crema = markdown.split("### synthetic_crema_d")[1].split("###")[0]
+    podcast = markdown.split("### synthetic_msp_podcast")[1].split("###")[0]
+    assert f"Pre-training overlap: `{NEW}` (synthetic_crema_d) saw this corpus in pre-training" in crema
+    assert "Pre-training overlap" not in podcast  # only the corpus it was pre-trained on is flagged
+    assert data["pretraining_overlap"] == {"synthetic_crema_d": {NEW: ["synthetic_crema_d"]}}
+    assert {g["upstream"] for g in data["groups"]} == {NEW, "demo_whisper_tiny"}
+
+
+def test_a_leaderboard_without_overlap_has_no_flag(tmp_path):
+    results = tmp_path / "results"
+    write_leaderboard(results, expected_cells=_records(results, upstreams=("demo_whisper_tiny",)))
+    assert "Pre-training overlap" not in (results / "leaderboard.md").read_text()
+    assert "pretraining_overlap" not in json.loads((results / "leaderboard.json").read_text())
+
+
+@pytest.mark.parametrize("task, flagged", [("synthetic_crema_d", True), ("synthetic_msp_podcast", False)])
+def test_a_card_states_the_entrys_licence_and_flags_its_pretraining_corpus(new_upstream, tmp_path, task, flagged):
+    record = make_record(make_cell(NEW, "lora", task, "fold1" if flagged else "seed1"), 60.0)
+    folder = tmp_path / "artifact"
+    folder.mkdir()
+    card = check_card(write_model_card(folder, record))
+    assert card.data.license == "mit"
+    assert ("**Pre-training overlap:** the encoder's registry entry says its pre-training data includes "
+            "synthetic_crema_d" in card.text) == flagged
+
+
+def test_the_paper_backbones_cards_licences_come_from_their_entries(tmp_path):
+    # mms_300m had no licence before its entry carried one; its weights are non-commercial.
+    folder = tmp_path / "artifact"
+    folder.mkdir()
+    card = check_card(write_model_card(folder, make_record(make_cell("mms_300m", "lora", "iemocap", "fold1"), 60.0)))
+    assert card.data.license == "cc-by-nc-4.0" and card.data.base_model == "facebook/mms-300m"
+
+
+def test_the_readme_upstream_table_states_each_entrys_facts():
+    from pathlib import Path
+
+    from peftser.upstream import SPECS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    header = "| upstream | checkpoint | layout | encoder params | layers | hidden | LayerDrop | pre-trained on"
+    table = readme.split(header)[1].split("\n\n")[0].splitlines()[2:]
+    rows = {line.split(" | ")[0][3:-1]: [c.strip(" |") for c in line.split(" | ")] for line in table}
+    listed = [s for s in SPECS if s.table]
+    assert list(rows) == [s.name for s in listed]  # every listed entry, in its entry order
+    for spec in listed:
+        assert rows[spec.name][-2:] == [spec.pretraining_text(), spec.licence_note], spec.name
