@@ -13,7 +13,7 @@ from peftser.benchmark.report.leaderboard import write_leaderboard
 from peftser.cli import main
 from peftser.registry import UPSTREAMS, load_builtins
 from peftser.upstream import NO_DROPOUT, PreTraining, UpstreamSpec, _wav2vec2
-from test_leaderboard import make_cell, make_record, save
+from fake_records import make_cell, make_record, save
 
 NEW = "toy_wav2vec2_extended"
 # A wav2vec 2.0 twin declared as pre-trained on the synthetic CREMA-D: the contamination flag's test case.
@@ -114,3 +114,21 @@ def test_the_readme_upstream_table_states_each_entrys_facts():
     assert list(rows) == [s.name for s in listed]  # every listed entry, in its entry order
     for spec in listed:
         assert rows[spec.name][-2:] == [spec.pretraining_text(), spec.licence_note], spec.name
+
+
+def test_no_fixture_is_defined_twice_and_no_test_module_imports_another():
+    import ast
+    from collections import Counter
+    from pathlib import Path
+
+    defined = Counter()
+    for path in Path(__file__).resolve().parent.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and any(
+                "fixture" in ast.unparse(d) for d in node.decorator_list
+            ):
+                defined[node.name] += 1
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("test_"):
+                raise AssertionError(f"{path.name} imports the test module {node.module}")
+    assert [name for name, n in defined.items() if n > 1] == []

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from transformers import WhisperFeatureExtractor
 
-from test_upstream import _batch
+from waves import batch as _batch
 from peftser.upstream.whisper import LogMel
 
 

@@ -10,14 +10,11 @@ import pytest
 from peftser.benchmark.grids import GridError, load_grid
 from peftser.benchmark.store import ResultStore
 from peftser.cli import main
-from peftser.registry import load_builtins
 
 BASE = "upstreams: [demo_whisper_tiny]\nmethods: [downstream]\ntasks: [synthetic_crema_d]\n"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def registries():
-    load_builtins()
+pytestmark = pytest.mark.usefixtures("registries")  # user grids below use the built-in names
 
 
 def grid_file(tmp_path: Path, text: str) -> Path:

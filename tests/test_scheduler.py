@@ -26,14 +26,7 @@ from peftser.benchmark.store import ResultStore
 TESTS = Path(__file__).resolve().parent
 
 
-@pytest.fixture(autouse=True)
-def toy_env(tmp_path, monkeypatch):
-    """Where the stand-in runner logs its runs; workers inherit this environment."""
-    monkeypatch.setenv("GRID_TEST_LOG", str(tmp_path / "runs.log"))
-    monkeypatch.setenv("GRID_TEST_BARRIER", str(tmp_path / "barrier"))
-    monkeypatch.delenv("GRID_TEST_FAIL", raising=False)
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("toy_env")  # the stand-in runner's log (conftest)
 
 
 def run(grid, results, **kwargs):

@@ -34,17 +34,10 @@ from peftser.benchmark.run.slurm import (  # noqa: E402
 )
 from peftser.benchmark.store import ResultStore  # noqa: E402
 
-TESTS = Path(__file__).resolve().parent
 OPTIONS = SlurmOptions(gpus_per_task=0, time_min=20)
 
 
-@pytest.fixture(autouse=True)
-def toy_env(tmp_path, monkeypatch):
-    """The stand-in runner's log; submitit's local tasks inherit this environment and import path."""
-    monkeypatch.setenv("GRID_TEST_LOG", str(tmp_path / "runs.log"))
-    monkeypatch.delenv("GRID_TEST_FAIL", raising=False)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), str(TESTS.parent), os.environ.get("PYTHONPATH")])))
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("toy_env")  # the stand-in runner's log and import path (conftest)
 
 
 class ProcessQueue:
