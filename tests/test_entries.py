@@ -10,6 +10,7 @@ import pytest
 
 from peftser.benchmark.card import check_card, write_model_card
 from peftser.benchmark.report.leaderboard import write_leaderboard
+from peftser.benchmark.report.section import SECTIONS, Section
 from peftser.cli import main
 from peftser.registry import UPSTREAMS, load_builtins
 from peftser.upstream import NO_DROPOUT, PreTraining, UpstreamSpec, _wav2vec2
@@ -132,3 +133,52 @@ def test_no_fixture_is_defined_twice_and_no_test_module_imports_another():
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("test_"):
                 raise AssertionError(f"{path.name} imports the test module {node.module}")
     assert [name for name, n in defined.items() if n > 1] == []
+
+
+class TrainingsPerBackbone(Section):
+    """A section written outside the package: how many trainings each backbone has, with a plot."""
+
+    name = "trainings_per_backbone"
+
+    def counts(self, view):
+        return {b: sum(len(runs) for (_, _, up), runs in view.board.runs.items() if up == b) for b in view.board.backbones()}
+
+    def markdown(self, view):
+        lines = ["## Trainings per backbone", ""] + [f"- {b}: {n}" for b, n in self.counts(view).items()] + [""]
+        return lines + (["![trainings](trainings.png)", ""] if "trainings.png" in view.plots else [])
+
+    def json(self, view):
+        return {"trainings_per_backbone": self.counts(view)}
+
+    def plots(self, view, directory):
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(2, 2))
+        figure.add_subplot().bar(list(self.counts(view)), list(self.counts(view).values()))
+        figure.savefig(directory / "trainings.png")
+        return ["trainings.png"]
+
+
+def test_a_section_added_from_outside_is_in_the_markdown_the_json_and_the_plots(tmp_path):
+    results = tmp_path / "results"
+    cells = _records(results, upstreams=("demo_whisper_tiny",))
+    with SECTIONS.temporary(TrainingsPerBackbone(), after="cost"):
+        write_leaderboard(results, expected_cells=cells)
+    markdown = (results / "leaderboard.md").read_text()
+    data = json.loads((results / "leaderboard.json").read_text())
+    assert "## Trainings per backbone\n\n- demo_whisper_tiny: 8\n\n![trainings](trainings.png)" in markdown
+    assert markdown.index("## Cost per backbone") < markdown.index("## Trainings per backbone") < markdown.index("## Missing")
+    assert data["trainings_per_backbone"] == {"demo_whisper_tiny": 8}
+    assert (results / "trainings.png").read_bytes()[:4] == b"\x89PNG"
+    assert "trainings_per_backbone" not in SECTIONS.names()  # gone after the block
+    write_leaderboard(results, expected_cells=cells)
+    assert "Trainings per backbone" not in (results / "leaderboard.md").read_text()
+
+
+def test_a_section_is_checked_when_registered():
+    with pytest.raises(TypeError, match="must be a Section instance"):
+        SECTIONS.register(lambda view: [])
+    with pytest.raises(ValueError, match="'cost' is empty or already registered"):
+        SECTIONS.register(type("Again", (Section,), {"name": "cost"})())
+    with pytest.raises(KeyError, match="unknown leaderboard section 'nowhere'"):
+        SECTIONS.register(TrainingsPerBackbone(), after="nowhere")
