@@ -182,3 +182,56 @@ def test_a_section_is_checked_when_registered():
         SECTIONS.register(type("Again", (Section,), {"name": "cost"})())
     with pytest.raises(KeyError, match="unknown leaderboard section 'nowhere'"):
         SECTIONS.register(TrainingsPerBackbone(), after="nowhere")
+
+
+GUIDE = __import__("pathlib").Path(__file__).resolve().parents[1] / "docs" / "adding-a-corpus.md"
+
+
+@pytest.fixture
+def my_corpus(capsys):
+    """The guide's worked example, run as written: its corpus registered, read, and removed afterwards."""
+    from peftser.registry import TASKS
+
+    load_builtins()
+    blocks = GUIDE.read_text(encoding="utf-8").split("```python\n")[1:]
+    code = [block.split("```")[0] for block in blocks]
+    assert len(code) == 2
+    namespace: dict = {}
+    try:
+        for block in code:
+            exec(compile(block, str(GUIDE), "exec"), namespace)
+        yield namespace, capsys.readouterr().out
+    finally:
+        if "my_corpus" in TASKS:
+            TASKS.unregister("my_corpus")
+
+
+def test_the_corpus_guide_runs_and_its_corpus_reads_speaker_independently(my_corpus):
+    namespace, out = my_corpus
+    trainings = {t.name: t for t in namespace["task"].trainings()}
+    assert out.splitlines() == ["fold1 4 4 8", "fold2 4 4 8", "{\"excluded: label 'fear'\": 1}"]
+    for training in trainings.values():
+        test_speakers = {u.speaker for u in training.test}
+        assert not test_speakers & {u.speaker for u in training.train + training.dev}
+
+
+def test_a_corpus_added_in_one_module_is_in_list_a_card_and_the_leaderboard(my_corpus, tmp_path, capsys):
+    assert main(["--list", "--json"]) == 0
+    assert "my_corpus" in json.loads(capsys.readouterr().out)["tasks"]
+    record = make_record(make_cell("demo_whisper_tiny", "lora", "my_corpus", "fold1"), 60.0)
+    folder = tmp_path / "artifact"
+    folder.mkdir()
+    card = check_card(write_model_card(folder, record))
+    assert card.data.datasets == ["My Corpus"] and card.data.language == ["en"]
+    assert "My Corpus (read sentences by 4 speakers (2 women, 2 men))" in card.text
+    assert "licences of their own: My Corpus: CC-BY 4.0 (cite Me et al., My Corpus, 2025)." in card.text
+    results = tmp_path / "results"
+    cells = [make_cell("demo_whisper_tiny", m, "my_corpus", f) for m in ("downstream", "lora") for f in ("fold1", "fold2")]
+    for i, cell in enumerate(cells):
+        save(results, make_record(cell, 50.0 + i))
+    write_leaderboard(results, expected_cells=cells)
+    markdown = (results / "leaderboard.md").read_text()
+    data = json.loads((results / "leaderboard.json").read_text())
+    assert "### my_corpus" in markdown and "### Other corpora" in markdown
+    assert {g["task"] for g in data["groups"]} == {"my_corpus"}
+    assert data["overall"][0]["family"] == "Other corpora" and data["overall"][0]["corpora"] == ["my_corpus"]

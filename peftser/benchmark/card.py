@@ -19,27 +19,31 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 CARD = "README.md"
 UNKNOWN_LICENCE = "unknown"
 
-# task -> (dataset name, who speaks, language)
-CORPORA = {
-    "iemocap": ("IEMOCAP", "acted dyadic sessions, scripted and improvised, by 10 actors (5 women, 5 men) in 5 sessions", "en"),
-    "msp_improv": ("MSP-IMPROV", "improvised and read dyadic scenes by 12 actors (6 women, 6 men) in 6 sessions", "en"),
-    "crema_d": ("CREMA-D", "12 sentences read by 91 actors (43 women, 48 men) of varied ages and ethnicities", "en"),
-    "msp_podcast": ("MSP-Podcast", "natural speech cut from podcasts, many speakers (release 1.8)", "en"),
-}
 METRICS = (("uar", "UAR", "recall", "macro"), ("acc", "accuracy", "accuracy", None), ("macro_f1", "macro F1", "f1", "macro"))
 
 
-def _corpus(task: str) -> tuple[str, str, str | None]:
-    """(dataset name, speakers, language) of a single-corpus task, real or synthetic."""
-    if task.startswith("synthetic_"):
-        from peftser.downstream.tasks.synthetic import SHAPES
+def _info(task: str):
+    """A registered task's CorpusInfo, or None."""
+    from peftser.registry import TASKS, load_builtins
 
-        real = CORPORA.get(task[len("synthetic_"):], (task, "", None))[0]
-        shape = SHAPES.get(task)
-        speakers = f"{len(shape.speakers)} synthetic speakers, {shape.per_speaker} clips each" if shape else "synthetic speakers"
-        return (f"peftser {task}", f"speech synthesised by peftser in {real}'s layout and fold rule: {speakers}; "
-                "no words, acted emotion with deliberately clear prosodic cues", None)
-    return CORPORA.get(task, (task, "not described here", None))
+    load_builtins()
+    return TASKS.get(task).info if task in TASKS else None
+
+
+def _corpus(task: str) -> tuple[str, str, str | None]:
+    """(dataset name, speakers, language) of a single-corpus task, from its registered CorpusInfo."""
+    info = _info(task)
+    return (info.title, info.speakers, info.language) if info else (task, "not described here", None)
+
+
+def _corpus_licences(sources: list[str]) -> str:
+    """Each source corpus' licence and citation, as its CorpusInfo states them."""
+    parts = []
+    for source in sources:
+        info = _info(source)
+        if info and info.licence:
+            parts.append(f"{info.title}: {info.licence}" + (f" (cite {info.citation})" if info.citation else ""))
+    return "; ".join(parts)
 
 
 def _sources(task: str) -> list[str]:
@@ -205,7 +209,8 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
         "## Licence", "",
         (f"`{licence}`, the licence of the base checkpoint `{checkpoint}`." if licence != UNKNOWN_LICENCE else
          f"unknown: no licence is known for the base checkpoint `{checkpoint or 'none'}`; check it before use."),
-        "The corpora it was trained on have licences of their own.",
+        "The corpora it was trained on have licences of their own"
+        + (f": {_corpus_licences(sources)}." if _corpus_licences(sources) else "."),
         "",
     ]
     return "\n".join(lines)

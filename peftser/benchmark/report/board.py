@@ -28,8 +28,6 @@ from peftser.registry import TASKS
 from peftser.upstream import listed, spec_of
 
 METHOD_ORDER = ("downstream", "adapter", "parallel_adapter", "embedding_prompt", "lora")
-CORPUS_ORDER = ("iemocap", "msp_improv", "crema_d", "msp_podcast")
-SYNTHETIC_PREFIX = "synthetic_"
 # Population std: a corpus' trainings are the protocol's complete, fixed set of folds/seeds (and
 # the overall table's corpora are the fixed four), not a sample; it also stays defined for n = 1.
 STD_DDOF = 0
@@ -63,8 +61,9 @@ def backbone_sort_key(name: str) -> tuple:
 def corpus_sort_key(name: str) -> tuple:
     """The paper's corpora in its order, then their synthetic analogues in that order, then others."""
     family = ("paper", "synthetic", "other").index(corpus_family(name))
-    base = name[len(SYNTHETIC_PREFIX):] if family == 1 else name
-    return (family, CORPUS_ORDER.index(base) if family < 2 else 0, _natural_key(name))
+    info = _task_info(name)
+    base = info.twin_of if family == 1 else name
+    return (family, paper_corpora().index(base) if family < 2 else 0, _natural_key(name))
 
 
 # -- records -------------------------------------------------------------------------------------
@@ -215,12 +214,17 @@ class Board:
 
 
 @lru_cache(maxsize=None)
+def _tasks_loaded() -> bool:
+    """Whether the tasks package is there (and now imported, so that TASKS holds the built-ins)."""
+    if find_spec("peftser.downstream.tasks") is None:
+        return False
+    import_module("peftser.downstream.tasks")
+    return True
+
+
 def _registered_trainings(task: str) -> tuple[str, ...] | None:
     """A registered task's training names (class attribute, no data read), if the task is known."""
-    if find_spec("peftser.downstream.tasks") is None:
-        return None
-    import_module("peftser.downstream.tasks")
-    return tuple(TASKS.get(task).training_names) if task in TASKS else None
+    return tuple(TASKS.get(task).training_names) if _tasks_loaded() and task in TASKS else None
 
 
 def pretraining_overlap(board: Board, task: str) -> dict[str, list[str]]:
@@ -234,6 +238,16 @@ def pretraining_overlap(board: Board, task: str) -> dict[str, list[str]]:
         if overlap and any(g[0] == task and g[2] == upstream for g in board.groups()):
             found[upstream] = overlap
     return found
+
+
+def _registered_tasks() -> list[str]:
+    """Every registered task (none when the tasks package is not installed)."""
+    return TASKS.names() if _tasks_loaded() else []
+
+
+def _task_info(task: str):
+    """A registered task's CorpusInfo (class attribute, no data read), or None."""
+    return getattr(TASKS.get(task), "info", None) if _tasks_loaded() and task in TASKS else None
 
 
 def _registered_sources(task: str) -> tuple[str, ...]:
@@ -335,11 +349,25 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values, ddof=STD_DDOF))
 
 
+def paper_corpora() -> tuple[str, ...]:
+    """The paper's corpora in its order: the registered tasks whose CorpusInfo gives a paper_order."""
+    tasks = _registered_tasks()
+    infos = {name: _task_info(name) for name in tasks}
+    return tuple(sorted((n for n, i in infos.items() if i and i.paper_order), key=lambda n: infos[n].paper_order))
+
+
+def _twin(corpus: str) -> str | None:
+    """The registered synthetic twin of a corpus."""
+    return next((n for n in _registered_tasks() if (info := _task_info(n)) and info.twin_of == corpus), None)
+
+
 def corpus_family(task: str) -> str:
-    """"paper" (one of the four corpora), "synthetic" (their demo analogues) or "other"."""
-    if task in CORPUS_ORDER:
+    """"paper" (one of the four corpora), "synthetic" (their demo analogues) or "other", as the
+    task's CorpusInfo says."""
+    info = _task_info(task)
+    if info is not None and info.paper_order:
         return "paper"
-    if task.startswith(SYNTHETIC_PREFIX) and task[len(SYNTHETIC_PREFIX):] in CORPUS_ORDER:
+    if info is not None and info.twin_of in paper_corpora():
         return "synthetic"
     return "other"
 
@@ -351,9 +379,9 @@ def families(tasks: Iterable[str]) -> dict[str, list[str]]:
         present[corpus_family(task)].add(task)
     families = {}
     if "paper" in present:
-        families["paper"] = list(CORPUS_ORDER)
+        families["paper"] = list(paper_corpora())
     if "synthetic" in present:
-        families["synthetic"] = [SYNTHETIC_PREFIX + c for c in CORPUS_ORDER]
+        families["synthetic"] = [_twin(c) for c in paper_corpora()]
     if "other" in present:
         families["other"] = sorted(present["other"], key=corpus_sort_key)
     return families
