@@ -61,7 +61,9 @@ class Accepts:
 
 
 def _registering_module() -> str:
-    """The module whose code called ``register`` (the first frame outside this module)."""
+    """The module whose code called ``register`` (the first frame outside this module). Whether an
+    entry is built in is where it was registered from, not what it is: a plugin's UpstreamSpec is
+    an instance of the package's class, and a decorator runs in the decorated class' module."""
     frame = sys._getframe(1)
     while frame is not None and frame.f_globals.get("__name__") == __name__:
         frame = frame.f_back
