@@ -77,10 +77,8 @@ def toy_env(tmp_path, monkeypatch):
 
 
 def _train(cell, results) -> dict:
-    from peftser.benchmark.run import meter
     from peftser.benchmark.run.training import run_cell
 
-    meter._per_sample.clear()  # the training counts its own first step (the cost tests read it)
     record = run_cell(cell, device="cpu", results_dir=results, progress=False)
     ResultStore(results).save_record(record)
     return record
@@ -90,8 +88,10 @@ def _train(cell, results) -> dict:
 def demo_results(tmp_path_factory):
     """(results folder, record) of the demo grid's LoRA cell on synthetic CREMA-D fold1 (trained_cells.DEMO_CELL),
     trained once for every module that needs a real training's record and artifact."""
+    from peftser.benchmark.run import meter
     from trained_cells import DEMO_CELL
 
+    meter._per_sample.clear()  # it counts its own first step's arithmetic (the cost tests read that)
     results = tmp_path_factory.mktemp("demo-results")
     return results, _train(DEMO_CELL, results)
 
