@@ -12,9 +12,6 @@ import warnings
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import import_module
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +21,14 @@ from peftser.benchmark.cell import Cell
 from peftser.benchmark.record import problem as record_problem
 from peftser.benchmark.report.cost import RunCost, run_cost
 from peftser.benchmark.record import read_records
-from peftser.registry import TASKS
+from peftser.benchmark.report.corpora import (
+    corpus_family,
+    paper_corpora,
+    registered_sources,
+    registered_trainings,
+    task_info,
+    twin,
+)
 from peftser.upstream import listed, spec_of
 
 METHOD_ORDER = ("downstream", "adapter", "parallel_adapter", "embedding_prompt", "lora")
@@ -61,7 +65,7 @@ def backbone_sort_key(name: str) -> tuple:
 def corpus_sort_key(name: str) -> tuple:
     """The paper's corpora in its order, then their synthetic analogues in that order, then others."""
     family = ("paper", "synthetic", "other").index(corpus_family(name))
-    info = _task_info(name)
+    info = task_info(name)
     base = info.twin_of if family == 1 else name
     return (family, paper_corpora().index(base) if family < 2 else 0, _natural_key(name))
 
@@ -205,7 +209,7 @@ class Board:
         """The trainings a group should have: the expected grid's, else the task's, else those seen."""
         if self.expected is not None and group in self.expected:
             return self.expected[group]
-        registered = _registered_trainings(group[0])
+        registered = registered_trainings(group[0])
         if registered is not None:
             return set(registered)
         seen = {run.training for (task, _, _), runs in self.runs.items() if task == group[0] for run in runs}
@@ -213,24 +217,10 @@ class Board:
         return seen
 
 
-@lru_cache(maxsize=None)
-def _tasks_loaded() -> bool:
-    """Whether the tasks package is there (and now imported, so that TASKS holds the built-ins)."""
-    if find_spec("peftser.downstream.tasks") is None:
-        return False
-    import_module("peftser.downstream.tasks")
-    return True
-
-
-def _registered_trainings(task: str) -> tuple[str, ...] | None:
-    """A registered task's training names (class attribute, no data read), if the task is known."""
-    return tuple(TASKS.get(task).training_names) if _tasks_loaded() and task in TASKS else None
-
-
 def pretraining_overlap(board: Board, task: str) -> dict[str, list[str]]:
     """Backbone -> the corpora of ``task`` (itself, or a pooled task's sources) that its entry says
     it was pre-trained on: its scores on ``task`` are not on data it never saw."""
-    corpora = {task, *_registered_sources(task)}
+    corpora = {task, *registered_sources(task)}
     found = {}
     for upstream in board.backbones():
         spec = spec_of(upstream)
@@ -238,23 +228,6 @@ def pretraining_overlap(board: Board, task: str) -> dict[str, list[str]]:
         if overlap and any(g[0] == task and g[2] == upstream for g in board.groups()):
             found[upstream] = overlap
     return found
-
-
-def _registered_tasks() -> list[str]:
-    """Every registered task (none when the tasks package is not installed)."""
-    return TASKS.names() if _tasks_loaded() else []
-
-
-def _task_info(task: str):
-    """A registered task's CorpusInfo (class attribute, no data read), or None."""
-    return getattr(TASKS.get(task), "info", None) if _tasks_loaded() and task in TASKS else None
-
-
-def _registered_sources(task: str) -> tuple[str, ...]:
-    """The single-corpus tasks a registered pooled task is made of (none for any other)."""
-    if _registered_trainings(task) is None:
-        return ()
-    return tuple(s.name for s in getattr(TASKS.get(task), "sources", ()) or ())
 
 
 def _parse_label(label: str) -> tuple[str, str, str, str]:
@@ -349,29 +322,6 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values, ddof=STD_DDOF))
 
 
-def paper_corpora() -> tuple[str, ...]:
-    """The paper's corpora in its order: the registered tasks whose CorpusInfo gives a paper_order."""
-    tasks = _registered_tasks()
-    infos = {name: _task_info(name) for name in tasks}
-    return tuple(sorted((n for n, i in infos.items() if i and i.paper_order), key=lambda n: infos[n].paper_order))
-
-
-def _twin(corpus: str) -> str | None:
-    """The registered synthetic twin of a corpus."""
-    return next((n for n in _registered_tasks() if (info := _task_info(n)) and info.twin_of == corpus), None)
-
-
-def corpus_family(task: str) -> str:
-    """"paper" (one of the four corpora), "synthetic" (their demo analogues) or "other", as the
-    task's CorpusInfo says."""
-    info = _task_info(task)
-    if info is not None and info.paper_order:
-        return "paper"
-    if info is not None and info.twin_of in paper_corpora():
-        return "synthetic"
-    return "other"
-
-
 def families(tasks: Iterable[str]) -> dict[str, list[str]]:
     """Family -> the corpora its overall table needs (the paper's four, their synthetic four, others)."""
     present = defaultdict(set)
@@ -381,7 +331,7 @@ def families(tasks: Iterable[str]) -> dict[str, list[str]]:
     if "paper" in present:
         families["paper"] = list(paper_corpora())
     if "synthetic" in present:
-        families["synthetic"] = [_twin(c) for c in paper_corpora()]
+        families["synthetic"] = [twin(c) for c in paper_corpora()]
     if "other" in present:
         families["other"] = sorted(present["other"], key=corpus_sort_key)
     return families
