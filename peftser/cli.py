@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
 
     run = p.add_argument_group("running")
     run.add_argument("--results", help="results directory (default: results/<grid> for --grid, else results)")
-    run.add_argument("--only", action="append", default=[], metavar="KEY=VALUE", help="filter grid cells (repeatable)")
+    run.add_argument("--only", action="append", default=[], metavar="KEY=VALUE", help="filter grid cells, or --params rows by upstream= and method= (repeatable)")
     run.add_argument("--devices", help="comma-separated CUDA device indices, or cpu (default: every visible GPU, else cpu)")
     run.add_argument(
         "--jobs-per-device", type=int,
@@ -131,7 +131,7 @@ OPTION_MODES = {
     "slurm_mem": ("grid",),
     "slurm_extra": ("grid",),
     "no_wait": ("grid",),
-    "only": ("grid",),
+    "only": ("grid", "params"),
     "devices": ("grid",),
     "jobs_per_device": ("grid",),
     "retry_failed": ("grid",),
@@ -207,12 +207,18 @@ def _list(args) -> int:
 def _params(args) -> int:
     from peftser.params import backbone_rows, format_tables, parameter_rows
 
-    rows = parameter_rows()
+    only = dict(item.partition("=")[::2] for item in args.only)  # --only upstream=NAME / method=NAME: one row
+    wrong = [item for item in args.only if item.partition("=")[0] not in ("upstream", "method") or "=" not in item]
+    if wrong:
+        print(f"error: --only {wrong[0]}: with --params, give upstream=NAME or method=NAME", file=sys.stderr)
+        return 2
+    upstreams = [only["upstream"]] if "upstream" in only else None
+    rows = parameter_rows(upstreams, [only["method"]] if "method" in only else None)
     if args.json:
         keys = ("upstream", "method", "method_params", "head_params", "upstream_params")
         print(json.dumps([{k: r[k] for k in keys} for r in rows], indent=2))
     else:
-        print(format_tables(rows, backbone_rows()))
+        print(format_tables(rows, backbone_rows(upstreams)))
     return 0
 
 
@@ -255,10 +261,12 @@ def _bench(args) -> int:
                          device=args.device, precision=args.precision or "fp32", as_json=args.json)
 
 
-def slurm_options(args):
-    """The --slurm-* options as SlurmOptions; None for --backend local."""
+def backend(args):
+    """The backend the options describe: Local(--devices, --jobs-per-device), or SlurmOptions(--slurm-*)."""
     if args.backend != "slurm":
-        return None
+        from peftser.benchmark.run.slots import Local
+
+        return Local(args.devices, args.jobs_per_device)
     from peftser.benchmark.run.slurm import DEFAULT_TIME, SlurmOptions, parse_time
     from peftser.benchmark.run.slurm.options import DEFAULT_CPUS_PER_TASK
 
@@ -278,11 +286,13 @@ def slurm_options(args):
 def _grid(args) -> int:
     from peftser.benchmark.run.orchestrator import grid_command
 
+    from peftser.benchmark.run.runner import RunnerOptions
+
     return grid_command(
-        args.grid, results_dir=args.results, devices=args.devices, jobs_per_device=args.jobs_per_device,
-        only=tuple(args.only), retry_failed=args.retry_failed, data_root=args.data_root,
-        checkpoint_dir=args.checkpoint_dir, strict=args.strict, train=_train_overrides(args), slurm=slurm_options(args),
-        evaluate=not args.no_evaluate, evaluate_only=args.evaluate_only,
+        args.grid, results_dir=args.results, backend=backend(args), only=tuple(args.only),
+        retry_failed=args.retry_failed,
+        options=RunnerOptions(data_root=args.data_root, checkpoint_dir=args.checkpoint_dir, strict=args.strict),
+        train=_train_overrides(args), evaluate=not args.no_evaluate, evaluate_only=args.evaluate_only,
     )
 
 

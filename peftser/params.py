@@ -10,15 +10,19 @@ from typing import Any
 import torch
 
 from peftser.model import build_model
-from peftser.registry import METHODS, UPSTREAMS, load_builtins
+from peftser.registry import METHODS, load_builtins
+from peftser.upstream import listed, spec_of
 
-PAPER_BACKBONES = ("whisper_tiny", "whisper_base", "whisper_small", "wav2vec2_base", "wavlm_base_plus")
+# The tables' rows are the entries listed in them (UpstreamSpec.table), in their order.
+PAPER_BACKBONES = listed("paper")
 # Beyond the paper (the extended grid): large and newer encoders, each built from its embedded config.
-EXTENDED_BACKBONES = (
-    "wavlm_base", "wavlm_large", "wav2vec2_large_robust", "xls_r_300m", "mms_300m", "hubert_base", "hubert_large",
-    "data2vec_audio_base", "data2vec_audio_large", "whisper_medium", "whisper_large_v3", "whisper_large_v3_turbo",
-)
+EXTENDED_BACKBONES = listed("extended")
 TABLE_BACKBONES = PAPER_BACKBONES + EXTENDED_BACKBONES
+
+
+def table_backbones() -> tuple[str, ...]:
+    """Every encoder of Tables II and IV now, a plugin's entries included."""
+    return listed("paper") + listed("extended")
 PAPER_METHODS = ("downstream", "adapter", "parallel_adapter", "embedding_prompt", "lora")
 
 # Table IV in millions: the downstream model, and what each PEFT method adds to it.
@@ -50,11 +54,11 @@ def ordered_methods() -> list[str]:
     return [m for m in PAPER_METHODS if m in METHODS] + [m for m in METHODS.names() if m not in PAPER_METHODS]
 
 
-def parameter_rows(upstreams=TABLE_BACKBONES, methods=None) -> list[dict[str, Any]]:
+def parameter_rows(upstreams=None, methods=None) -> list[dict[str, Any]]:
     """One row per upstream x method with method_params, head_params and upstream_params."""
     load_builtins()
     rows = []
-    for upstream in upstreams:
+    for upstream in upstreams or table_backbones():
         for method in methods or ordered_methods():
             with torch.device("meta"):
                 model = build_model(upstream, method, pretrained=False)
@@ -73,22 +77,26 @@ def parameter_rows(upstreams=TABLE_BACKBONES, methods=None) -> list[dict[str, An
     return rows
 
 
-def backbone_rows(upstreams=TABLE_BACKBONES) -> list[dict[str, Any]]:
-    """Table II: layers, hidden size and encoder parameters, ours and the paper's."""
+def backbone_rows(upstreams=None) -> list[dict[str, Any]]:
+    """Table II: layers, hidden size and encoder parameters, ours and the paper's (with where that
+    figure comes from), and the entry's licence and pre-training data."""
     load_builtins()
     rows = []
-    for name in upstreams:
+    for name in upstreams or table_backbones():
         with torch.device("meta"):
             model = build_model(name, "downstream", pretrained=False)
-        spec = UPSTREAMS.get(name)
+        spec = spec_of(name)
         rows.append(
             {
                 "upstream": name,
-                "checkpoint": spec.checkpoint,
+                "checkpoint": spec.checkpoint if spec else None,
                 "layers": model.upstream.num_layers,
                 "hidden": model.upstream.hidden_size,
                 "upstream_params": model.upstream.parameter_count(),
-                "paper_m": spec.paper_params_m,
+                "paper_m": spec.paper_params_m if spec else None,
+                "paper_m_source": spec.params_source if spec else "",
+                "licence": (spec.licence if spec else None) or "unknown",
+                "pretrained_on": spec.pretraining_text() if spec else "",
             }
         )
     return rows
@@ -113,5 +121,8 @@ def format_tables(rows: list[dict], backbones: list[dict]) -> str:
         headers=["upstream", "method", "method params", "head params", "trainable", "paper (Table IV)"],
         tablefmt="github",
     )
+    data = tabulate([[b["upstream"], b["licence"], b["pretrained_on"] or "none (random weights)"] for b in backbones],
+                    headers=["upstream", "licence", "pre-trained on (as its paper states it)"], tablefmt="github")
     notes = "\n".join(f"- {n}" for n in NOTES)
-    return f"Backbones (Table II)\n\n{table_ii}\n\nTrainable parameters (Table IV)\n\n{table_iv}\n\nNotes\n{notes}\n"
+    return (f"Backbones (Table II)\n\n{table_ii}\n\nLicences and pre-training data\n\n{data}\n\n"
+            f"Trainable parameters (Table IV)\n\n{table_iv}\n\nNotes\n{notes}\n")

@@ -2,14 +2,20 @@
 
 Registration is a decorator on a plain function or class (timm's ``@register_model``); an entry
 may also be a lazy ``"module:object"`` string so that listing never imports heavy code
-(lm-evaluation-harness' registry).
+(lm-evaluation-harness' registry). Each built-in registry checks the type of what it is given (an
+upstream spec or builder, a ``Method`` subclass, a ``Task`` subclass, a grid), a lazy entry when
+it is first imported. A name the package registers itself is refused to any other module unless
+it passes ``overwrite=True``. Tests add and remove entries with ``temporary`` and ``unregister``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import os
+import sys
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 
@@ -20,24 +26,131 @@ class UnknownNameError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+def _resolve(reference: str) -> Any:
+    """The object a ``"module:object"`` reference names (imported now)."""
+    module, _, attr = reference.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@dataclass(frozen=True)
+class Accepts:
+    """What a registry's entries must be: a subclass of ``subclass_of``, an instance of
+    ``instance_of`` (or, with ``callable_ok``, any other callable) or a path. The classes are
+    ``"module:Class"`` references, imported only when a non-lazy entry is checked, so that the
+    registry itself imports nothing heavy."""
+
+    what: str  # said in the error, e.g. "a Method subclass"
+    subclass_of: str = ""
+    instance_of: str = ""
+    callable_ok: bool = False
+    path_ok: bool = False
+
+    def problem(self, obj: Any) -> str | None:
+        """Why ``obj`` cannot be an entry, or None."""
+        if self.path_ok and isinstance(obj, os.PathLike):
+            return None
+        if self.subclass_of:
+            if isinstance(obj, type) and issubclass(obj, _resolve(self.subclass_of)):
+                return None
+        elif self.instance_of and isinstance(obj, _resolve(self.instance_of)):
+            return None
+        if self.callable_ok and callable(obj) and not isinstance(obj, type):
+            return None
+        shown = obj.__name__ if isinstance(obj, type) else type(obj).__name__
+        return f"expected {self.what}, got {'class ' if isinstance(obj, type) else ''}{shown}"
+
+
+def _registering_module() -> str:
+    """The module whose code called ``register`` (the first frame outside this module). Whether an
+    entry is built in is where it was registered from, not what it is: a plugin's UpstreamSpec is
+    an instance of the package's class, and a decorator runs in the decorated class' module."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return frame.f_globals.get("__name__", "") if frame is not None else ""
+
+
 class Registry:
     """A named collection of factories of one kind (upstream, method, task, grid)."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, accepts: Accepts | None = None):
         self.kind = kind
+        self.accepts = accepts
         self._entries: dict[str, Any] = {}
+        self._builtin: set[str] = set()  # names the package registers itself
 
     def register(self, name: str, obj: Any = None, *, overwrite: bool = False):
-        """Register ``obj`` under ``name``; used bare as ``@REGISTRY.register("name")``."""
+        """Register ``obj`` under ``name``; used bare as ``@REGISTRY.register("name")``.
+
+        ``obj`` is checked against the registry's type (a lazy ``"module:object"`` string when it
+        is first got). Registering another object under a name already taken is an error unless
+        ``overwrite=True``, which replaces it deliberately (a built-in too).
+        """
         if obj is None:
             return lambda o: self.register(name, o, overwrite=overwrite)
         if not name or not isinstance(name, str):
             raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
         if name in self._entries and not overwrite and self._entries[name] is not obj:
-            raise ValueError(f"{self.kind} {name!r} is already registered")
+            raise ValueError(self._taken(name))
+        if not isinstance(obj, str):
+            self._check(name, obj)
         _name_entry(self.kind, name, obj)
         self._entries[name] = obj
+        module = _registering_module()
+        if module == "peftser" or module.startswith("peftser."):
+            self._builtin.add(name)
+        else:
+            self._builtin.discard(name)
         return obj
+
+    def _taken(self, name: str) -> str:
+        if name in self._builtin:
+            return (f"{self.kind} {name!r} is already registered: it is built into peftser; choose another name, or "
+                    f"pass overwrite=True ({self.kind.upper()}S.register({name!r}, obj, overwrite=True)) to replace "
+                    "the built-in deliberately")
+        return f"{self.kind} {name!r} is already registered; pass overwrite=True to replace it"
+
+    def _check(self, name: str, obj: Any) -> None:
+        problem = self.accepts.problem(obj) if self.accepts else None
+        if problem:
+            raise TypeError(f"{self.kind} {name!r}: {problem}")
+
+    def unregister(self, name: str) -> Any:
+        """Remove ``name`` and return its entry (a KeyError naming the known ones if it has none)."""
+        if name not in self._entries:
+            self.get(name)  # the unknown-name error
+        self._builtin.discard(name)
+        return self._entries.pop(name)
+
+    @contextlib.contextmanager
+    def temporary(self, name: str, obj: Any, *, overwrite: bool = False) -> Iterator[Any]:
+        """``obj`` registered under ``name`` for the ``with`` block; what was there before comes back."""
+        had, previous, builtin = name in self._entries, self._entries.get(name), name in self._builtin
+        self.register(name, obj, overwrite=overwrite)
+        try:
+            yield obj
+        finally:
+            self._entries.pop(name, None)
+            self._builtin.discard(name)
+            if had:
+                self._entries[name] = previous
+                if builtin:
+                    self._builtin.add(name)
+
+    @contextlib.contextmanager
+    def preserved(self) -> Iterator[Registry]:
+        """Whatever the ``with`` block registers or removes is undone at its end."""
+        entries, builtin = dict(self._entries), set(self._builtin)
+        try:
+            yield self
+        finally:
+            self._entries.clear()
+            self._entries.update(entries)
+            self._builtin = builtin
+
+    def is_builtin(self, name: str) -> bool:
+        """Whether ``name`` was registered by the package itself (not a plugin or a test)."""
+        return name in self._builtin
 
     def get(self, name: str) -> Any:
         """The registered object; an unknown name lists the known ones and the closest match."""
@@ -49,8 +162,9 @@ class Registry:
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise UnknownNameError(f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {known}") from None
         if isinstance(entry, str):  # lazy "module:object" placeholder
-            module, _, attr = entry.partition(":")
-            entry = getattr(importlib.import_module(module), attr)
+            entry = _resolve(entry)
+            self._check(name, entry)
+            _name_entry(self.kind, name, entry)
             self._entries[name] = entry
         return entry
 
@@ -85,10 +199,14 @@ def _name_entry(kind: str, name: str, obj: Any) -> None:
         raise ValueError(f"{kind} {name!r}: the registered object is named {obj.name!r}; use one name")
 
 
-UPSTREAMS = Registry("upstream")
-METHODS = Registry("method")
-TASKS = Registry("task")
-GRIDS = Registry("grid")
+UPSTREAMS = Registry("upstream", Accepts(
+    "an UpstreamSpec or a function (pretrained, checkpoint_dir, **overrides) -> Upstream",
+    instance_of="peftser.upstream.spec:UpstreamSpec", callable_ok=True,
+))
+METHODS = Registry("method", Accepts("a subclass of peftser.peft.Method", subclass_of="peftser.peft.base:Method"))
+TASKS = Registry("task", Accepts("a subclass of peftser.downstream.task.Task", subclass_of="peftser.downstream.task:Task"))
+GRIDS = Registry("grid", Accepts("a Grid or the path of a grid YAML file", instance_of="peftser.benchmark.grids:Grid",
+                                 path_ok=True))
 
 # The modules whose decorators fill each registry.
 BUILTINS = {

@@ -25,6 +25,7 @@ from pathlib import Path
 # Run as a script from anywhere: make the package importable without installing it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from peftser.benchmark.run.slots import Local
 from peftser.benchmark.cell import Cell  # noqa: E402
 from peftser.benchmark.grids import Grid, MethodEntry, TaskEntry, UpstreamEntry  # noqa: E402
 
@@ -109,4 +110,4 @@ if __name__ == "__main__":
     sleep = float(os.environ.get("GRID_TEST_SLEEP", "0.05"))
     barrier = int(os.environ.get("GRID_TEST_BARRIER_COUNT", "0"))
     grid = toy_grid(n_cells, methods=[MethodEntry("toy", args={"sleep": sleep, "barrier": barrier})])
-    run_grid(grid, results_dir=results, devices="cpu", jobs_per_device=jobs, runner=RUNNER, leaderboard=False)
+    run_grid(grid, results_dir=results, backend=Local("cpu", jobs), runner=RUNNER, leaderboard=False)

@@ -18,7 +18,7 @@ from peftser.cli import main
 from peftser.downstream.audio import AudioError
 from peftser.downstream.task import EMOTIONS
 from peftser.downstream.tasks import make_task
-from trained_cells import DEMO_CELL, demo_results  # noqa: F401 (fixture)
+from trained_cells import DEMO_CELL
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -26,14 +26,14 @@ pytestmark = pytest.mark.slow  # ``pytest -m "not slow"`` is the quick loop
 
 
 @pytest.fixture(scope="module")
-def trained(demo_results):  # noqa: F811
+def demo_artifact(demo_results):
     results, record = demo_results
     return results / record["artifact"]["path"], record
 
 
 @pytest.fixture(scope="module")
-def model(trained):
-    return peftser.load(trained[0], device="cpu")
+def model(demo_artifact):
+    return peftser.load(demo_artifact[0], device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def clip(path, seconds: float, *, rate: int = 16000, seed: int = 0, channels: in
     return path
 
 
-def test_the_readme_example_runs(trained, tmp_path, monkeypatch, capsys):
+def test_the_readme_example_runs(demo_artifact, tmp_path, monkeypatch, capsys):
     text = README.read_text()
     section = text[text.index("## Using a trained model"):]
     code = re.search(r"```python\n(.*?)```", section, re.S)[1]
@@ -56,23 +56,23 @@ def test_the_readme_example_runs(trained, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     clip(tmp_path / "clip1.wav", 0.5)
     clip(tmp_path / "clip2.wav", 2.0, rate=44100, seed=1, channels=2)
-    exec(code.replace("results/demo/artifacts/<cell key>", str(trained[0])), {})
+    exec(code.replace("results/demo/artifacts/<cell key>", str(demo_artifact[0])), {})
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"{DEMO_CELL.label} ")
     assert [line.split()[0] for line in out[1:]] == ["clip1.wav", "clip2.wav"]
     assert out[2].endswith("(start only)") and not out[1].endswith("(start only)")
 
 
-def test_attributes_say_what_it_was_trained_as_and_how_well(model, trained):
-    _, record = trained
+def test_attributes_say_what_it_was_trained_as_and_how_well(model, demo_artifact):
+    _, record = demo_artifact
     assert model.labels == EMOTIONS
     assert model.cell == DEMO_CELL and model.cell.key == record["key"]
     assert model.metrics == record["test"] and model.record["key"] == record["key"]
     assert model.max_seconds == 1.0
 
 
-def test_predict_reproduces_the_records_test_predictions(model, trained, test_utterances):
-    _, record = trained
+def test_predict_reproduces_the_records_test_predictions(model, demo_artifact, test_utterances):
+    _, record = demo_artifact
     predictions = model.predict([u.path for u in test_utterances], batch_size=16)
     assert len(predictions) == len(record["predictions"]) == len(test_utterances)
     recorded = {p["key"]: p["pred"] for p in record["predictions"]}
@@ -80,9 +80,9 @@ def test_predict_reproduces_the_records_test_predictions(model, trained, test_ut
     assert len(set(recorded.values())) > 1  # a model that predicts one class would prove little
 
 
-def test_predict_equals_the_cli(model, trained, test_utterances, capsys):
+def test_predict_equals_the_cli(model, demo_artifact, test_utterances, capsys):
     files = [str(u.path) for u in test_utterances[:12]]
-    assert main(["--predict", str(trained[0]), *files, "--device", "cpu"]) == 0
+    assert main(["--predict", str(demo_artifact[0]), *files, "--device", "cpu"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     for line, p in zip(lines, model.predict(files), strict=True):
         path, label, probs = line.split("\t")[:3]
@@ -117,7 +117,7 @@ def test_arrays_and_tensors_are_prepared_as_files_are(model, tmp_path):
     assert model.predict(mono, sample_rate=16000).seconds == pytest.approx(0.8 * 44100 / 16000, abs=1e-3)
 
 
-def test_errors_name_the_problem(model, trained, tmp_path):
+def test_errors_name_the_problem(model, demo_artifact, tmp_path):
     with pytest.raises(ValueError, match="the list is empty"):
         model.predict([])
     with pytest.raises(AudioError, match=r"missing\.wav: audio file is missing"):
@@ -137,11 +137,11 @@ def test_errors_name_the_problem(model, trained, tmp_path):
     assert reported[1].label in EMOTIONS and reported[1].error is None
 
 
-def test_missing_or_tampered_artifacts_are_refused(trained, tmp_path):
+def test_missing_or_tampered_artifacts_are_refused(demo_artifact, tmp_path):
     with pytest.raises(FileNotFoundError, match="no such folder"):
         peftser.load(tmp_path / "nowhere")
     copy = tmp_path / "artifact"
-    shutil.copytree(trained[0], copy)
+    shutil.copytree(demo_artifact[0], copy)
     (copy / "adapter_config.json").rename(tmp_path / "config.json")
     with pytest.raises(FileNotFoundError, match="adapter_config.json is missing"):
         peftser.load(copy)
@@ -153,8 +153,8 @@ def test_missing_or_tampered_artifacts_are_refused(trained, tmp_path):
         peftser.load(copy)
 
 
-def test_an_older_artifact_finds_its_record_by_its_folder_and_a_moved_one_still_predicts(trained, tmp_path):
-    artifact, record = trained
+def test_an_older_artifact_finds_its_record_by_its_folder_and_a_moved_one_still_predicts(demo_artifact, tmp_path):
+    artifact, record = demo_artifact
     results = artifact.parent.parent
     older = tmp_path / "results"
     shutil.copytree(results, older)

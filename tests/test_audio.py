@@ -14,9 +14,7 @@ from peftser.downstream import audio
 from peftser.downstream.audio import AudioError, check_audio, clear_memory_cache, default_cache_dir, load_audio
 
 
-@pytest.fixture(autouse=True)
-def cache(own_cache):
-    return own_cache
+pytestmark = pytest.mark.usefixtures("cache")  # each test has a cache of its own (conftest)
 
 
 def tone(rate: int, seconds: float, freq: float, amplitude: float = 0.5) -> np.ndarray:

@@ -15,9 +15,7 @@ from peftser.downstream import audio
 from peftser.downstream.audio import clear_memory_cache, load_audio
 
 
-@pytest.fixture(autouse=True)
-def cache(own_cache):
-    return own_cache
+pytestmark = pytest.mark.usefixtures("cache")  # each test has a cache of its own (conftest)
 
 
 def corpus(folder, n: int = 3):

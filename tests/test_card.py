@@ -12,7 +12,7 @@ from peftser.benchmark.card import card_data, check_card, write_model_card, writ
 from peftser.cli import main
 from peftser.benchmark.grids import Grid, MethodEntry, TaskEntry, UpstreamEntry
 from peftser.benchmark.store import ResultStore
-from trained_cells import DEMO_CELL, DEMO_TRAIN, demo_results, pooled_results  # noqa: F401 (fixtures)
+from trained_cells import DEMO_CELL, DEMO_TRAIN
 
 pytestmark = pytest.mark.slow  # ``pytest -m "not slow"`` is the quick loop
 
@@ -21,7 +21,7 @@ def _eval(card: ModelCard) -> dict[tuple[str, str], float]:
     return {(r.dataset_type, r.metric_name.split(" (")[0]): r.metric_value for r in card.data.eval_results}
 
 
-def test_cards_for_demo_artifacts_read_back_with_the_records_numbers(demo_results, capsys):  # noqa: F811
+def test_cards_for_demo_artifacts_read_back_with_the_records_numbers(demo_results, capsys):
     results, record = demo_results
     grid = Grid(name="tiny", upstreams=(UpstreamEntry(DEMO_CELL.upstream),),
                 methods=(MethodEntry("lora", args=dict(DEMO_CELL.method_args)),),
@@ -57,7 +57,7 @@ def test_cards_for_demo_artifacts_read_back_with_the_records_numbers(demo_result
     assert "Four classes only" in body and "language: none (synthetic, no words)" in body
 
 
-def test_a_pooled_card_has_each_corpus_uar(pooled_results):  # noqa: F811
+def test_a_pooled_card_has_each_corpus_uar(pooled_results):
     results, record = pooled_results
     [path] = write_model_cards(results)
     card = check_card(path)
@@ -77,7 +77,7 @@ def test_a_pooled_card_has_each_corpus_uar(pooled_results):  # noqa: F811
     ("wavlm_base_plus", "microsoft/wavlm-base-plus", "mit"),
     ("whisper_tiny_en", "openai/whisper-tiny.en", "mit"),
 ])
-def test_base_model_licence_and_language_of_real_cells(demo_results, tmp_path, upstream, base, licence):  # noqa: F811
+def test_base_model_licence_and_language_of_real_cells(demo_results, tmp_path, upstream, base, licence):
     _, demo = demo_results
     record = copy.deepcopy(demo)
     record.update(upstream=upstream, task="pooled_four", training="release", label=f"{upstream}/lora/pooled_four/release")
@@ -89,7 +89,7 @@ def test_base_model_licence_and_language_of_real_cells(demo_results, tmp_path, u
     assert f"`{licence}`, the licence of the base checkpoint" in written.text
 
 
-def test_a_damaged_model_index_or_a_failed_record_is_refused(demo_results, tmp_path):  # noqa: F811
+def test_a_damaged_model_index_or_a_failed_record_is_refused(demo_results, tmp_path):
     results, record = demo_results
     path = write_model_card(tmp_path, record)
     text = path.read_text()

@@ -12,7 +12,7 @@ TRAIN = ["--train", "demo_whisper_tiny", "downstream", "synthetic_msp_podcast", 
 @pytest.mark.parametrize(
     "argv, message",
     [
-        ([*TRAIN, "--only", "task=iemocap"], "--only applies to --grid, not --train"),
+        ([*TRAIN, "--only", "task=iemocap"], "--only applies to --grid and --params, not --train"),
         ([*TRAIN, "--devices", "0,1"], "--devices applies to --grid, not --train; did you mean --device?"),
         ([*TRAIN, "--jobs-per-device", "2"], "--jobs-per-device applies to --grid, not --train"),
         (["--grid", "demo", "--device", "cpu"], "--device applies to --train, --predict and --bench, not --grid; did you mean --devices?"),

@@ -14,9 +14,7 @@ from peftser.downstream.tasks import make_task
 OUTSIDE = "bad path: outside the corpus folder"
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PEFTSER_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("cache")  # each test has a cache of its own (conftest)
 
 
 def plant(path: Path) -> Path:

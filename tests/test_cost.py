@@ -9,32 +9,29 @@ import math
 import numpy as np
 import pytest
 
-from peftser.benchmark.cell import Cell
 from peftser.benchmark.record import COST, problem
 from peftser.benchmark.report.board import collect
 from peftser.benchmark.report.cost import cost_rows
 from peftser.benchmark.report.render_cost import cost_section
 from peftser.benchmark.run import host_memory, meter
 from peftser.benchmark.run.training import run_cell
+from trained_cells import DEMO_CELL
 
-# The demo grid's LoRA cell, one epoch: a real training of a few seconds.
-CELL = Cell("demo_whisper_tiny", "lora", "synthetic_crema_d", "fold1",
-            method_args={"rank": 8, "alpha": 1.0, "targets": ["ffn_in", "ffn_out"]},
-            train={"epochs": 1, "batch_size": 16, "lr": 3e-3, "augment": False, "max_seconds": 1.0})
+# The demo grid's LoRA cell (conftest's demo_results, trained once per session; it counted its own first step).
+CELL = DEMO_CELL
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    meter._per_sample.clear()  # this training counts its own first step
-    return run_cell(CELL, device="cpu", results_dir=tmp_path_factory.mktemp("results"), progress=False)
+def demo_record(demo_results):
+    return demo_results[1]
 
 
-def test_a_real_cell_records_plausible_costs(trained):
-    cost = trained["cost"]
-    assert set(cost) == set(COST) and problem(trained) is None
-    train_size = trained["split_sizes"]["train"]
-    assert cost["train_clips"] == train_size // 16 * 16  # one epoch of full batches of 16
-    assert 0 < cost["train_seconds"] < trained["wall_time_s"]
+def test_a_real_cell_records_plausible_costs(demo_record):
+    cost = demo_record["cost"]
+    assert set(cost) == set(COST) and problem(demo_record) is None
+    train_size = demo_record["split_sizes"]["train"]
+    assert cost["train_clips"] == CELL.train["epochs"] * (train_size // 16 * 16)  # full batches of 16 per epoch
+    assert 0 < cost["train_seconds"] < demo_record["wall_time_s"]
     assert cost["train_clips_per_s"] == pytest.approx(cost["train_clips"] / cost["train_seconds"], rel=1e-2)
     # One LoRA step of 16 clips of 1 s on this encoder is about 0.8 GFLOP (forward and backward).
     assert 0.3 < cost["train_gflop"] / (cost["train_clips"] / 16) < 3
@@ -45,15 +42,15 @@ def test_a_real_cell_records_plausible_costs(trained):
 
 
 @pytest.mark.slow
-def test_counting_the_first_step_leaves_the_training_unchanged(trained, tmp_path, monkeypatch):
+def test_counting_the_first_step_leaves_the_training_unchanged(demo_record, tmp_path, monkeypatch):
     counted = []
     real = meter.count_flops
     monkeypatch.setattr(meter, "count_flops", lambda step: counted.append(1) or real(step))
     again = run_cell(CELL, device="cpu", results_dir=tmp_path, progress=False)
     assert not counted  # the architecture and batch shape were counted by the first training
-    assert again["cost"]["train_gflop"] == trained["cost"]["train_gflop"]
+    assert again["cost"]["train_gflop"] == demo_record["cost"]["train_gflop"]
     for name in ("history", "predictions", "test"):
-        assert again[name] == trained[name], name
+        assert again[name] == demo_record[name], name
 
 
 def test_peak_growth_sees_a_brief_allocation_by_either_way(monkeypatch):
@@ -76,8 +73,8 @@ def test_peak_growth_sees_a_brief_allocation_by_either_way(monkeypatch):
 
 
 # -- the record contract -----------------------------------------------------------------------------
-def test_a_record_without_cost_stays_valid_and_malformed_costs_are_named(trained):
-    old = {k: v for k, v in trained.items() if k != "cost"}
+def test_a_record_without_cost_stays_valid_and_malformed_costs_are_named(demo_record):
+    old = {k: v for k, v in demo_record.items() if k != "cost"}
     assert problem(old) is None  # written before the cost was measured
     for change, message in (
         ({"share_of_bound": -0.1}, "cost.share_of_bound is -0.1, not a finite number >= 0"),
@@ -87,14 +84,14 @@ def test_a_record_without_cost_stays_valid_and_malformed_costs_are_named(trained
         ({"train_clips": 1.5}, "cost.train_clips is 1.5, not a whole number >= 0"),
         ({"bound_gflops": True}, "cost.bound_gflops is True"),
     ):
-        record = copy.deepcopy(trained)
+        record = copy.deepcopy(demo_record)
         record["cost"].update(change)
         assert message in problem(record)
-    record = copy.deepcopy(trained)
+    record = copy.deepcopy(demo_record)
     del record["cost"]["achieved_gflops"]
     assert problem(record) == "cost without achieved_gflops"
-    assert problem({**trained, "cost": [1, 2]}) == "cost is [1, 2], not an object"
-    assert problem({**trained, "cost": {**trained["cost"], "peak_memory_mb": None, "peak_memory_measure": None}}) is None
+    assert problem({**demo_record, "cost": [1, 2]}) == "cost is [1, 2], not an object"
+    assert problem({**demo_record, "cost": {**demo_record["cost"], "peak_memory_mb": None, "peak_memory_measure": None}}) is None
 
 
 # -- the cost table ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from peftser.benchmark.run.slots import Local
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.evaluation import Evaluation
 from peftser.benchmark.grids import load_grid
@@ -58,7 +59,7 @@ def grid_run(tmp_path_factory):
     path = root / "evaltiny.yaml"
     path.write_text(yaml.safe_dump(GRID))
     results = root / "results"
-    summary = run_grid(path, results_dir=results, devices="cpu", jobs_per_device=2)
+    summary = run_grid(path, results_dir=results, backend=Local("cpu", 2))
     return summary, results, load_grid(path)
 
 
@@ -77,7 +78,7 @@ def test_the_grid_trains_then_evaluates_every_trained_cell(grid_run):
     noise = [r for r in records if r["evaluation"]["kind"] == "noise"]
     # clean, then 2 noises x 2 SNRs, each over the same 8 utterances
     assert all(len(r["results"]) == 5 and r["clips"] == 8 for r in noise)
-    again = run_grid(results / ".." / "evaltiny.yaml", results_dir=results, devices="cpu")
+    again = run_grid(results / ".." / "evaltiny.yaml", results_dir=results, backend=Local("cpu"))
     assert (again.ran, again.evaluations.ran) == (0, 0)  # resumed: nothing runs twice
 
 
@@ -155,7 +156,7 @@ def test_evaluate_only_adds_the_evaluations_without_training(grid_run, tmp_path)
     before = {p: p.read_bytes() for p in (copy / "records").glob("*/*.json")}
     old = {r["key"]: r["results"] for r in _records(copy, "evaluations")}
     shutil.rmtree(copy / "evaluations")
-    summary = run_grid(tmp_path.parent / results.parent.name / "evaltiny.yaml", results_dir=copy, devices="cpu", evaluate_only=True)
+    summary = run_grid(tmp_path.parent / results.parent.name / "evaltiny.yaml", results_dir=copy, backend=Local("cpu"), evaluate_only=True)
     assert (summary.ran, summary.evaluations.ran, summary.evaluations.failed) == (0, 12, 0)
     assert {p: p.read_bytes() for p in (copy / "records").glob("*/*.json")} == before
     assert {r["key"]: r["results"] for r in _records(copy, "evaluations")} == old  # deterministic, to the prediction
@@ -169,7 +170,7 @@ def test_an_evaluation_without_its_artifact_fails_alone_with_its_reason(grid_run
     shutil.rmtree(copy / "artifacts" / cell.key)
     for evaluation in grid.evaluations([cell]):
         (copy / "evaluations" / cell.task / f"{evaluation.key}.json").unlink()
-    summary = run_grid(results.parent / "evaltiny.yaml", results_dir=copy, devices="cpu")
+    summary = run_grid(results.parent / "evaltiny.yaml", results_dir=copy, backend=Local("cpu"))
     assert (summary.ran, summary.failed_total, summary.evaluations.ran, summary.evaluations.failed) == (0, 0, 2, 2)
     failed = [r for r in _records(copy, "evaluations") if r["status"] == "failed"]
     assert {r["source"]["key"] for r in failed} == {cell.key}

@@ -8,7 +8,7 @@ import pytest
 
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.grids import GridError, load_grid
-from peftser.registry import GRIDS, load_builtins
+from peftser.registry import GRIDS
 
 BACKBONES = ["whisper_tiny", "whisper_base", "whisper_small", "wav2vec2_base", "wavlm_base_plus"]
 METHOD_NAMES = ["downstream", "adapter", "parallel_adapter", "embedding_prompt", "lora"]
@@ -16,10 +16,7 @@ CORPORA = {"iemocap": 5, "msp_improv": 6, "crema_d": 5, "msp_podcast": 3}
 KEY = "629d1fa7e450308b"  # of demo_whisper_tiny/downstream/synthetic_crema_d/fold1 with the paper's training
 
 
-@pytest.fixture(scope="module", autouse=True)
-def registries():
-    """User grids below use the built-in names (tiny backbones, synthetic tasks)."""
-    load_builtins()
+pytestmark = pytest.mark.usefixtures("registries")  # user grids below use the built-in names
 
 
 def write_grid(tmp_path: Path, text: str, name: str = "mine.yaml") -> Path:

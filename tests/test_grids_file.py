@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from grid_runners import RUNNER, toy_grid, toy_record
+from peftser.benchmark.run.slots import Local
 from peftser.benchmark.grids import load_grid
 from peftser.benchmark.report.leaderboard import leaderboard_command
 from peftser.benchmark.run.orchestrator import run_grid
@@ -72,7 +73,7 @@ def test_leaderboard_works_after_the_users_grid_file_moved(tmp_path, capsys):
 
 def test_the_grid_is_stored_as_run_with_command_line_overrides(tmp_path):
     results = tmp_path / "results"
-    run_grid(toy_grid(2), results_dir=results, devices="cpu", jobs_per_device=1, runner=RUNNER,
+    run_grid(toy_grid(2), results_dir=results, backend=Local("cpu", 1), runner=RUNNER,
              leaderboard=False, train={"epochs": 1}, stream=io.StringIO())
     (grid,) = ResultStore(results).grids()
     assert grid.train == {"epochs": 1}
@@ -87,7 +88,7 @@ def test_a_damaged_grids_file_is_named(tmp_path, capsys):
         ResultStore(results).grids()
     # A grid run into the folder fails before it starts, not after its last cell.
     with pytest.raises(ValueError, match=rf"{results / 'grids.json'} is damaged"):
-        run_grid(toy_grid(2), results_dir=results, devices="cpu", jobs_per_device=1, runner=RUNNER,
+        run_grid(toy_grid(2), results_dir=results, backend=Local("cpu", 1), runner=RUNNER,
                  leaderboard=False, stream=io.StringIO())
     assert not list(results.glob("records/*/*.json")) and not list(results.glob("records/*"))
 

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from test_leaderboard import TRAININGS, WAVLM_LORA, make_record, grid, fill, table_after, board  # noqa: F401 (board is a fixture)
+from fake_records import TRAININGS, WAVLM_LORA, fill, grid, make_record, table_after
 from peftser.benchmark.report.leaderboard import build_leaderboard, leaderboard_command, write_leaderboard
 
 

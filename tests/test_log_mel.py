@@ -8,7 +8,7 @@ import torch
 from transformers import WhisperFeatureExtractor
 
 import upstream_twins  # noqa: F401  (registers twin_whisper_128)
-from test_upstream import _batch
+from waves import batch as _batch
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.config import TrainConfig
 from peftser.upstream import build_upstream

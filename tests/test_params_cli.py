@@ -95,13 +95,13 @@ TABLE_II = {
 
 
 @pytest.fixture(scope="module")
-def backbones() -> dict[str, dict]:
+def paper_rows() -> dict[str, dict]:
     return {row["upstream"]: row for row in backbone_rows(PAPER_BACKBONES)}
 
 
 @pytest.mark.parametrize("backbone", PAPER_BACKBONES)
-def test_backbone_sizes_match_table_ii(backbones, params_rows, backbone):
-    row = backbones[backbone]
+def test_backbone_sizes_match_table_ii(paper_rows, params_rows, backbone):
+    row = paper_rows[backbone]
     layers, hidden, gap = TABLE_II[backbone]
     assert (row["layers"], row["hidden"]) == (layers, hidden)
     assert row["upstream_params"] == params_rows[(row["upstream"], "downstream")]["upstream_params"]

@@ -64,13 +64,13 @@ def _arithmetic(name: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def backbones() -> dict[str, dict]:
+def extended_rows() -> dict[str, dict]:
     return {row["upstream"]: row for row in backbone_rows(EXTENDED_BACKBONES)}
 
 
 @pytest.mark.parametrize("name", EXTENDED_BACKBONES)
-def test_encoder_totals_are_transformers_and_the_arithmetic(backbones, name):
-    total = backbones[name]["upstream_params"]
+def test_encoder_totals_are_transformers_and_the_arithmetic(extended_rows, name):
+    total = extended_rows[name]["upstream_params"]
     assert total == _count(_transformers_encoder(name)) == _arithmetic(name)
 
 

@@ -15,7 +15,7 @@ from peftser.downstream.tasks import make_task
 from peftser.downstream.tasks.crema_d import CremaD
 from peftser.downstream.tasks.folds import kfold_plans
 from peftser.downstream.tasks.pooled import SOURCES
-from trained_cells import POOLED_CELL, pooled_results  # noqa: F401 (fixture)
+from trained_cells import POOLED_CELL
 
 FOLDERS = {"iemocap": "IEMOCAP_full_release", "msp_improv": "MSP-IMPROV", "msp_podcast": "MSP-PODCAST", "crema_d": "CREMA-D"}
 BUILDERS = {"iemocap": build_iemocap, "msp_improv": build_msp_improv, "msp_podcast": build_msp_podcast, "crema_d": build_crema_d}
@@ -95,7 +95,7 @@ def test_the_crema_d_ranges_are_the_reference_fold5_and_the_synthetic_twin_uses_
         [(s.dev, s.test) for s in SOURCES if s.name != "crema_d"]
 
 
-def test_the_pooled_record_carries_each_corpus_test_metrics(pooled_results):  # noqa: F811
+def test_the_pooled_record_carries_each_corpus_test_metrics(pooled_results):
     _, record = pooled_results
     assert record["training"] == "release" and record["seed"] == 8
     per_source = record["test"]["per_source"]

@@ -6,26 +6,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from peftser.benchmark.artifact import artifact_config, save_artifact
 from peftser.cli import main
-from peftser.model import build_model
 
-MAX_SECONDS = 1.0
-
-
-@pytest.fixture(scope="module")
-def artifact(tmp_path_factory):
-    """An untrained tiny model saved as an artifact: predicting needs weights, not good ones."""
-    directory = tmp_path_factory.mktemp("artifact")
-    model = build_model("demo_whisper_tiny", "downstream", head_hidden=16)
-    save_artifact(model, directory, artifact_config(model, "demo_whisper_tiny", {}, MAX_SECONDS))
-    return directory
-
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PEFTSER_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+pytestmark = pytest.mark.usefixtures("cache")  # each test has a cache of its own (conftest)
 
 
 def clip(path, seconds: float, seed: int = 0):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from torch.nn import functional as F
 from peftser.cli import main
 from peftser.model import build_model
 from peftser.params import PAPER_BACKBONES, PAPER_METHODS
-from peftser.peft import trainable_parameters
+from peftser.peft import Method, trainable_parameters
 from peftser.registry import GRIDS, METHODS, TASKS, UPSTREAMS, Registry, factory, load_builtins
 
 import toy_plugin  # the tests folder's plugin module, outside the package
@@ -114,6 +115,61 @@ def test_registering_the_same_object_again_is_harmless():
     assert registry.names() == ["a"]
 
 
+@pytest.mark.parametrize("registry, entry, what", [
+    (UPSTREAMS, {"family": "wavlm"}, "an UpstreamSpec or a function"),
+    (METHODS, toy_plugin.ToyUpstream, "a subclass of peftser.peft.Method"),
+    (METHODS, lambda upstream: None, "a subclass of peftser.peft.Method"),
+    (TASKS, toy_plugin.BitFit, "a subclass of peftser.downstream.task.Task"),
+    (GRIDS, {"name": "mine"}, "a Grid or the path of a grid YAML file"),
+])
+def test_an_entry_of_the_wrong_type_is_refused_at_registration(registry, entry, what):
+    load_builtins()
+    with pytest.raises(TypeError, match=f"{registry.kind} 'wrong_type': expected {what}"):
+        registry.register("wrong_type", entry)
+    assert "wrong_type" not in registry
+
+
+def test_a_lazy_entry_of_the_wrong_type_is_refused_when_imported():
+    registry = Registry("method")
+    lazy = Registry("method", METHODS.accepts)
+    lazy.register("toy", "toy_plugin:build_toy_upstream")  # listing imports nothing, so nothing is checked yet
+    registry.register("toy", "toy_plugin:build_toy_upstream")
+    assert registry.get("toy") is toy_plugin.build_toy_upstream  # an unchecked registry takes anything
+    with pytest.raises(TypeError, match="method 'toy': expected a subclass of peftser.peft.Method, got function"):
+        lazy.get("toy")
+
+
+def test_a_built_in_name_says_so_and_how_to_replace_it():
+    load_builtins()
+    mine = dataclass(type("Mine", (Method,), {}))
+    with pytest.raises(ValueError) as caught:
+        METHODS.register("lora", mine)
+    message = str(caught.value)
+    assert "method 'lora' is already registered: it is built into peftser" in message
+    assert "overwrite=True" in message
+    assert METHODS.is_builtin("lora") and METHODS.get("lora").__name__ == "Lora"
+    original = METHODS.get("lora")
+    with METHODS.temporary("lora", mine, overwrite=True):  # deliberately
+        assert METHODS.get("lora") is mine and not METHODS.is_builtin("lora")
+    assert METHODS.get("lora") is original and METHODS.is_builtin("lora")
+
+
+def test_entries_are_added_and_removed_through_public_calls():
+    load_builtins()
+    before = UPSTREAMS.names()
+    with UPSTREAMS.temporary("toy_conv", toy_plugin.build_toy_upstream):
+        assert "toy_conv" in UPSTREAMS and not UPSTREAMS.is_builtin("toy_conv")
+    assert UPSTREAMS.names() == before
+    METHODS.register("bitfit", toy_plugin.BitFit)
+    assert METHODS.unregister("bitfit") is toy_plugin.BitFit and "bitfit" not in METHODS
+    with pytest.raises(KeyError, match="unknown method 'bitfit'"):
+        METHODS.unregister("bitfit")
+    with METHODS.preserved():
+        METHODS.register("bitfit", toy_plugin.BitFit)
+        METHODS.unregister("adapter")
+    assert "bitfit" not in METHODS and "adapter" in METHODS and METHODS.is_builtin("adapter")
+
+
 @pytest.mark.parametrize("bad", ["", None, 3])
 def test_registration_needs_a_non_empty_string_name(bad):
     with pytest.raises(ValueError, match="non-empty string"):
@@ -150,11 +206,8 @@ def test_factory_loads_the_builtins():
 @pytest.fixture
 def toy_registered():
     """``toy_conv`` and ``bitfit`` registered from outside the package, removed afterwards."""
-    UPSTREAMS.register("toy_conv", toy_plugin.build_toy_upstream)
-    METHODS.register("bitfit", toy_plugin.BitFit)
-    yield
-    del UPSTREAMS._entries["toy_conv"]
-    del METHODS._entries["bitfit"]
+    with UPSTREAMS.temporary("toy_conv", toy_plugin.build_toy_upstream), METHODS.temporary("bitfit", toy_plugin.BitFit):
+        yield
 
 
 def _batch() -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,23 +11,14 @@ import soundfile as sf
 import torch
 
 import peftser
-from peftser.benchmark.artifact import artifact_config, load_artifact, save_artifact
+from peftser.benchmark.artifact import load_artifact
 from peftser.cli import main
 from peftser.downstream.audio import AudioError
-from peftser.model import build_model
 
 
-@pytest.fixture(scope="module")
-def artifact(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("artifact")
-    model = build_model("demo_whisper_tiny", "lora", head_hidden=16)
-    save_artifact(model, directory, artifact_config(model, "demo_whisper_tiny", {}, 1.0))
-    return directory
 
 
-@pytest.fixture(autouse=True)
-def cache(own_cache):
-    return own_cache
+pytestmark = pytest.mark.usefixtures("cache")  # each test has a cache of its own (conftest)
 
 
 def edited(artifact, tmp_path, edit):

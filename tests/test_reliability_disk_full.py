@@ -25,9 +25,7 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(str(p) for p in folder.rglob("*.tmp"))
 
 
-@pytest.fixture(autouse=True)
-def cache(own_cache):
-    return own_cache
+pytestmark = pytest.mark.usefixtures("cache")  # each test has a cache of its own (conftest)
 
 
 def test_synthetic_generation_names_the_file_and_says_the_disk_is_full(tmp_path, monkeypatch):

@@ -7,17 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from peftser.benchmark.run.slots import Local
 from peftser.benchmark.grids import GridError, load_grid
 from peftser.benchmark.store import ResultStore
 from peftser.cli import main
-from peftser.registry import load_builtins
 
 BASE = "upstreams: [demo_whisper_tiny]\nmethods: [downstream]\ntasks: [synthetic_crema_d]\n"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def registries():
-    load_builtins()
+pytestmark = pytest.mark.usefixtures("registries")  # user grids below use the built-in names
 
 
 def grid_file(tmp_path: Path, text: str) -> Path:
@@ -108,7 +106,7 @@ def test_a_grid_runs_final_leaderboard_and_leaderboard_expect_the_same_cells(tmp
     mine = toy_grid(2, name="mine")
     for cell in mine.cells():
         store.save_record(toy_record(cell, "cpu"))
-    summary = run_grid(mine, results_dir=results, devices="cpu", jobs_per_device=1, runner=RUNNER, stream=io.StringIO())
+    summary = run_grid(mine, results_dir=results, backend=Local("cpu", 1), runner=RUNNER, stream=io.StringIO())
     after_run = summary.leaderboard.read_text()
     assert "3 expected training(s) without a record" in after_run
     assert "Expected cells: every cell of every grid run into this directory (grids.json: other, mine)" in after_run

@@ -97,6 +97,7 @@ import io, os, sys
 sys.path.insert(0, {tests!r})
 from grid_runners import RUNNER, toy_grid, toy_record
 from peftser.benchmark.run.orchestrator import run_grid
+from peftser.benchmark.run.slots import Local
 from peftser.benchmark.store import ResultStore
 results = {results!r}
 grid = toy_grid(2)
@@ -105,7 +106,7 @@ for cell in grid.cells():
     store.save_record(toy_record(cell, "cpu"))
 os.mkfifo(os.path.join(results, "records", "toy_task", "zz.json"))
 os.mkfifo(os.path.join(results, "records", "toy_task", grid.cells()[0].key + " (copy).json"))
-summary = run_grid(grid, results_dir=results, devices="cpu", jobs_per_device=1, runner=RUNNER, stream=io.StringIO())
+summary = run_grid(grid, results_dir=results, backend=Local("cpu", 1), runner=RUNNER, stream=io.StringIO())
 print(summary.missing, summary.leaderboard.name)
 """
 

@@ -54,7 +54,7 @@ def test_another_refusal_gets_no_gpu_hint(tmp_path, monkeypatch):
 ])
 def test_slurm_extra_values_reach_sbatch_as_typed(pair, value):
     args = cli.parser().parse_args(["--grid", "demo", "--backend", "slurm", "--slurm-extra", pair])
-    assert cli.slurm_options(args).extra == {pair.split("=")[0]: value}
+    assert cli.backend(args).extra == {pair.split("=")[0]: value}
 
 
 @pytest.mark.parametrize("argv", [

@@ -78,12 +78,10 @@ def test_a_failing_plugin_is_one_line_naming_it(tmp_path, monkeypatch, capsys, n
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv(PLUGINS_ENV, "")
     load_builtins()  # the built-ins first, so that what is restored below is them
-    before = dict(METHODS._entries)
     try:
-        assert main(["--plugin", module, "--list"]) == 2
+        with METHODS.preserved():
+            assert main(["--plugin", module, "--list"]) == 2
     finally:
-        METHODS._entries.clear()
-        METHODS._entries.update(before)
         sys.modules.pop(module, None)
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err

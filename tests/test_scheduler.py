@@ -20,27 +20,19 @@ from peftser import cli
 from peftser.benchmark.run import orchestrator as orchestrator_module
 from peftser.benchmark.run.orchestrator import run_grid
 from peftser.benchmark.run.runner import SchedulerError
-from peftser.benchmark.run.slots import DeviceError, Slot, make_slots, parse_devices
+from peftser.benchmark.run.slots import DeviceError, Local, Slot, make_slots, parse_devices
 from peftser.benchmark.store import ResultStore
 
 TESTS = Path(__file__).resolve().parent
 
 
-@pytest.fixture(autouse=True)
-def toy_env(tmp_path, monkeypatch):
-    """Where the stand-in runner logs its runs; workers inherit this environment."""
-    monkeypatch.setenv("GRID_TEST_LOG", str(tmp_path / "runs.log"))
-    monkeypatch.setenv("GRID_TEST_BARRIER", str(tmp_path / "barrier"))
-    monkeypatch.delenv("GRID_TEST_FAIL", raising=False)
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("toy_env")  # the stand-in runner's log (conftest)
 
 
-def run(grid, results, **kwargs):
-    kwargs.setdefault("devices", "cpu")
-    kwargs.setdefault("jobs_per_device", 2)
+def run(grid, results, devices="cpu", jobs_per_device=2, visible_gpus=None, **kwargs):
     kwargs.setdefault("stream", io.StringIO())
-    return run_grid(grid, results_dir=results, runner=RUNNER, leaderboard=False, **kwargs)
+    return run_grid(grid, results_dir=results, backend=Local(devices, jobs_per_device, visible_gpus), runner=RUNNER,
+                    leaderboard=False, **kwargs)
 
 
 def records_of(results: Path) -> list[dict]:
@@ -100,7 +92,7 @@ def test_missing_gpu_is_an_error_before_anything_starts(tmp_path):
 
 def test_unknown_runner_is_an_error_before_anything_starts(tmp_path):
     with pytest.raises(SchedulerError, match="no_such_module"):
-        run_grid(toy_grid(2), results_dir=tmp_path / "results", devices="cpu", runner="no_such_module:run", leaderboard=False)
+        run_grid(toy_grid(2), results_dir=tmp_path / "results", backend=Local("cpu"), runner="no_such_module:run", leaderboard=False)
     assert not (tmp_path / "results").exists()
 
 
@@ -130,7 +122,7 @@ def test_grid_runs_on_two_cpu_slots_and_resumes(tmp_path):
 
 def test_progress_lines_say_done_failed_left(tmp_path):
     stream = io.StringIO()
-    run_grid(toy_grid(3), results_dir=tmp_path / "r", devices="cpu", jobs_per_device=1, runner=RUNNER,
+    run_grid(toy_grid(3), results_dir=tmp_path / "r", backend=Local("cpu", 1), runner=RUNNER,
              leaderboard=False, stream=stream)
     lines = stream.getvalue().splitlines()
     assert lines[0].startswith("grid toy: 3 cells, 0 already recorded, 3 to run on cpu x1")
@@ -327,7 +319,7 @@ def test_real_cells_run_through_the_real_runner(tmp_path, monkeypatch):
     )
     results = tmp_path / "results"
     # Command-line overrides reach every cell (here: one epoch instead of the grid's three).
-    summary = run_grid(grid_file, results_dir=results, devices="cpu", jobs_per_device=2, train={"epochs": 1}, stream=io.StringIO())
+    summary = run_grid(grid_file, results_dir=results, backend=Local("cpu", 2), train={"epochs": 1}, stream=io.StringIO())
     assert (summary.ok, summary.failed) == (2, 0)
     store = ResultStore(results)
     for record in records_of(results):
@@ -337,3 +329,10 @@ def test_real_cells_run_through_the_real_runner(tmp_path, monkeypatch):
         assert (results / record["artifact"]["path"]).is_dir()
         assert store.artifact_dir(Cell.from_dict(record["cell"])) == results / record["artifact"]["path"]
     assert summary.leaderboard == results / "leaderboard.md" and summary.leaderboard.is_file()
+
+
+def test_the_backend_is_one_object_and_a_string_is_refused(tmp_path):
+    # "local"/"slurm" strings beside optional Slurm options were two representations of one choice.
+    with pytest.raises(SchedulerError, match=r"the backend must be Local\(...\) or SlurmOptions\(...\), got 'slurm'"):
+        run_grid(toy_grid(2), results_dir=tmp_path / "results", backend="slurm", runner=RUNNER, leaderboard=False)
+    assert not (tmp_path / "results").exists()

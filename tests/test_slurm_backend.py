@@ -19,6 +19,7 @@ import pytest
 pytest.importorskip("submitit")
 
 from grid_runners import RUNNER, log_lines, toy_grid, toy_record  # noqa: E402
+from peftser.benchmark.run.slots import Local
 from peftser import cli  # noqa: E402
 from peftser.benchmark.run import orchestrator, slurm  # noqa: E402
 from peftser.benchmark.run.slurm import (  # noqa: E402
@@ -34,17 +35,10 @@ from peftser.benchmark.run.slurm import (  # noqa: E402
 )
 from peftser.benchmark.store import ResultStore  # noqa: E402
 
-TESTS = Path(__file__).resolve().parent
 OPTIONS = SlurmOptions(gpus_per_task=0, time_min=20)
 
 
-@pytest.fixture(autouse=True)
-def toy_env(tmp_path, monkeypatch):
-    """The stand-in runner's log; submitit's local tasks inherit this environment and import path."""
-    monkeypatch.setenv("GRID_TEST_LOG", str(tmp_path / "runs.log"))
-    monkeypatch.delenv("GRID_TEST_FAIL", raising=False)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), str(TESTS.parent), os.environ.get("PYTHONPATH")])))
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("toy_env")  # the stand-in runner's log and import path (conftest)
 
 
 class ProcessQueue:
@@ -117,7 +111,7 @@ def test_command_line_options_become_executor_parameters():
         "--slurm-mem", "32G", "--slurm-array-parallelism", "8", "--slurm-extra", "account=speech", "exclusive=true",
         "time-min=1:00:00", "comment=0123", "qos=no", "mail-user=null",
     ])
-    options = cli.slurm_options(args)
+    options = cli.backend(args)
     assert options.device == "cuda:0" and options.wait
     assert options.executor_parameters("peftser-demo") == {
         "name": "peftser-demo", "timeout_min": 120, "gpus_per_node": 1, "cpus_per_task": 8, "slurm_partition": "gpu",
@@ -127,12 +121,12 @@ def test_command_line_options_become_executor_parameters():
         "slurm_additional_parameters": {"account": "speech", "exclusive": True, "time-min": "1:00:00", "comment": "0123",
                                         "qos": "no", "mail-user": "null"},
     }
-    cpu = cli.slurm_options(cli.parser().parse_args(["--grid", "demo", "--backend", "slurm", "--slurm-gpus-per-task", "0", "--no-wait"]))
+    cpu = cli.backend(cli.parser().parse_args(["--grid", "demo", "--backend", "slurm", "--slurm-gpus-per-task", "0", "--no-wait"]))
     assert cpu.device == "cpu" and not cpu.wait
     assert cpu.executor_parameters("x")["gpus_per_node"] is None  # no --gpus-per-node=0 for GPU-less clusters
-    more = cli.slurm_options(cli.parser().parse_args(["--grid", "demo", "--backend", "slurm", "--slurm-cpus-per-task", "16"]))
+    more = cli.backend(cli.parser().parse_args(["--grid", "demo", "--backend", "slurm", "--slurm-cpus-per-task", "16"]))
     assert more.executor_parameters("x")["cpus_per_task"] == 16
-    assert cli.slurm_options(cli.parser().parse_args(["--grid", "demo"])) is None
+    assert cli.backend(cli.parser().parse_args(["--grid", "demo"])) == Local()  # --backend local
 
 
 @pytest.mark.parametrize(
@@ -236,7 +230,7 @@ def test_cells_without_a_record_run_as_arrays_of_at_most_max_array_size(tmp_path
         functools.partial(SlurmBackend, cluster="local", queue=ProcessQueue(), max_array_size=1, poll_seconds=0.2),
     )
     stream = io.StringIO()
-    summary = orchestrator.run_grid(grid, results_dir=results, runner=RUNNER, stream=stream, backend="slurm", slurm=OPTIONS, leaderboard=False)
+    summary = orchestrator.run_grid(grid, results_dir=results, runner=RUNNER, stream=stream, backend=OPTIONS, leaderboard=False)
 
     assert (summary.skipped, summary.ran, summary.ok, summary.missing, summary.queued) == (1, 2, 2, 0, 0)
     assert sorted(ran(tmp_path)) == sorted(c.key for c in cells[1:])  # each once, the recorded one never

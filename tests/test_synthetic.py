@@ -26,16 +26,13 @@ NAMES = ("synthetic_iemocap", "synthetic_msp_improv", "synthetic_crema_d", "synt
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def cache_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(autouse=True)
-def cache(cache_root, monkeypatch):
-    # One cache for the module: every test after the first reuses the generated corpora.
-    monkeypatch.setenv("PEFTSER_CACHE", str(cache_root))
-    return cache_root
+@pytest.fixture(scope="module", autouse=True)
+def generated(tmp_path_factory):
+    """One cache for the module: every test after the first reuses the corpora generated into it."""
+    root = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PEFTSER_CACHE", str(root))
+        yield root
 
 
 def wav_files(root: Path) -> dict[str, bytes]:
@@ -53,12 +50,12 @@ def test_same_seed_gives_identical_audio_and_labels(tmp_path):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_tasks_are_generated_on_first_use_and_read_by_the_real_readers(name, cache):
+def test_tasks_are_generated_on_first_use_and_read_by_the_real_readers(name, generated):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the kept count is the expected one, no audio skipped
         task = make_task(name)
         utterances = task.utterances
-    assert task.root == cache / "synthetic" / name
+    assert task.root == generated / "synthetic" / name
     assert len(utterances) == task.expected_total
     assert Counter(u.label for u in utterances) == task.expected_counts
     assert task.skipped == {}

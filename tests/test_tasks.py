@@ -25,9 +25,7 @@ from peftser.downstream.tasks.folds import kfold_plans
 from peftser.registry import TASKS, load_builtins
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PEFTSER_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("cache")  # each test has a cache of its own (conftest)
 
 
 def load_quietly(task):

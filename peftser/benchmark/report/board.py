@@ -12,9 +12,6 @@ import warnings
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import import_module
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +22,17 @@ from peftser.benchmark.record import problem as record_problem
 from peftser.benchmark.report.cost import RunCost, run_cost
 from peftser.benchmark.report.label_sets import cell_classes, group_label_set, label_set_group
 from peftser.benchmark.record import read_records
-from peftser.registry import TASKS
+from peftser.benchmark.report.corpora import (
+    corpus_family,
+    paper_corpora,
+    registered_sources,
+    registered_trainings,
+    task_info,
+    twin,
+)
+from peftser.upstream import listed, spec_of
 
 METHOD_ORDER = ("downstream", "adapter", "parallel_adapter", "embedding_prompt", "lora")
-BACKBONE_ORDER = ("whisper_tiny", "whisper_base", "whisper_small", "wav2vec2_base", "wavlm_base_plus")
-CORPUS_ORDER = ("iemocap", "msp_improv", "crema_d", "msp_podcast")
-SYNTHETIC_PREFIX = "synthetic_"
 # Population std: a corpus' trainings are the protocol's complete, fixed set of folds/seeds (and
 # the overall table's corpora are the fixed four), not a sample; it also stays defined for n = 1.
 STD_DDOF = 0
@@ -55,15 +57,18 @@ def method_sort_key(name: str) -> tuple:
 
 
 def backbone_sort_key(name: str) -> tuple:
-    """The paper's backbone order (``demo_`` names keep it), then others alphabetically."""
-    return _ranked(name, BACKBONE_ORDER, "demo_")
+    """The paper's backbone order (the entries listed in its Table II; a random-weight twin sorts
+    as the encoder it stands for), then others alphabetically."""
+    spec = spec_of(name)
+    return _ranked((spec.twin_of if spec else None) or name, listed("paper"), "")
 
 
 def corpus_sort_key(name: str) -> tuple:
     """The paper's corpora in its order, then their synthetic analogues in that order, then others."""
     family = ("paper", "synthetic", "other").index(corpus_family(name))
-    base = name[len(SYNTHETIC_PREFIX):] if family == 1 else name
-    return (family, CORPUS_ORDER.index(base) if family < 2 else 0, _natural_key(name))
+    info = task_info(name)
+    base = info.twin_of if family == 1 else name
+    return (family, paper_corpora().index(base) if family < 2 else 0, _natural_key(name))
 
 
 # -- records -------------------------------------------------------------------------------------
@@ -210,7 +215,7 @@ class Board:
         """The trainings a group should have: the expected grid's, else the task's, else those seen."""
         if self.expected is not None and group in self.expected:
             return self.expected[group]
-        registered = _registered_trainings(group[0])
+        registered = registered_trainings(group[0])
         if registered is not None:
             return set(registered)
         seen = {run.training for (task, _, _), runs in self.runs.items() if task == group[0] for run in runs}
@@ -218,13 +223,17 @@ class Board:
         return seen
 
 
-@lru_cache(maxsize=None)
-def _registered_trainings(task: str) -> tuple[str, ...] | None:
-    """A registered task's training names (class attribute, no data read), if the task is known."""
-    if find_spec("peftser.downstream.tasks") is None:
-        return None
-    import_module("peftser.downstream.tasks")
-    return tuple(TASKS.get(task).training_names) if task in TASKS else None
+def pretraining_overlap(board: Board, task: str) -> dict[str, list[str]]:
+    """Backbone -> the corpora of ``task`` (itself, or a pooled task's sources) that its entry says
+    it was pre-trained on: its scores on ``task`` are not on data it never saw."""
+    corpora = {task, *registered_sources(task)}
+    found = {}
+    for upstream in board.backbones():
+        spec = spec_of(upstream)
+        overlap = spec.pretrained_on(corpora) if spec else []
+        if overlap and any(g[0] == task and g[2] == upstream for g in board.groups()):
+            found[upstream] = overlap
+    return found
 
 
 def _parse_label(label: str) -> tuple[str, str, str, str]:
@@ -326,15 +335,6 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values, ddof=STD_DDOF))
 
 
-def corpus_family(task: str) -> str:
-    """"paper" (one of the four corpora), "synthetic" (their demo analogues) or "other"."""
-    if task in CORPUS_ORDER:
-        return "paper"
-    if task.startswith(SYNTHETIC_PREFIX) and task[len(SYNTHETIC_PREFIX):] in CORPUS_ORDER:
-        return "synthetic"
-    return "other"
-
-
 def families(tasks: Iterable[str]) -> dict[str, list[str]]:
     """Family -> the corpora its overall table needs (the paper's four, their synthetic four, others)."""
     present = defaultdict(set)
@@ -342,9 +342,9 @@ def families(tasks: Iterable[str]) -> dict[str, list[str]]:
         present[corpus_family(task)].add(task)
     families = {}
     if "paper" in present:
-        families["paper"] = list(CORPUS_ORDER)
+        families["paper"] = list(paper_corpora())
     if "synthetic" in present:
-        families["synthetic"] = [SYNTHETIC_PREFIX + c for c in CORPUS_ORDER]
+        families["synthetic"] = [twin(c) for c in paper_corpora()]
     if "other" in present:
         # Corpora with other label sets are averaged only with corpora of the same set.
         by_set: dict[tuple[str, ...], list[str]] = defaultdict(list)

@@ -25,12 +25,11 @@ from peftser.benchmark.cell import Cell
 from peftser.benchmark.evaluation import FOLDER as EVALUATIONS
 from peftser.benchmark.record import read_records
 from peftser.benchmark.report.evaluations import Evaluations, collect_evaluations, slot_of
-from peftser.benchmark.report.plots_evaluations import write_evaluation_plots
 from peftser.benchmark.report.paired import DEFAULT_BASELINE, PairedStats, baseline_pairs, paired_stats, variants_of
-from peftser.benchmark.report.plots import write_plots
 from peftser.benchmark.report.render import render
 from peftser.benchmark.report.render_html import PAGE, write_page
 from peftser.benchmark.report.render_json import leaderboard_json
+from peftser.benchmark.report.section import View, write_plots
 from peftser.files import check_writable_dir, write_text_atomic
 
 LEADERBOARD = "leaderboard.md"
@@ -73,7 +72,7 @@ def write_leaderboard(
 
 def _write(root: Path, board: Board, footnotes: Sequence[str], baseline: str, expected_rule: str | None = None) -> Path:
     paired = versus_baseline(board, baseline)
-    plots = write_plots(board, root, paired, baseline) + write_evaluation_plots(board.evaluations, board, root)
+    plots = write_plots(View(board, paired, baseline), root)  # every registered section's
     data = leaderboard_json(board, paired, baseline)
     write_text_atomic(root / LEADERBOARD_JSON, data)
     path = root / LEADERBOARD

@@ -188,23 +188,39 @@ def _plot_forest(tables: Sequence[Table], baseline: str, path: Path) -> bool:
     return True
 
 
+def uar_by_backbone_plots(board: Board, directory: Path) -> list[str]:
+    """One bar chart per corpus: UAR by backbone and method."""
+    names = [f"uar_by_backbone_{task}.png" for task in board.tasks()]
+    return [n for task, n in zip(board.tasks(), names) if _plot_uar_by_backbone(board, task, directory / n)]
+
+
+def uar_vs_params_plot(board: Board, directory: Path) -> list[str]:
+    name = "uar_vs_params.png"
+    return [name] if board.runs and _plot_uar_vs_params(board, directory / name) else []
+
+
+def fairness_vs_uar_plot(board: Board, directory: Path) -> list[str]:
+    name = "fairness_vs_uar.png"
+    return [name] if board.runs and _plot_fairness_vs_uar(board, directory / name) else []
+
+
+def forest_plot(paired: PairedStats | None, baseline: str, directory: Path) -> list[str]:
+    name = "forest_uar.png"
+    return [name] if paired is not None and _plot_forest(paired.uar, baseline, directory / name) else []
+
+
+def ablation_plots(board: Board, directory: Path) -> list[str]:
+    names = []
+    for method, variants in board.ablation_variants().items():
+        name = f"ablation_{method}.png"
+        if _plot_ablation(board, method, variants, directory / name):
+            names.append(name)
+    return names
+
+
 def write_plots(board: Board, directory: Path, paired: PairedStats | None = None,
                 baseline: str = DEFAULT_BASELINE) -> list[str]:
     """Draw every plot the records (and the paired comparisons) allow into directory; the file names written."""
-    written = []
-
-    def keep(name: str, drawn: bool) -> None:
-        if drawn:
-            written.append(name)
-
-    for task in board.tasks():
-        name = f"uar_by_backbone_{task}.png"
-        keep(name, _plot_uar_by_backbone(board, task, directory / name))
-    keep("uar_vs_params.png", bool(board.runs) and _plot_uar_vs_params(board, directory / "uar_vs_params.png"))
-    keep("fairness_vs_uar.png", bool(board.runs) and _plot_fairness_vs_uar(board, directory / "fairness_vs_uar.png"))
-    if paired is not None:
-        keep("forest_uar.png", _plot_forest(paired.uar, baseline, directory / "forest_uar.png"))
-    for method, variants in board.ablation_variants().items():
-        name = f"ablation_{method}.png"
-        keep(name, _plot_ablation(board, method, variants, directory / name))
-    return written
+    return (uar_by_backbone_plots(board, directory) + uar_vs_params_plot(board, directory)
+            + fairness_vs_uar_plot(board, directory) + forest_plot(paired, baseline, directory)
+            + ablation_plots(board, directory))

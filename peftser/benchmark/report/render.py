@@ -1,4 +1,4 @@
-"""The leaderboard's markdown, rendered from a board.
+"""The leaderboard's markdown tables, rendered from a board (each a section's markdown: see builtin_sections).
 
 Tables follow the paper: UAR per corpus (methods x backbones), the overall Table V analogue,
 gender fairness (Table VI), trainable parameters (Table IV) and the Section VI ablations, with
@@ -26,11 +26,11 @@ from peftser.benchmark.report.board import (
     families,
     mean_std,
     overall,
+    pretraining_overlap,
 )
-from peftser.benchmark.report.paired import DEFAULT_BASELINE, FAIRNESS, UAR, PairedStats, Table, variants_of
-from peftser.benchmark.report.render_cost import cost_section
-from peftser.benchmark.report.render_evaluations import cross_corpus_section, evaluation_problems, noise_section
+from peftser.benchmark.report.paired import DEFAULT_BASELINE, FAIRNESS, UAR, PairedStats, Table
 from peftser.benchmark.report.render_paired import HIGHER, LOWER, marker, section, tests
+from peftser.benchmark.report.section import View, markdown
 
 
 # -- cells ---------------------------------------------------------------------------------------
@@ -94,7 +94,7 @@ def _image(plots: Collection[str], name: str, caption: str) -> list[str]:
     return [f"![{caption}]({name})", ""] if name in plots else []
 
 
-def _overall_section(board: Board, paired: PairedStats | None, baseline: str) -> list[str]:
+def overall_section(board: Board, paired: PairedStats | None, baseline: str) -> list[str]:
     variants, lines = board.main_variants(), ["## Overall UAR (Table V analogue)", ""]
     for family, corpora in families(board.main_tasks()).items():
         backbones = board.backbones(variants)
@@ -140,25 +140,26 @@ def _versus_section(title: str, tables: Sequence[Table], per_corpus: Table | Non
     return lines + section(tables, per_corpus, baseline, image)
 
 
-def _paired_uar_section(paired: PairedStats | None, baseline: str, missing: str | None,
+def paired_uar_section(paired: PairedStats | None, baseline: str, missing: str | None,
                         plots: Collection[str]) -> list[str]:
     return _versus_section("Method vs baseline (paired)", paired.uar if paired else [],
                            paired.uar_per_corpus if paired else None, baseline, missing,
                            _image(plots, "forest_uar.png", f"UAR difference to {baseline} with 95 % CI, per backbone"))
 
 
-def _paired_fairness_section(paired: PairedStats | None, baseline: str, missing: str | None) -> list[str]:
+def paired_fairness_section(paired: PairedStats | None, baseline: str, missing: str | None) -> list[str]:
     return _versus_section("Fairness vs baseline (paired)", paired.fairness if paired else [],
                            paired.fairness_per_corpus if paired else None, baseline, missing, [])
 
 
-def _per_corpus_section(board: Board, plots: Collection[str]) -> list[str]:
+def per_corpus_section(board: Board, plots: Collection[str]) -> list[str]:
     variants = board.main_variants()
     backbones = board.backbones(variants)
     lines = ["## UAR per corpus", ""]
     for task in board.main_tasks():
         rows = [[v] + [_uar_cell(board, (task, v, b)) for b in backbones] for v in variants]
         lines += [f"### {task}", "", _table(["method"] + backbones, rows), ""]
+        lines += overlap_lines(board, task)
         lines += _image(plots, f"uar_by_backbone_{task}.png", f"UAR on {task} by backbone and method")
     lines += [
         f"Test UAR (%) at the epoch with the best dev UAR: mean ± population standard deviation"
@@ -170,7 +171,17 @@ def _per_corpus_section(board: Board, plots: Collection[str]) -> list[str]:
     return lines
 
 
-def _fairness_section(board: Board, plots: Collection[str], paired: PairedStats | None, baseline: str) -> list[str]:
+def overlap_lines(board: Board, task: str) -> list[str]:
+    """The contamination note of a corpus' table: backbones whose pre-training data includes it."""
+    overlap = pretraining_overlap(board, task)
+    if not overlap:
+        return []
+    named = "; ".join(f"`{upstream}` ({', '.join(corpora)})" for upstream, corpora in overlap.items())
+    return [f"Pre-training overlap: {named} saw this corpus in pre-training (its registry entry says so), so its"
+            " scores here are not on unseen speech.", ""]
+
+
+def fairness_section(board: Board, plots: Collection[str], paired: PairedStats | None, baseline: str) -> list[str]:
     variants, tasks = board.main_variants(), board.main_tasks()
     per_corpus = paired.fairness_per_corpus if paired else None
     by_family = families(tasks)
@@ -216,7 +227,7 @@ def _fairness_section(board: Board, plots: Collection[str], paired: PairedStats 
     return lines + _image(plots, "fairness_vs_uar.png", "Fairness against UAR")
 
 
-def _params_section(board: Board, plots: Collection[str]) -> list[str]:
+def params_section(board: Board, plots: Collection[str]) -> list[str]:
     variants = board.main_variants()
     peft = [v for v in variants if board.method_of.get(v, v) != "downstream"]
     rows = []
@@ -236,7 +247,7 @@ def _params_section(board: Board, plots: Collection[str]) -> list[str]:
     return lines + _image(plots, "uar_vs_params.png", "UAR against trainable parameters")
 
 
-def _ablation_section(board: Board, plots: Collection[str]) -> list[str]:
+def ablation_section(board: Board, plots: Collection[str]) -> list[str]:
     ablations = board.ablation_variants()
     if not ablations:
         return []
@@ -290,7 +301,7 @@ def _missing(board: Board) -> list[str]:
     return lines
 
 
-def _problems_section(board: Board) -> list[str]:
+def problems_section(board: Board) -> list[str]:
     lines = ["## Missing, failed and unreadable records", ""]
     missing = _missing(board)
     failed = board.failed_records
@@ -330,7 +341,7 @@ def _duplicates(board: Board) -> dict[str, list[str]]:
     return {label: k for label, k in sorted(keys.items()) if len(k) > 1}
 
 
-def _notes_section(board: Board, limit: int = 5) -> list[str]:
+def notes_section(board: Board, limit: int = 5) -> list[str]:
     by_note = defaultdict(list)
     for runs in board.runs.values():
         for run in runs:
@@ -345,7 +356,7 @@ def _notes_section(board: Board, limit: int = 5) -> list[str]:
     return lines + [""]
 
 
-def _summary(board: Board, expected_rule: str | None = None) -> list[str]:
+def summary_section(board: Board, expected_rule: str | None = None) -> list[str]:
     n_ok, n_failed = board.records["ok"], board.records["failed"]
     n_missing = sum(len(board.missing_trainings(g)) for g in board.groups())
     text = (f"Regenerated from the run records alone: {n_ok} ok, {n_failed} failed, {len(board.unreadable)} unreadable;"
@@ -356,36 +367,20 @@ def _summary(board: Board, expected_rule: str | None = None) -> list[str]:
     return ["# Leaderboard", "", text, *([expected_rule] if expected_rule else []), scope, ""]
 
 
+def footnotes_section(footnotes: Sequence[str]) -> list[str]:
+    """The grids' deviations from the paper, numbered."""
+    if not footnotes:
+        return []
+    return ["## Footnotes: deviations from the paper", ""] + [f"{i}. {note}" for i, note in enumerate(footnotes, 1)] + [""]
+
+
 def render(board: Board, footnotes: Sequence[str], plots: Collection[str], paired: PairedStats | None = None,
            baseline: str = DEFAULT_BASELINE, expected_rule: str | None = None) -> str:
     """The whole leaderboard markdown; ``plots`` are the image files written beside it, and
     ``expected_rule`` the header's sentence on where the expected cells came from.
 
     ``paired`` holds the comparisons of every method against ``baseline`` (see paired.py); without
-    them the "vs baseline" sections say why.
+    them the "vs baseline" sections say why. The markdown is every registered section's, in order
+    (see section.py).
     """
-    lines = _summary(board, expected_rule)
-    if board.main_variants():  # an ablation-only directory has no Table IV-VI analogue
-        missing = None if paired else (
-            f"No paired comparison: the baseline {baseline!r} is the only method here."
-            if baseline in variants_of(board) else
-            f"No paired comparison: the baseline {baseline!r} has no records here (--baseline NAME picks another)."
-        )
-        lines += _overall_section(board, paired, baseline)
-        lines += _paired_uar_section(paired, baseline, missing, plots)
-        lines += _per_corpus_section(board, plots)
-        lines += _fairness_section(board, plots, paired, baseline)
-        lines += _paired_fairness_section(paired, baseline, missing)
-        lines += _params_section(board, plots)
-    lines += _ablation_section(board, plots)
-    lines += cost_section(board)
-    if board.evaluations:
-        lines += cross_corpus_section(board.evaluations, board, plots, baseline)
-        lines += noise_section(board.evaluations, board, plots, baseline)
-        lines += evaluation_problems(board.evaluations)
-    lines += _problems_section(board)
-    lines += _notes_section(board)
-    if footnotes:
-        lines += ["## Footnotes: deviations from the paper", ""]
-        lines += [f"{i}. {note}" for i, note in enumerate(footnotes, 1)] + [""]
-    return "\n".join(lines).rstrip() + "\n"
+    return markdown(View(board, paired, baseline, set(plots), tuple(footnotes), expected_rule))

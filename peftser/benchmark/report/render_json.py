@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import json
 
-from peftser.benchmark.report.board import FAMILY_TITLES, Board, backbone_sort_key, corpus_sort_key, families, mean_std, overall
-from peftser.benchmark.report.evaluations import evaluations_json
+from peftser.benchmark.report.board import (
+    FAMILY_TITLES,
+    Board,
+    backbone_sort_key,
+    corpus_sort_key,
+    families,
+    mean_std,
+    overall,
+    pretraining_overlap,
+)
 from peftser.benchmark.report.cost import cost_rows
 from peftser.benchmark.report.paired import PairedStats
+from peftser.benchmark.report.section import View, json_data
 
 
 def _groups(board: Board) -> list[dict]:
@@ -47,17 +56,37 @@ def _overall(board: Board) -> list[dict]:
 
 
 def leaderboard_json(board: Board, paired: PairedStats | None, baseline: str) -> str:
-    """The JSON text: record counts, per-group and overall numbers, and the paired comparisons."""
-    data = {
+    """The JSON text: every registered section's entries (record counts, per-group and overall
+    numbers, the paired comparisons, costs, evaluations; see section.py)."""
+    data = json_data(View(board, paired, baseline))
+    return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def summary_json(board: Board) -> dict:
+    """The record counts, and what the numbers are."""
+    return {
         "records": {**board.records, "unreadable": len(board.unreadable),
                     "missing": sum(len(board.missing_trainings(g)) for g in board.groups())},
         "metrics": "percent, on the test set at the epoch with the best dev UAR",
-        "groups": _groups(board),
-        "overall": _overall(board),
-        "baseline": baseline,
-        "paired": None if paired is None else paired.to_dict(),
-        "cost": [row.to_dict() for row in cost_rows(board)],
     }
-    if board.evaluations:  # beyond the paper: the cross_corpus and noise entries
-        data.update(evaluations_json(board.evaluations, board, baseline))
-    return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def groups_json(board: Board) -> dict:
+    """Every group's numbers, and the corpora flagged for pre-training overlap (only when there is one)."""
+    data: dict = {"groups": _groups(board)}
+    overlap = {task: found for task in board.tasks() if (found := pretraining_overlap(board, task))}
+    if overlap:  # the contamination flag: corpus -> backbone -> the corpora its pre-training included
+        data["pretraining_overlap"] = overlap
+    return data
+
+
+def overall_json(board: Board) -> dict:
+    return {"overall": _overall(board)}
+
+
+def paired_json(paired: PairedStats | None, baseline: str) -> dict:
+    return {"baseline": baseline, "paired": None if paired is None else paired.to_dict()}
+
+
+def cost_json(board: Board) -> dict:
+    return {"cost": [row.to_dict() for row in cost_rows(board)]}

@@ -26,9 +26,9 @@ from peftser.benchmark.evaluation import Evaluation
 from peftser.benchmark.grids import Grid, GridError, load_grid, with_train
 from peftser.benchmark.machine import machine_info
 from peftser.benchmark.record import CorruptRecordError
-from peftser.benchmark.run.runner import DEFAULT_RUNNER, SchedulerError
+from peftser.benchmark.run.runner import DEFAULT_RUNNER, RunnerOptions, SchedulerError
 from peftser.benchmark.run.scheduler import Scheduler
-from peftser.benchmark.run.slots import DeviceError, Slot, make_slots, parse_devices
+from peftser.benchmark.run.slots import DeviceError, Local, Slot
 from peftser.benchmark.run.slurm import SlurmBackend, SlurmError, SlurmOptions
 from peftser.benchmark.store import ResultStore, write_json_atomic
 from peftser.downstream.audio import check_cache_writable
@@ -86,35 +86,33 @@ def run_grid(
     grid: Grid | str | Path,
     *,
     results_dir: str | Path | None = None,
-    devices: str | Sequence[str] | None = None,
-    jobs_per_device: int | None = None,
+    backend: Local | SlurmOptions | None = None,
+    options: RunnerOptions | None = None,
     only: Sequence[str] = (),
     retry_failed: bool = False,
-    data_root: str | Path | None = None,
-    checkpoint_dir: str | Path | None = None,
-    strict: bool = False,
     train: dict[str, Any] | None = None,
     runner: str | None = None,
-    visible_gpus: int | None = None,
     leaderboard: bool = True,
     stream: TextIO | None = None,
-    backend: str = "local",
-    slurm: SlurmOptions | None = None,
     evaluate: bool = True,
     evaluate_only: bool = False,
     evaluation_runner: str | None = None,
 ) -> RunSummary:
     """Run every cell of ``grid`` (narrowed by ``only``) that has no record yet; see the module doc.
 
-    ``results_dir`` defaults to results/<grid name>; ``visible_gpus`` replaces the detected CUDA
-    GPU count (for checking ``devices`` without GPUs); ``leaderboard=False`` skips regenerating
-    the leaderboard at the end. ``backend="slurm"`` submits the cells as a Slurm job array with
-    ``slurm``'s options instead of running them here (``devices`` and ``jobs_per_device`` unused).
-    ``evaluate=False`` skips the grid's evaluations, ``evaluate_only=True`` the trainings.
+    ``results_dir`` defaults to results/<grid name>. ``backend`` is where the cells run:
+    ``Local(devices, jobs_per_device)`` (the default) or ``SlurmOptions(...)``, a Slurm job array.
+    ``options`` go to every runner call (data root, checkpoint folder, strict). ``leaderboard=False``
+    skips regenerating the leaderboard at the end. ``evaluate=False`` skips the grid's evaluations,
+    ``evaluate_only=True`` the trainings.
     """
     start = time.monotonic()
     stream = stream or sys.stderr
     runner = runner or DEFAULT_RUNNER
+    backend = Local() if backend is None else backend
+    if not isinstance(backend, (Local, SlurmOptions)):
+        raise SchedulerError(f"the backend must be Local(...) or SlurmOptions(...), got {backend!r}")
+    on_slurm = isinstance(backend, SlurmOptions)
     grid = grid if isinstance(grid, Grid) else load_grid(grid)
     if train:  # command-line training overrides (--precision, --epochs) apply to every cell
         grid = with_train(grid, train)
@@ -122,30 +120,29 @@ def run_grid(
     cells = grid.cells(only)
     # Every check that can fail comes before anything is started or written.
     store = ResultStore(results_dir)
-    options = {"data_root": data_root, "checkpoint_dir": checkpoint_dir, "strict": strict}
+    runner_options = (options or RunnerOptions()).as_dict()
     evaluations = grid.evaluations(cells) if evaluate else []
     if evaluate_only and not evaluations:
         raise GridError(f"--evaluate-only: grid {grid.name!r} has no evaluate section (or --no-evaluate was given)")
-    if backend not in ("local", "slurm"):
-        raise SchedulerError(f"--backend must be local or slurm, got {backend!r}")
-    slots = make_slots(parse_devices(devices, gpu_count=visible_gpus), jobs_per_device) if backend == "local" else []
+    slots = [] if on_slurm else backend.slots()
 
     def engine_for(runner_spec: str, suffix: str = "") -> Any:
         """The backend's engine for one phase: the trainings, or the evaluations (suffix "-eval")."""
-        if backend == "slurm":
-            return SlurmBackend(store, slurm, runner=runner_spec, runner_options=options, retry_failed=retry_failed,
-                                name=f"peftser-{grid.name}{suffix}", stream=stream)
-        return Scheduler(store, slots, runner=runner_spec, runner_options=options, retry_failed=retry_failed, stream=stream)
+        if on_slurm:
+            return SlurmBackend(store, backend, runner=runner_spec, runner_options=runner_options,
+                                retry_failed=retry_failed, name=f"peftser-{grid.name}{suffix}", stream=stream)
+        return Scheduler(store, slots, runner=runner_spec, runner_options=runner_options, retry_failed=retry_failed,
+                         stream=stream)
 
     engine = engine_for(runner)
-    if backend == "slurm":
+    if on_slurm:
         where, setup = engine.describe(), {"slurm": engine.note()}
     else:
         where, setup = _describe_slots(slots), {"slots": [{"device": s.device, "threads": s.threads} for s in slots]}
     evaluation_engine = engine_for(evaluation_runner or EVALUATION_RUNNER, "-eval") if evaluations else None
     store.grid_entries()  # a damaged grids.json fails now, not after the last cell
     store.check_writable({c.task for c in cells}, claims=True, evaluations=bool(evaluations))
-    if backend == "local":
+    if not on_slurm:
         check_cache_writable()  # the workers decode audio into it (Slurm tasks use their nodes' caches)
     store.remember_grid(grid)  # now, so that --leaderboard knows its cells even if this run is cut short
     todo = [] if evaluate_only else [c for c in cells if store.should_run(c, retry_failed=retry_failed)]
@@ -255,15 +252,15 @@ def _write_leaderboard(results_dir: Path, grid: Grid) -> Path:
     return write_results_leaderboard(results_dir)[0]
 
 
-def grid_command(grid: str | Path, *, slurm: SlurmOptions | None = None, **options: Any) -> int:
-    """``--grid``: run it (``options`` as ``run_grid`` takes them; Slurm when ``slurm`` is given).
+def grid_command(grid: str | Path, **options: Any) -> int:
+    """``--grid``: run it (``options`` as ``run_grid`` takes them).
 
     Returns the exit status: 0 when every cell of the selection has an ok record (or, with
     --no-wait, is queued on the cluster), 1 when some failed or are missing, 2 on a bad
     grid/option. Ctrl-C and SIGTERM reach the caller as KeyboardInterrupt once the workers stopped.
     """
     try:
-        summary = run_grid(grid, backend="slurm" if slurm else "local", slurm=slurm, **options)
+        summary = run_grid(grid, **options)
     except (GridError, DeviceError, SchedulerError, SlurmError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -22,6 +22,20 @@ from peftser.benchmark.store import ResultStore
 DEFAULT_RUNNER = "peftser.benchmark.run.training:run_cell"
 
 
+@dataclass(frozen=True)
+class RunnerOptions:
+    """What every runner call of a grid gets besides its cell, device and results folder: where the
+    corpora and checkpoints are, and whether a corpus' unexpected counts are errors."""
+
+    data_root: str | Path | None = None
+    checkpoint_dir: str | Path | None = None
+    strict: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The runner's keyword arguments."""
+        return {"data_root": self.data_root, "checkpoint_dir": self.checkpoint_dir, "strict": self.strict}
+
+
 class SchedulerError(RuntimeError):
     """The workers cannot run at all (e.g. the runner cannot be imported)."""
 

@@ -7,6 +7,20 @@ from dataclasses import dataclass
 from typing import Sequence
 
 
+@dataclass(frozen=True)
+class Local:
+    """The local backend: run the cells on this machine, ``jobs_per_device`` workers on each of
+    ``devices`` (default: every visible GPU, else the CPU). ``visible_gpus`` replaces the detected
+    CUDA GPU count (for checking ``devices`` without GPUs). The Slurm backend is ``SlurmOptions``."""
+
+    devices: str | Sequence[str] | None = None
+    jobs_per_device: int | None = None
+    visible_gpus: int | None = None
+
+    def slots(self) -> list["Slot"]:
+        return make_slots(parse_devices(self.devices, gpu_count=self.visible_gpus), self.jobs_per_device)
+
+
 class DeviceError(ValueError):
     """A --devices or --jobs-per-device value that cannot be honoured."""
 

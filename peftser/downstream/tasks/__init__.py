@@ -1,18 +1,23 @@
 """The registered tasks: four SER corpora read from their release layouts, and synthetic twins.
 
-Importing this package registers ``iemocap``, ``msp_improv``, ``crema_d``, ``msp_podcast`` and
-``synthetic_iemocap``, ``synthetic_msp_improv``, ``synthetic_crema_d``, ``synthetic_msp_podcast``,
-and the four pooled with the authors' release split, ``pooled_four`` and ``synthetic_pooled_four``,
-in ``TASKS``; ``make_task`` builds one from a name.
+Importing this package imports every module in it, whose decorators register ``iemocap``,
+``msp_improv``, ``crema_d``, ``msp_podcast`` and ``synthetic_iemocap``, ``synthetic_msp_improv``,
+``synthetic_crema_d``, ``synthetic_msp_podcast``, and the four pooled with the authors' release
+split, ``pooled_four`` and ``synthetic_pooled_four``, in ``TASKS``: a new corpus is one new module
+here (docs/adding-a-corpus.md). ``make_task`` builds one from a name.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
 from peftser.downstream.task import Task
-from peftser.downstream.tasks import crema_d, iemocap, msp_improv, msp_podcast, pooled, synthetic  # noqa: F401 (registers)
 from peftser.registry import TASKS, load_builtins
+
+for _module in pkgutil.iter_modules(__path__):  # each corpus module registers its own tasks
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def task_classes(name: str, options: dict | None = None) -> tuple[str, ...]:

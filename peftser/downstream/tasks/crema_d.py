@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from peftser.downstream.task import Utterance
+from peftser.downstream.task import CorpusInfo, Utterance
 from peftser.downstream.tasks.corpus import Corpus, parse_error, read_csv_rows, visible_files
 from peftser.downstream.tasks.folds import FoldPlan, kfold_plans
 from peftser.registry import TASKS
@@ -29,6 +29,13 @@ _NAME_SHAPE = "<actor>_<sentence>_<emotion>_<level>, e.g. 1001_DFA_ANG_XX"
 @TASKS.register("crema_d")
 class CremaD(Corpus):
     """CREMA-D with MultiModalVote labels (or VoiceVote, or the intended emotion); 5 actor folds."""
+
+    info = CorpusInfo(
+        "CREMA-D", "12 sentences read by 91 actors (43 women, 48 men) of varied ages and ethnicities", "en",
+        licence="Open Database License (ODbL) 1.0, contents under the Database Contents License",
+        citation="Cao et al., CREMA-D: Crowd-sourced emotional multimodal actors dataset, "
+                 "IEEE Transactions on Affective Computing, 2014", paper_order=3,
+    )
 
     training_names = ("fold1", "fold2", "fold3", "fold4", "fold5")
     default_dir = "CREMA-D"

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from peftser.downstream.task import Utterance
+from peftser.downstream.task import CorpusInfo, Utterance
 from peftser.downstream.tasks.corpus import Corpus, parse_error, read_lines, visible_files
 from peftser.downstream.tasks.folds import FoldPlan, kfold_plans
 from peftser.registry import TASKS
@@ -24,6 +24,13 @@ _LINE_SHAPE = "'[start - end]<TAB>SesNN?_dialog_X000<TAB>label<TAB>[V, A, D]'"
 @TASKS.register("iemocap")
 class Iemocap(Corpus):
     """IEMOCAP full release: neutral, happy (+excited), sad, angry; 5 session folds."""
+
+    info = CorpusInfo(
+        "IEMOCAP", "acted dyadic sessions, scripted and improvised, by 10 actors (5 women, 5 men) in 5 sessions", "en",
+        licence="released by USC SAIL for research under its licence agreement",
+        citation="Busso et al., IEMOCAP: Interactive emotional dyadic motion capture database, "
+                 "Language Resources and Evaluation, 2008", paper_order=1,
+    )
 
     training_names = ("fold1", "fold2", "fold3", "fold4", "fold5")
     default_dir = "IEMOCAP_full_release"

@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 from typing import ClassVar
 
-from peftser.downstream.task import Utterance
+from peftser.downstream.task import CorpusInfo, Utterance
 from peftser.downstream.tasks.corpus import Corpus, parse_error, read_lines
 from peftser.downstream.tasks.folds import FoldPlan, kfold_plans
 from peftser.registry import TASKS
@@ -24,6 +24,13 @@ LABEL_FILES = ("Evalution.txt", "Evaluation.txt")
 @TASKS.register("msp_improv")
 class MspImprov(Corpus):
     """MSP-IMPROV: neutral, happy, sad, angry consensus labels; 6 session folds."""
+
+    info = CorpusInfo(
+        "MSP-IMPROV", "improvised and read dyadic scenes by 12 actors (6 women, 6 men) in 6 sessions", "en",
+        licence="released by the MSP lab (UT Dallas) for academic research under its licence agreement",
+        citation="Busso et al., MSP-IMPROV: An acted corpus of dyadic interactions to study emotion perception, "
+                 "IEEE Transactions on Affective Computing, 2017", paper_order=2,
+    )
 
     training_names = ("fold1", "fold2", "fold3", "fold4", "fold5", "fold6")
     default_dir = "MSP-IMPROV"

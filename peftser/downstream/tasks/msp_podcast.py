@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 from typing import ClassVar
 
-from peftser.downstream.task import Utterance
+from peftser.downstream.task import CorpusInfo, Utterance
 from peftser.downstream.tasks.corpus import Corpus, parse_error, read_csv_rows
 from peftser.downstream.tasks.folds import FoldPlan, fixed_split_plans
 from peftser.registry import TASKS
@@ -23,6 +23,13 @@ NUL_NAME = "bad path: a NUL byte in the FileName"
 @TASKS.register("msp_podcast")
 class MspPodcast(Corpus):
     """MSP-Podcast release 1.8: neutral, happy, sad, angry; Train/Validation/Test1 x 3 seeds."""
+
+    info = CorpusInfo(
+        "MSP-Podcast", "natural speech cut from podcasts, many speakers (release 1.8)", "en",
+        licence="released by the MSP lab (UT Dallas) for academic research under its licence agreement",
+        citation="Lotfian and Busso, Building naturalistic emotionally balanced speech corpus by retrieving emotional "
+                 "speech from existing podcast recordings, IEEE Transactions on Affective Computing, 2019", paper_order=4,
+    )
 
     training_names = ("seed1", "seed2", "seed3")
     default_dir = "MSP-PODCAST"

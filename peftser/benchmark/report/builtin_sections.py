@@ -1,0 +1,167 @@
+"""The leaderboard's own sections, in the order of leaderboard.md: each names its markdown, its
+entries of leaderboard.json and its plots. The tables of the paper's Tables IV-VI are only
+written when the board has a method's default configuration (an ablation-only directory has none).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from peftser.benchmark.report import plots as figures
+from peftser.benchmark.report import render as md
+from peftser.benchmark.report import render_json as js
+from peftser.benchmark.report.evaluations import evaluations_json
+from peftser.benchmark.report.plots_evaluations import write_evaluation_plots
+from peftser.benchmark.report.render_cost import cost_section
+from peftser.benchmark.report.render_evaluations import cross_corpus_section, evaluation_problems, noise_section
+from peftser.benchmark.report.section import SECTIONS, Section, View
+
+
+class Summary(Section):
+    name, json_rank = "summary", 0
+
+    def markdown(self, view: View) -> list[str]:
+        return md.summary_section(view.board, view.expected_rule)
+
+    def json(self, view: View) -> dict:
+        return js.summary_json(view.board)
+
+
+class Overall(Section):
+    """The Table V analogue: the mean of corpus means per method and backbone."""
+
+    name, json_rank = "overall", 2
+
+    def markdown(self, view: View) -> list[str]:
+        return md.overall_section(view.board, view.paired, view.baseline) if view.main else []
+
+    def json(self, view: View) -> dict:
+        return js.overall_json(view.board)
+
+
+class PairedUar(Section):
+    name, json_rank = "paired_uar", 3
+
+    def markdown(self, view: View) -> list[str]:
+        if not view.main:
+            return []
+        return md.paired_uar_section(view.paired, view.baseline, view.missing_paired, view.plots)
+
+    def json(self, view: View) -> dict:
+        return js.paired_json(view.paired, view.baseline)
+
+    def plots(self, view: View, directory: Path) -> list[str]:
+        return figures.forest_plot(view.paired, view.baseline, directory)
+
+
+class PerCorpus(Section):
+    """UAR per corpus (with the pre-training overlap of each corpus' backbones); every group in the JSON."""
+
+    name, json_rank = "per_corpus", 1
+
+    def markdown(self, view: View) -> list[str]:
+        return md.per_corpus_section(view.board, view.plots) if view.main else []
+
+    def json(self, view: View) -> dict:
+        return js.groups_json(view.board)
+
+    def plots(self, view: View, directory: Path) -> list[str]:
+        return figures.uar_by_backbone_plots(view.board, directory)
+
+
+class Fairness(Section):
+    """The Table VI analogue (its numbers are in the JSON's groups)."""
+
+    name = "fairness"
+
+    def markdown(self, view: View) -> list[str]:
+        return md.fairness_section(view.board, view.plots, view.paired, view.baseline) if view.main else []
+
+    def plots(self, view: View, directory: Path) -> list[str]:
+        return figures.fairness_vs_uar_plot(view.board, directory)
+
+
+class PairedFairness(Section):
+    """Fairness against the baseline (its numbers are in the JSON's paired entry)."""
+
+    name = "paired_fairness"
+
+    def markdown(self, view: View) -> list[str]:
+        return md.paired_fairness_section(view.paired, view.baseline, view.missing_paired) if view.main else []
+
+
+class Params(Section):
+    """The Table IV analogue."""
+
+    name = "params"
+
+    def markdown(self, view: View) -> list[str]:
+        return md.params_section(view.board, view.plots) if view.main else []
+
+    def plots(self, view: View, directory: Path) -> list[str]:
+        return figures.uar_vs_params_plot(view.board, directory)
+
+
+class Ablation(Section):
+    name = "ablation"
+
+    def markdown(self, view: View) -> list[str]:
+        return md.ablation_section(view.board, view.plots)
+
+    def plots(self, view: View, directory: Path) -> list[str]:
+        return figures.ablation_plots(view.board, directory)
+
+
+class Cost(Section):
+    name, json_rank = "cost", 4
+
+    def markdown(self, view: View) -> list[str]:
+        return cost_section(view.board)
+
+    def json(self, view: View) -> dict:
+        return js.cost_json(view.board)
+
+
+class Evaluations(Section):
+    """Beyond the paper: cross-corpus transfer and noise robustness of the trained cells."""
+
+    name, json_rank = "evaluations", 5
+
+    def markdown(self, view: View) -> list[str]:
+        found = view.board.evaluations
+        if not found:
+            return []
+        return (cross_corpus_section(found, view.board, view.plots, view.baseline)
+                + noise_section(found, view.board, view.plots, view.baseline) + evaluation_problems(found))
+
+    def json(self, view: View) -> dict:
+        return evaluations_json(view.board.evaluations, view.board, view.baseline) if view.board.evaluations else {}
+
+    def plots(self, view: View, directory: Path) -> list[str]:
+        return write_evaluation_plots(view.board.evaluations, view.board, directory)
+
+
+class Problems(Section):
+    name = "problems"
+
+    def markdown(self, view: View) -> list[str]:
+        return md.problems_section(view.board)
+
+
+class Notes(Section):
+    name = "notes"
+
+    def markdown(self, view: View) -> list[str]:
+        return md.notes_section(view.board)
+
+
+class Footnotes(Section):
+    name = "footnotes"
+
+    def markdown(self, view: View) -> list[str]:
+        return md.footnotes_section(view.footnotes)
+
+
+for _section in (Summary(), Overall(), PairedUar(), PerCorpus(), Fairness(), PairedFairness(), Params(), Ablation(),
+                 Cost(), Evaluations(), Problems(), Notes(), Footnotes()):
+    SECTIONS.register(_section)
