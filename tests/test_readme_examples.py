@@ -24,7 +24,6 @@ import pytest
 import soundfile as sf
 import yaml
 
-from trained_cells import demo_results  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOT_RUN = re.compile(r"<!-- example: not run \((.+)\) -->")
@@ -82,7 +81,7 @@ def _environment(folder: Path) -> dict:
 
 
 @pytest.fixture
-def example_folder(tmp_path, demo_results):  # noqa: F811
+def example_folder(tmp_path, demo_results):
     """A folder where the README's placeholders name real things."""
     results, record = demo_results
     demo = tmp_path / "results" / "demo"

@@ -11,7 +11,7 @@ import torch
 from transformers import Wav2Vec2FeatureExtractor
 
 import upstream_twins
-from test_upstream import _batch
+from waves import batch as _batch
 from peftser.benchmark.grids import load_grid
 from peftser.registry import UPSTREAMS
 from peftser.upstream import UpstreamSpec, build_upstream

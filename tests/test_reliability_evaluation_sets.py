@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from board_fixture import board_results
-from trained_cells import demo_results  # noqa: F401 (fixture)
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.evaluation import Evaluation
 from peftser.benchmark.report.evaluations import collect_evaluations, prediction_uar
@@ -122,7 +121,7 @@ def test_evaluations_of_a_replaced_artifact_are_left_out(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_cell_trained_again_has_its_evaluations_run_again(demo_results, tmp_path):  # noqa: F811
+def test_a_cell_trained_again_has_its_evaluations_run_again(demo_results, tmp_path):
     import shutil
 
     import torch

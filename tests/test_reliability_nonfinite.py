@@ -14,7 +14,7 @@ from peftser.benchmark.run import training
 from peftser.benchmark.run.evaluation import run_evaluation
 from peftser.benchmark.run.training import NonFiniteError, finite, train_command
 from peftser.benchmark.store import ResultStore
-from trained_cells import DEMO_CELL, DEMO_TRAIN, demo_results  # noqa: F401 (fixture)
+from trained_cells import DEMO_CELL, DEMO_TRAIN
 
 ONE_EPOCH = {**DEMO_TRAIN, "epochs": 1}
 
@@ -60,7 +60,7 @@ def test_nan_weights_fail_the_cell(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_noise_evaluation_whose_scores_overflow_fails_with_the_condition(demo_results):  # noqa: F811
+def test_a_noise_evaluation_whose_scores_overflow_fails_with_the_condition(demo_results):
     results, _ = demo_results
     evaluation = Evaluation(DEMO_CELL, {"kind": "noise", "types": ["white"], "snr_db": [10.0, -400.0], "max_utterances": 4})
     with pytest.raises(NonFiniteError, match=r"noise white, snr_db -400.0: 4 of 4 clips got scores that are not finite"):
@@ -70,7 +70,7 @@ def test_a_noise_evaluation_whose_scores_overflow_fails_with_the_condition(demo_
 
 
 @pytest.mark.slow
-def test_in_a_grid_run_the_noise_evaluation_is_a_failed_record_with_the_reason(demo_results, tmp_path):  # noqa: F811
+def test_in_a_grid_run_the_noise_evaluation_is_a_failed_record_with_the_reason(demo_results, tmp_path):
     from peftser.benchmark.run.runner import call_runner, outcome_record
 
     results, _ = demo_results

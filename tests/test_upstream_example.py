@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from test_upstream import _batch
+from waves import batch as _batch
 from peftser.model import build_model
 from peftser.registry import UPSTREAMS
 from peftser.upstream import build_upstream

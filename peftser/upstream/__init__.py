@@ -178,13 +178,13 @@ SPECS = [
     UpstreamSpec(
         "wavlm_large_release", "wavlm", "microsoft/wavlm-large", _large(0.1, conv_bias=False, **WAVLM_BUCKETS),
         normalize_waveform="batch", attention_mask_in_training=True,
-        licence="mit", licence_note="as `wavlm_base_plus`", table="extended", pretraining=WAVLM_PLUS_DATA,
-        pretraining_note="94,000 h in all",
+        # Not a row of the tables: its sizes are wavlm_large's.
+        licence="mit", licence_note="as `wavlm_base_plus`", pretraining=WAVLM_PLUS_DATA, pretraining_note="94,000 h in all",
     ),
     UpstreamSpec(
         "mms_300m_release", "wav2vec2", "facebook/mms-300m", _large(0.1, conv_bias=True),
         normalize_waveform="batch", attention_mask_in_training=True,
-        licence="cc-by-nc-4.0", licence_note="**CC-BY-NC 4.0: non-commercial**", table="extended",
+        licence="cc-by-nc-4.0", licence_note="**CC-BY-NC 4.0: non-commercial**",
         pretraining=(PreTraining("speech in about 1,400 languages"),), pretraining_note="about 500,000 h",
     ),
     UpstreamSpec(

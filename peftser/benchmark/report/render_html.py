@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from peftser.benchmark.report.board import Board, Run, backbone_sort_key, corpus_sort_key
-from peftser.benchmark.report.render import _first_line, _notes_section, _problems_section  # the markdown's own
+from peftser.benchmark.report.render import _first_line, notes_section, problems_section  # the markdown's own
 from peftser.benchmark.report.render_evaluations import evaluation_problems
 from peftser.downstream.task import EMOTIONS
 from peftser.files import write_text_atomic
@@ -110,7 +110,7 @@ def drilldown(board: Board) -> list[dict[str, Any]]:
 def page_data(board: Board, footnotes: Sequence[str], plots: Collection[str], title: str,
               expected_rule: str | None = None) -> dict[str, Any]:
     """What the page shows beside leaderboard.json: footnotes, problems, plots and the drill-down."""
-    problems = _problems_section(board)[2:] + _notes_section(board)
+    problems = problems_section(board)[2:] + notes_section(board)
     if board.evaluations:
         problems += evaluation_problems(board.evaluations)
     return {
