@@ -9,6 +9,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
+import traceback
 import warnings
 from dataclasses import dataclass
 from functools import partial
@@ -30,11 +31,12 @@ from peftser.benchmark.run.gpu import PeakMemory, gpu_settings, native_bf16, sel
 from peftser.benchmark.run.meter import CellMeter
 from peftser.benchmark.run.tasks import worker_task
 from peftser.benchmark.metrics import compute_metrics, metrics_by_group
-from peftser.benchmark.record import ok_record
+from peftser.benchmark.record import failed_record, ok_record
 from peftser.benchmark.store import ResultStore
 from peftser.downstream.audio import MIN_SAMPLES, REPAIRABLE, AudioError, load_audio
 from peftser.downstream.task import EMOTIONS, Utterance
 from peftser.model import SERModel, build_model
+from peftser.upstream.base import CheckpointError
 
 
 @dataclass(frozen=True)
@@ -339,10 +341,16 @@ def train_command(cell: Cell, *, results_dir: str | Path = "results", device: st
     check_names(cell)
     store.check_writable([cell.task])  # before a corpus is read or a model trained
     check_cache_writable()
-    record = run_cell(
-        cell, device=device, results_dir=results_dir, data_root=data_root, task_root=task_root,
-        checkpoint_dir=checkpoint_dir, strict=strict, progress=sys.stderr.isatty(),
-    )
+    started = time.time()
+    try:
+        record = run_cell(
+            cell, device=device, results_dir=results_dir, data_root=data_root, task_root=task_root,
+            checkpoint_dir=checkpoint_dir, strict=strict, progress=sys.stderr.isatty(),
+        )
+    except CheckpointError as err:  # the cell failed, as a grid's worker records it; the message is the line
+        store.save_record(failed_record(cell, f"{type(err).__name__}: {err}", traceback.format_exc(),
+                                        device=str(resolve_device(device)), wall_time_s=round(time.time() - started, 3)))
+        raise
     path = store.save_record(record)
     t = {k: ("n/a" if v is None else f"{v:.2f}") for k, v in record["test"].items() if k in SUMMARY_METRICS}
     print(
