@@ -1,0 +1,35 @@
+"""Command-line options out of range are one line naming the option, before any work starts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from peftser.benchmark.run import bench
+from peftser.cli import main
+
+BENCH = ["--bench", "demo_whisper_tiny", "downstream", "--steps", "1", "--batch", "2"]
+
+
+@pytest.mark.parametrize("seconds", ["inf", "1e308", "0.001", "nan", "-1"])
+def test_bench_seconds_out_of_range_names_the_option(seconds, capsys, monkeypatch):
+    monkeypatch.setattr(bench, "bench", lambda *a, **k: pytest.fail("the range is checked before anything is built"))
+    assert main([*BENCH, "--seconds", seconds]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --seconds must lie in [0.025, 30]") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("raised", [
+    torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.7 GiB total capacity)\nmore"),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                 "you tried to allocate 192000000000 bytes. Error code 12 (Cannot allocate memory)"),
+])
+def test_bench_out_of_memory_is_one_line(raised, capsys, monkeypatch):
+    def out_of_memory(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(bench, "train_step", out_of_memory)
+    assert main([*BENCH, "--seconds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: out of memory for --batch 2 x --seconds 1 (") and err.count("\n") == 1
+    assert "lower --batch or --seconds" in err and "alloc_cpu.cpp" not in err
