@@ -248,28 +248,39 @@ def _grid_deviations(results: Path) -> dict[str, list[str]]:
     return by_key
 
 
-def write_model_cards(results_dir: str | Path) -> list[Path]:
-    """A card in the artifact folder of every ok record of ``results_dir``; returns the cards written."""
-    from peftser.benchmark.store import ResultStore
+def write_model_cards(results_dir: str | Path, skipped: list[str] | None = None) -> list[Path]:
+    """A card in the artifact folder of every ok record of ``results_dir``; returns the cards written.
+    A record a card cannot be written from is warned about, naming its file (and added to ``skipped``)."""
+    from peftser.benchmark.record import CARD_FIELDS, fields_problem, read_records
 
     results = Path(results_dir)
     if not (results / "records").is_dir():
         raise FileNotFoundError(f"{results} holds no run records (no records/ folder)")
     deviations = _grid_deviations(results)
-    written = []
-    for record in ResultStore(results).records():
-        if record.get("status") != "ok":
+    written, skipped = [], [] if skipped is None else skipped
+    for entry in read_records(results):
+        record = entry.record
+        if record is not None and record["status"] != "ok":
             continue
-        directory = results / (record.get("artifact") or {}).get("path", f"artifacts/{record['key']}")
-        if not directory.is_dir():
-            warnings.warn(f"{record['label']}: its artifact folder {directory} is missing; no card written", stacklevel=2)
-            continue
-        written.append(write_model_card(directory, record, deviations=deviations.get(record["key"], ())))
+        why = entry.problem or fields_problem(record, CARD_FIELDS)
+        if why is None:
+            directory = results / (record.get("artifact") or {}).get("path", f"artifacts/{record['key']}")
+            if not directory.is_dir():
+                why = f"its artifact folder {directory} is missing"
+            else:
+                try:
+                    written.append(write_model_card(directory, record, deviations=deviations.get(record["key"], ())))
+                except (KeyError, TypeError, ValueError, AttributeError) as err:  # a field of the wrong shape
+                    why = f"{type(err).__name__}: {err}"
+        if why is not None:
+            skipped.append(f"run record {results / entry.path}: no card written: {why}")
+            warnings.warn(skipped[-1], stacklevel=2)
     return written
 
 
 def cards_command(results_dir: str | Path) -> int:
     """``--cards [--results DIR]``: a model card in every artifact folder of DIR, from its record."""
-    cards = write_model_cards(results_dir)
-    print(f"{results_dir}: {len(cards)} model card(s) written")
-    return 0
+    skipped: list[str] = []
+    cards = write_model_cards(results_dir, skipped)
+    print(f"{results_dir}: {len(cards)} model card(s) written" + (f", {len(skipped)} record(s) without one (above)" if skipped else ""))
+    return 2 if skipped else 0

@@ -34,6 +34,8 @@ FIELDS = {
     "failed": {"upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT, "error": _TEXT, "key": _TEXT},
 }
 OPTIONAL = {"variant": _TEXT, "upstream_params": _COUNT, "test.notes": "a list of strings"}
+# What a model card reads of an ok record beyond the contract above.
+CARD_FIELDS = {"label": _TEXT, "test.acc": _NUMBER, "test.macro_f1": _NUMBER}
 _RESULTS = "a non-empty list of results, each with test.uar and predictions"
 EVALUATION_FIELDS = {
     "ok": {"upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT, "key": _TEXT,
@@ -173,6 +175,19 @@ def _cost_problem(cost: Any) -> str | None:
     for name, kind in COST.items():
         if not _fits(cost[name], kind):
             return f"cost.{name} is {cost[name]!r}, not {kind}"
+    return None
+
+
+def fields_problem(record: dict, fields: dict[str, str]) -> str | None:
+    """Why ``record`` lacks one of ``fields`` (dotted path -> kind, as in FIELDS) or holds one of
+    another kind, or None: for a reader that uses more of a record than the contract requires."""
+    for name, kind in fields.items():
+        try:
+            value = _field(record, name)
+        except KeyError:
+            return f"no {name}"
+        if not _fits(value, kind):
+            return f"{name} is {value!r}, not {kind}"
     return None
 
 
