@@ -33,3 +33,22 @@ def test_bench_out_of_memory_is_one_line(raised, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.startswith("error: out of memory for --batch 2 x --seconds 1 (") and err.count("\n") == 1
     assert "lower --batch or --seconds" in err and "alloc_cpu.cpp" not in err
+
+
+@pytest.mark.parametrize("where, section", [
+    ("evaluate.noise.snr_db: 4000 dB is out of range; an SNR must be a number in [-100, 100] dB",
+     {"evaluate": {"noise": {"snr_db": [20, 4000]}}}),
+    ("evaluate.noise.snr_db: -400 dB is out of range", {"evaluate": {"noise": {"snr_db": [-400]}}}),
+    ("training option snr_db must be two of a number in [-100, 100], got [10, 1000]", {"train": {"snr_db": [10, 1000]}}),
+])
+def test_snrs_are_bounded_when_the_grid_loads(tmp_path, where, section):
+    import yaml
+
+    from peftser.benchmark.grids import GridError, parse_grid
+
+    path = tmp_path / "g.yaml"
+    path.write_text(yaml.safe_dump({"upstreams": ["demo_whisper_tiny"], "methods": ["downstream"],
+                                    "tasks": ["synthetic_crema_d"], **section}))
+    with pytest.raises(GridError) as caught:
+        parse_grid(path)
+    assert str(path) in str(caught.value) and where in str(caught.value)
