@@ -37,3 +37,37 @@ def test_cards_name_each_record_they_cannot_use_and_write_the_others(results, ca
         assert f"run record {path}: no card written: {why}" in messages
     assert len(list((results / "artifacts").rglob("README.md"))) == len(paths) - 3
     assert f"{len(paths) - 3} model card(s) written, 3 record(s) without one" in capsys.readouterr().out
+
+
+def _noise_evaluations(results) -> list:
+    """A noise evaluation record of each fixture cell, its predictions the cell's own (no model run)."""
+    from peftser.benchmark.cell import Cell
+    from peftser.benchmark.evaluation import Evaluation
+    from peftser.benchmark.record import evaluation_record
+
+    paths = []
+    for path in sorted((results / "records").rglob("*.json")):
+        record = json.loads(path.read_text())
+        evaluation = Evaluation(Cell.from_dict(record["cell"]),
+                                {"kind": "noise", "types": ["white"], "snr_db": [10.0], "max_utterances": None})
+        scored = [({"noise": "clean", "snr_db": None}, record["test"]["uar"]), ({"noise": "white", "snr_db": 10.0}, 30.0)]
+        evaluated = evaluation_record(evaluation, results=[
+            {"condition": condition, "test": {"uar": uar}, "predictions": record["predictions"]} for condition, uar in scored])
+        paths.append(results / "evaluations" / evaluation.task / f"{evaluation.key}.json")
+        paths[-1].parent.mkdir(parents=True, exist_ok=True)
+        paths[-1].write_text(json.dumps(evaluated))
+    return paths
+
+
+@pytest.mark.parametrize("field, value, why", [
+    ("condition", {"noise": "white", "snr_db": "loud"}, "results[1] condition.snr_db is 'loud', not a number in [-100, 100]"),
+    ("test", {"uar": 1e300}, "results[1] test.uar is 1e+300, not a percentage in [0, 100]"),
+])
+def test_leaderboard_lists_a_tampered_evaluation_record_and_tabulates_the_rest(results, field, value, why):
+    paths = _noise_evaluations(results)
+    _edit(paths[0], lambda r: r["results"][1].__setitem__(field, value))
+    assert main(["--leaderboard", "--results", str(results)]) == 0
+    board = (results / "leaderboard.md").read_text()
+    assert f"- Evaluation record {paths[0].relative_to(results).as_posix()}: {why}" in board
+    noise = json.loads((results / "leaderboard.json").read_text())["noise"]
+    assert noise and all(e["trainings"] <= len(paths) for e in noise)
