@@ -52,3 +52,15 @@ def test_snrs_are_bounded_when_the_grid_loads(tmp_path, where, section):
     with pytest.raises(GridError) as caught:
         parse_grid(path)
     assert str(path) in str(caught.value) and where in str(caught.value)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--grid", "demo", "--devices", ""], "error: --devices is empty; give cpu or GPU indices (0,1)"),
+    (["--grid", "demo", "--devices", " "], "error: --devices is empty"),
+    (["--bench", "demo_whisper_tiny", "downstream", "--device", ""], "error: --device '' is not a device name"),
+])
+def test_an_empty_device_option_is_an_error_naming_it(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may be written, but if it were, not here
+    assert main([*argv, "--results", str(tmp_path / "r")] if argv[0] == "--grid" else argv) == 2
+    assert capsys.readouterr().err.startswith(message)
+    assert not (tmp_path / "r").exists()
