@@ -64,3 +64,13 @@ def test_an_empty_device_option_is_an_error_naming_it(argv, message, tmp_path, c
     assert main([*argv, "--results", str(tmp_path / "r")] if argv[0] == "--grid" else argv) == 2
     assert capsys.readouterr().err.startswith(message)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("name", ["org/encoder", "..", "back\\slash"])
+def test_a_name_that_is_no_folder_name_is_refused_at_registration(name):
+    from peftser.registry import UPSTREAMS
+    from peftser.upstream import UpstreamSpec
+
+    with pytest.raises(ValueError, match=r"must be one folder name \(no '/', '\\' or '\.\.'\)"):
+        UPSTREAMS.register(name, UpstreamSpec(name, "whisper", None, {}))
+    assert name not in UPSTREAMS
