@@ -74,3 +74,21 @@ def test_a_name_that_is_no_folder_name_is_refused_at_registration(name):
     with pytest.raises(ValueError, match=r"must be one folder name \(no '/', '\\' or '\.\.'\)"):
         UPSTREAMS.register(name, UpstreamSpec(name, "whisper", None, {}))
     assert name not in UPSTREAMS
+
+
+def test_evaluate_only_on_an_untrained_directory_counts_no_cell_as_recorded(tmp_path):
+    import io
+
+    import yaml
+
+    from peftser.benchmark.run.orchestrator import run_grid
+
+    path = tmp_path / "g.yaml"
+    path.write_text(yaml.safe_dump({"name": "g", "upstreams": ["demo_whisper_tiny"], "methods": ["downstream"],
+                                    "tasks": ["synthetic_crema_d"], "evaluate": {"noise": True}}))
+    stream = io.StringIO()
+    summary = run_grid(path, results_dir=tmp_path / "r", devices="cpu", evaluate_only=True, leaderboard=False, stream=stream)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "grid g: 5 cells, 0 recorded, 5 not trained (--evaluate-only trains none)"
+    assert (summary.skipped, summary.missing) == (0, 5)
+    assert ", 0 already recorded," in summary.line()
