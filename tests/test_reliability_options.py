@@ -92,3 +92,26 @@ def test_evaluate_only_on_an_untrained_directory_counts_no_cell_as_recorded(tmp_
     assert lines[0] == "grid g: 5 cells, 0 recorded, 5 not trained (--evaluate-only trains none)"
     assert (summary.skipped, summary.missing) == (0, 5)
     assert ", 0 already recorded," in summary.line()
+
+
+def _alias_bomb(levels: int) -> str:
+    """A grid whose training option lr holds ``levels`` nested aliases, each nine of the one before."""
+    anchors = ['&l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    anchors += [f"&l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return ("upstreams: [demo_whisper_tiny]\nmethods: [downstream]\ntasks: [synthetic_crema_d]\n"
+            "train: {lr: [" + ", ".join(anchors) + "]}\n")
+
+
+@pytest.mark.parametrize("levels, expected", [
+    (9, "its YAML aliases expand to more than 100,000 values"),  # 9^9 values: refused before any check
+    (5, "characters left out"),  # 66,000 values: the check's message quotes a capped part of them
+])
+def test_a_yaml_alias_bomb_is_refused_and_errors_quote_a_capped_value(tmp_path, levels, expected):
+    from peftser.benchmark.grids import GridError, parse_grid
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_alias_bomb(levels))
+    with pytest.raises(GridError) as caught:
+        parse_grid(path)
+    message = str(caught.value)
+    assert message.startswith(f"grid file {path}: ") and expected in message and len(message) < 1000
