@@ -79,6 +79,11 @@ def _read_config(path: Path) -> dict:
     return config
 
 
+# The longest training cut an artifact may name: an hour is 57.6 M samples at 16 kHz; a cut far
+# beyond any clip (1e306 s) overflowed the sample count when it was scored.
+MAX_SECONDS = 3600
+
+
 def _positive(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
@@ -95,7 +100,8 @@ def config_problem(config: dict) -> str | None:
         ("method_args", config["method_args"], isinstance(config["method_args"], dict), "a mapping"),
         ("pretrained", config["pretrained"], isinstance(config["pretrained"], bool), "true or false"),
         ("head", head, isinstance(head, dict), "a mapping with hidden and dropout"),
-        ("max_seconds", config["max_seconds"], _positive(config["max_seconds"]), "a number of seconds > 0"),
+        ("max_seconds", config["max_seconds"], _positive(config["max_seconds"]) and config["max_seconds"] <= MAX_SECONDS,
+         f"a number of seconds in (0, {MAX_SECONDS}]"),
         ("classes", config["classes"], config["classes"] == list(EMOTIONS), f"the head's classes {list(EMOTIONS)}"),
         ("weights_sha256", config.get("weights_sha256"), _is_sha256(config.get("weights_sha256", "0" * 64)), "64 hex digits"),
     ]
@@ -111,7 +117,29 @@ def config_problem(config: dict) -> str | None:
     for name, value, ok, should in checks:
         if not ok:
             return f"{name} is {value!r}, not {should}"
-    return _method_args_problem(config["method"], config["method_args"])
+    return _cell_problem(config) or _method_args_problem(config["method"], config["method_args"])
+
+
+def _cell_problem(config: dict) -> str | None:
+    """What is wrong with the config's ``cell`` (what it was trained as), when it has one."""
+    from peftser.benchmark.cell import Cell
+
+    cell = config.get("cell")
+    if cell is None:
+        return None  # written before artifacts named their cell
+    if not isinstance(cell, dict):
+        return f"cell is {cell!r}, not a mapping"
+    for name in ("upstream", "method", "task", "training"):
+        if not isinstance(cell.get(name), str) or not cell[name]:
+            return f"cell.{name} is {cell.get(name)!r}, not a name"
+    for name in ("upstream", "method"):
+        if cell[name] != config[name]:
+            return f"cell.{name} is {cell[name]!r}, but the artifact's {name} is {config[name]!r}"
+    try:
+        Cell.from_dict(cell).key
+    except (TypeError, ValueError, KeyError) as err:
+        return f"cell: {err}"
+    return None
 
 
 def _is_sha256(value: Any) -> bool:
