@@ -216,6 +216,9 @@ def load_artifact(directory: str | Path, *, device: str = "cpu", checkpoint_dir=
         weights = load_file(str(directory / WEIGHTS))
     except Exception as err:  # safetensors raises its own error type for a damaged file
         raise ValueError(f"{directory / WEIGHTS} cannot be read: {err}") from None
+    damaged = next((name for name, tensor in weights.items() if tensor.is_floating_point() and not tensor.isfinite().all()), None)
+    if damaged is not None:  # a training that diverged, or a damaged file: every score would be NaN, whatever the audio
+        raise ValueError(f"{directory / WEIGHTS}: the trained weights {damaged!r} hold NaN or infinite values")
     expected = set(model.trainable_state_dict())
     if set(weights) != expected:
         missing, extra = sorted(expected - set(weights)), sorted(set(weights) - expected)
