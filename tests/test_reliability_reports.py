@@ -71,3 +71,49 @@ def test_leaderboard_lists_a_tampered_evaluation_record_and_tabulates_the_rest(r
     assert f"- Evaluation record {paths[0].relative_to(results).as_posix()}: {why}" in board
     noise = json.loads((results / "leaderboard.json").read_text())["noise"]
     assert noise and all(e["trainings"] <= len(paths) for e in noise)
+
+
+HOSTILE = "first line\n---\n| a | b | <b>bold</b>"
+
+
+def _rows_keep_their_columns(markdown: str) -> None:
+    import re
+
+    table = []
+    for line in markdown.splitlines() + [""]:
+        if line.startswith("|"):
+            table.append(len(re.findall(r"(?<!\\)\|", line)))
+        elif table:
+            assert len(set(table)) == 1, table  # every row of a table has its header's cells
+            table = []
+
+
+def test_grid_texts_cannot_break_the_leaderboard(tmp_path):
+    results = board_results(tmp_path)
+    grids = json.loads((results / "grids.json").read_text())
+    grids[0]["grid"]["deviations"].append(HOSTILE)
+    (results / "grids.json").write_text(json.dumps(grids))
+    for path in sorted((results / "records").rglob("*.json"))[:2]:
+        _edit(path, lambda r: r.__setitem__("variant", "lo\nra | x"))
+    assert main(["--leaderboard", "--results", str(results)]) == 0
+    board = (results / "leaderboard.md").read_text()
+    _rows_keep_their_columns(board)
+    assert "\n---\n" not in board and "<b>" not in board
+    assert "first line --- \\| a \\| b \\| &lt;b>bold&lt;/b>" in board  # the footnote, on its one line
+
+
+def test_grid_texts_cannot_break_a_model_card(results, tmp_path):
+    from huggingface_hub import ModelCard
+
+    from peftser.benchmark.card import write_model_card
+
+    path = sorted((results / "records").rglob("*.json"))[0]
+    record = json.loads(path.read_text())
+    record["label"] = record["label"] + "\n---\n| x"
+    card = write_model_card(results / record["artifact"]["path"], record, deviations=[HOSTILE, "# not a heading"])
+    text = card.read_text()
+    body = text.split("\n---\n", 1)[1]  # after the metadata header
+    _rows_keep_their_columns(body)
+    assert "\n---\n" not in body and "<b>" not in body and "\n# not a heading" not in body
+    assert "- \\# not a heading" in body
+    assert ModelCard.load(card).data.model_name.startswith("peftser ")

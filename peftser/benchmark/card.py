@@ -16,6 +16,8 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from peftser.benchmark.markdown import escape
+
 CARD = "README.md"
 UNKNOWN_LICENCE = "unknown"
 
@@ -135,7 +137,7 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
     corpora = [_corpus(s) for s in sources]
     where = (record.get("artifact") or {}).get("path") or directory.name  # relative to its results folder
     sizes = record.get("split_sizes") or {}
-    lines = [f"# peftser {record['label']}", ""]
+    lines = [f"# peftser {escape(record['label'])}", ""]
     lines += [
         f"A speech emotion recogniser for four classes (neutral, happy, sad, angry): the frozen encoder "
         f"`{record['upstream']}` ({checkpoint or 'random weights, no checkpoint'}) adapted with "
@@ -143,9 +145,9 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
         "reproduction of PEFT-SER (Feng & Narayanan, ACII 2023).", "",
         "## What was trained", "",
         "| | |", "|---|---|",
-        f"| cell | `{record['label']}` (key `{record['key']}`) |",
+        f"| cell | `{escape(record['label'])}` (key `{record['key']}`) |",
         f"| encoder | `{record['upstream']}`, frozen; base model `{HUB_EQUIVALENTS.get(checkpoint, checkpoint) or 'none'}` |",
-        f"| method | `{record['method']}` {config.get('method_args') or cell.get('method_args') or ''} |",
+        f"| method | `{record['method']}` {escape(config.get('method_args') or cell.get('method_args') or '')} |",
         f"| task | `{record['task']}`, training `{record['training']}`, seed {record.get('seed')} |",
         f"| parameters | {record.get('trainable_params')} trained ({record.get('method_params')} method, "
         f"{record.get('head_params')} head) on {record.get('upstream_params')} frozen |",
@@ -159,7 +161,7 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
     ]
     departures = list(deviations) + [f"Training option {d}." for d in record.get("deviations") or []]
     if departures:
-        lines += ["Where it departs from the paper:", ""] + [f"- {d}" for d in departures] + [""]
+        lines += ["Where it departs from the paper:", ""] + [f"- {escape(d, line_start=True)}" for d in departures] + [""]
     else:
         lines += ["No departure from the paper's training values is recorded.", ""]
     lines += [
