@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from peftser.interrupts import interrupted, raise_on_sigterm
+from peftser.interrupts import interrupted, no_semaphores_to_leak, raise_on_sigterm
 
 
 def parser() -> argparse.ArgumentParser:
@@ -328,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     # The SIGTERM handler comes first, before any import below: a job stopped while it starts up
     # (torch and plugins take seconds to import) ends as one stopped while it works.
     restore_sigterm = raise_on_sigterm()  # the one place: every mode stops on SIGTERM as on Ctrl-C
+    no_semaphores_to_leak()  # nor leaves a warning behind when it is killed
     mode = None
     try:
         p = parser()

@@ -43,3 +43,46 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     child.stdout.close()  # as `| head -0` would, before the first line is written
     err = child.stderr.read().decode()
     assert child.wait(timeout=120) == 141 and err == ""
+
+
+def finished_cell(cell, **kwargs):
+    """A runner that returns at once (the worker's own error handling is what is tested)."""
+    return {"status": "ok"}
+
+
+@pytest.mark.parametrize("closed_after", ["start", "cell"])
+def test_a_worker_whose_orchestrator_is_gone_stops_quietly(closed_after, monkeypatch, tmp_path):
+    import multiprocessing as mp
+    import os
+    import signal
+
+    from peftser.benchmark.run import scheduler
+    from peftser.benchmark.run.slots import Slot
+
+    monkeypatch.setattr(scheduler, "after_cell", lambda outcome: False)
+    monkeypatch.setattr(scheduler, "_watch_parent", lambda pid: None)  # the test process is the parent
+    parent, child = mp.Pipe(duplex=True)
+    if closed_after == "cell":
+        parent.send("a cell")  # the orchestrator hands out a cell, then is killed before the answer
+    parent.close()
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        slot = Slot(index=0, device="cpu", cuda_visible_devices="", threads=1)
+        # BrokenPipeError or ConnectionResetError, raised out of the worker, was a traceback per worker
+        scheduler._worker_main(slot, f"{__name__}:finished_cell", child, str(tmp_path), {}, os.getppid())
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.slow  # a process of its own, killed
+@pytest.mark.parametrize("through_the_cli", [False, True])
+def test_a_killed_process_leaves_no_leaked_semaphore_warning(tmp_path, through_the_cli):
+    # A progress bar drawn in a process started as the grid's workers are (spawn), which then ends
+    # without cleanup, as a killed worker or job does.
+    code = "import multiprocessing, os; multiprocessing.set_start_method('spawn')"
+    code += "; from peftser.cli import main; main(['--list'])" if through_the_cli else ""
+    code += "; from tqdm import tqdm; list(tqdm(range(3))); os._exit(1)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 1
+    # Plain tqdm leaks its multiprocessing lock (the check can see it); the harness' processes do not.
+    assert ("leaked semaphore" in done.stderr) is not through_the_cli
