@@ -152,8 +152,10 @@ class SERPredictor:
         if isinstance(item, torch.Tensor):  # integer tensors keep their dtype: PCM is scaled below
             item = item.detach().cpu()
             item = (item.float() if item.is_floating_point() else item).numpy()
-        if not isinstance(item, np.ndarray):
-            raise TypeError(f"{source}: expected a path, a 1-D numpy array or torch tensor, got {type(item).__name__}")
+        if not isinstance(item, np.ndarray):  # an AudioError, so that errors="report" reports it for this input
+            raise AudioError(source, "unreadable", f"expected a path, a 1-D numpy array or torch tensor, got {type(item).__name__}")
+        if isinstance(sample_rate, float) and sample_rate.is_integer():
+            sample_rate = int(sample_rate)  # 16000.0 is 16000 Hz
         if item.ndim != 1:
             raise AudioError(source, "unreadable", f"samples must be 1-D (one channel), got shape {tuple(item.shape)}; "
                                                    "average the channels first, as the harness does")
@@ -179,7 +181,7 @@ class SERPredictor:
 def _is_pair(item) -> bool:
     """A ``(samples, rate)`` pair rather than a list of two inputs."""
     return (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], (np.ndarray, torch.Tensor))
-            and isinstance(item[1], (int, np.integer)) and not isinstance(item[1], bool))
+            and isinstance(item[1], (int, float, np.integer, np.floating)) and not isinstance(item[1], bool))
 
 
 def _source_name(item, index: int) -> str:

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from peftser.interrupts import interrupted, raise_on_sigterm
+from peftser.interrupts import interrupted, no_semaphores_to_leak, raise_on_sigterm
 
 
 def parser() -> argparse.ArgumentParser:
@@ -341,18 +341,30 @@ def main(argv: list[str] | None = None) -> int:
     # The SIGTERM handler comes first, before any import below: a job stopped while it starts up
     # (torch and plugins take seconds to import) ends as one stopped while it works.
     restore_sigterm = raise_on_sigterm()  # the one place: every mode stops on SIGTERM as on Ctrl-C
+    no_semaphores_to_leak()  # nor leaves a warning behind when it is killed
     mode = None
     try:
         p = parser()
         args = p.parse_args(argv)
         mode = mode_of(args)
         return _run(p, args, mode)
+    except BrokenPipeError:  # the reader went away (`| head`): stop as a shell tool does, quietly
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, what the shell reports for a tool stopped so
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM
         status, what = interrupted(exc)
         print(f"{what}: {LEFT_BEHIND.get(mode, LEFT_BEHIND_DEFAULT)}", file=sys.stderr)
         return status
     finally:
         restore_sigterm()
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout again at exit, which would fail on the closed pipe and print a warning.
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # a stdout without a file descriptor (redirected in Python)
+        pass
 
 
 def _run(p: argparse.ArgumentParser, args: argparse.Namespace, mode: str) -> int:
@@ -379,6 +391,8 @@ def _run(p: argparse.ArgumentParser, args: argparse.Namespace, mode: str) -> int
         os.environ[PLUGINS_ENV] = ",".join(filter(None, [os.environ.get(PLUGINS_ENV, ""), *args.plugin]))
     try:
         return MODES[mode](args)
+    except BrokenPipeError:
+        raise  # not a user error: main() stops quietly
     except (UnknownNameError, ValueError, OSError) as err:
         # User errors (unknown names, bad files or options, paths that cannot be read or written)
         # get one clear line, not a traceback.

@@ -35,3 +35,16 @@ def interrupted(exc: KeyboardInterrupt) -> tuple[int, str]:
     if isinstance(exc, Terminated):
         return 128 + signal.SIGTERM, "terminated (SIGTERM)"
     return 128 + signal.SIGINT, "interrupted"
+
+
+def no_semaphores_to_leak() -> None:
+    """Progress bars (tqdm) share a thread lock instead of their default multiprocessing lock.
+
+    That lock is a named semaphore, which a process killed or stopped abruptly (a worker whose
+    orchestrator died, a job past its time limit) never unlinks: Python's resource tracker then
+    warns of "leaked semaphore objects" at every such exit. Bars are drawn by one process at a time
+    here, so a thread lock is all they need.
+    """
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())

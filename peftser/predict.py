@@ -27,6 +27,14 @@ def predict_files(artifact_dir, files, *, device: str | None = None, checkpoint_
     return results
 
 
+def one_line(text: str) -> str:
+    """``text`` with backslashes, tabs and line breaks escaped (``\\``, ``\\t``, ``\\n``, ``\\r``), so that a
+    file name holding them stays one field of one tab-separated line."""
+    if not any(c in text for c in "\\\t\n\r"):
+        return text
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
 def predict_command(artifact_dir, files, *, device: str | None = None, checkpoint_dir=None, verify: bool = True) -> int:
     """One tab-separated line per scored file on stdout, one ``error:`` line per other file on
     stderr; exit status 2 when any file could not be scored."""
@@ -35,10 +43,10 @@ def predict_command(artifact_dir, files, *, device: str | None = None, checkpoin
     results = predict_files(artifact_dir, files, device=device, checkpoint_dir=checkpoint_dir, verify=verify)
     for r in results:
         if "error" in r:
-            print(f"error: {r['error']}", file=sys.stderr)
+            print(f"error: {one_line(r['error'])}", file=sys.stderr)
             continue
         probs = "  ".join(f"{c} {p:.3f}" for c, p in r["probabilities"].items())
-        line = f"{r['path']}\t{r['emotion']}\t{probs}"
+        line = f"{one_line(r['path'])}\t{r['emotion']}\t{probs}"
         if r["scored_seconds"] < r["seconds"]:
             line += f"\tscored its first {r['scored_seconds']:g} s of {r['seconds']:.1f} s (the model's max_seconds)"
         print(line)

@@ -90,6 +90,10 @@ class Registry:
             return lambda o: self.register(name, o, overwrite=overwrite)
         if not name or not isinstance(name, str):
             raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
+        if name in (".", "..") or any(c in name for c in "/\\\0"):
+            # names become folders and files of a results directory (records/<task>/, plots per
+            # upstream) and "/" separates an upstream from a variant in --compare
+            raise ValueError(f"{self.kind} name {name!r} must be one folder name (no '/', '\\' or '..')")
         if name in self._entries and not overwrite and self._entries[name] is not obj:
             raise ValueError(self._taken(name))
         if not isinstance(obj, str):

@@ -101,7 +101,8 @@ def test_evaluation_records_are_validated_and_kept_apart_from_training_records(t
     record = _ok(evaluation)
     assert problem(record, evaluation) is None
     assert problem(record, cell) == f"an evaluation record for {cell.label}"
-    assert problem({**record, "results": [{"test": {"uar": float("nan")}, "predictions": []}]}).startswith("results is")
+    assert problem({**record, "results": [{"test": {"uar": float("nan")}, "predictions": []}]}) == (
+        "results[0] test.uar is nan, not a percentage in [0, 100]")
     failed = failed_record(evaluation, "EvaluationError: no artifact", "trace", device="cpu", wall_time_s=0.1)
     assert problem(failed, evaluation) is None and failed["source"]["key"] == cell.key
     store = ResultStore(tmp_path)

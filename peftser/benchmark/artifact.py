@@ -82,6 +82,11 @@ def _read_config(path: Path) -> dict:
     return config
 
 
+# The longest training cut an artifact may name: an hour is 57.6 M samples at 16 kHz; a cut far
+# beyond any clip (1e306 s) overflowed the sample count when it was scored.
+MAX_SECONDS = 3600
+
+
 def _positive(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
@@ -97,7 +102,8 @@ def config_problem(config: dict) -> str | None:
         ("method_args", config["method_args"], isinstance(config["method_args"], dict), "a mapping"),
         ("pretrained", config["pretrained"], isinstance(config["pretrained"], bool), "true or false"),
         ("head", head, isinstance(head, dict), "a mapping with hidden and dropout"),
-        ("max_seconds", config["max_seconds"], _positive(config["max_seconds"]), "a number of seconds > 0"),
+        ("max_seconds", config["max_seconds"], _positive(config["max_seconds"]) and config["max_seconds"] <= MAX_SECONDS,
+         f"a number of seconds in (0, {MAX_SECONDS}]"),
         ("classes", classes, isinstance(classes, list) and len(classes) >= 2 and len(set(classes)) == len(classes)
          and all(isinstance(c, str) and c for c in classes), "a list of two or more distinct class names"),
         ("weights_sha256", config.get("weights_sha256"), _is_sha256(config.get("weights_sha256", "0" * 64)), "64 hex digits"),
@@ -114,7 +120,7 @@ def config_problem(config: dict) -> str | None:
     for name, value, ok, should in checks:
         if not ok:
             return f"{name} is {value!r}, not {should}"
-    return _classes_problem(config) or _method_args_problem(config["method"], config["method_args"])
+    return _cell_problem(config) or _classes_problem(config) or _method_args_problem(config["method"], config["method_args"])
 
 
 def _classes_problem(config: dict) -> str | None:
@@ -131,6 +137,28 @@ def _classes_problem(config: dict) -> str | None:
         return None  # a task not registered here: the artifact still predicts with its own list
     if list(expected) != config["classes"]:
         return f"classes is {config['classes']!r}, not task {cell['task']}'s classes {list(expected)}"
+    return None
+
+
+def _cell_problem(config: dict) -> str | None:
+    """What is wrong with the config's ``cell`` (what it was trained as), when it has one."""
+    from peftser.benchmark.cell import Cell
+
+    cell = config.get("cell")
+    if cell is None:
+        return None  # written before artifacts named their cell
+    if not isinstance(cell, dict):
+        return f"cell is {cell!r}, not a mapping"
+    for name in ("upstream", "method", "task", "training"):
+        if not isinstance(cell.get(name), str) or not cell[name]:
+            return f"cell.{name} is {cell.get(name)!r}, not a name"
+    for name in ("upstream", "method"):
+        if cell[name] != config[name]:
+            return f"cell.{name} is {cell[name]!r}, but the artifact's {name} is {config[name]!r}"
+    try:
+        Cell.from_dict(cell).key
+    except (TypeError, ValueError, KeyError) as err:
+        return f"cell: {err}"
     return None
 
 
@@ -213,6 +241,9 @@ def load_artifact(directory: str | Path, *, device: str = "cpu", checkpoint_dir=
     if outputs is not None and outputs.shape[0] != len(config["classes"]):
         raise ValueError(f"{directory / CONFIG}: classes is {config['classes']!r}, not the head's "
                          f"{outputs.shape[0]} outputs in {WEIGHTS}")
+    damaged = next((name for name, tensor in weights.items() if tensor.is_floating_point() and not tensor.isfinite().all()), None)
+    if damaged is not None:  # a training that diverged, or a damaged file: every score would be NaN, whatever the audio
+        raise ValueError(f"{directory / WEIGHTS}: the trained weights {damaged!r} hold NaN or infinite values")
     expected = set(model.trainable_state_dict())
     if set(weights) != expected:
         missing, extra = sorted(expected - set(weights)), sorted(set(weights) - expected)

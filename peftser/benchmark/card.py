@@ -16,6 +16,8 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from peftser.benchmark.markdown import escape
+
 CARD = "README.md"
 UNKNOWN_LICENCE = "unknown"
 
@@ -138,7 +140,7 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
     corpora = [_corpus(s) for s in sources]
     where = (record.get("artifact") or {}).get("path") or directory.name  # relative to its results folder
     sizes = record.get("split_sizes") or {}
-    lines = [f"# peftser {record['label']}", ""]
+    lines = [f"# peftser {escape(record['label'])}", ""]
     lines += [
         f"A speech emotion recogniser for {_classes_text(record)}: the frozen encoder "
         f"`{record['upstream']}` ({checkpoint or 'random weights, no checkpoint'}) adapted with "
@@ -146,9 +148,9 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
         "reproduction of PEFT-SER (Feng & Narayanan, ACII 2023).", "",
         "## What was trained", "",
         "| | |", "|---|---|",
-        f"| cell | `{record['label']}` (key `{record['key']}`) |",
+        f"| cell | `{escape(record['label'])}` (key `{record['key']}`) |",
         f"| encoder | `{record['upstream']}`, frozen; base model `{_base_model(record['upstream']) or 'none'}` |",
-        f"| method | `{record['method']}` {config.get('method_args') or cell.get('method_args') or ''} |",
+        f"| method | `{record['method']}` {escape(config.get('method_args') or cell.get('method_args') or '')} |",
         f"| task | `{record['task']}`, training `{record['training']}`, seed {record.get('seed')} |",
         f"| parameters | {record.get('trainable_params')} trained ({record.get('method_params')} method, "
         f"{record.get('head_params')} head) on {record.get('upstream_params')} frozen |",
@@ -162,7 +164,7 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
     ]
     departures = list(deviations) + [f"Training option {d}." for d in record.get("deviations") or []]
     if departures:
-        lines += ["Where it departs from the paper:", ""] + [f"- {d}" for d in departures] + [""]
+        lines += ["Where it departs from the paper:", ""] + [f"- {escape(d, line_start=True)}" for d in departures] + [""]
     else:
         lines += ["No departure from the paper's training values is recorded.", ""]
     lines += [
@@ -254,28 +256,36 @@ def _grid_deviations(results: Path) -> dict[str, list[str]]:
     return by_key
 
 
-def write_model_cards(results_dir: str | Path) -> list[Path]:
-    """A card in the artifact folder of every ok record of ``results_dir``; returns the cards written."""
-    from peftser.benchmark.store import ResultStore
+def write_model_cards(results_dir: str | Path, skipped: list[str] | None = None) -> list[Path]:
+    """A card in the artifact folder of every ok record of ``results_dir``; returns the cards written.
+    A record a card cannot be written from is warned about, naming its file (and added to ``skipped``)."""
+    from peftser.benchmark.record import CARD_FIELDS, fields_problem, read_records
 
     results = Path(results_dir)
     if not (results / "records").is_dir():
         raise FileNotFoundError(f"{results} holds no run records (no records/ folder)")
     deviations = _grid_deviations(results)
-    written = []
-    for record in ResultStore(results).records():
-        if record.get("status") != "ok":
+    written, skipped = [], [] if skipped is None else skipped
+    for entry in read_records(results):
+        record = entry.record
+        if record is not None and record["status"] != "ok":
             continue
-        directory = results / (record.get("artifact") or {}).get("path", f"artifacts/{record['key']}")
-        if not _inside(directory, results / "artifacts"):
-            # a tampered or foreign record must not make --cards overwrite a README.md elsewhere
-            warnings.warn(f"{record['label']}: its artifact path {directory} is not a folder inside "
-                          f"{results / 'artifacts'}; no card written", stacklevel=2)
-            continue
-        if not directory.is_dir():
-            warnings.warn(f"{record['label']}: its artifact folder {directory} is missing; no card written", stacklevel=2)
-            continue
-        written.append(write_model_card(directory, record, deviations=deviations.get(record["key"], ())))
+        why = entry.problem or fields_problem(record, CARD_FIELDS)
+        if why is None:
+            directory = results / (record.get("artifact") or {}).get("path", f"artifacts/{record['key']}")
+            if not _inside(directory, results / "artifacts"):
+                # a tampered or foreign record must not make --cards overwrite a README.md elsewhere
+                why = f"its artifact path {directory} is not a folder inside {results / 'artifacts'}"
+            elif not directory.is_dir():
+                why = f"its artifact folder {directory} is missing"
+            else:
+                try:
+                    written.append(write_model_card(directory, record, deviations=deviations.get(record["key"], ())))
+                except (KeyError, TypeError, ValueError, AttributeError) as err:  # a field of the wrong shape
+                    why = f"{type(err).__name__}: {err}"
+        if why is not None:
+            skipped.append(f"run record {results / entry.path}: no card written: {why}")
+            warnings.warn(skipped[-1], stacklevel=2)
     return written
 
 
@@ -287,9 +297,10 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def cards_command(results_dir: str | Path) -> int:
     """``--cards [--results DIR]``: a model card in every artifact folder of DIR, from its record."""
-    cards = write_model_cards(results_dir)
-    print(f"{results_dir}: {len(cards)} model card(s) written")
-    return 0
+    skipped: list[str] = []
+    cards = write_model_cards(results_dir, skipped)
+    print(f"{results_dir}: {len(cards)} model card(s) written" + (f", {len(skipped)} record(s) without one (above)" if skipped else ""))
+    return 2 if skipped else 0
 
 
 def _classes_text(record: dict, only: bool = False) -> str:

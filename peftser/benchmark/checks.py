@@ -70,6 +70,10 @@ def _is_type(value: Any, kind: type) -> bool:
 
 
 FRACTION = (0.0, 1.0)
+# A signal-to-noise ratio in dB (augmentation, noise evaluations). Beyond +-100 dB one of the two is
+# under a 16-bit recording's resolution (96 dB) anyway; unbounded, 10^(snr/10) overflows a float
+# (4000 dB) or scales the noise past any clip's range (-400 dB).
+SNR_DB = Allowed(float, -100.0, 100.0)
 # The methods' hyperparameters, by name (the paper's vocabulary); a plugin's method arguments of
 # these names are held to the same ranges. Types come from the method dataclass' annotations.
 METHOD_ARGUMENTS: dict[str, Allowed] = {
@@ -92,7 +96,7 @@ TRAIN_OPTIONS: dict[str, Allowed] = {
     "plateau_patience": Allowed(int, low=0),
     "min_lr": Allowed(float, low=0.0),
     "max_seconds": Allowed(float, low=0.0, low_open=True),
-    "snr_db": Allowed(float),  # each of the two, low <= high
+    "snr_db": SNR_DB,  # each of the two, low <= high
     "time_mask": Allowed(float, *FRACTION),  # each of the two, low <= high
     "head_hidden": Allowed(int, low=1),
     "head_dropout": Allowed(float, *FRACTION, high_open=True),

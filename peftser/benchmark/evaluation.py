@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from peftser.benchmark.cell import Cell
+from peftser.benchmark.checks import SNR_DB
 
 NOISE_TYPES = ("white", "speech_shaped")  # what each is: peftser.benchmark.run.noise
 DEFAULT_SNR_DB = (20.0, 10.0, 5.0, 0.0)
@@ -140,6 +141,8 @@ def _snrs(value: Any) -> tuple[float, ...]:
     for v in value:
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
             raise EvaluateError(f"evaluate.noise.snr_db: {v!r} is not a finite number of dB")
+        if not SNR_DB.accepts(v):
+            raise EvaluateError(f"evaluate.noise.snr_db: {v!r} dB is out of range; an SNR must be {SNR_DB.describe()} dB")
     if len(set(value)) != len(value):
         raise EvaluateError(f"evaluate.noise.snr_db lists an SNR twice: {value!r}")
     return tuple(float(v) for v in value)

@@ -40,6 +40,8 @@ FIELDS = {
 OPTIONAL = {"variant": _TEXT, "upstream_params": _COUNT, "test.notes": "a list of strings",
             "test.acc": _PERCENT, "test.macro_f1": _PERCENT, "dev.uar": _PERCENT,
             "test.reference_demographic_parity": _OPTIONAL_PERCENT}
+# What a model card reads of an ok record beyond the contract above.
+CARD_FIELDS = {"label": _TEXT, "test.acc": _PERCENT, "test.macro_f1": _PERCENT}
 _RESULTS = "a non-empty list of results, each with test.uar (a percentage from 0 to 100) and predictions"
 EVALUATION_FIELDS = {
     "ok": {"upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT, "key": _TEXT,
@@ -121,11 +123,35 @@ def _fits(value: Any, kind: str) -> bool:
 
 
 def _is_result(result: Any) -> bool:
-    try:
-        uar = _field(result, "test.uar")
-    except KeyError:
-        return False
-    return _fits(uar, _PERCENT) and isinstance(result.get("predictions"), list)
+    return _result_problem(result) is None
+
+
+def _result_problem(result: Any) -> str | None:
+    """Why one result of an evaluation record cannot be tabulated, or None: its UAR a percentage,
+    its predictions a list, its condition a test corpus or a noise at an SNR (None when clean)."""
+    from peftser.benchmark.checks import SNR_DB
+
+    if not isinstance(result, dict):
+        return f"is {type(result).__name__}, not an object"
+    uar = result.get("test", {}).get("uar") if isinstance(result.get("test"), dict) else None
+    if not (_fits(uar, _NUMBER) and 0 <= uar <= 100):
+        return f"test.uar is {_short(uar)}, not a percentage in [0, 100]"
+    if not isinstance(result.get("predictions"), list):
+        return "has no list of predictions"
+    condition = result.get("condition")
+    if isinstance(condition, dict) and set(condition) == {"test_task"} and _fits(condition["test_task"], _TEXT):
+        return None
+    if not (isinstance(condition, dict) and set(condition) == {"noise", "snr_db"} and _fits(condition["noise"], _TEXT)):
+        return f"condition is {_short(condition)}, not {{test_task}} or {{noise, snr_db}}"
+    snr = condition["snr_db"]
+    if (snr is None) != (condition["noise"] == "clean") or (snr is not None and not SNR_DB.accepts(snr)):
+        return f"condition.snr_db is {_short(snr)}, not {SNR_DB.describe()} (null when clean)"
+    return None
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def is_evaluation(record: dict) -> bool:
@@ -149,8 +175,12 @@ def problem(record: Any, cell: "Cell | Evaluation | None" = None) -> str | None:
         except KeyError:
             missing.append(name)
             continue
+        if kind == _RESULTS and isinstance(value, list) and value:  # say which result, not the whole list
+            why = next(((i, w) for i, w in enumerate(map(_result_problem, value)) if w), None)
+            if why:
+                return f"results[{why[0]}] {why[1]}"
         if not _fits(value, kind):
-            return f"{name} is {value!r}, not {kind}"
+            return f"{name} is {_short(value)}, not {kind}"
     if missing:
         return f"{status} record without {', '.join(missing)}"
     for name, kind in OPTIONAL.items():
@@ -181,6 +211,19 @@ def _cost_problem(cost: Any) -> str | None:
     for name, kind in COST.items():
         if not _fits(cost[name], kind):
             return f"cost.{name} is {cost[name]!r}, not {kind}"
+    return None
+
+
+def fields_problem(record: dict, fields: dict[str, str]) -> str | None:
+    """Why ``record`` lacks one of ``fields`` (dotted path -> kind, as in FIELDS) or holds one of
+    another kind, or None: for a reader that uses more of a record than the contract requires."""
+    for name, kind in fields.items():
+        try:
+            value = _field(record, name)
+        except KeyError:
+            return f"no {name}"
+        if not _fits(value, kind):
+            return f"{name} is {value!r}, not {kind}"
     return None
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -262,7 +263,8 @@ def resolve_checkpoint(spec: UpstreamSpec, checkpoint_dir: str | Path | None) ->
 
 class CheckpointError(ValueError):
     """A checkpoint that was found but does not hold the upstream's weights: another family, other
-    sizes than the registry entry, or weights the upstream uses missing from it."""
+    sizes than the registry entry, weights the upstream uses missing from it, a malformed
+    ``config.json``, a truncated weights file, or weights of other shapes than its config."""
 
 
 # The registry fields that fix an encoder's shapes and layout; a checkpoint must agree with each one
@@ -327,18 +329,47 @@ def load_pretrained(loader, spec: UpstreamSpec, checkpoint_dir, **overrides):
     source, kwargs = resolve_checkpoint(spec, checkpoint_dir)
     try:
         _check_family(loader, spec, source, kwargs)
-        model, info = loader.from_pretrained(source, **kwargs, **overrides, output_loading_info=True)
-        _check_loaded(spec, info, source)
-        return model
+        with _transformers_quiet():  # its load report is a table of every tensor; the errors below name the first
+            model, info = loader.from_pretrained(
+                source, **kwargs, **overrides, ignore_mismatched_sizes=True, output_loading_info=True
+            )
     except CheckpointError:
         raise
     except (OSError, ValueError) as err:
         where = source if checkpoint_dir is not None else f"the Hugging Face hub and cache ({_hf_cache()})"
         raise FileNotFoundError(
-            f"could not load checkpoint {spec.checkpoint!r} for upstream {spec.name!r} from {where}: {str(err).rstrip('.')}. "
+            f"could not load checkpoint {spec.checkpoint!r} for upstream {spec.name!r} from {where}: {_first_line(err)}. "
             "Download it once (e.g. `hf download " + spec.checkpoint + "`) or pass --checkpoint-dir DIR "
             "holding a folder per checkpoint."
         ) from err
+    except Exception as err:  # a config.json holding a list, a truncated safetensors file, ...
+        raise CheckpointError(
+            f"checkpoint {source} for upstream {spec.name!r} cannot be read: {type(err).__name__}: {_first_line(err)}"
+        ) from err
+    if info["mismatched_keys"]:
+        key, stored, expected = sorted(info["mismatched_keys"])[0]
+        raise CheckpointError(
+            f"checkpoint {source} for upstream {spec.name!r}: {len(info['mismatched_keys'])} weight(s) differ in shape "
+            f"from its config.json, the first {key} ({list(stored)} stored, {list(expected)} expected)"
+        )
+    _check_loaded(spec, info, source)
+    return model
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [""])[0].rstrip(".")
+
+
+@contextmanager
+def _transformers_quiet():
+    from transformers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
 
 
 def _hf_cache() -> str:

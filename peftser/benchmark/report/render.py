@@ -13,8 +13,8 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 
 import numpy as np
-from tabulate import tabulate
 
+from peftser.benchmark.markdown import escape, table as markdown_table
 from peftser.benchmark.report import stats
 from peftser.benchmark.report.board import (
     FAMILY_TITLES,
@@ -86,8 +86,7 @@ def _format_params(values: Collection[int]) -> str:
 
 
 # -- markdown ------------------------------------------------------------------------------------
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+_table = markdown_table  # every cell escaped: grid names, variants and deviation texts cannot break a table
 
 
 def _image(plots: Collection[str], name: str, caption: str) -> list[str]:
@@ -262,7 +261,7 @@ def ablation_section(board: Board, plots: Collection[str]) -> list[str]:
                 rows.append([backbone, v, params] + [_uar_cell(board, (t, v, backbone)) for t in tasks]
                             + [overall(board, v, backbone, tasks).cell()])
         headers = ["backbone", "variant", "method params"] + tasks + ["mean over corpora"]
-        lines += [f"### {method}", "", _table(headers, rows), ""]
+        lines += [f"### {escape(method)}", "", _table(headers, rows), ""]
         lines += _image(plots, f"ablation_{method}.png", f"Ablation of {method}")
     lines += [
         "UAR cells as in the per-corpus tables; the last column as in the overall table, over the corpora of"
@@ -371,7 +370,7 @@ def footnotes_section(footnotes: Sequence[str]) -> list[str]:
     """The grids' deviations from the paper, numbered."""
     if not footnotes:
         return []
-    return ["## Footnotes: deviations from the paper", ""] + [f"{i}. {note}" for i, note in enumerate(footnotes, 1)] + [""]
+    return ["## Footnotes: deviations from the paper", ""] + [f"{i}. {escape(note, line_start=True)}" for i, note in enumerate(footnotes, 1)] + [""]
 
 
 def render(board: Board, footnotes: Sequence[str], plots: Collection[str], paired: PairedStats | None = None,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tabulate import tabulate
-
+from peftser.benchmark.markdown import table as markdown_table
 from peftser.benchmark.report.cost import CostRow, cost_rows
 
 if TYPE_CHECKING:
@@ -64,7 +63,7 @@ def cost_section(board: "Board") -> list[str]:
               *_throughput(r), _params(r), _size(r)] for r in rows]
     return [
         "## Cost per backbone and method", "",
-        tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), "",
+        markdown_table(headers, table), "",
         "Device-hours: the trainings' wall times summed (each whole training: reading its corpus,"
         " training, scoring, saving). Peak memory: on a GPU the peak memory the allocator reserved; on"
         " a CPU how far the worker's resident memory rose above its live memory at the training's"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from tabulate import tabulate
-
+from peftser.benchmark.markdown import table as markdown_table
 from peftser.benchmark.report.board import Board, mean_std
 from peftser.benchmark.report.evaluations import ARROW, CLEAN, Evaluations, condition_title, noise_table, transfer_table
 from peftser.benchmark.report.paired import UAR
@@ -14,8 +13,7 @@ from peftser.benchmark.report.render_paired import method_text, overall_table, p
 BEYOND = "Beyond the paper, which reports in-corpus UAR only"
 
 
-def _table(headers, rows) -> str:
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+_table = markdown_table
 
 
 def _mean_std(values: list[float]) -> str:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tabulate import tabulate
-
+from peftser.benchmark.markdown import table as markdown_table
 from peftser.benchmark.report import stats
 from peftser.benchmark.report.paired import Comparison, Metric, Table
 
@@ -81,14 +80,14 @@ def overall_table(table: Table) -> str:
             cells += [effect, f"{_p(r.p)} ({_p(c.p_holm)})",
                       f"{_share(r.p_improve)} {_interval(*r.p_improve_ci, fmt=_share)}"]
         rows.append(cells)
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    return markdown_table(headers, rows)
 
 
 def per_corpus_table(table: Table, metric: Metric) -> str:
     """One row per method/backbone, one column per corpus: effect [CI] and the Holm-adjusted p."""
     rows = [list(row) + [_effect_cell(table.get(row, metric, scope), per_corpus=True) for scope in table.scopes]
             for row in table.rows()]
-    return tabulate(rows, headers=list(table.headers) + list(table.scopes), tablefmt="github", disable_numparse=True)
+    return markdown_table(list(table.headers) + list(table.scopes), rows)
 
 
 def tests(table: Table) -> int:

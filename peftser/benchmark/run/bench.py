@@ -24,6 +24,7 @@ from peftser.benchmark.run.compute import count_flops, matmul_bound, sync
 from peftser.benchmark.run.devices import resolve_device
 from peftser.benchmark.run.gpu import PeakMemory, gpu_settings, select
 from peftser.benchmark.run.training import _autocast, make_optimizer, resolve_precision, train_step
+from peftser.downstream.audio import MIN_SAMPLES
 from peftser.downstream.task import EMOTIONS
 from peftser.model import build_model
 from peftser.sample_rate import SAMPLE_RATE
@@ -145,12 +146,44 @@ def _process_peak_memory_mb() -> float:
     return rss / (2**20 if sys.platform == "darwin" else 2**10)
 
 
+# --seconds: at least the shortest clip every encoder takes (MIN_SAMPLES, 25 ms), at most Whisper's
+# 30 s window (its positional table; the protocol cuts clips at 6 s).
+SECONDS_RANGE = (MIN_SAMPLES / SAMPLE_RATE, 30.0)
+
+
+def check_bench_options(*, batch: int, seconds: float, steps: int) -> None:
+    """A ValueError naming the first option out of its range."""
+    if steps < 1:
+        raise ValueError(f"--steps must be at least 1, got {steps}")
+    if batch < 1:
+        raise ValueError(f"--batch must be at least 1, got {batch}")
+    low, high = SECONDS_RANGE
+    if not low <= seconds <= high:  # also refuses nan and inf
+        raise ValueError(f"--seconds must lie in [{low:g}, {high:g}] (seconds of audio per clip), got {seconds:g}")
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    # torch.OutOfMemoryError on a GPU; on the CPU the allocator's RuntimeError, or Python's MemoryError
+    return isinstance(err, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(err)
+
+
+def _first_line(err: BaseException) -> str:
+    text = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return text.split("DefaultCPUAllocator: ")[-1].rstrip(".")  # the allocator's words, not its source location
+
+
 def bench_command(upstream: str, method: str, *, batch: int = 32, seconds: float = 6.0, steps: int = 5,
                   device: str | None = None, precision: str = "fp32", as_json: bool = False) -> int:
     """``--bench UPSTREAM METHOD``: print the figures (as JSON with ``as_json``)."""
-    if steps < 1 or batch < 1 or seconds <= 0:
-        raise ValueError("--steps and --batch must be >= 1 and --seconds > 0")
-    result = bench(upstream, method, batch=batch, seconds=seconds, steps=steps, device=device, precision=precision)
+    check_bench_options(batch=batch, seconds=seconds, steps=steps)
+    try:
+        result = bench(upstream, method, batch=batch, seconds=seconds, steps=steps, device=device, precision=precision)
+    except (MemoryError, RuntimeError) as err:
+        if not _out_of_memory(err):
+            raise
+        raise ValueError(
+            f"out of memory for --batch {batch} x --seconds {seconds:g} ({_first_line(err)}); lower --batch or --seconds"
+        ) from None
     if as_json:
         print(json.dumps(result, indent=2))
     else:

@@ -18,7 +18,7 @@ def resolve_device(name: str | None) -> torch.device:
     A ValueError says why not (an unknown name, no such GPU), so that it comes before a corpus is
     read or a model built, not as a traceback after.
     """
-    text = name or default_device()
+    text = default_device() if name is None else name  # --device '' is an error, not the default
     try:
         device = torch.device(text)
     except (RuntimeError, ValueError):

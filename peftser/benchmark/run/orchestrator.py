@@ -146,15 +146,18 @@ def run_grid(
         check_cache_writable()  # the workers decode audio into it (Slurm tasks use their nodes' caches)
     store.remember_grid(grid)  # now, so that --leaderboard knows its cells even if this run is cut short
     todo = [] if evaluate_only else [c for c in cells if store.should_run(c, retry_failed=retry_failed)]
-    kept = 0 if retry_failed else _statuses(store, cells).count("failed")
-    print(_header(grid, len(cells), len(todo), kept, where), file=stream, flush=True)
+    before = _statuses(store, cells)
+    kept = 0 if retry_failed else before.count("failed")
+    # --evaluate-only runs no cell: those without a record are untrained, not "already recorded"
+    untrained = before.count(None) if evaluate_only else 0
+    print(_header(grid, len(cells), len(todo), kept, where, untrained), file=stream, flush=True)
     result = engine.run(todo)
     evaluated = _evaluate(evaluation_engine, store, evaluations, retry_failed, stream) if evaluation_engine else None
     after = _statuses(store, cells)
     summary = RunSummary(
         grid=grid.name,
         cells=len(cells),
-        skipped=len(cells) - len(todo),
+        skipped=len(cells) - len(todo) - untrained,
         ran=result.ok + result.failed,
         ok=result.ok,
         failed=result.failed,
@@ -237,8 +240,11 @@ def _describe_slots(slots: list[Slot]) -> str:
     return f"{where} ({slots[0].threads} CPU thread(s) per worker)"
 
 
-def _header(grid: Grid, n_cells: int, n_todo: int, kept: int, where: str) -> str:
-    text = f"grid {grid.name}: {n_cells} cells, {n_cells - n_todo} already recorded, {n_todo} to run on {where}"
+def _header(grid: Grid, n_cells: int, n_todo: int, kept: int, where: str, untrained: int = 0) -> str:
+    if untrained:  # --evaluate-only
+        text = f"grid {grid.name}: {n_cells} cells, {n_cells - untrained} recorded, {untrained} not trained (--evaluate-only trains none)"
+    else:
+        text = f"grid {grid.name}: {n_cells} cells, {n_cells - n_todo} already recorded, {n_todo} to run on {where}"
     if kept:
         text += f"; {kept} failed earlier and kept (--retry-failed runs them again)"
     return text

@@ -43,6 +43,7 @@ from peftser.benchmark.run.runner import (  # noqa: F401  (DEFAULT_RUNNER and Sc
     save_outcome,
 )
 from peftser.benchmark.run.slots import DeviceError, Slot
+from peftser.interrupts import no_semaphores_to_leak
 from peftser.benchmark.store import Claim, ResultStore
 
 POLL_SECONDS = 0.5  # how often cells held by another orchestrator are looked at again
@@ -65,6 +66,7 @@ def _worker_main(slot: Slot, runner_spec: str, conn: Connection, results_dir: st
     """Body of a worker process: import the runner once, then run cells until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _watch_parent(parent_pid)
+    no_semaphores_to_leak()
     try:
         runner = resolve_runner(runner_spec)
         torch = sys.modules.get("torch")  # imported by the runner's module, if it uses torch
@@ -73,18 +75,24 @@ def _worker_main(slot: Slot, runner_spec: str, conn: Connection, results_dir: st
     except BaseException as exc:
         conn.send(("fatal", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         return
-    conn.send(("ready", os.getpid(), os.environ.get("CUDA_VISIBLE_DEVICES")))
+    try:
+        conn.send(("ready", os.getpid(), os.environ.get("CUDA_VISIBLE_DEVICES")))
+    except OSError:  # the orchestrator is gone already
+        return
     root = Path(results_dir)
     while True:
         try:
             cell = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the orchestrator is gone (killed: a reset or broken pipe): stop quietly
             return
         if cell is None:
             return
         outcome = call_runner(runner, cell, device=slot.run_device, results_dir=root, options=options)
         broken = after_cell(outcome)  # releases the cell's GPU memory, unless its error broke the CUDA context
-        conn.send(outcome)
+        try:
+            conn.send(outcome)
+        except OSError:  # nobody to tell: the cell stays unrecorded, and a restarted run redoes it
+            return
         if broken:  # every later cell would fail on it: exit, and the parent starts a fresh worker
             return
 

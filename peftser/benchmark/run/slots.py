@@ -52,7 +52,9 @@ def visible_gpu_count() -> int:
 
 def parse_devices(devices: str | Sequence[str] | None, *, gpu_count: int | None = None) -> list[str]:
     """``None`` -> every visible GPU, or ["cpu"] without one; "0,1" / "cuda:1" / "cpu" are checked."""
-    if devices is None or (isinstance(devices, str) and devices.strip().lower() in ("", "auto")):
+    if isinstance(devices, str) and not devices.strip():  # an empty shell variable, not a choice of devices
+        raise DeviceError("--devices is empty; give cpu or GPU indices (0,1), or leave the option out for every visible GPU")
+    if devices is None or (isinstance(devices, str) and devices.strip().lower() == "auto"):
         count = visible_gpu_count() if gpu_count is None else gpu_count
         return [f"cuda:{i}" for i in range(count)] or ["cpu"]
     items = devices.split(",") if isinstance(devices, str) else list(devices)

@@ -36,6 +36,7 @@ from peftser.benchmark.store import ResultStore
 from peftser.downstream.audio import MIN_SAMPLES, REPAIRABLE, AudioError, load_audio
 from peftser.downstream.task import EMOTIONS, Utterance
 from peftser.model import SERModel, build_model
+from peftser.upstream.base import CheckpointError
 
 
 @dataclass(frozen=True)
@@ -384,7 +385,7 @@ def train_command(cell: Cell, *, results_dir: str | Path = "results", device: st
             cell, device=device, results_dir=results_dir, data_root=data_root, task_root=task_root,
             checkpoint_dir=checkpoint_dir, strict=strict, progress=sys.stderr.isatty(),
         )
-    except NonFiniteError as err:  # the cell failed, as a grid's worker records it; the message is the line
+    except (CheckpointError, NonFiniteError) as err:  # the cell failed, as a grid's worker records it; the message is the line
         store.save_record(failed_record(cell, f"{type(err).__name__}: {err}", traceback.format_exc(),
                                         device=str(resolve_device(device)), wall_time_s=round(time.time() - started, 3)))
         raise
