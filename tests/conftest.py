@@ -64,6 +64,18 @@ def artifact(tmp_path_factory):
     return directory
 
 
+@pytest.fixture(scope="session")
+def downstream_artifact(tmp_path_factory):
+    """An untrained tiny head-only model saved as an artifact (its config names no cell)."""
+    from peftser.benchmark.artifact import artifact_config, save_artifact
+    from peftser.model import build_model
+
+    directory = tmp_path_factory.mktemp("downstream_artifact")
+    model = build_model("demo_whisper_tiny", "downstream", head_hidden=16)
+    save_artifact(model, directory, artifact_config(model, "demo_whisper_tiny", {}, 1.0))
+    return directory
+
+
 @pytest.fixture
 def toy_env(tmp_path, monkeypatch):
     """Where the stand-in runner (grid_runners) logs its runs and waits; workers, local or submitit's,

@@ -58,7 +58,7 @@ def test_a_malformed_checkpoint_is_one_error_naming_its_folder(checkpoint, how, 
 
 
 @pytest.mark.slow  # reads a synthetic corpus before the model is built
-def test_train_on_a_malformed_checkpoint_keeps_a_failed_record(checkpoint, tmp_path, capsys, own_cache):
+def test_train_on_a_malformed_checkpoint_keeps_a_failed_record(checkpoint, tmp_path, capsys, cache):
     name, root = checkpoint
     _malformed(root / "whisper-tiny", "truncated weights")
     results = tmp_path / "results"

@@ -103,8 +103,8 @@ def test_cards_are_written_only_inside_the_artifacts_folder(tmp_path, where, cap
     kept_artifact = results / json.loads(kept.read_text())["artifact"]["path"]
     kept_artifact.mkdir(parents=True)
 
-    with pytest.warns(UserWarning, match=f"{record['label']}: its artifact path .* is not a folder inside {results / 'artifacts'}"):
-        assert main(["--cards", "--results", str(results)]) == 0
+    with pytest.warns(UserWarning, match=f"{tampered.name}: no card written: its artifact path .* is not a folder inside {results / 'artifacts'}"):
+        assert main(["--cards", "--results", str(results)]) == 2  # some records got no card
     assert (elsewhere / "README.md").read_text() == "precious\n"
     assert not (results / "artifacts" / "README.md").exists()
     assert (kept_artifact / "README.md").is_file()  # the other records' cards are still written

@@ -55,7 +55,7 @@ def test_the_bounds_themselves_and_null_fairness_are_valid(tmp_path):
 def test_an_evaluation_result_with_an_impossible_uar_is_refused():
     record = {"status": "ok", "upstream": "u", "method": "m", "task": "t", "training": "fold1", "key": "k",
               "evaluation": {"kind": "noise"}, "source": {"key": "c"},
-              "results": [{"test": {"uar": 50.0}, "predictions": []}]}
+              "results": [{"condition": {"noise": "white", "snr_db": 10}, "test": {"uar": 50.0}, "predictions": []}]}
     assert problem(record) is None
-    record["results"].append({"test": {"uar": 150.0}, "predictions": []})
-    assert "results is" in problem(record) and "a percentage from 0 to 100" in problem(record)
+    record["results"].append({"condition": {"noise": "white", "snr_db": 5}, "test": {"uar": 150.0}, "predictions": []})
+    assert "not a percentage in [0, 100]" in problem(record)

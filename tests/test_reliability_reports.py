@@ -33,7 +33,7 @@ def test_cards_name_each_record_they_cannot_use_and_write_the_others(results, ca
     with pytest.warns(UserWarning) as warned:
         assert main(["--cards", "--results", str(results)]) == 2
     messages = [str(w.message) for w in warned]
-    for path, why in zip(paths, ("no test.acc", "no label", "test.macro_f1 is 'high', not a finite number")):
+    for path, why in zip(paths, ("no test.acc", "no label", "test.macro_f1 is 'high', not a percentage from 0 to 100")):
         assert f"run record {path}: no card written: {why}" in messages
     assert len(list((results / "artifacts").rglob("README.md"))) == len(paths) - 3
     assert f"{len(paths) - 3} model card(s) written, 3 record(s) without one" in capsys.readouterr().out
