@@ -50,9 +50,13 @@ def build_model(
     head_hidden: int = 256,
     head_dropout: float = 0.1,
     include_input_state: bool = False,
+    encoder: Upstream | None = None,
 ) -> SERModel:
-    """Frozen upstream + method applied + a fresh head, for the paper's four classes."""
-    encoder = build_upstream(upstream, pretrained=pretrained, checkpoint_dir=checkpoint_dir, **(upstream_args or {}))
+    """Frozen upstream + method applied + a fresh head, for the paper's four classes. ``encoder``
+    is an upstream already built for ``upstream`` (one encoder serving several artifacts), used in
+    place of a new one."""
+    if encoder is None:
+        encoder = build_upstream(upstream, pretrained=pretrained, checkpoint_dir=checkpoint_dir, **(upstream_args or {}))
     strategy = build_method(method, **(method_args or {}))
     strategy.apply(encoder)
     head = SERHead(encoder.num_layers, encoder.hidden_size, len(EMOTIONS), head_hidden, head_dropout, include_input_state)
