@@ -6,8 +6,8 @@ its method put on that copy and its trained weights (method and head) loaded, so
 the encoder once plus each artifact's few trained parameters, and each artifact predicts exactly
 as it does loaded alone. ``predict(..., model=name)`` picks the artifact.
 
-Artifacts built on different encoders (another upstream, other arguments, other frozen weights)
-are refused with a line naming them.
+Artifacts built on different encoders (another upstream, other arguments, real against random
+weights) are refused with a line naming them.
 """
 
 from __future__ import annotations
@@ -48,23 +48,24 @@ def _encoder_of(directory: Path) -> tuple:
     if not (directory / CONFIG).is_file():
         raise FileNotFoundError(f"{directory} is not a peftser artifact: {CONFIG} is missing")
     config = json.loads((directory / CONFIG).read_text())
-    return tuple(json.dumps(config.get(k), sort_keys=True) for k in ENCODER_FIELDS) + (config.get("frozen_fingerprint"),)
+    return tuple(json.dumps(config.get(k), sort_keys=True) for k in ENCODER_FIELDS)
 
 
 def _describe(encoder: tuple) -> str:
-    upstream, args, pretrained, fingerprint = encoder
+    upstream, args, pretrained = encoder
     weights = "pretrained weights" if pretrained == "true" else "random weights"
     extra = f", arguments {args}" if args not in ("{}", "null") else ""
-    return f"{json.loads(upstream)} ({weights}{extra}, frozen weights {fingerprint or 'unrecorded'})"
+    return f"{json.loads(upstream)} ({weights}{extra})"
 
 
 def check_same_encoder(named: dict[str, Path]) -> None:
-    """A ValueError naming the first artifact whose encoder differs from the first one's."""
+    """A ValueError naming the first artifact whose encoder (upstream, its arguments, real or
+    random weights) differs from the first one's. Frozen weights of another checkpoint revision
+    are warned about per artifact, as when it is loaded alone (``load_artifact``)."""
     encoders = {name: _encoder_of(path) for name, path in named.items()}
     (first, encoder), *rest = encoders.items()
     for name, other in rest:
-        fingerprints = {encoder[3], other[3]}
-        if other[:3] != encoder[:3] or (None not in fingerprints and len(fingerprints) > 1):
+        if other != encoder:
             raise ValueError(f"artifacts {named[first]} and {named[name]} have different encoders: "
                              f"{_describe(encoder)} and {_describe(other)}; one encoder serves only artifacts trained on it")
 
