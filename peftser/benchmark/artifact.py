@@ -152,15 +152,21 @@ def check_weights(directory: Path, expected: str | None, weights: str = WEIGHTS,
             f"{directory / config} has no weights_sha256, so {weights} cannot be checked; if the artifact is "
             "known to be sound, load it with peftser.load(..., verify=False) or --predict --no-verify"
         )
-    digest = hashlib.sha256()
-    with open(directory / weights, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != expected:
+    actual = sha256_file(directory / weights)
+    if actual != expected:
         raise ValueError(
-            f"{directory / weights} is damaged or was replaced: its sha256 {digest.hexdigest()[:16]}... differs from "
+            f"{directory / weights} is damaged or was replaced: its sha256 {actual[:16]}... differs from "
             f"the {expected[:16]}... recorded in {config}"
         )
+
+
+def sha256_file(path: Path) -> str:
+    """The file's sha256, read in blocks (weights may not fit in memory twice)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_artifact(directory: str | Path, *, device: str = "cpu", checkpoint_dir=None, verify: bool = True,

@@ -9,7 +9,6 @@ difference, the versions that wrote and checked it).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -17,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from peftser.benchmark.artifact import check_weights, config_problem
+from peftser.benchmark.artifact import check_weights, config_problem, sha256_file
 
 EXPORT_CONFIG = "model_config.json"
 FORMATS = {"safetensors": "model.safetensors", "onnx": "model.onnx"}
@@ -51,7 +50,7 @@ def write_export(out_dir: str | Path, fmt: str, config: dict, write_weights: Cal
         weights = partial / FORMATS[fmt]
         write_weights(weights)
         checked = check(weights)
-        config = {**config, "format": fmt, "weights": weights.name, "weights_sha256": _sha256(weights),
+        config = {**config, "format": fmt, "weights": weights.name, "weights_sha256": sha256_file(weights),
                   "export": {**config.get("export", {}), "check": checked}}
         (partial / EXPORT_CONFIG).write_text(json.dumps(config, indent=2))
         os.chmod(partial, 0o777 & ~_umask())
@@ -103,14 +102,6 @@ def load_export(directory: str | Path, *, device: str = "cpu", verify: bool = Tr
     from peftser.deploy.standalone import load_standalone
 
     return load_standalone(directory / config["weights"], config).to(device).eval(), config
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _umask() -> int:

@@ -68,10 +68,14 @@ class OnnxModel(nn.Module):
 
 
 def versions() -> dict[str, str]:
-    """The libraries that wrote and checked a graph."""
-    import onnx
-    import onnxruntime
-    import onnxscript
+    """The libraries that wrote and checked a graph (a ValueError saying how to install them)."""
+    try:
+        import onnx
+        import onnxruntime
+        import onnxscript
+    except ImportError as err:
+        raise ValueError(f"--format onnx needs onnx, onnxscript and onnxruntime ({err.name} is missing): "
+                         "pip install -e \".[onnx]\"") from None
 
     return {"torch": torch.__version__, "onnx": onnx.__version__, "onnxscript": onnxscript.__version__,
             "onnxruntime": onnxruntime.__version__}
