@@ -13,6 +13,8 @@ within ``ONNX_TOLERANCE`` on a padded batch and on single clips, is refused with
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import re
 import warnings
@@ -86,6 +88,7 @@ def _one_line(err: BaseException) -> str:
     text = str(err)
     summary = re.search(r"## Exception summary\s+(.+)", text)
     line = (summary[1] if summary else text.strip().splitlines()[0] if text.strip() else type(err).__name__).strip()
+    line = re.sub(r"^<class '[\w.]+'>: ", "", line)  # the summary's "<class '...'>: " prefix
     return re.sub(r"\x1b\[[0-9;]*m", "", line)[:300]
 
 
@@ -94,11 +97,14 @@ def write_graph(model: nn.Module, path: Path, max_seconds: float) -> None:
     example = onnx_inputs(probe_clips(max_seconds, count=2), max_seconds)
     batch = torch.export.Dim("batch", min=1, max=4096)
     time = torch.export.Dim("time", min=MIN_SAMPLES, max=MAX_SECONDS * SAMPLE_RATE)
-    quiet = logging.getLogger("torch.onnx")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # it logs every torchvision operator it does not find
+    # Quiet: the exporter logs every torchvision operator it does not find, and torch.export prints
+    # the whole traced graph when it fails; the refusal's one line says why.
+    quiet = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.CRITICAL)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
                 model, tuple(torch.from_numpy(example[name]) for name in INPUTS), dynamo=True, opset_version=OPSET,
@@ -106,7 +112,8 @@ def write_graph(model: nn.Module, path: Path, max_seconds: float) -> None:
                 external_data=False, verbose=False,
             )
     finally:
-        quiet.setLevel(level)
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
     program.save(str(path), external_data=False)
 
 
