@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 import pytest
-import torch
 
 import peftser
 import upstream_twins  # noqa: F401 (registers the tiny twins of every family)
