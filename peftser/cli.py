@@ -30,6 +30,7 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--manifest", metavar="TASK", help="write a task's utterances and splits as CSV")
     mode.add_argument("--predict", nargs="+", metavar=("ARTIFACT_DIR", "FILE.wav"), help="classify audio files")
     mode.add_argument("--bench", nargs=2, metavar=("UPSTREAM", "METHOD"), help="time full-size training steps")
+    mode.add_argument("--export", metavar="ARTIFACT_DIR", help="write an artifact as a deployable model (--to DIR, --format)")
     mode.add_argument("--cache-info", action="store_true", help="where the audio cache is, its size, and how much is stale")
     mode.add_argument("--cache-prune", action="store_true", help="remove cache entries of moved, deleted or edited audio files")
 
@@ -82,6 +83,13 @@ def parser() -> argparse.ArgumentParser:
         help="further sbatch options without their dashes, e.g. account=speech qos=normal constraint=a100",
     )
     slurm.add_argument("--no-wait", action="store_true", help="submit and return; a re-run follows the queued cells, --leaderboard tabulates them")
+
+    export = p.add_argument_group("--export")
+    export.add_argument("--to", metavar="DIR", help="new or empty folder for the exported model")
+    export.add_argument(
+        "--format", choices=("safetensors", "onnx"), default="safetensors",
+        help="safetensors: encoder, method and head in one file (LoRA merged); onnx: one ONNX graph, checked with onnxruntime",
+    )
 
     bench = p.add_argument_group("--bench")
     bench.add_argument("--batch", type=int, default=32)
@@ -139,8 +147,10 @@ OPTION_MODES = {
     "no_evaluate": ("grid",),
     "device": ("train", "predict", "bench"),
     "precision": ("train", "grid", "bench"),
-    "checkpoint_dir": ("train", "predict", "grid"),
-    "no_verify": ("predict",),
+    "checkpoint_dir": ("train", "predict", "grid", "export"),
+    "no_verify": ("predict", "export"),
+    "to": ("export",),
+    "format": ("export",),
     "epochs": ("train", "grid"),
     "batch": ("bench",),
     "seconds": ("bench",),
@@ -261,6 +271,12 @@ def _bench(args) -> int:
                          device=args.device, precision=args.precision or "fp32", as_json=args.json)
 
 
+def _export(args) -> int:
+    from peftser.deploy.command import export_command
+
+    return export_command(args.export, args.to, args.format, checkpoint_dir=args.checkpoint_dir, verify=not args.no_verify)
+
+
 def backend(args):
     """The backend the options describe: Local(--devices, --jobs-per-device), or SlurmOptions(--slurm-*)."""
     if args.backend != "slurm":
@@ -323,6 +339,7 @@ def _cache(args) -> int:
 
 MODES = {
     "list": _list, "params": _params, "manifest": _manifest, "train": _train, "predict": _predict, "bench": _bench,
+    "export": _export,
     "grid": _grid, "leaderboard": _leaderboard, "cards": _cards, "compare": _compare, "cache_info": _cache,
     "cache_prune": _cache,
 }

@@ -51,10 +51,13 @@ def build_model(
     head_dropout: float = 0.1,
     include_input_state: bool = False,
     num_classes: int = len(EMOTIONS),
+    encoder: Upstream | None = None,
 ) -> SERModel:
     """Frozen upstream + method applied + a fresh head with ``num_classes`` outputs (the task's
-    classes; by default the paper's four)."""
-    encoder = build_upstream(upstream, pretrained=pretrained, checkpoint_dir=checkpoint_dir, **(upstream_args or {}))
+    classes; by default the paper's four). ``encoder`` is an upstream already built for ``upstream``
+    (one encoder serving several artifacts), used in place of a new one."""
+    if encoder is None:
+        encoder = build_upstream(upstream, pretrained=pretrained, checkpoint_dir=checkpoint_dir, **(upstream_args or {}))
     strategy = build_method(method, **(method_args or {}))
     strategy.apply(encoder)
     head = SERHead(encoder.num_layers, encoder.hidden_size, num_classes, head_hidden, head_dropout, include_input_state)

@@ -21,7 +21,7 @@ TRAIN = ["--train", "demo_whisper_tiny", "downstream", "synthetic_msp_podcast", 
         (["--leaderboard", "--epochs", "3"], "--epochs applies to --train and --grid, not --leaderboard"),
         (["--list", "--data-root", "/data"], "--data-root applies to --manifest, --train and --grid, not --list"),
         (["--cache-prune", "--json"], "--json applies to --list, --params, --bench and --compare, not --cache-prune"),
-        (["--bench", "demo_whisper_tiny", "lora", "--checkpoint-dir", "ckpt"], "--checkpoint-dir applies to --train, --predict and --grid, not --bench"),
+        (["--bench", "demo_whisper_tiny", "lora", "--checkpoint-dir", "ckpt"], "--checkpoint-dir applies to --train, --predict, --grid and --export, not --bench"),
     ],
 )
 def test_an_option_of_another_mode_is_an_error(argv, message, capsys, tmp_path, monkeypatch):

@@ -192,35 +192,43 @@ def frozen_fingerprint(model: SERModel) -> str:
     return digest.hexdigest()[:16]
 
 
-def _check_weights(directory: Path, expected: str | None) -> None:
+def check_weights(directory: Path, expected: str | None, weights: str = WEIGHTS, config: str = CONFIG) -> None:
     """A ValueError when the weights file is not the one the config was written with, or the config
     names no checksum (a deleted one would otherwise switch the check off)."""
     if expected is None:
         raise ValueError(
-            f"{directory / CONFIG} has no weights_sha256, so {WEIGHTS} cannot be checked; if the artifact is "
+            f"{directory / config} has no weights_sha256, so {weights} cannot be checked; if the artifact is "
             "known to be sound, load it with peftser.load(..., verify=False) or --predict --no-verify"
         )
-    digest = hashlib.sha256()
-    with open(directory / WEIGHTS, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != expected:
+    actual = sha256_file(directory / weights)
+    if actual != expected:
         raise ValueError(
-            f"{directory / WEIGHTS} is damaged or was replaced: its sha256 {digest.hexdigest()[:16]}... differs from "
-            f"the {expected[:16]}... recorded in {CONFIG}"
+            f"{directory / weights} is damaged or was replaced: its sha256 {actual[:16]}... differs from "
+            f"the {expected[:16]}... recorded in {config}"
         )
 
 
-def load_artifact(directory: str | Path, *, device: str = "cpu", checkpoint_dir=None, verify: bool = True) -> tuple[SERModel, dict]:
+def sha256_file(path: Path) -> str:
+    """The file's sha256, read in blocks (weights may not fit in memory twice)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_artifact(directory: str | Path, *, device: str = "cpu", checkpoint_dir=None, verify: bool = True,
+                  encoder=None) -> tuple[SERModel, dict]:
     """The model an artifact was trained as (frozen upstream rebuilt, trained weights loaded) and its
-    config; ``verify=False`` skips the weights' checksum (which must otherwise be in the config)."""
+    config; ``verify=False`` skips the weights' checksum (which must otherwise be in the config).
+    ``encoder``: the frozen upstream to put the method on, already built (see ``build_model``)."""
     directory = Path(directory)
     for name in (CONFIG, WEIGHTS):
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory} is not a peftser artifact: {name} is missing")
     config = _read_config(directory / CONFIG)
     if verify:
-        _check_weights(directory, config.get("weights_sha256"))
+        check_weights(directory, config.get("weights_sha256"))
     model = build_model(
         config["upstream"],
         config["method"],
@@ -232,6 +240,7 @@ def load_artifact(directory: str | Path, *, device: str = "cpu", checkpoint_dir=
         head_dropout=config["head"]["dropout"],
         include_input_state=config["head"].get("include_input_state", False),
         num_classes=len(config["classes"]),
+        encoder=encoder,
     )
     try:
         weights = load_file(str(directory / WEIGHTS))

@@ -128,7 +128,35 @@ def card_data(record: dict[str, Any]) -> ModelCardData:
     )
 
 
-def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str:
+def _export_lines(export: dict[str, Any]) -> list[str]:
+    """The card's section on an exported model: its format, what became of the method, the check
+    against the artifact and the versions that wrote and checked it."""
+    info = export.get("export") or {}
+    check = info.get("check") or {}
+    if export["format"] == "onnx":
+        what = (f"ONNX graph `{export['weights']}`, opset {info.get('opset')}, dynamic batch and time axes; inputs "
+                "`waves` (16 kHz mono float32, zero-padded, each clip cut to the training cut) and `lengths` "
+                "(valid samples); output `logits`; the log-mel or wave front end is inside the graph")
+    else:
+        what = f"standalone `{export['weights']}`: encoder, method and head in one file"
+    method = ("merged into the encoder's linears (peft's `merge_and_unload`)" if export["merged"]
+              else "kept as modules (it cannot be folded into a linear)" if export["method"] != "downstream"
+              else "none besides the head")
+    versions = ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items())
+    return [
+        "## Export", "",
+        "| | |", "|---|---|",
+        f"| format | {what} |",
+        f"| method `{export['method']}` | {method} |",
+        f"| check | against {check.get('against')}, {check.get('clips')} clips, {check.get('ways')}"
+        f"{' on ' + check['runtime'] if check.get('runtime') else ''}: largest logit difference "
+        f"{check.get('max_abs_logit_difference', float('nan')):.2g} (tolerance {check.get('tolerance')}) |",
+        f"| versions | {versions} |",
+        "",
+    ]
+
+
+def _body(record: dict[str, Any], directory: Path, deviations: list[str], export: dict[str, Any] | None = None) -> str:
     cell = record.get("cell") or {}
     config = record.get("config") or {}
     train = config.get("train") or {}
@@ -194,7 +222,9 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
         "```", "",
         "Any sample rate and channel count is accepted (files are decoded, averaged over channels and "
         f"resampled to 16 kHz); clips longer than {train.get('max_seconds')} s are scored on their start. "
-        "The folder holds only the trained weights: the frozen encoder is rebuilt from its registry entry.", "",
+        + ("The folder holds only the trained weights: the frozen encoder is rebuilt from its registry entry."
+         if export is None else "The folder holds the whole model; nothing is downloaded."), "",
+        *(_export_lines(export) if export is not None else []),
         "## Limits", "",
         f"- Trained and tested on {', '.join(f'{c[0]} ({c[1]})' for c in corpora)}; "
         f"language: {', '.join(sorted({c[2] for c in corpora if c[2]})) or 'none (synthetic, no words)'}.",
@@ -217,8 +247,10 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
     return "\n".join(lines)
 
 
-def write_model_card(artifact_dir: str | Path, record: dict[str, Any], *, deviations: list[str] | tuple[str, ...] = ()) -> Path:
-    """Write ``artifact_dir/README.md`` from the artifact's run ``record`` (and the grid's ``deviations``)."""
+def write_model_card(artifact_dir: str | Path, record: dict[str, Any], *, deviations: list[str] | tuple[str, ...] = (),
+                     export: dict[str, Any] | None = None) -> Path:
+    """Write ``artifact_dir/README.md`` from the artifact's run ``record`` (and the grid's
+    ``deviations``); for an exported model, ``export`` is its ``model_config.json``."""
     from peftser.files import write_text_atomic, writing
 
     directory = Path(artifact_dir)
@@ -227,7 +259,7 @@ def write_model_card(artifact_dir: str | Path, record: dict[str, Any], *, deviat
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory} is not an artifact folder: no such folder")
     data = card_data(record)
-    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{_body(record, directory, list(deviations))}")
+    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n{_body(record, directory, list(deviations), export)}")
     path = directory / CARD
     with writing("the model card"):
         write_text_atomic(path, str(card))

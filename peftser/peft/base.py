@@ -28,6 +28,12 @@ class Method:
         upstream.requires_grad_(False)
         self.modify(upstream)
 
+    def merge(self, upstream: "Upstream") -> bool:
+        """Fold what the method trained into the upstream's own weights and remove its modules, for
+        a standalone export; False (nothing changed) for a method whose modules cannot be folded
+        into the encoder's linears (adapters, prompts), which then keep their modules."""
+        return False
+
     def args(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 

@@ -28,8 +28,19 @@ class PeftMethod(Method):
 
         modules = ffn_linear_names(upstream, tuple(self.targets))
         config = self.peft_config(upstream, modules)
-        # The tuner injects its layers into upstream.model in place and marks them trainable.
-        PEFT_TYPE_TO_TUNER_MAPPING[config.peft_type](upstream.model, config, adapter_name="default")
+        # The tuner injects its layers into upstream.model in place and marks them trainable; it is
+        # kept (not a module of the model, so in no state dict) for its merge.
+        self._tuner = PEFT_TYPE_TO_TUNER_MAPPING[config.peft_type](upstream.model, config, adapter_name="default")
+
+    def merge(self, upstream) -> bool:
+        """peft's own ``merge_and_unload``: each tuned linear gets its update folded into its weight
+        (checked for NaN/inf) and becomes the plain linear it wrapped."""
+        tuner = self.__dict__.get("_tuner")
+        if tuner is None or tuner.model is not upstream.model:
+            raise ValueError(f"{self.name}: merge needs the upstream this method was applied to")
+        tuner.merge_and_unload(safe_merge=True)
+        del self._tuner  # its layers are gone: a second merge would find nothing to fold
+        return True
 
 
 @METHODS.register("lora")

@@ -178,7 +178,9 @@ class Upstream(nn.Module):
         """Waves [B, S] at 16 kHz, lengths [B] in samples -> (num_layers + 1 states [B, T, D], frame lengths [B])."""
         x, frame_lengths = self.frontend(waves, lengths)
         states = [x]
-        padded = self.masks_keys and bool((frame_lengths < x.shape[1]).any())
+        # A traced graph (ONNX export) cannot branch on the lengths' values: it always masks, which
+        # gives the same states (an all-valid mask adds zeros).
+        padded = self.masks_keys and (torch.compiler.is_exporting() or bool((frame_lengths < x.shape[1]).any()))
         context: dict = {"attention_mask": self.key_mask(valid_frames(frame_lengths, x.shape[1]), x.dtype) if padded else None}
         for index, layer in enumerate(self.layers):
             if not self.skips(index):

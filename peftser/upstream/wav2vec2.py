@@ -169,11 +169,25 @@ def per_clip(norm: nn.GroupNorm, h: torch.Tensor, valid: torch.Tensor) -> torch.
     """``norm`` (one group per channel) on ``h`` [B, C, T] with each clip's mean and variance over its
     first ``valid[b]`` frames only, as the clip alone gets them (the frames after are scaled alike).
     The statistics are float32 whatever ``h`` is (bf16 under autocast), as GroupNorm's own are."""
-    stats = [torch.var_mean(h[b, :, :n].float(), dim=-1, correction=0) for b, n in enumerate(valid.tolist())]
-    var = torch.stack([v for v, _ in stats])[..., None]
-    mean = torch.stack([m for _, m in stats])[..., None]
+    if torch.compiler.is_exporting():
+        var, mean = _masked_var_mean(h.float(), valid)
+    else:
+        stats = [torch.var_mean(h[b, :, :n].float(), dim=-1, correction=0) for b, n in enumerate(valid.tolist())]
+        var = torch.stack([v for v, _ in stats])[..., None]
+        mean = torch.stack([m for _, m in stats])[..., None]
     scale = norm.weight[:, None] * torch.rsqrt(var + norm.eps)
     return torch.addcmul(norm.bias[:, None] - mean * scale, h, scale)
+
+
+def _masked_var_mean(h: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each clip's variance and mean over its first ``valid[b]`` frames, [B, C, 1] each, without a
+    loop over the batch: a traced graph (ONNX export) keeps the batch size dynamic. Equal to the
+    loop's ``var_mean`` up to float rounding (the sums run over the padded frames' zeros too)."""
+    mask = valid_frames(valid, h.shape[-1])[:, None, :].to(h.dtype)
+    count = valid.clamp(min=1)[:, None, None].to(h.dtype)
+    mean = (h * mask).sum(-1, keepdim=True) / count
+    var = ((h - mean).square() * mask).sum(-1, keepdim=True) / count
+    return var, mean
 
 
 def normalize(waves: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:

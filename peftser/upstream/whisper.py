@@ -67,10 +67,13 @@ class LogMel(nn.Module):
         source = torch.where(position < end, position, 2 * (end - 1) - position)
         inside = (source >= 0) & (position < end + N_FFT // 2)
         padded = torch.gather(waves.float(), 1, source.clamp(min=0, max=total - 1)) * inside
-        stft = torch.stft(padded, N_FFT, HOP, window=self.window, center=True, pad_mode="reflect", return_complex=True)
+        # In an ONNX graph the STFT runs in float64: onnxruntime's float32 STFT (a plain DFT at this
+        # n_fft) puts the log-mel up to 1.5e-4 from torch's FFT; in float64 it agrees to 5e-7.
+        wide = torch.float64 if torch.compiler.is_exporting() else torch.float32
+        stft = torch.stft(padded.to(wide), N_FFT, HOP, window=self.window.to(wide), center=True, pad_mode="reflect", return_complex=True)
         # |z|^2 as re^2 + im^2: the square root of abs(), undone by ** 2, took longer than the STFT.
         stft = stft[..., :frames]
-        power = stft.real.square() + stft.imag.square()
+        power = (stft.real.square() + stft.imag.square()).float()
         mel = torch.log10(torch.clamp(self.filters @ power, min=1e-10))
         # The clamp's maximum over each clip's own frames only (the extractor's, after the drop).
         own = torch.arange(frames, device=waves.device)[None, :] < torch.div(lengths, HOP, rounding_mode="floor")[:, None]
