@@ -24,7 +24,6 @@ from peftser.deploy.command import export
 from peftser.deploy.onnx import ExportRefused, OnnxModel, onnx_inputs
 from peftser.peft.base import Method
 from peftser.registry import METHODS
-from trained_cells import demo_results  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow  # each export traces the model: seconds, not milliseconds
 
@@ -74,7 +73,7 @@ def test_onnx_of_the_real_whisper_tiny_en_matches_torch(tmp_path):
     assert np.abs(direct - logits(peftser.load(artifact, device="cpu"), waves).numpy()).max() <= 1e-4
 
 
-def test_onnx_export_of_a_trained_lora_cell_on_the_command_line_with_its_card(demo_results, tmp_path, capsys):  # noqa: F811
+def test_onnx_export_of_a_trained_lora_cell_on_the_command_line_with_its_card(demo_results, tmp_path, capsys):
     results, record = demo_results
     artifact = results / record["artifact"]["path"]
     assert main(["--export", str(artifact), "--to", str(tmp_path / "onnx"), "--format", "onnx"]) == 0

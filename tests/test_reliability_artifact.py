@@ -71,7 +71,7 @@ def test_a_deleted_checksum_is_an_error_unless_skipped_explicitly(artifact, tmp_
 
 def test_no_verify_belongs_to_predict_only(capsys):
     assert main(["--leaderboard", "--no-verify"]) == 2
-    assert "--no-verify applies to --predict, not --leaderboard" in capsys.readouterr().err
+    assert "--no-verify applies to --predict and --export, not --leaderboard" in capsys.readouterr().err
 
 
 def test_no_verify_still_refuses_a_config_that_cannot_build_the_model(artifact, tmp_path):

@@ -82,12 +82,13 @@ def test_evaluate_only_on_an_untrained_directory_counts_no_cell_as_recorded(tmp_
     import yaml
 
     from peftser.benchmark.run.orchestrator import run_grid
+    from peftser.benchmark.run.slots import Local
 
     path = tmp_path / "g.yaml"
     path.write_text(yaml.safe_dump({"name": "g", "upstreams": ["demo_whisper_tiny"], "methods": ["downstream"],
                                     "tasks": ["synthetic_crema_d"], "evaluate": {"noise": True}}))
     stream = io.StringIO()
-    summary = run_grid(path, results_dir=tmp_path / "r", devices="cpu", evaluate_only=True, leaderboard=False, stream=stream)
+    summary = run_grid(path, results_dir=tmp_path / "r", backend=Local("cpu"), evaluate_only=True, leaderboard=False, stream=stream)
     lines = stream.getvalue().splitlines()
     assert lines[0] == "grid g: 5 cells, 0 recorded, 5 not trained (--evaluate-only trains none)"
     assert (summary.skipped, summary.missing) == (0, 5)
@@ -114,4 +115,4 @@ def test_a_yaml_alias_bomb_is_refused_and_errors_quote_a_capped_value(tmp_path, 
     with pytest.raises(GridError) as caught:
         parse_grid(path)
     message = str(caught.value)
-    assert message.startswith(f"grid file {path}: ") and expected in message and len(message) < 1000
+    assert message.startswith(f"grid file {path}: ") and expected in message and len(message) < 2500

@@ -16,6 +16,7 @@ from grid_runners import RUNNER
 from peftser.benchmark.grids import Grid, MethodEntry, TaskEntry, UpstreamEntry
 from peftser.benchmark.report.leaderboard import _write, load_board
 from peftser.benchmark.run.orchestrator import run_grid
+from peftser.benchmark.run.slots import Local
 from peftser.cli import main
 
 pytestmark = pytest.mark.slow
@@ -56,7 +57,7 @@ def injection_page(tmp_path_factory):
                 tasks=(TaskEntry("toy_task", ("fold1", "fold2"), {"note": TASK_ARG}),), deviations=(DEVIATION,))
     os.environ["GRID_TEST_LOG"] = str(root / "runs.log")
     try:
-        run_grid(grid, results_dir=root / "results", devices="cpu", jobs_per_device=1, runner=RUNNER)
+        run_grid(grid, results_dir=root / "results", backend=Local("cpu", 1), runner=RUNNER)
     finally:
         os.environ.pop("GRID_TEST_LOG", None)
     results = root / "results"

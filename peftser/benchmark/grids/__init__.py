@@ -198,7 +198,9 @@ def load_grid(name_or_path: str | Path) -> Grid:
 # A grid is a few hundred values; YAML aliases can make a short file expand to billions (an
 # "alias bomb"), which an error quoting the value would print.
 MAX_YAML_VALUES = 100_000
-MAX_QUOTED = 600  # characters of an error message; longer ones keep their start and end
+# Characters of an error message; longer ones keep their start and end. Room for a registry's list
+# of known names, which a misspelt name's message gives in full.
+MAX_QUOTED = 2000
 
 
 class _GridLoader(yaml.SafeLoader):
@@ -224,7 +226,8 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
 def _capped(message: str) -> str:
     if len(message) <= MAX_QUOTED:
         return message
-    return f"{message[:MAX_QUOTED // 2]} ... ({len(message) - MAX_QUOTED:,} characters left out) ... {message[-MAX_QUOTED // 4:]}"
+    head, tail = MAX_QUOTED // 2, MAX_QUOTED // 4
+    return f"{message[:head]} ... ({len(message) - head - tail:,} characters left out) ... {message[-tail:]}"
 
 
 def parse_grid(path: Path) -> Grid:
