@@ -2,8 +2,9 @@
 
 Importing this package registers ``iemocap``, ``msp_improv``, ``crema_d``, ``msp_podcast`` and
 ``synthetic_iemocap``, ``synthetic_msp_improv``, ``synthetic_crema_d``, ``synthetic_msp_podcast``,
-and the four pooled with the authors' release split, ``pooled_four`` and ``synthetic_pooled_four``,
-in ``TASKS``; ``make_task`` builds one from a name.
+the four pooled with the authors' release split, ``pooled_four`` and ``synthetic_pooled_four``,
+and the attribute tasks ``iemocap_dims``, ``msp_improv_dims``, ``msp_podcast_dims`` and their
+synthetic twins, in ``TASKS``; ``make_task`` builds one from a name.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from peftser.downstream.task import Task
-from peftser.downstream.tasks import crema_d, iemocap, msp_improv, msp_podcast, pooled, synthetic  # noqa: F401 (registers)
+from peftser.downstream.tasks import crema_d, dims, iemocap, msp_improv, msp_podcast, pooled, synthetic  # noqa: F401 (registers)
 from peftser.registry import TASKS, load_builtins
 
 

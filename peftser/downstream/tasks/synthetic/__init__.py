@@ -6,7 +6,8 @@ the real readers, so they share the real tasks' label parsing and fold rules.
 - ``voice``: the speech synthesiser (speakers, emotional prosody, one clip);
 - ``layouts``: each task's speakers and clips, and the writer of its corpus layout;
 - ``lifecycle``: generating a corpus into the cache once, its marker, and replacing it safely;
-- here: the four registered tasks, which generate their corpus on first use.
+- here: the four registered tasks, which generate their corpus on first use, and the attribute
+  twins of three of them, which read the same generated corpora.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from peftser.downstream.tasks.attributes import Attributes
 from peftser.downstream.tasks.crema_d import CremaD
 from peftser.downstream.tasks.iemocap import Iemocap
 from peftser.downstream.tasks.msp_improv import MspImprov
@@ -66,19 +68,26 @@ class Synthetic:
 
     generated: ClassVar[bool] = True
     name: ClassVar[str]
+    corpus: ClassVar[str] = ""  # the generated corpus it reads, when not its own name (an attribute twin's)
     default_dir = ""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        # The expected counts are the generator's own, so they follow its shape of each corpus.
-        cls.expected_total = SHAPES[cls.name].total()
-        cls.expected_counts = SHAPES[cls.name].counts()
+        if getattr(cls, "kind", "categorical") == "categorical":
+            # The expected counts are the generator's own, so they follow its shape of each corpus.
+            cls.expected_total = SHAPES[cls.generated_name()].total()
+            cls.expected_counts = SHAPES[cls.generated_name()].counts()
+
+    @classmethod
+    def generated_name(cls) -> str:
+        """The name of the generated corpus this task reads."""
+        return cls.corpus or cls.name
 
     def __init__(self, root: str | Path | None = None, *, strict: bool = False, **options):
-        super().__init__(default_root(self.name) if root is None else root, strict=strict, **options)
+        super().__init__(default_root(self.generated_name()) if root is None else root, strict=strict, **options)
 
     def load(self):
-        ensure_generated(self.name, self.root)
+        ensure_generated(self.generated_name(), self.root)
         return super().load()
 
 
@@ -113,3 +122,29 @@ class SyntheticMspPodcast(Synthetic, MspPodcast):
     """MSP-Podcast-shaped synthetic corpus: a fixed speaker-independent split x 3 seeds."""
 
     name = "synthetic_msp_podcast"
+
+
+# The attribute twins read the same generated corpora (their label files carry the ratings).
+@TASKS.register("synthetic_iemocap_dims")
+class SyntheticIemocapDims(Synthetic, Attributes, Iemocap):
+    """synthetic_iemocap's arousal, valence and dominance (1-5), its 5 session folds."""
+
+    name = "synthetic_iemocap_dims"
+    corpus = "synthetic_iemocap"
+
+
+@TASKS.register("synthetic_msp_improv_dims")
+class SyntheticMspImprovDims(Synthetic, Attributes, MspImprov):
+    """synthetic_msp_improv's arousal, valence and dominance (1-5), its 6 session folds."""
+
+    name = "synthetic_msp_improv_dims"
+    corpus = "synthetic_msp_improv"
+
+
+@TASKS.register("synthetic_msp_podcast_dims")
+class SyntheticMspPodcastDims(Synthetic, Attributes, MspPodcast):
+    """synthetic_msp_podcast's arousal, valence and dominance (1-7), its split x 3 seeds."""
+
+    name = "synthetic_msp_podcast_dims"
+    corpus = "synthetic_msp_podcast"
+    scale = (1.0, 7.0)
