@@ -16,6 +16,8 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from peftser.benchmark.card_attributes import attribute_results, attribute_sections, is_attribute_record
+
 CARD = "README.md"
 UNKNOWN_LICENCE = "unknown"
 
@@ -97,7 +99,7 @@ def card_data(record: dict[str, Any]) -> ModelCardData:
     corpora = [_corpus(s) for s in sources]
     languages = sorted({c[2] for c in corpora if c[2]})
     split = f"{record['training']} test"
-    results = [
+    results = attribute_results(record, " + ".join(c[0] for c in corpora)) if is_attribute_record(record) else [
         EvalResult(task_type="audio-classification", task_name="Speech emotion recognition", dataset_type=record["task"],
                    dataset_name=" + ".join(c[0] for c in corpora), dataset_config=record["training"], dataset_split="test",
                    metric_type=kind, metric_name=f"{name} ({split}, %)", metric_config=config, metric_value=round(float(test[key]), 4))
@@ -119,7 +121,7 @@ def card_data(record: dict[str, Any]) -> ModelCardData:
         datasets=[c[0] for c in corpora],
         pipeline_tag="audio-classification",
         tags=["speech-emotion-recognition", record["method"], "peft", "audio-classification"],
-        metrics=["recall", "accuracy", "f1"],
+        metrics=["ccc"] if is_attribute_record(record) else ["recall", "accuracy", "f1"],
         eval_results=results,
     )
 
@@ -137,7 +139,8 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
     sizes = record.get("split_sizes") or {}
     lines = [f"# peftser {record['label']}", ""]
     lines += [
-        f"A speech emotion recogniser for {_classes_text(record)}: the frozen encoder "
+        f"A speech emotion recogniser for {_classes_text(record)}: the frozen encoder " if not is_attribute_record(record) else
+        f"A speech emotion attribute regressor ({', '.join(record['test']['ccc'])}): the frozen encoder "
         f"`{record['upstream']}` ({checkpoint or 'random weights, no checkpoint'}) adapted with "
         f"`{record['method']}`, and a weighted-sum head, trained by the peftser benchmark harness, a "
         "reproduction of PEFT-SER (Feng & Narayanan, ACII 2023).", "",
@@ -157,12 +160,26 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
         f"{train.get('max_seconds')} s, the test set scored once with the weights of the best dev-UAR epoch "
         f"(here epoch {record.get('best_epoch')}, dev UAR {_pct((record.get('dev') or {}).get('uar'))} %).", "",
     ]
+    if is_attribute_record(record):  # CCC instead of UAR: the selection sentence, results and fairness
+        selection, results = attribute_sections(record)
+        lines[-2] = lines[-2].split(", class-weighted cross entropy")[0] + ", " + selection
     departures = list(deviations) + [f"Training option {d}." for d in record.get("deviations") or []]
     if departures:
         lines += ["Where it departs from the paper:", ""] + [f"- {d}" for d in departures] + [""]
     else:
         lines += ["No departure from the paper's training values is recorded.", ""]
-    lines += [
+    if is_attribute_record(record):
+        lines += results
+    else:
+        lines += _category_results(test)
+    if test.get("notes"):
+        lines += [f"- {note}" for note in test["notes"]] + [""]
+    lines += _usage(record, where, train, corpora)
+    return "\n".join(lines)
+
+
+def _category_results(test: dict[str, Any]) -> list[str]:
+    lines = [
         "## Results (test)", "",
         "| UAR % | accuracy % | macro F1 % | utterances |", "|---|---|---|---|",
         f"| {_pct(test['uar'])} | {_pct(test['acc'])} | {_pct(test['macro_f1'])} | {test.get('n')} |", "",
@@ -177,15 +194,20 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
         "| demographic parity % | equality of odds % |", "|---|---|",
         f"| {_pct(test.get('demographic_parity'))} | {_pct(test.get('equality_of_odds'))} |", "",
     ]
-    if test.get("notes"):
-        lines += [f"- {note}" for note in test["notes"]] + [""]
-    lines += [
+    return lines
+
+
+def _usage(record: dict[str, Any], where: str, train: dict[str, Any], corpora: list) -> list[str]:
+    checkpoint = _checkpoint(record["upstream"])
+    licence = licence_of(checkpoint)
+    rated = is_attribute_record(record)
+    return [
         "## How to use it", "",
         "```python",
         "import peftser",
         "",
         f'model = peftser.load("{where}")  # this folder',
-        'print(model.predict(["clip.wav"])[0].label)',
+        'print(model.predict(["clip.wav"])[0].values)' if rated else 'print(model.predict(["clip.wav"])[0].label)',
         "```", "",
         "Any sample rate and channel count is accepted (files are decoded, averaged over channels and "
         f"resampled to 16 kHz); clips longer than {train.get('max_seconds')} s are scored on their start. "
@@ -193,7 +215,8 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
         "## Limits", "",
         f"- Trained and tested on {', '.join(f'{c[0]} ({c[1]})' for c in corpora)}; "
         f"language: {', '.join(sorted({c[2] for c in corpora if c[2]})) or 'none (synthetic, no words)'}.",
-        f"- {_classes_text(record, only=True)}. Other emotions are forced into one of them.",
+        (f"- Dimensions {', '.join(record['test']['ccc'])} only, on the training corpus' rating scale."
+         if rated else f"- {_classes_text(record, only=True)}. Other emotions are forced into one of them."),
         "- Its speakers are those of the corpus; test speakers are unseen in training, but accents, recording "
         "conditions and spontaneous speech beyond the corpus are untested. Gender is the corpora's binary metadata.",
         "- Not for decisions about people: emotion labels are perceived or acted categories, and the numbers above "
@@ -205,7 +228,6 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
         "The corpora it was trained on have licences of their own.",
         "",
     ]
-    return "\n".join(lines)
 
 
 def write_model_card(artifact_dir: str | Path, record: dict[str, Any], *, deviations: list[str] | tuple[str, ...] = ()) -> Path:
