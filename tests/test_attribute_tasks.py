@@ -118,3 +118,23 @@ def test_synthetic_twins_rate_arousal_by_loudness_and_keep_the_categorical_corpu
     arousal, valence = 0, 1
     assert by_class["angry"][arousal] > by_class["neutral"][arousal] > by_class["sad"][arousal]
     assert by_class["happy"][valence] > by_class["neutral"][valence] > by_class["sad"][valence]
+
+
+def _grid(tmp_path, text: str):
+    from peftser.benchmark.grids import load_grid
+
+    path = tmp_path / "g.yaml"
+    path.write_text(text)
+    return load_grid(path)
+
+
+def test_a_grid_naming_a_missing_dimension_or_evaluating_attribute_cells_is_refused_when_loaded(tmp_path):
+    from peftser.benchmark.grids import GridError
+
+    head = "upstreams: [demo_whisper_tiny]\nmethods: [downstream]\n"
+    grid = _grid(tmp_path, head + "tasks: [{task: synthetic_iemocap_dims, args: {dims: 'valence'}}]\n")
+    assert [c.task_args for c in grid.cells()][0] == {"dims": "valence"}
+    with pytest.raises(GridError, match="task 'synthetic_iemocap_dims' has no dimension 'pleasure'"):
+        _grid(tmp_path, head + "tasks: [{task: synthetic_iemocap_dims, args: {dims: 'pleasure'}}]\n")
+    with pytest.raises(GridError, match="attribute task\\(s\\) synthetic_iemocap_dims are not evaluated"):
+        _grid(tmp_path, head + "tasks: [synthetic_iemocap_dims, synthetic_iemocap]\nevaluate: {cross_corpus: true}\n")

@@ -27,6 +27,7 @@ from peftser.benchmark.report.board import (
     mean_std,
     overall,
 )
+from peftser.benchmark.report.attributes import attribute_section
 from peftser.benchmark.report.paired import DEFAULT_BASELINE, FAIRNESS, UAR, PairedStats, Table, variants_of
 from peftser.benchmark.report.render_cost import cost_section
 from peftser.benchmark.report.render_evaluations import cross_corpus_section, evaluation_problems, noise_section
@@ -342,6 +343,8 @@ def _summary(board: Board, expected_rule: str | None = None) -> list[str]:
     if n_failed or n_missing or board.unreadable:
         text += " See \"Missing, failed and unreadable records\" below."
     scope = "All metrics are in percent, on the test set at the epoch with the best dev UAR."
+    if board.attributes and not board.groups():  # attribute tasks only: their section says what it holds
+        return ["# Leaderboard", "", *([expected_rule] if expected_rule else []), ""]
     return ["# Leaderboard", "", text, *([expected_rule] if expected_rule else []), scope, ""]
 
 
@@ -372,6 +375,8 @@ def render(board: Board, footnotes: Sequence[str], plots: Collection[str], paire
         lines += cross_corpus_section(board.evaluations, board, plots, baseline)
         lines += noise_section(board.evaluations, board, plots, baseline)
         lines += evaluation_problems(board.evaluations)
+    if board.attributes:  # beyond the paper: attribute tasks, scored by CCC
+        lines += attribute_section(board.attributes, baseline)
     lines += _problems_section(board)
     lines += _notes_section(board)
     if footnotes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from peftser.benchmark.report.attributes import attributes_json
 from peftser.benchmark.report.board import FAMILY_TITLES, Board, backbone_sort_key, corpus_sort_key, families, mean_std, overall
 from peftser.benchmark.report.evaluations import evaluations_json
 from peftser.benchmark.report.cost import cost_rows
@@ -57,6 +58,8 @@ def leaderboard_json(board: Board, paired: PairedStats | None, baseline: str) ->
         "paired": None if paired is None else paired.to_dict(),
         "cost": [row.to_dict() for row in cost_rows(board)],
     }
+    if board.attributes:  # beyond the paper: the attribute tasks' CCC, under their own key
+        data["attributes"] = attributes_json(board.attributes, baseline)
     if board.evaluations:  # beyond the paper: the cross_corpus and noise entries
         data.update(evaluations_json(board.evaluations, board, baseline))
     return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
