@@ -138,3 +138,17 @@ def test_a_grid_naming_a_missing_dimension_or_evaluating_attribute_cells_is_refu
         _grid(tmp_path, head + "tasks: [{task: synthetic_iemocap_dims, args: {dims: 'pleasure'}}]\n")
     with pytest.raises(GridError, match="attribute task\\(s\\) synthetic_iemocap_dims are not evaluated"):
         _grid(tmp_path, head + "tasks: [synthetic_iemocap_dims, synthetic_iemocap]\nevaluate: {cross_corpus: true}\n")
+
+
+def test_the_manifest_of_an_attribute_task_lists_each_rating_and_summarises_each_dimension(tmp_path):
+    import csv
+
+    from peftser.downstream.manifest import write_manifest
+
+    build_msp_podcast(tmp_path / "podcast")
+    task = make_task("msp_podcast_dims", root=tmp_path / "podcast")
+    utterances(task)
+    text = write_manifest(task, tmp_path / "m.csv")
+    rows = list(csv.DictReader(open(tmp_path / "m.csv")))
+    assert len(rows) == 14 and {(r["arousal"], r["valence"], r["dominance"]) for r in rows} == {("4.2", "3.8", "4")}
+    assert re.search(r"\| arousal\s+\|\s+14 \|\s+4.200 \|\s+0.000 \|\s+4.200 \|\s+4.200 \| 1-7", text)
