@@ -12,6 +12,7 @@ ratings scaled to [0, 1] (``to_unit``); predictions are reported back on the cor
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import ClassVar, Sequence
 
 DIMENSIONS: tuple[str, ...] = ("arousal", "valence", "dominance")
@@ -76,6 +77,15 @@ class Attributes:
         if math.isnan(value) or not low <= value <= high:
             raise ValueError(f"{where}: {dim} rating {text!r} is outside the {self.name} scale {low:g}-{high:g}")
         return value
+
+
+class RatedRows(Attributes):
+    """Mixin for a corpus of rows (``rows.RowCorpus``) whose rows carry every dimension's rating:
+    the utterances keep the chosen dimensions', in the task's order (a manifest's numeric columns)."""
+
+    def read_labels(self):
+        index = [self.dimensions.index(d) for d in self.classes]
+        return [(replace(u, ratings=tuple(u.ratings[i] for i in index)), group) for u, group in super().read_labels()]
 
 
 def to_unit(ratings: Sequence[float], scale: tuple[float, float]) -> tuple[float, ...]:
