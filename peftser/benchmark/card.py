@@ -16,7 +16,9 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from peftser.benchmark.card_attributes import attribute_results, attribute_sections, is_attribute_record
+from peftser.benchmark.card_attributes import (
+    attribute_objective, attribute_results, attribute_results_section, is_attribute_record,
+)
 
 CARD = "README.md"
 UNKNOWN_LICENCE = "unknown"
@@ -156,22 +158,17 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str]) -> str
         "",
         "## Protocol", "",
         f"The paper's protocol as the harness runs it: Adam at lr {train.get('lr')} with ReduceLROnPlateau on the dev "
-        f"loss, batch {train.get('batch_size')}, {train.get('epochs')} epochs, class-weighted cross entropy, clips cut to "
-        f"{train.get('max_seconds')} s, the test set scored once with the weights of the best dev-UAR epoch "
-        f"(here epoch {record.get('best_epoch')}, dev UAR {_pct((record.get('dev') or {}).get('uar'))} %).", "",
+        f"loss, batch {train.get('batch_size')}, {train.get('epochs')} epochs, clips cut to {train.get('max_seconds')} s, "
+        + (attribute_objective(record) if is_attribute_record(record) else
+           f"class-weighted cross entropy, the test set scored once with the weights of the best dev-UAR epoch "
+           f"(here epoch {record.get('best_epoch')}, dev UAR {_pct((record.get('dev') or {}).get('uar'))} %)."), "",
     ]
-    if is_attribute_record(record):  # CCC instead of UAR: the selection sentence, results and fairness
-        selection, results = attribute_sections(record)
-        lines[-2] = lines[-2].split(", class-weighted cross entropy")[0] + ", " + selection
     departures = list(deviations) + [f"Training option {d}." for d in record.get("deviations") or []]
     if departures:
         lines += ["Where it departs from the paper:", ""] + [f"- {d}" for d in departures] + [""]
     else:
         lines += ["No departure from the paper's training values is recorded.", ""]
-    if is_attribute_record(record):
-        lines += results
-    else:
-        lines += _category_results(test)
+    lines += attribute_results_section(record) if is_attribute_record(record) else _category_results(test)
     if test.get("notes"):
         lines += [f"- {note}" for note in test["notes"]] + [""]
     lines += _usage(record, where, train, corpora)

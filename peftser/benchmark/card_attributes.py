@@ -29,15 +29,19 @@ def attribute_results(record: dict[str, Any], dataset_name: str) -> list[EvalRes
     ]
 
 
-def attribute_sections(record: dict[str, Any]) -> tuple[str, list[str]]:
-    """(the protocol's selection sentence, the results and fairness sections) of an attribute card."""
-    test, dev = record["test"], record.get("dev") or {}
-    low, high = record.get("scale") or ("?", "?")
+def attribute_objective(record: dict[str, Any]) -> str:
+    """The protocol sentence's end: the loss and the model selection of an attribute training."""
+    dev = record.get("dev") or {}
     loss = ((record.get("config") or {}).get("train") or {}).get("attribute_loss", "ccc")
     what = "mean squared error" if loss == "mse" else "the loss 1 - CCC averaged over the dimensions over each batch"
-    selection = (f"{what}, targets scaled to [0, 1], "
-                 f"the test set scored once with the weights of the best mean dev CCC epoch (here epoch "
-                 f"{record.get('best_epoch')}, dev mean CCC {_num(dev.get('mean_ccc'))}).")
+    return (f"{what}, targets scaled to [0, 1], the test set scored once with the weights of the best mean dev CCC "
+            f"epoch (here epoch {record.get('best_epoch')}, dev mean CCC {_num(dev.get('mean_ccc'))}).")
+
+
+def attribute_results_section(record: dict[str, Any]) -> list[str]:
+    """The card's results and fairness sections of an attribute model."""
+    test = record["test"]
+    low, high = record.get("scale") or ("?", "?")
     lines = [f"## Results (test, ratings on the corpus' {low:g}-{high:g} scale)", "",
              "| dimension | CCC | Pearson r | RMSE |", "|---|---|---|---|"]
     lines += [f"| {d} | {_num(test['ccc'][d])} | {_num(test['r'][d])} | {_num(test['rmse'][d])} |" for d in test["ccc"]]
@@ -45,4 +49,4 @@ def attribute_sections(record: dict[str, Any]) -> tuple[str, list[str]]:
               "## Fairness (test, by speaker gender; lower is fairer)", "",
               "| dimension | CCC gap | RMSE gap |", "|---|---|---|"]
     lines += [f"| {d} | {_num(test['ccc_gap'][d])} | {_num(test['rmse_gap'][d])} |" for d in test["ccc"]]
-    return selection, lines + [""]
+    return lines + [""]
