@@ -34,7 +34,8 @@ DEFAULT_BATCH_SIZE = 8
 
 @dataclass(frozen=True)
 class Prediction:
-    """One clip's answer: its most probable ``label`` and every class' ``probabilities``.
+    """One clip's answer: its most probable ``label`` and every class' ``probabilities``; from an
+    attribute model, no label but ``values``, each dimension on its training corpus' rating scale.
 
     ``seconds`` is the clip's length and ``scored_seconds`` what the model scored: a clip longer
     than the model's training cut is scored on its start, and ``cut`` says so. With
@@ -47,6 +48,7 @@ class Prediction:
     seconds: float = 0.0
     scored_seconds: float = 0.0
     error: str | None = None
+    values: dict[str, float] = field(default_factory=dict)  # an attribute model's answer
 
     @property
     def cut(self) -> bool:
@@ -84,7 +86,8 @@ class SERPredictor:
         self.directory = directory
         self.device = device
         self.record = record
-        self.labels: tuple[str, ...] = tuple(config["classes"])
+        self.labels: tuple[str, ...] = tuple(config["classes"])  # an attribute model's: its dimensions
+        self.scale = tuple(config["scale"]) if config.get("kind") == "attributes" else None  # its ratings' scale
         self.max_seconds = float(config["max_seconds"])
         cell = config.get("cell") or (record or {}).get("cell")
         self.cell: Cell | None = Cell.from_dict(cell) if cell else None
@@ -135,6 +138,10 @@ class SERPredictor:
                 results.append(Prediction(source, None, error=str(err)))
                 continue
             seconds = len(wave) / SAMPLE_RATE
+            if self.scale is not None:
+                results.append(Prediction(source, None, {}, seconds, min(seconds, self.max_seconds),
+                                          values=dict(zip(self.labels, map(float, probs)))))
+                continue
             results.append(Prediction(
                 source, self.labels[int(np.argmax(probs))], dict(zip(self.labels, map(float, probs))),
                 seconds, min(seconds, self.max_seconds),
@@ -169,12 +176,17 @@ class SERPredictor:
 
     @torch.no_grad()
     def _probabilities(self, waves: list[np.ndarray], batch_size: int) -> np.ndarray:
-        """Class probabilities [N, C], through the evaluation batching of a training."""
+        """Class probabilities [N, C] (an attribute model's values on its scale [N, D]), through the
+        evaluation batching of a training."""
         from peftser.benchmark.run.training import predict
 
         cut = int(round(self.max_seconds * SAMPLE_RATE))
         clips = [_Input(wave[:cut]) for wave in waves]
         logits = predict(self.model, clips, batch_size, self.device, "fp32")
+        if self.scale is not None:
+            from peftser.downstream.tasks.attributes import from_unit
+
+            return np.array([from_unit(row, self.scale) for row in logits.double().numpy()])
         return torch.softmax(logits, dim=-1).numpy()
 
 

@@ -12,7 +12,7 @@ import sys
 
 def predict_files(artifact_dir, files, *, device: str | None = None, checkpoint_dir=None, verify: bool = True) -> list[dict]:
     """Per file: its path and either ``error`` (why it could not be scored), or the most probable
-    ``emotion``, every class' ``probabilities``, its length in ``seconds`` and the ``scored_seconds``
+    ``emotion``, every class' ``probabilities`` (an attribute model: ``values`` per dimension), its length in ``seconds`` and the ``scored_seconds``
     (the model, trained on clips cut to ``max_seconds``, scores a longer clip's start)."""
     from peftser.api import load
 
@@ -21,6 +21,8 @@ def predict_files(artifact_dir, files, *, device: str | None = None, checkpoint_
     for path, p in zip(files, model.predict([str(f) for f in files], errors="report")):
         if p.error is not None:
             results.append({"path": str(path), "error": p.error})
+        elif p.values:  # an attribute model: each dimension's value on its corpus' scale
+            results.append({"path": str(path), "values": p.values, "seconds": p.seconds, "scored_seconds": p.scored_seconds})
         else:
             results.append({"path": str(path), "emotion": p.label, "probabilities": p.probabilities,
                             "seconds": p.seconds, "scored_seconds": p.scored_seconds})
@@ -45,8 +47,11 @@ def predict_command(artifact_dir, files, *, device: str | None = None, checkpoin
         if "error" in r:
             print(f"error: {one_line(r['error'])}", file=sys.stderr)
             continue
-        probs = "  ".join(f"{c} {p:.3f}" for c, p in r["probabilities"].items())
-        line = f"{one_line(r['path'])}\t{r['emotion']}\t{probs}"
+        if "values" in r:
+            line = f"{one_line(r['path'])}\t" + "  ".join(f"{d} {v:.3f}" for d, v in r["values"].items())
+        else:
+            probs = "  ".join(f"{c} {p:.3f}" for c, p in r["probabilities"].items())
+            line = f"{one_line(r['path'])}\t{r['emotion']}\t{probs}"
         if r["scored_seconds"] < r["seconds"]:
             line += f"\tscored its first {r['scored_seconds']:g} s of {r['seconds']:.1f} s (the model's max_seconds)"
         print(line)

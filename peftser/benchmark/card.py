@@ -17,6 +17,9 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from peftser.benchmark.markdown import escape
+from peftser.benchmark.card_attributes import (
+    attribute_objective, attribute_results, attribute_results_section, is_attribute_record,
+)
 
 CARD = "README.md"
 UNKNOWN_LICENCE = "unknown"
@@ -101,7 +104,7 @@ def card_data(record: dict[str, Any]) -> ModelCardData:
     corpora = [_corpus(s) for s in sources]
     languages = sorted({c[2] for c in corpora if c[2]})
     split = f"{record['training']} test"
-    results = [
+    results = attribute_results(record, " + ".join(c[0] for c in corpora)) if is_attribute_record(record) else [
         EvalResult(task_type="audio-classification", task_name="Speech emotion recognition", dataset_type=record["task"],
                    dataset_name=" + ".join(c[0] for c in corpora), dataset_config=record["training"], dataset_split="test",
                    metric_type=kind, metric_name=f"{name} ({split}, %)", metric_config=config, metric_value=round(float(test[key]), 4))
@@ -123,7 +126,7 @@ def card_data(record: dict[str, Any]) -> ModelCardData:
         datasets=[c[0] for c in corpora],
         pipeline_tag="audio-classification",
         tags=["speech-emotion-recognition", record["method"], "peft", "audio-classification"],
-        metrics=["recall", "accuracy", "f1"],
+        metrics=["ccc"] if is_attribute_record(record) else ["recall", "accuracy", "f1"],
         eval_results=results,
     )
 
@@ -170,7 +173,8 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str], export
     sizes = record.get("split_sizes") or {}
     lines = [f"# peftser {escape(record['label'])}", ""]
     lines += [
-        f"A speech emotion recogniser for {_classes_text(record)}: the frozen encoder "
+        f"A speech emotion recogniser for {_classes_text(record)}: the frozen encoder " if not is_attribute_record(record) else
+        f"A speech emotion attribute regressor ({', '.join(record['test']['ccc'])}): the frozen encoder "
         f"`{record['upstream']}` ({checkpoint or 'random weights, no checkpoint'}) adapted with "
         f"`{record['method']}`, and a weighted-sum head, trained by the peftser benchmark harness, a "
         "reproduction of PEFT-SER (Feng & Narayanan, ACII 2023).", "",
@@ -186,16 +190,25 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str], export
         "",
         "## Protocol", "",
         f"The paper's protocol as the harness runs it: Adam at lr {train.get('lr')} with ReduceLROnPlateau on the dev "
-        f"loss, batch {train.get('batch_size')}, {train.get('epochs')} epochs, class-weighted cross entropy, clips cut to "
-        f"{train.get('max_seconds')} s, the test set scored once with the weights of the best dev-UAR epoch "
-        f"(here epoch {record.get('best_epoch')}, dev UAR {_pct((record.get('dev') or {}).get('uar'))} %).", "",
+        f"loss, batch {train.get('batch_size')}, {train.get('epochs')} epochs, clips cut to {train.get('max_seconds')} s, "
+        + (attribute_objective(record) if is_attribute_record(record) else
+           f"class-weighted cross entropy, the test set scored once with the weights of the best dev-UAR epoch "
+           f"(here epoch {record.get('best_epoch')}, dev UAR {_pct((record.get('dev') or {}).get('uar'))} %)."), "",
     ]
     departures = list(deviations) + [f"Training option {d}." for d in record.get("deviations") or []]
     if departures:
         lines += ["Where it departs from the paper:", ""] + [f"- {escape(d, line_start=True)}" for d in departures] + [""]
     else:
         lines += ["No departure from the paper's training values is recorded.", ""]
-    lines += [
+    lines += attribute_results_section(record) if is_attribute_record(record) else _category_results(test)
+    if test.get("notes"):
+        lines += [f"- {note}" for note in test["notes"]] + [""]
+    lines += _usage(record, where, train, corpora)
+    return "\n".join(lines)
+
+
+def _category_results(test: dict[str, Any]) -> list[str]:
+    lines = [
         "## Results (test)", "",
         "| UAR % | accuracy % | macro F1 % | utterances |", "|---|---|---|---|",
         f"| {_pct(test['uar'])} | {_pct(test['acc'])} | {_pct(test['macro_f1'])} | {test.get('n')} |", "",
@@ -210,15 +223,20 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str], export
         "| demographic parity % | equality of odds % |", "|---|---|",
         f"| {_pct(test.get('demographic_parity'))} | {_pct(test.get('equality_of_odds'))} |", "",
     ]
-    if test.get("notes"):
-        lines += [f"- {note}" for note in test["notes"]] + [""]
-    lines += [
+    return lines
+
+
+def _usage(record: dict[str, Any], where: str, train: dict[str, Any], corpora: list) -> list[str]:
+    checkpoint = _checkpoint(record["upstream"])
+    licence = licence_of(checkpoint)
+    rated = is_attribute_record(record)
+    return [
         "## How to use it", "",
         "```python",
         "import peftser",
         "",
         f'model = peftser.load("{where}")  # this folder',
-        'print(model.predict(["clip.wav"])[0].label)',
+        'print(model.predict(["clip.wav"])[0].values)' if rated else 'print(model.predict(["clip.wav"])[0].label)',
         "```", "",
         "Any sample rate and channel count is accepted (files are decoded, averaged over channels and "
         f"resampled to 16 kHz); clips longer than {train.get('max_seconds')} s are scored on their start. "
@@ -231,7 +249,8 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str], export
         *([f"- **Pre-training overlap:** the encoder's registry entry says its pre-training data includes "
             f"{', '.join(overlap)}, a corpus this model is scored on: its test scores are not on unseen speech."]
           if overlap else []),
-        f"- {_classes_text(record, only=True)}. Other emotions are forced into one of them.",
+        (f"- Dimensions {', '.join(record['test']['ccc'])} only, on the training corpus' rating scale."
+         if rated else f"- {_classes_text(record, only=True)}. Other emotions are forced into one of them."),
         "- Its speakers are those of the corpus; test speakers are unseen in training, but accents, recording "
         "conditions and spontaneous speech beyond the corpus are untested. Gender is the corpora's binary metadata.",
         "- Not for decisions about people: emotion labels are perceived or acted categories, and the numbers above "
@@ -244,7 +263,6 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str], export
         + (f": {_corpus_licences(sources)}." if _corpus_licences(sources) else "."),
         "",
     ]
-    return "\n".join(lines)
 
 
 def write_model_card(artifact_dir: str | Path, record: dict[str, Any], *, deviations: list[str] | tuple[str, ...] = (),
@@ -291,7 +309,7 @@ def _grid_deviations(results: Path) -> dict[str, list[str]]:
 def write_model_cards(results_dir: str | Path, skipped: list[str] | None = None) -> list[Path]:
     """A card in the artifact folder of every ok record of ``results_dir``; returns the cards written.
     A record a card cannot be written from is warned about, naming its file (and added to ``skipped``)."""
-    from peftser.benchmark.record import CARD_FIELDS, fields_problem, read_records
+    from peftser.benchmark.record import ATTRIBUTE_CARD_FIELDS, CARD_FIELDS, fields_problem, read_records
 
     results = Path(results_dir)
     if not (results / "records").is_dir():
@@ -302,7 +320,7 @@ def write_model_cards(results_dir: str | Path, skipped: list[str] | None = None)
         record = entry.record
         if record is not None and record["status"] != "ok":
             continue
-        why = entry.problem or fields_problem(record, CARD_FIELDS)
+        why = entry.problem or fields_problem(record, ATTRIBUTE_CARD_FIELDS if is_attribute_record(record) else CARD_FIELDS)
         if why is None:
             directory = results / (record.get("artifact") or {}).get("path", f"artifacts/{record['key']}")
             if not _inside(directory, results / "artifacts"):

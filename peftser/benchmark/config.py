@@ -63,6 +63,7 @@ class TrainConfig:
     # the zero-padded batch row (docs/protocol.md, section 8)
     per_clip_log_mel: bool = False
     precision: str = "fp32"  # "bf16" autocast where the GPU supports it
+    attribute_loss: str = "ccc"  # attribute tasks: 1 - CCC over the batch, or "mse"
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> "TrainConfig":
@@ -76,10 +77,15 @@ class TrainConfig:
             values[name] = _checked(name, value, getattr(defaults, name))
         if values.get("precision", "fp32") not in ("fp32", "bf16"):
             raise ValueError(f"training option precision must be fp32 or bf16, got {values['precision']!r}")
+        if values.get("attribute_loss", "ccc") not in ("ccc", "mse"):
+            raise ValueError(f"training option attribute_loss must be ccc or mse, got {values['attribute_loss']!r}")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """The options, as hashed into a cell's key: one added after cells were keyed appears only
+        when set, so that every cell recorded before it keeps its key."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
+                if not (k in KEYED_WHEN_SET and v == getattr(TrainConfig, k))}
 
     def identity(self) -> dict[str, Any]:
         """``to_dict`` without the options added after cell keys were first fixed while they keep
@@ -90,4 +96,8 @@ class TrainConfig:
     def departures(self) -> list[str]:
         """Every option that differs from the paper's value, as "name ours (paper: theirs)"."""
         paper, ours = TrainConfig().to_dict(), self.to_dict()
-        return [f"{k} {ours[k]} (paper: {paper[k]})" for k in paper if ours[k] != paper[k]]
+        return [f"{k} {ours[k]} (paper: {paper[k]})" for k in paper if ours[k] != paper[k]] + [
+            f"{k} {ours[k]} (default: {getattr(TrainConfig, k)})" for k in ours if k not in paper]
+
+
+KEYED_WHEN_SET = frozenset({"attribute_loss"})

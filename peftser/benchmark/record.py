@@ -36,12 +36,18 @@ FIELDS = {
     },
     "failed": {"upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT, "error": _TEXT, "key": _TEXT},
 }
+# An attribute task's record (``"kind": "attributes"``) carries CCC where a categorical one has UAR.
+ATTRIBUTE_FIELDS = {
+    "upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT, "test.mean_ccc": _OPTIONAL_NUMBER,
+    "test.ccc": "a mapping", "predictions": "a list", "method_params": _COUNT, "head_params": _COUNT, "key": _TEXT,
+}
 # reference_demographic_parity: absent from records written before it was computed.
 OPTIONAL = {"variant": _TEXT, "upstream_params": _COUNT, "test.notes": "a list of strings",
             "test.acc": _PERCENT, "test.macro_f1": _PERCENT, "dev.uar": _PERCENT,
             "test.reference_demographic_parity": _OPTIONAL_PERCENT}
 # What a model card reads of an ok record beyond the contract above.
 CARD_FIELDS = {"label": _TEXT, "test.acc": _PERCENT, "test.macro_f1": _PERCENT}
+ATTRIBUTE_CARD_FIELDS = {"label": _TEXT}  # an attribute record's CCC, r and RMSE are its contract's (ATTRIBUTE_FIELDS)
 _RESULTS = "a non-empty list of results, each with test.uar (a percentage from 0 to 100) and predictions"
 EVALUATION_FIELDS = {
     "ok": {"upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT, "key": _TEXT,
@@ -119,6 +125,10 @@ def _fits(value: Any, kind: str) -> bool:
         return number and math.isfinite(value) and (value > 0 if kind == _POSITIVE else value >= 0)
     if kind == _OPTIONAL_TEXT:
         return value is None or (isinstance(value, str) and bool(value))
+    if kind == "a mapping":
+        return isinstance(value, dict)
+    if kind == "a list":
+        return isinstance(value, list)
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
@@ -169,7 +179,10 @@ def problem(record: Any, cell: "Cell | Evaluation | None" = None) -> str | None:
     if cell is not None and is_evaluation(record) != (getattr(cell, "folder", "records") != "records"):
         return f"an {'evaluation' if is_evaluation(record) else 'training'} record for {cell.label}"
     missing = []
-    for name, kind in (EVALUATION_FIELDS if is_evaluation(record) else FIELDS)[status].items():
+    required = (EVALUATION_FIELDS if is_evaluation(record) else FIELDS)[status]
+    if status == "ok" and record.get("kind") == "attributes" and not is_evaluation(record):
+        required = ATTRIBUTE_FIELDS
+    for name, kind in required.items():
         try:
             value = _field(record, name)
         except KeyError:

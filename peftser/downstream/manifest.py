@@ -13,6 +13,7 @@ import io
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 from tabulate import tabulate
 
 from peftser.downstream.task import GENDERS, Task, Training
@@ -29,9 +30,11 @@ def manifest_rows(task: Task) -> tuple[list[str], list[list[str]]]:
     roles = {t.name: _roles(t) for t in trainings}
     # Segments of longer files (manifest and EmoBox corpora) add their start and end seconds.
     segments = any(u.segment for u in task.utterances)
-    header = [*COLUMNS, *(("start", "end") if segments else ()), *(t.name for t in trainings)]
+    rated = _rated(task)  # an attribute task: its ratings, on the corpus' scale, after the label
+    header = [*COLUMNS, *(("start", "end") if segments else ()), *rated, *(t.name for t in trainings)]
     rows = [
         [u.key, str(u.path), u.speaker, u.gender, u.label, *(_span(u) if segments else ()),
+         *(f"{r:g}" for r in u.ratings[:len(rated)]),
          *(roles[t.name].get(u.key, "") for t in trainings)]
         for u in task.utterances
     ]
@@ -62,7 +65,8 @@ def summary(task: Task) -> str:
     utterances = task.utterances
     total_note = "" if expected_total is None else f" (expected {expected_total})"
     parts = [f"task {task.name}: {len(utterances)} utterances kept from {task.root}{total_note}"]
-    parts.append(_class_table(utterances, expected_counts, task.classes))
+    rated = _rated(task)
+    parts.append(_ratings_table(task, utterances) if rated else _class_table(utterances, expected_counts, task.classes))
     parts.append(_training_table(task.trainings()))
     parts.append(_skipped_section(task))
     return "\n\n".join(parts) + "\n"
@@ -70,6 +74,22 @@ def summary(task: Task) -> str:
 
 def _roles(training: Training) -> dict[str, str]:
     return {u.key: role for role in ("train", "dev", "test") for u in getattr(training, role)}
+
+
+def _rated(task: Task) -> tuple[str, ...]:
+    return tuple(task.classes) if getattr(task, "kind", "categorical") == "attributes" else ()
+
+
+def _ratings_table(task: Task, utterances) -> str:
+    """Per dimension: rated utterances, mean, std, min and max on the corpus' scale."""
+    low, high = task.scale
+    rows = []
+    for d, dim in enumerate(task.classes):
+        values = np.array([u.ratings[d] for u in utterances], dtype=float)
+        figures = [values.mean(), values.std(), values.min(), values.max()] if len(values) else ["", "", "", ""]
+        rows.append([dim, len(values), *figures, f"{low:g}-{high:g}"])
+    return tabulate(rows, headers=["dimension", "utterances", "mean", "std", "min", "max", "scale"],
+                    tablefmt="github", floatfmt=".3f")
 
 
 def _class_table(utterances, expected_counts: dict[str, int], classes) -> str:

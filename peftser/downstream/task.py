@@ -23,6 +23,7 @@ class Utterance:
     gender: str  # one of GENDERS, or UNKNOWN_GENDER
     label: str  # one of its task's classes
     segment: tuple[float, float] | None = None  # (start, end) seconds of a longer file, or the whole file
+    ratings: tuple[float, ...] = ()  # an attribute task's dimensions, in its order, on the corpus' own scale
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Task:
     training_names: ClassVar[tuple[str, ...]] = ()
     default_dir: ClassVar[str] = ""  # folder under --data-root
     info: ClassVar[CorpusInfo | None] = None  # what cards and the leaderboard say about the corpus
+    kind: ClassVar[str] = "categorical"  # or "attributes": continuous ratings (tasks.attributes.Attributes)
 
     def __init__(self, root: str | Path, *, strict: bool = False, **options):
         self.root = Path(root)

@@ -151,6 +151,8 @@ class Board:
     # Beyond the paper: the cross-corpus and noise scores of the trained cells, a
     # report.evaluations.Evaluations (typed loosely: that module builds on this one).
     evaluations: Any = None
+    # Beyond the paper: the attribute tasks' records (report.attributes.AttributeBoard), kept apart from UAR.
+    attributes: Any = None
 
     def groups(self) -> set[Group]:
         """Every (task, variant, upstream) with a record or an expected cell."""

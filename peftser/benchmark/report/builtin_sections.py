@@ -10,6 +10,7 @@ from pathlib import Path
 from peftser.benchmark.report import plots as figures
 from peftser.benchmark.report import render as md
 from peftser.benchmark.report import render_json as js
+from peftser.benchmark.report.attributes import attribute_section, attributes_json
 from peftser.benchmark.report.evaluations import evaluations_json
 from peftser.benchmark.report.plots_evaluations import write_evaluation_plots
 from peftser.benchmark.report.render_cost import cost_section
@@ -141,6 +142,19 @@ class Evaluations(Section):
         return write_evaluation_plots(view.board.evaluations, view.board, directory)
 
 
+class Attributes(Section):
+    """Beyond the paper: the attribute tasks (arousal, valence, dominance), scored by CCC, never
+    mixed with the UAR tables."""
+
+    name, json_rank = "attributes", 4.5
+
+    def markdown(self, view: View) -> list[str]:
+        return attribute_section(view.board.attributes, view.baseline) if view.board.attributes else []
+
+    def json(self, view: View) -> dict:
+        return {"attributes": attributes_json(view.board.attributes, view.baseline)} if view.board.attributes else {}
+
+
 class Problems(Section):
     name = "problems"
 
@@ -163,5 +177,5 @@ class Footnotes(Section):
 
 
 for _section in (Summary(), Overall(), PairedUar(), PerCorpus(), Fairness(), PairedFairness(), Params(), Ablation(),
-                 Cost(), Evaluations(), Problems(), Notes(), Footnotes()):
+                 Cost(), Evaluations(), Attributes(), Problems(), Notes(), Footnotes()):
     SECTIONS.register(_section)

@@ -24,6 +24,7 @@ from peftser.benchmark.report.board import (  # noqa: F401  (sort keys and load_
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.evaluation import FOLDER as EVALUATIONS
 from peftser.benchmark.record import read_records
+from peftser.benchmark.report.attributes import collect_attributes, split
 from peftser.benchmark.report.evaluations import Evaluations, collect_evaluations, slot_of
 from peftser.benchmark.report.paired import DEFAULT_BASELINE, PairedStats, baseline_pairs, paired_stats, variants_of
 from peftser.benchmark.report.render import render
@@ -54,7 +55,7 @@ def build_leaderboard(
     baseline: str = DEFAULT_BASELINE,
 ) -> str:
     """The leaderboard markdown; ``expected`` (Cells, Cell dicts or labels) reveals missing cells."""
-    board = collect(records, expected)
+    board = _collect(records, expected)
     return render(board, footnotes or (), set(plots), versus_baseline(board, baseline), baseline)
 
 
@@ -67,7 +68,15 @@ def write_leaderboard(
 ) -> Path:
     """Regenerate results_dir/leaderboard.md, leaderboard.json, index.html and the PNG plots from the records; the markdown's path."""
     root = Path(results_dir)
-    return _write(root, collect(load_records(root), expected_cells), footnotes or (), baseline)
+    return _write(root, _collect(load_records(root), expected_cells), footnotes or (), baseline)
+
+
+def _collect(records: Iterable[dict], expected: Iterable[Cell | dict | str] | None) -> Board:
+    """The board of the categorical records, with the attribute tasks' records on a board of their own."""
+    (records, expected), (rated, rated_expected) = split(records, expected)
+    board = collect(records, expected)
+    board.attributes = collect_attributes(rated, rated_expected)
+    return board
 
 
 def _write(root: Path, board: Board, footnotes: Sequence[str], baseline: str, expected_rule: str | None = None) -> Path:
@@ -114,7 +123,7 @@ def load_board(results_dir: str | Path) -> tuple[Board, list[str], str, str]:
     cells = [c for grid in grids for c in grid.cells()]
     footnotes = list(dict.fromkeys(note for grid in grids for note in grid.footnotes()))
     expected = f"expected cells from grid(s) {', '.join(g.name for g in grids)}" if grids else "no grid ran here: no expected cells"
-    board = collect(records, [c.to_dict() for c in cells] or None)
+    board = _collect(records, [c.to_dict() for c in cells] or None)
     trained = {r["key"]: (r.get("artifact") or {}).get("weights_sha256") for r in records if r["status"] == "ok"}
     board.evaluations = load_evaluations(root, grids, trained)
     return board, footnotes, f"{len(records)} records; {expected}", expected_rule([g.name for g in grids])

@@ -363,6 +363,8 @@ def summary_section(board: Board, expected_rule: str | None = None) -> list[str]
     if n_failed or n_missing or board.unreadable:
         text += " See \"Missing, failed and unreadable records\" below."
     scope = "All metrics are in percent, on the test set at the epoch with the best dev UAR."
+    if board.attributes and not board.groups():  # attribute tasks only: their section says what it holds
+        return ["# Leaderboard", "", *([expected_rule] if expected_rule else []), ""]
     return ["# Leaderboard", "", text, *([expected_rule] if expected_rule else []), scope, ""]
 
 

@@ -22,6 +22,7 @@ from torch import nn
 
 from peftser.benchmark.artifact import artifact_config, save_artifact
 from peftser.benchmark.card import write_model_card
+from peftser.benchmark.run import attributes
 from peftser.benchmark.run.batches import BatchLoader, augmentation_seeds, eval_batches, train_batches
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.config import TrainConfig
@@ -48,7 +49,7 @@ class Clip:
     length: int  # samples, after the cut (and the padding of a repaired clip)
     max_seconds: float
     repaired: str | None = None  # the flaw of a dev or test clip scored repaired (AudioError.kind)
-    label: int | None = None  # the utterance's label as an index into the classes it is scored over
+    label: int | tuple[float, ...] | None = None  # index into the classes it is scored over, or an attribute task's targets
 
     def __post_init__(self):
         if self.label is None:  # a default index would silently relabel the clip
@@ -60,16 +61,17 @@ class Clip:
 
 
 def load_clips(utterances, max_seconds: float, *, strict: bool, skipped: dict[str, int], evaluation: bool = False,
-               classes: Sequence[str] = EMOTIONS) -> list[Clip]:
+               classes: Sequence[str] = EMOTIONS, target=None) -> list[Clip]:
     """The utterances with usable audio, labelled by their index in ``classes``; unusable files are
     counted in ``skipped`` (or raise with ``strict``).
 
     With ``evaluation`` (dev and test), flawed clips (all zeros, NaN, too short) are kept and read
     repaired, as the reference scores them (``load_audio(..., repair=True)``); training skips them.
+    ``target`` (utterance -> label), when given, labels them instead (an attribute task's ratings).
     """
     clips, classes = [], list(classes)
     for utt in utterances:
-        label = classes.index(utt.label)
+        label = classes.index(utt.label) if target is None else target(utt)
         try:
             clips.append(Clip(utt, len(load_audio(utt.path, max_seconds=max_seconds, segment=utt.segment)), max_seconds, label=label))
         except AudioError as err:
@@ -266,8 +268,10 @@ def run_cell(
     training = task.training(cell.training)
     skipped = dict(task.skipped)
     classes = task.classes
-    train = load_clips(training.train, cfg.max_seconds, strict=strict, skipped=skipped, classes=classes)
-    dev, test = (load_clips(split, cfg.max_seconds, strict=strict, skipped=skipped, evaluation=True, classes=classes)
+    rated = task.kind == "attributes"  # continuous targets: tasks.attributes, run.attributes
+    target = attributes.unit_targets(task.scale) if rated else None
+    train = load_clips(training.train, cfg.max_seconds, strict=strict, skipped=skipped, classes=classes, target=target)
+    dev, test = (load_clips(split, cfg.max_seconds, strict=strict, skipped=skipped, evaluation=True, classes=classes, target=target)
                  for split in (training.dev, training.test))
     for split, clips in (("train", train), ("dev", dev), ("test", test)):
         if not clips:
@@ -292,8 +296,14 @@ def run_cell(
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr
     )
-    weights = class_weights(train, len(classes)) if cfg.class_weighted else torch.ones(len(classes))
-    train_loss_fn = nn.CrossEntropyLoss(weight=weights.to(device))
+    if rated:
+        train_loss_fn = attributes.attribute_loss(cfg.attribute_loss)
+        scored = partial(attributes.score_attributes, dimensions=classes, scale=task.scale, loss_name=cfg.attribute_loss)
+    else:
+        weights = class_weights(train, len(classes)) if cfg.class_weighted else torch.ones(len(classes))
+        train_loss_fn = nn.CrossEntropyLoss(weight=weights.to(device))
+        scored = partial(score, classes=classes)
+    selection = attributes.SELECTION if rated else "uar"  # the dev figure the best epoch maximises
     loader = BatchLoader(device, augmentation=(cfg.snr_db, cfg.time_mask))  # its workers serve every pass
 
     history, best = [], None
@@ -306,18 +316,18 @@ def run_cell(
         check_finite_loss(train_loss, epoch, lr)
         with memory.phase("evaluation"):
             logits = finite(predict(model, dev, cfg.batch_size, device, precision, loader), f"dev in epoch {epoch}")
-            dev_loss, dev_metrics, _ = score(logits, dev, classes)
+            dev_loss, dev_metrics, _ = scored(logits, dev)
         scheduler.step(dev_loss)
-        history.append({"epoch": epoch, "train_loss": train_loss, "dev_loss": dev_loss, "dev_uar": dev_metrics["uar"], "lr": lr})
-        if best is None or dev_metrics["uar"] > best["dev"]["uar"]:
+        history.append({"epoch": epoch, "train_loss": train_loss, "dev_loss": dev_loss, f"dev_{selection}": dev_metrics[selection], "lr": lr})
+        if best is None or _better(dev_metrics[selection], best["dev"][selection]):
             # Keep the best epoch's weights (only the trainable ones) instead of re-scoring test every epoch.
             best = {"epoch": epoch, "dev": dev_metrics, "weights": {k: v.clone() for k, v in model.trainable_state_dict().items()}}
         if hasattr(epochs, "set_postfix"):
-            epochs.set_postfix(dev_uar=f"{dev_metrics['uar']:.1f}", best=f"{best['dev']['uar']:.1f}")
+            epochs.set_postfix({f"dev_{selection}": f"{dev_metrics[selection] or 0:.3g}", "best": f"{best['dev'][selection] or 0:.3g}"})
 
     model.load_state_dict(best["weights"], strict=False)
     with memory.phase("evaluation"):
-        _, test_metrics, test_preds = score(finite(predict(model, test, cfg.batch_size, device, precision, loader), "test"), test, classes)
+        _, test_metrics, test_preds = scored(finite(predict(model, test, cfg.batch_size, device, precision, loader), "test"), test)
     if hasattr(task, "source_of"):  # a pooled task: each source corpus' test metrics too
         test_metrics["per_source"] = metrics_by_group(
             [c.label for c in test], test_preds, [c.utterance.gender for c in test],
@@ -327,6 +337,8 @@ def run_cell(
     store = ResultStore(results_dir)
     artifact_dir = store.artifact_dir(cell)
     config = artifact_config(model, cell.upstream, cell.upstream_args, cfg.max_seconds, cell=cell, classes=classes)
+    if rated:  # its outputs are the dimensions' values in [0, 1] of this scale
+        config.update(kind="attributes", scale=list(task.scale))
     artifact_bytes = save_artifact(model, artifact_dir, config)
     counts = model.parameter_counts()
     record = ok_record(cell, **{
@@ -349,13 +361,20 @@ def run_cell(
         "gpu_peak_memory_mb": memory.summary(),
         "cost": meter.summary(memory.summary()),
         "versions": versions(),
-        "predictions": [
+        "predictions": attributes.prediction_entries(test, test_preds, classes) if rated else [
             {"key": c.utterance.key, "label": c.utterance.label, "pred": classes[p], "gender": c.utterance.gender}
             for c, p in zip(test, test_preds)
         ],
+        **({"kind": "attributes", "scale": list(task.scale)} if rated else {}),
     })
     write_model_card(artifact_dir, record)  # the artifact travels with its model card
     return record
+
+
+def _better(value: float | None, best: float | None) -> bool:
+    """Strictly better (the first of equal epochs is kept); an undefined figure (a constant output's
+    CCC) is never better, and anything beats an undefined best."""
+    return value is not None and (best is None or value > best)
 
 
 def _progress(epochs, label: str, enabled: bool):
@@ -390,6 +409,10 @@ def train_command(cell: Cell, *, results_dir: str | Path = "results", device: st
                                         device=str(resolve_device(device)), wall_time_s=round(time.time() - started, 3)))
         raise
     path = store.save_record(record)
+    if record.get("kind") == "attributes":
+        print(f"{cell.label}: {attributes.summary_line(record['test'])} (best epoch {record['best_epoch']}, "
+              f"{record['wall_time_s']:.1f} s) -> {path}")
+        return 0
     t = {k: ("n/a" if v is None else f"{v:.2f}") for k, v in record["test"].items() if k in SUMMARY_METRICS}
     print(
         f"{cell.label}: test UAR {t['uar']} acc {t['acc']} macro-F1 {t['macro_f1']} "

@@ -2,8 +2,9 @@
 
 Importing this package imports every module in it, whose decorators register ``iemocap``,
 ``msp_improv``, ``crema_d``, ``msp_podcast`` and ``synthetic_iemocap``, ``synthetic_msp_improv``,
-``synthetic_crema_d``, ``synthetic_msp_podcast``, and the four pooled with the authors' release
-split, ``pooled_four`` and ``synthetic_pooled_four``, in ``TASKS``: a new corpus is one new module
+``synthetic_crema_d``, ``synthetic_msp_podcast``, the four pooled with the authors' release
+split, ``pooled_four`` and ``synthetic_pooled_four``, and the attribute tasks ``iemocap_dims``,
+``msp_improv_dims``, ``msp_podcast_dims`` and their synthetic twins, in ``TASKS``: a new corpus is one new module
 here (docs/adding-a-corpus.md). ``make_task`` builds one from a name.
 """
 

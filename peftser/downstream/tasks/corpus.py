@@ -69,6 +69,17 @@ class Corpus(Task):
         """The release's kept total and per-class counts under the current options."""
         return self.expected_total, self.expected_counts
 
+    def target(self, where: str, code: str, label: str | None, ratings: dict[str, str]) -> dict | None:
+        """The target fields of an utterance whose label file gives category ``code`` (``label``: its
+        class, None outside the task's) and ``ratings`` (dimension -> text as written; a corpus
+        without ratings gives none); None when the protocol leaves it out (counted). ``where`` is
+        its file and line, for errors. A categorical task keeps it by its class; an attribute task
+        (``tasks.attributes``) by its ratings."""
+        if label is None:
+            self.exclude(f"label {code!r}")
+            return None
+        return {"label": label}
+
     def exclude(self, reason: str) -> None:
         """Count one utterance the protocol leaves out (e.g. a class outside the four)."""
         self.skipped[EXCLUDED + reason] = self.skipped.get(EXCLUDED + reason, 0) + 1

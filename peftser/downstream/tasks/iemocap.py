@@ -14,7 +14,9 @@ from peftser.registry import TASKS
 # exc (excited) is merged into happy, as in the reference code; every other code is excluded.
 LABELS = {"neu": "neutral", "hap": "happy", "exc": "happy", "sad": "sad", "ang": "angry"}
 # "[6.2901 - 8.2357]<TAB>Ses01F_impro01_F000<TAB>neu<TAB>[2.5000, 2.5000, 2.5000]"
-_LINE = re.compile(r"\[\s*[\d.]+\s*-\s*[\d.]+\s*\]\t(?P<id>\S+)\t(?P<label>\S+)\t\[.*\]\s*")
+_LINE = re.compile(r"\[\s*[\d.]+\s*-\s*[\d.]+\s*\]\t(?P<id>\S+)\t(?P<label>\S+)\t\[(?P<vad>.*)\]\s*")
+# The bracket's three means, in its order: valence, activation (arousal), dominance, each 1-5.
+RATED = ("valence", "arousal", "dominance")
 # The speaker's gender is the first letter of the ID's last part (Ses01F_impro01_M013 -> M);
 # the letter after the session number is the gender of whoever leads the dialog.
 _ID = re.compile(r"(?P<session>Ses\d\d)[FM]_.+_(?P<gender>[FM])\d+")
@@ -64,13 +66,13 @@ class Iemocap(Corpus):
             ident = _ID.fullmatch(match["id"]) if match else None
             if ident is None:
                 raise parse_error(label_file, number, line, _LINE_SHAPE)
-            label = LABELS.get(match["label"])
-            if label is None:
-                self.exclude(f"label {match['label']!r}")
+            ratings = dict(zip(RATED, (v.strip() for v in match["vad"].split(","))))
+            target = self.target(f"{label_file}:{number}", match["label"], LABELS.get(match["label"]), ratings)
+            if target is None:
                 continue
             utt_id = match["id"]
             gender = ident["gender"]
             wav = self.root / session / "sentences" / "wav" / utt_id.rsplit("_", 1)[0] / f"{utt_id}.wav"
             speaker = ident["session"] + gender
-            utterances.append(Utterance(utt_id, wav, speaker, "female" if gender == "F" else "male", label))
+            utterances.append(Utterance(utt_id, wav, speaker, "female" if gender == "F" else "male", **target))
         return utterances

@@ -10,6 +10,10 @@ The YAML (all paths relative to the YAML's folder)::
     columns: {path: file, label: emotion}     # optional: the manifest's own column names
     folds: 5                        # speaker folds, when the manifest has no split or fold column
 
+For an attribute task, ``dimensions: [arousal, valence]`` and ``scale: [1, 7]`` replace
+``classes``: each dimension is a numeric column (renamed with ``columns:`` too); an empty rating
+is counted and skipped, one outside the scale (or not a number) refused with its line.
+
 Manifest columns: ``path``, ``label``, ``speaker``; optional ``key`` (default: the path, with the
 segment), ``gender``, ``start`` and ``end`` (seconds: a segment of a longer file), and ``split``
 (train/dev/test) or ``fold`` (the fold whose test set holds the row). Trainings: the split column
@@ -26,12 +30,14 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from peftser.downstream.tasks.attributes import RatedRows
 from peftser.downstream.tasks.folds import fixed_split_plans, kfold_plans
 from peftser.downstream.tasks.rows import (
     Row, RowCorpus, RowError, check_plans, check_unique, gender_of, natural_key, plans_from_groups, segment_of,
@@ -40,7 +46,7 @@ from peftser.registry import TASKS
 
 TASK_FILES_ENV = "PEFTSER_TASK_FILES"  # os.pathsep-separated task YAMLs or folders of them
 _KEYS = ("task", "description", "manifest", "emobox", "audio_root", "classes", "label_map", "columns", "folds", "seeds",
-         "speaker_pattern")
+         "speaker_pattern", "dimensions", "scale")
 _COLUMNS = ("key", "path", "label", "speaker", "gender", "start", "end", "split", "fold")
 _REGISTERED: dict[str, tuple[int, type]] = {}  # resolved YAML path -> (mtime, its class)
 
@@ -155,25 +161,26 @@ def manifest_task(spec: dict[str, Any], path: Path) -> type:
     manifest = relative(path, spec["manifest"])
     if not manifest.is_file():
         raise RowError(f"{path}: manifest {manifest} does not exist")
-    if spec.get("classes") is None:
-        raise RowError(f"{path}: classes must list the task's classes in order")
-    classes = [str(c) for c in spec["classes"]]
+    rated = _dimensions(path, spec)  # an attribute task: (dimensions, scale); None for classes
+    if spec.get("classes") is None and rated is None:
+        raise RowError(f"{path}: classes must list the task's classes in order (or dimensions, with scale, for ratings)")
+    classes = [str(c) for c in spec["classes"]] if rated is None else list(rated[0])
     columns = {str(k): str(v) for k, v in (spec.get("columns") or {}).items()}
-    unknown = [k for k in columns if k not in _COLUMNS]
+    unknown = [k for k in columns if k not in _COLUMNS + tuple(classes if rated else ())]
     if unknown:
         raise RowError(f"{path}: columns names {unknown[0]!r}, not one of {', '.join(_COLUMNS)}")
     raw = read_manifest(manifest, columns)
     if not raw:
         raise RowError(f"{manifest}: no rows")
     for where, row in raw[:1]:
-        missing = [c for c in ("path", "label", "speaker") if c not in row]
+        missing = [c for c in ("path", "speaker", *(rated[0] if rated else ("label",))) if c not in row]
         if missing:
             raise RowError(f"{where}: no {missing[0]!r} column (the manifest has {', '.join(row)}); rename with columns:")
-    label_map = check_label_map(path, spec.get("label_map") or {}, classes, {str(r.get("label", "")) for _, r in raw})
+    label_map = {} if rated else check_label_map(path, spec.get("label_map") or {}, classes, {str(r.get("label", "")) for _, r in raw})
     rows, bad, groups = [], [], {}
     split = "split" if "split" in raw[0][1] else "fold" if "fold" in raw[0][1] else None
     for where, raw_row in raw:
-        row, problem = _row(where, raw_row, classes, label_map)
+        row, problem = _row(where, raw_row, classes, label_map, rated)
         if problem:
             bad.append((problem, where))
             continue
@@ -188,7 +195,8 @@ def manifest_task(spec: dict[str, Any], path: Path) -> type:
     plans = _plans(path, spec, split, groups)
     key_plans = plans_from_groups(rows, groups, plans)
     check_plans(str(manifest), rows, key_plans, cross_validated=split != "split")
-    return type(f"Manifest_{spec['task']}", (RowCorpus,), {
+    return type(f"Manifest_{spec['task']}", (RatedRows, RowCorpus) if rated else (RowCorpus,), {
+        **({"dimensions": tuple(classes), "scale": rated[1]} if rated else {}),
         "name": spec["task"],
         "__doc__": str(spec.get("description") or f"A corpus from the manifest {manifest.name}."),
         "classes": tuple(classes), "training_names": tuple(p.name for p in key_plans), "rows": tuple(rows),
@@ -197,11 +205,48 @@ def manifest_task(spec: dict[str, Any], path: Path) -> type:
     })
 
 
-def _row(where: str, row: dict[str, Any], classes: list[str], label_map: dict[str, str]) -> tuple[Row | None, str | None]:
-    """A Row, or the reason it is counted and skipped (label outside the classes, empty speaker)."""
+def _dimensions(path: Path, spec: dict[str, Any]) -> tuple[tuple[str, ...], tuple[float, float]] | None:
+    """A rated manifest's dimensions (its numeric columns) and their scale [low, high]; None without."""
+    if "dimensions" not in spec:
+        return None
+    dims, scale = spec["dimensions"], spec.get("scale")
+    if not isinstance(dims, list) or not 1 <= len(dims) <= 3 or len(set(map(str, dims))) != len(dims):
+        raise RowError(f"{path}: dimensions must list one to three distinct names (e.g. [arousal, valence]), got {dims!r}")
+    if "classes" in spec:
+        raise RowError(f"{path}: give classes (categories) or dimensions (ratings), not both")
+    if (not isinstance(scale, list) or len(scale) != 2 or not all(isinstance(v, (int, float)) for v in scale)
+            or not scale[0] < scale[1]):
+        raise RowError(f"{path}: scale must be [low, high] of the ratings (e.g. [1, 7]), got {scale!r}")
+    return tuple(map(str, dims)), (float(scale[0]), float(scale[1]))
+
+
+def _ratings(where: str, row: dict[str, Any], rated) -> tuple[tuple[float, ...] | None, str | None]:
+    """A row's ratings on the scale, or the reason it is skipped (an empty rating); a bad value is an error."""
+    (dims, (low, high)), values = rated, []
+    for dim in dims:
+        text = str(row.get(dim, "")).strip()
+        if not text:
+            return None, f"no rating: {dim}"
+        try:
+            value = float(text)
+        except ValueError:
+            raise RowError(f"{where}: {dim} rating {text!r} is not a number (the scale is {low:g}-{high:g})") from None
+        if math.isnan(value) or not low <= value <= high:
+            raise RowError(f"{where}: {dim} rating {text!r} is outside the scale {low:g}-{high:g}")
+        values.append(value)
+    return tuple(values), None
+
+
+def _row(where: str, row: dict[str, Any], classes: list[str], label_map: dict[str, str],
+         rated=None) -> tuple[Row | None, str | None]:
+    """A Row, or the reason it is counted and skipped (label outside the classes, empty speaker,
+    no rating)."""
     code = str(row.get("label", "")).strip()
     label = label_map.get(code, code)
-    if label not in classes:
+    ratings, problem = _ratings(where, row, rated) if rated else ((), None)
+    if problem:
+        return None, problem
+    if rated is None and label not in classes:
         return None, f"bad row: label {code!r} outside the classes"
     speaker = str(row.get("speaker", "")).strip()
     if not speaker:
@@ -211,7 +256,7 @@ def _row(where: str, row: dict[str, Any], classes: list[str], label_map: dict[st
         raise RowError(f"{where}: empty path")
     segment = segment_of(row.get("start"), row.get("end"), where)
     key = str(row.get("key") or "").strip() or (audio if segment is None else f"{audio}@{segment[0]:g}-{segment[1]:g}")
-    return Row(key, audio, label, speaker, gender_of(row.get("gender"), where), segment, where), None
+    return Row(key, audio, label, speaker, gender_of(row.get("gender"), where), segment, where, ratings), None
 
 
 def _plans(path: Path, spec: dict[str, Any], split: str | None, groups: dict[str, str]):

@@ -19,6 +19,7 @@ _NAME = re.compile(r"UTD-IMPROV-(?P<sentence>S\w+)-(?P<speaker>(?P<gender>[FM])(
 _LINE_SHAPE = "'UTD-IMPROV-S01A-F01-P-FM01.avi; A; A:..; V:..; D:..; N:..;'"
 # The release spells the consensus file "Evalution.txt"; accept the corrected name too.
 LABEL_FILES = ("Evalution.txt", "Evaluation.txt")
+RATED = {"A": "arousal", "V": "valence", "D": "dominance"}  # the consensus line's attribute fields
 
 
 @TASKS.register("msp_improv")
@@ -52,7 +53,7 @@ class MspImprov(Corpus):
 
     def read_labels(self) -> list[tuple[Utterance, str]]:
         label_file = self.label_file()
-        codes: dict[str, tuple[str, int]] = {}
+        codes: dict[str, tuple[str, int, list[str]]] = {}
         for number, line in read_lines(label_file):
             if not line.startswith("UTD-"):  # per-rater lines and blank lines
                 continue
@@ -64,7 +65,7 @@ class MspImprov(Corpus):
                 # The reference code keeps the last line of a repeated file name; say so.
                 warnings.warn(f"{label_file}:{number}: {fields[0]} relabelled {previous[0]} -> {fields[1]} "
                               f"(line {previous[1]}); the last label is used", stacklevel=2)
-            codes[fields[0]] = (fields[1], number)
+            codes[fields[0]] = (fields[1], number, fields[2:])
         pairs = []
         for name in sorted(codes):
             utterance = self._utterance(label_file, name, *codes[name])
@@ -75,10 +76,12 @@ class MspImprov(Corpus):
     def fold_plans(self) -> list[FoldPlan]:
         return kfold_plans(self.sessions, len(self.sessions))
 
-    def _utterance(self, label_file: Path, name: str, code: str, number: int) -> tuple[Utterance, str] | None:
-        label = LABELS.get(code)
-        if label is None:
-            self.exclude(f"label {code!r}")
+    def _utterance(self, label_file: Path, name: str, code: str, number: int, rest: list[str]) -> tuple[Utterance, str] | None:
+        # "A:2.6; V:3.4; D:2.8; N:3.0": arousal, valence, dominance and naturalness means (1-5).
+        fields = (f.split(":", 1) for f in rest if ":" in f)
+        ratings = {RATED[k.strip()]: v.strip() for k, v in fields if k.strip() in RATED}
+        target = self.target(f"{label_file}:{number}", code, LABELS.get(code), ratings)
+        if target is None:
             return None
         parts = _NAME.fullmatch(name)
         session = f"session{int(parts['number'])}"  # the speaker's number is the session
@@ -87,4 +90,4 @@ class MspImprov(Corpus):
         key = "MSP-IMPROV" + name[len("UTD-IMPROV") : -len(".avi")]
         wav = self.root / "Audio" / session / parts["sentence"] / parts["kind"] / f"{key}.wav"
         gender = "female" if parts["gender"] == "F" else "male"
-        return Utterance(key, wav, parts["speaker"], gender, label), session
+        return Utterance(key, wav, parts["speaker"], gender, **target), session

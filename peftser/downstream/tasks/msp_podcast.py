@@ -18,6 +18,7 @@ SPLITS = ("Train", "Validation", "Test1")  # Test2 is not used by the paper
 LABEL_FILES = ("labels_concensus.csv", "labels_consensus.csv")
 COLUMNS = ("FileName", "EmoClass", "SpkrID", "Gender", "Split_Set")
 NUL_NAME = "bad path: a NUL byte in the FileName"
+RATED = {"EmoAct": "arousal", "EmoVal": "valence", "EmoDom": "dominance"}  # attribute columns, means of 1-7
 
 
 @TASKS.register("msp_podcast")
@@ -60,12 +61,12 @@ class MspPodcast(Corpus):
                 nul_lines.append(number)
             elif row["Split_Set"] not in SPLITS:
                 self.exclude(f"split {row['Split_Set']!r}")
-            elif row["EmoClass"] not in LABELS:
-                self.exclude(f"label {row['EmoClass']!r}")
+            elif (target := self.target(f"{path}:{number}", row["EmoClass"], LABELS.get(row["EmoClass"]), _ratings(row))) is None:
+                pass  # counted by target()
             elif "unknown" in row["SpkrID"].lower() or "unknown" in row["Gender"].lower():
                 self.exclude("unknown speaker or gender")
             else:
-                pairs.append((self._utterance(path, number, row), row["Split_Set"]))
+                pairs.append((self._utterance(path, number, row, target), row["Split_Set"]))
         self._count_nul_names(path, nul_lines)
         return pairs
 
@@ -79,9 +80,14 @@ class MspPodcast(Corpus):
     def fold_plans(self) -> list[FoldPlan]:
         return fixed_split_plans(["Train"], ["Validation"], ["Test1"], n_seeds=len(self.training_names))
 
-    def _utterance(self, path: Path, number: int, row: dict[str, str]) -> Utterance:
+    def _utterance(self, path: Path, number: int, row: dict[str, str], target: dict) -> Utterance:
         gender = row["Gender"].lower()
         if gender not in ("female", "male"):
             raise parse_error(path, number, str(row), "Gender Female, Male or Unknown")
         key = Path(row["FileName"]).stem
-        return Utterance(key, self.root / "Audios" / row["FileName"], row["SpkrID"], gender, LABELS[row["EmoClass"]])
+        return Utterance(key, self.root / "Audios" / row["FileName"], row["SpkrID"], gender, **target)
+
+
+def _ratings(row: dict[str, str]) -> dict[str, str]:
+    """The row's attribute means (1-7) by dimension; a column the file lacks gives none."""
+    return {dim: row[column] for column, dim in RATED.items() if column in row}

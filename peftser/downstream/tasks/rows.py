@@ -36,6 +36,7 @@ class Row:
     gender: str
     segment: tuple[float, float] | None
     where: str
+    ratings: tuple[float, ...] = ()  # an attribute task's values, in its dimensions' order
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,8 @@ class RowCorpus(Corpus):
                 self.skipped[reason] = self.skipped.get(reason, 0) + 1
             warnings.warn(f"{self.name}: skipped {len(self.bad_rows)} row(s) of {self.source}, e.g. {where}: {reason}; "
                           "strict mode (--strict) makes this an error", stacklevel=3)
-        return [(Utterance(r.key, self.root / r.path, r.speaker, r.gender, r.label, r.segment), r.key) for r in self.rows]
+        return [(Utterance(r.key, self.root / r.path, r.speaker, r.gender, r.label, r.segment, r.ratings), r.key)
+                for r in self.rows]
 
     def fold_plans(self) -> list[FoldPlan]:
         return []  # trainings are key plans (``trainings``)

@@ -2,7 +2,8 @@
 
 Each task has a shape (speakers, clips per speaker, the emotion of each clip) and a writer that
 lays the generated clips out as the real corpus does, with its label files, so that the real
-readers read them. A writer given no root only lists the paths it would write (a dry run).
+readers read them. The label files carry each clip's arousal, valence and dominance (a function
+of its prosody, ``voice.attributes``) in the corpus' own attribute fields and scale. A writer given no root only lists the paths it would write (a dry run).
 
 Any change to the files these write must bump ``lifecycle.GENERATOR_VERSION``.
 """
@@ -20,7 +21,7 @@ import soundfile
 
 from peftser.downstream.audio import SAMPLE_RATE
 from peftser.downstream.task import EMOTIONS
-from peftser.downstream.tasks.synthetic.voice import make_voice, synthesize
+from peftser.downstream.tasks.synthetic.voice import make_voice, synthesize_rated
 from peftser.files import writing
 
 
@@ -33,6 +34,11 @@ class Recording:
     index: int  # the clip's number within its speaker
     emotion: str
     wave: np.ndarray
+    attributes: tuple[float, float, float] = (0.5, 0.5, 0.5)  # arousal, valence, dominance in [0, 1]
+
+    def rated(self, low: float, high: float) -> tuple[str, str, str]:
+        """Arousal, valence and dominance on a corpus' rating scale, as its label file writes them."""
+        return tuple(f"{low + a * (high - low):.4f}" for a in self.attributes)
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,8 @@ def write_iemocap(out: CorpusFiles, recordings: list[Recording]) -> None:
         out.wav(f"Session{session}/sentences/wav/{dialog}/{utt_id}.wav", rec.wave)
         start = 2.0 * rec.index
         code = _IEMOCAP_CODES[rec.emotion][rec.index // 2 % len(_IEMOCAP_CODES[rec.emotion])]
-        block = (f"[{start:.4f} - {start + len(rec.wave) / SAMPLE_RATE:.4f}]\t{utt_id}\t{code}\t[2.5000, 2.5000, 2.5000]\n"
+        arousal, valence, dominance = rec.rated(1.0, 5.0)
+        block = (f"[{start:.4f} - {start + len(rec.wave) / SAMPLE_RATE:.4f}]\t{utt_id}\t{code}\t[{valence}, {arousal}, {dominance}]\n"
                  f"C-E1:\t{rec.emotion.capitalize()};\t()\nA-E1:\tval 3; act 3; dom  3;\t()\n\n")
         dialogs.setdefault((f"Session{session}", dialog), []).append(block)
     for (session, dialog), blocks in dialogs.items():
@@ -118,7 +125,8 @@ def write_msp_improv(out: CorpusFiles, recordings: list[Recording]) -> None:
         sentence, kind = f"S{rec.index % 15 + 1:02d}{code}", "PRST"[rec.index % 4]
         stem = f"IMPROV-{sentence}-{rec.speaker}-{kind}-{'FM' if rec.gender == 'female' else 'MF'}{rec.index:02d}"
         out.wav(f"Audio/session{int(rec.speaker[1:])}/{sentence}/{kind}/MSP-{stem}.wav", rec.wave)
-        lines.append(f"UTD-{stem}.avi; {code}; A:3.000000; V:3.000000; D:3.000000; N:5;\n"
+        arousal, valence, dominance = rec.rated(1.0, 5.0)
+        lines.append(f"UTD-{stem}.avi; {code}; A:{arousal}; V:{valence}; D:{dominance}; N:5;\n"
                      f"{rec.emotion.capitalize()}; A:3.000000; V:3.000000; D:3.000000;\n\n")
     out.text("Evalution.txt", "".join(lines))
 
@@ -151,7 +159,8 @@ def write_msp_podcast(out: CorpusFiles, recordings: list[Recording]) -> None:
         code = _CODES[rec.emotion]
         name = f"MSP-PODCAST_{int(rec.speaker):04d}_{rec.index + 1:04d}.wav"
         out.wav(f"Audios/{name}", rec.wave)
-        rows.append(f"{name},{code},4.0,4.0,4.0,{rec.speaker},{rec.gender.capitalize()},{_podcast_split(rec.speaker)}\n")
+        arousal, valence, dominance = rec.rated(1.0, 7.0)
+        rows.append(f"{name},{code},{arousal},{valence},{dominance},{rec.speaker},{rec.gender.capitalize()},{_podcast_split(rec.speaker)}\n")
     out.text("Labels/labels_concensus.csv", "".join(rows))
 
 
@@ -192,6 +201,7 @@ def make_recordings(name: str, seed: int, *, audio: bool = True) -> list[Recordi
         voice = make_voice(np.random.default_rng([seed, stream, s]), gender) if audio else None
         for i in range(shape.per_speaker):
             emotion = shape.emotion(s, i)
-            wave = synthesize(np.random.default_rng([seed, stream, s, i + 1]), voice, emotion) if audio else np.zeros(1)
-            recordings.append(Recording(speaker, gender, i, emotion, wave))
+            wave, rated = (synthesize_rated(np.random.default_rng([seed, stream, s, i + 1]), voice, emotion) if audio
+                           else (np.zeros(1), (0.5, 0.5, 0.5)))
+            recordings.append(Recording(speaker, gender, i, emotion, wave, rated))
     return recordings

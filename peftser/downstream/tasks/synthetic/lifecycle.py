@@ -19,7 +19,7 @@ from peftser.files import write_text_atomic, writing
 
 SEED = 0
 # Bump whenever generated audio or layout changes: corpora of another version are regenerated.
-GENERATOR_VERSION = 7
+GENERATOR_VERSION = 8  # 8: attribute ratings in the label files (audio and classes as in 7)
 MARKER = "synthetic.json"
 
 

@@ -175,8 +175,29 @@ def _pitch_contour(rng: np.random.Generator, u: _Utterance, n: int, vowels: list
     return u.f0 * 2.0 ** ((semitones + 3.0 * wobble) / 12.0)
 
 
+def attributes(voice: Voice, u: _Utterance) -> tuple[float, float, float]:
+    """(arousal, valence, dominance) in [0, 1] of an utterance, a fixed function of its prosody.
+
+    No draw of its own, so adding ratings left every clip as it was. Arousal follows loudness and
+    speaking rate; valence the pitch contour (raised, wide-ranged pitch is positive, lowered,
+    flat pitch negative), less for a tense voice; dominance loudness and a tense voice.
+    """
+    shift = 12.0 * np.log2(u.f0 / voice.f0)  # semitones above the speaker's habitual pitch
+    spread = np.log2(u.pitch_range / voice.pitch_range)
+    tension = 0.6 - u.open_quotient  # > 0: a pressed, bright voice
+    raw = (u.level_db / 8.0 + 2.0 * (u.rate - 1.0),
+           spread + shift / 6.0 - 4.0 * tension,
+           u.level_db / 8.0 + 4.0 * tension)
+    return tuple(float(0.5 + 0.5 * np.tanh(r / 1.5)) for r in raw)
+
+
 def synthesize(rng: np.random.Generator, voice: Voice, emotion: str) -> np.ndarray:
     """One utterance of ``voice`` speaking with ``emotion``: float32 samples at 16 kHz."""
+    return synthesize_rated(rng, voice, emotion)[0]
+
+
+def synthesize_rated(rng: np.random.Generator, voice: Voice, emotion: str) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """``synthesize``'s clip and its ``attributes`` (arousal, valence, dominance in [0, 1])."""
     u = _utterance_prosody(rng, voice, emotion)
     n, vowels, consonants = _timeline(rng, u)
     f0 = _pitch_contour(rng, u, n, vowels)
@@ -207,4 +228,4 @@ def synthesize(rng: np.random.Generator, voice: Voice, emotion: str) -> np.ndarr
     background *= REFERENCE_RMS * 10.0 ** (-rng.uniform(28.0, 35.0) / 20.0) / np.sqrt(np.mean(background**2))
     wave = speech + background
     peak = np.abs(wave).max()
-    return (wave * (0.99 / peak if peak > 0.99 else 1.0)).astype(np.float32)
+    return (wave * (0.99 / peak if peak > 0.99 else 1.0)).astype(np.float32), attributes(voice, u)

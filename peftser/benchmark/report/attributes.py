@@ -1,0 +1,283 @@
+"""The leaderboard's attribute section: CCC per dimension of the attribute tasks, never mixed with UAR.
+
+Attribute records (``"kind": "attributes"``) and the expected cells of attribute tasks are kept out
+of the categorical board (``split``) and collected here into (task, variant, upstream) groups.
+Tables give the test CCC per dimension as mean +- std over trainings (population std, as the UAR
+tables); the paired comparisons of each method with the baseline on the same backbone use the
+UAR tables' machinery (``paired.compare``: stratified bootstrap, sign-flip test, Holm per table).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import import_module
+from typing import Any
+
+import numpy as np
+from tabulate import tabulate
+
+from peftser.benchmark.cell import Cell
+from peftser.benchmark.report.board import (
+    _natural_key,
+    backbone_sort_key,
+    corpus_sort_key,
+    mean_std,
+    method_sort_key,
+)
+from peftser.benchmark.report.paired import Metric, table
+from peftser.benchmark.report.render_paired import section
+from peftser.registry import TASKS
+
+Group = tuple[str, str, str]  # (task, variant, upstream)
+MEAN_CCC = Metric("mean_ccc", "mean CCC", lower_is_better=False)
+
+
+@lru_cache(maxsize=None)
+def is_attribute_task(name: str) -> bool:
+    """Whether a registered task has continuous targets (an unknown name is not one)."""
+    import_module("peftser.downstream.tasks")  # the built-in tasks only: no encoder, so no torch
+    return name in TASKS and getattr(TASKS.get(name), "kind", "categorical") == "attributes"
+
+
+def _is_attribute_record(record: Any) -> bool:
+    if not isinstance(record, dict) or record.get("status") == "unreadable":
+        return False
+    return record.get("kind") == "attributes" or is_attribute_task(str(record.get("task", "")))
+
+
+def _cell_of(item: Cell | dict | str) -> Cell | None:
+    return Cell.from_dict(item) if isinstance(item, dict) else item if isinstance(item, Cell) else None
+
+
+def split(records: Iterable[dict], expected: Iterable[Cell | dict | str] | None):
+    """((categorical records, their expected cells), (attribute records, their expected cells));
+    expected stays None when it was None. A label (str) is an attribute cell when its task is one."""
+    records = list(records)
+    cells = None if expected is None else list(expected)
+
+    def rated(item) -> bool:
+        cell = _cell_of(item)
+        task = cell.task if cell else str(item).split("/")[2] if str(item).count("/") == 3 else ""
+        return is_attribute_task(task)
+
+    mine = [r for r in records if _is_attribute_record(r)]
+    theirs = [r for r in records if not _is_attribute_record(r)]
+    if cells is None:
+        return (theirs, None), (mine, None)
+    return (theirs, [c for c in cells if not rated(c)]), (mine, [c for c in cells if rated(c)])
+
+
+@dataclass(frozen=True)
+class AttributeRun:
+    """One successful attribute training: its test metrics per dimension."""
+
+    task: str
+    variant: str
+    upstream: str
+    training: str
+    test: dict[str, Any]
+
+    def value(self, name: str) -> float | None:
+        """``mean_ccc`` or ``<metric>:<dimension>`` (e.g. ``ccc:arousal``)."""
+        if ":" not in name:
+            return self.test.get(name)
+        metric, dim = name.split(":", 1)
+        return (self.test.get(metric) or {}).get(dim)
+
+
+@dataclass
+class AttributeBoard:
+    """Attribute records in (task, variant, upstream) groups, with the expected trainings."""
+
+    runs: dict[Group, list[AttributeRun]] = field(default_factory=lambda: defaultdict(list))
+    failed: dict[Group, int] = field(default_factory=lambda: defaultdict(int))
+    expected: dict[Group, set[str]] = field(default_factory=lambda: defaultdict(set))
+    dimensions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # task -> its dimensions
+    method_of: dict[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.runs or self.failed or self.expected)
+
+    def groups(self) -> set[Group]:
+        return set(self.runs) | set(self.failed) | set(self.expected)
+
+    def tasks(self) -> list[str]:
+        return sorted({g[0] for g in self.groups()}, key=corpus_sort_key)
+
+    def variants(self) -> list[str]:
+        return sorted({g[1] for g in self.groups()}, key=lambda v: (method_sort_key(self.method_of.get(v, v)), _natural_key(v)))
+
+    def backbones(self) -> list[str]:
+        return sorted({g[2] for g in self.groups()}, key=backbone_sort_key)
+
+    def trainings(self, group: Group) -> int:
+        """Expected trainings of a group (those recorded when nothing was expected)."""
+        return len(self.expected.get(group) or {r.training for r in self.runs.get(group, [])})
+
+    def values(self, group: Group, name: str) -> list[float]:
+        return [v for r in self.runs.get(group, []) if (v := r.value(name)) is not None]
+
+
+def _task_label(task: str, dims: Sequence[str] | None) -> str:
+    """The task, or "task (valence)" when trained on fewer dimensions than the task has."""
+    if dims is None or not is_attribute_task(task) or tuple(dims) == tuple(TASKS.get(task).classes_for({})):
+        return task
+    return f"{task} ({', '.join(dims)})"
+
+
+def collect_attributes(records: Iterable[dict], expected: Iterable[Cell | dict | str] | None = None) -> AttributeBoard:
+    """The attribute board of records (attribute ones only) against the expected attribute cells."""
+    board = AttributeBoard()
+    for item in expected or ():
+        cell = _cell_of(item)
+        if cell is None:
+            continue
+        dims = TASKS.get(cell.task).classes_for(dict(cell.task_args))
+        group = (_task_label(cell.task, dims), cell.variant or cell.method, cell.upstream)
+        board.expected[group].add(cell.training)
+        board.method_of.setdefault(group[1], cell.method)
+        board.dimensions.setdefault(group[0], tuple(dims))
+    for record in records:
+        variant = record.get("variant") or record["method"]
+        board.method_of.setdefault(variant, record["method"])
+        task = _task_label(record["task"], record.get("classes"))
+        group = (task, variant, record["upstream"])
+        if record.get("status") != "ok":
+            board.failed[group] += 1
+            continue
+        board.dimensions.setdefault(task, tuple(record["test"]["ccc"]))
+        board.runs[group].append(AttributeRun(task, variant, record["upstream"], record["training"], record["test"]))
+    return board
+
+
+@dataclass(frozen=True)
+class AttributeSide:
+    """One variant on one backbone of the attribute board, as ``paired.compare`` takes a side."""
+
+    board: AttributeBoard
+    upstream: str
+    variant: str
+
+    def values(self, metric: Metric, tasks: Iterable[str]) -> dict[tuple[str, str], float]:
+        found = defaultdict(list)
+        for task in tasks:
+            for run in self.board.runs.get((task, self.variant, self.upstream), []):
+                value = run.value(metric.name)
+                if value is not None:
+                    found[(task, run.training)].append(value)
+        return {unit: float(np.mean(v)) for unit, v in found.items()}
+
+    def describe(self) -> dict[str, str]:
+        """The side as JSON fields (those of a categorical side)."""
+        return {"upstream": self.upstream, "variant": self.variant}
+
+
+def _dimension_metrics(board: AttributeBoard) -> tuple[Metric, ...]:
+    dims = list(dict.fromkeys(d for task in board.tasks() for d in board.dimensions.get(task, ())))
+    return (MEAN_CCC, *(Metric(f"ccc:{d}", f"CCC {d}", lower_is_better=False) for d in dims))
+
+
+def paired_tables(board: AttributeBoard, baseline: str):
+    """(overall table over the attribute tasks, per-task table) of each variant vs ``baseline``; None without pairs."""
+    variants = [v for v in board.variants() if v != baseline and board.method_of.get(v, v) == v]
+    if baseline not in board.variants() or not variants:
+        return None
+    pairs = [((b, v), AttributeSide(board, b, v), AttributeSide(board, b, baseline))
+             for b in board.backbones() for v in variants]
+    tasks = board.tasks()
+    overall = table("Mean CCC, the attribute tasks", ("backbone", "method"), pairs, _dimension_metrics(board),
+                    [("attribute tasks", tasks)])
+    per_task = table("Mean CCC per task vs baseline", ("backbone", "method"), pairs, (MEAN_CCC,), [(t, (t,)) for t in tasks])
+    return overall, per_task
+
+
+def _cell(values: Sequence[float], digits: int = 3) -> str:
+    if not values:
+        return "–"
+    mean, std = mean_std(values)
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _task_table(board: AttributeBoard, task: str) -> str:
+    dims = board.dimensions.get(task, ())
+    headers = ["backbone", "method", *(f"CCC {d}" for d in dims), "mean CCC", *(f"RMSE {d}" for d in dims),
+               "CCC gap (mean)", "trainings"]
+    rows = []
+    for upstream in board.backbones():
+        for variant in board.variants():
+            group = (task, variant, upstream)
+            if group not in board.groups():
+                continue
+            gaps = [float(np.mean(g)) for r in board.runs.get(group, [])
+                    if (g := [v for v in r.test.get("ccc_gap", {}).values() if v is not None])]
+            rows.append([upstream, variant, *(_cell(board.values(group, f"ccc:{d}")) for d in dims),
+                         _cell(board.values(group, "mean_ccc")), *(_cell(board.values(group, f"rmse:{d}")) for d in dims),
+                         _cell(gaps), f"{len(board.runs.get(group, []))}/{board.trainings(group)}"
+                         + (f", {board.failed[group]} failed" if board.failed.get(group) else "")])
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def _overview_table(board: AttributeBoard) -> str:
+    """Mean test CCC (over the dimensions) per task, mean over trainings, and its mean over the tasks."""
+    tasks = board.tasks()
+    rows = []
+    for upstream in board.backbones():
+        for variant in board.variants():
+            means = [board.values((t, variant, upstream), "mean_ccc") for t in tasks]
+            if not any(means):
+                continue
+            task_means = [float(np.mean(v)) for v in means if v]
+            overall = _cell(task_means) if len(task_means) == len(tasks) else "–"
+            rows.append([upstream, variant, *(_cell(v) for v in means), overall])
+    return tabulate(rows, headers=["backbone", "method", *tasks, "mean ± std over tasks"], tablefmt="github",
+                    disable_numparse=True)
+
+
+def attribute_section(board: AttributeBoard, baseline: str) -> list[str]:
+    """Markdown lines of the attribute section (nothing when the board has no attribute cell)."""
+    if not board:
+        return []
+    n_ok = sum(len(r) for r in board.runs.values())
+    n_missing = sum(max(0, board.trainings(g) - len(board.runs.get(g, [])) - board.failed.get(g, 0)) for g in board.groups())
+    lines = ["## Emotional attributes (CCC, not UAR)", "",
+             f"Attribute tasks: {n_ok} ok, {sum(board.failed.values())} failed, {n_missing} expected training(s) "
+             "without a record. Test CCC (concordance correlation coefficient) per dimension, mean ± std over "
+             "trainings, at the epoch with the best mean dev CCC; RMSE on each corpus' own rating scale; the CCC "
+             "gap is |CCC(female) − CCC(male)| averaged over the dimensions (lower is fairer). These numbers are "
+             "never averaged with any UAR table.", ""]
+    lines += ["### Mean CCC per task", "", "Mean CCC over the dimensions, mean ± std over trainings; the last "
+              "column is the mean ± std of the task means.", "", _overview_table(board), ""]
+    for task in board.tasks():
+        lines += [f"### {task}", "", _task_table(board, task), ""]
+    tables = paired_tables(board, baseline)
+    if tables is None:
+        lines += [f"No paired CCC comparison: the baseline {baseline!r} has no attribute records here, "
+                  "or it is the only method.", ""]
+    else:
+        lines += ["Δ below is in CCC units (not points of percent).", ""]
+        lines += section([tables[0]], tables[1], baseline)
+    return lines
+
+
+def attributes_json(board: AttributeBoard, baseline: str) -> dict[str, Any] | None:
+    """leaderboard.json's ``attributes`` entry: per group each metric's mean and std, and the paired tables."""
+    if not board:
+        return None
+    groups = []
+    for task, variant, upstream in sorted(board.groups(), key=lambda g: (corpus_sort_key(g[0]), backbone_sort_key(g[2]), g[1])):
+        group = (task, variant, upstream)
+        entry = {"task": task, "variant": variant, "upstream": upstream, "trainings": len(board.runs.get(group, [])),
+                 "expected": board.trainings(group), "failed": board.failed.get(group, 0)}
+        for name in ["mean_ccc", *(f"{m}:{d}" for m in ("ccc", "r", "rmse", "ccc_gap", "rmse_gap")
+                                   for d in board.dimensions.get(task, ()))]:
+            values = board.values(group, name)
+            entry[name] = None if not values else dict(zip(("mean", "std"), mean_std(values)))
+        groups.append(entry)
+    tables = paired_tables(board, baseline)
+    return {"metrics": "CCC, Pearson r (unitless) and RMSE (corpus scale) on the test set at the epoch with the best "
+                       "mean dev CCC; gaps |female - male|",
+            "groups": groups, "baseline": baseline,
+            "paired": None if tables is None else [t.to_dict() for t in tables]}
