@@ -165,7 +165,6 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str], export
     train = config.get("train") or {}
     test = record["test"]
     checkpoint = _checkpoint(record["upstream"])
-    licence = licence_of(record["upstream"])
     sources = _sources(record["task"])
     overlap = _overlap(record["upstream"], [record["task"], *sources])
     corpora = [_corpus(s) for s in sources]
@@ -203,7 +202,7 @@ def _body(record: dict[str, Any], directory: Path, deviations: list[str], export
     lines += attribute_results_section(record) if is_attribute_record(record) else _category_results(test)
     if test.get("notes"):
         lines += [f"- {note}" for note in test["notes"]] + [""]
-    lines += _usage(record, where, train, corpora)
+    lines += _usage(record, where, train, corpora, overlap, export)
     return "\n".join(lines)
 
 
@@ -226,9 +225,10 @@ def _category_results(test: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _usage(record: dict[str, Any], where: str, train: dict[str, Any], corpora: list) -> list[str]:
+def _usage(record: dict[str, Any], where: str, train: dict[str, Any], corpora: list, overlap: list[str],
+           export: dict[str, Any] | None) -> list[str]:
     checkpoint = _checkpoint(record["upstream"])
-    licence = licence_of(checkpoint)
+    licence = licence_of(record["upstream"])
     rated = is_attribute_record(record)
     return [
         "## How to use it", "",
@@ -260,7 +260,7 @@ def _usage(record: dict[str, Any], where: str, train: dict[str, Any], corpora: l
         (f"`{licence}`, the licence of the base checkpoint `{checkpoint}`." if licence != UNKNOWN_LICENCE else
          f"unknown: no licence is known for the base checkpoint `{checkpoint or 'none'}`; check it before use."),
         "The corpora it was trained on have licences of their own"
-        + (f": {_corpus_licences(sources)}." if _corpus_licences(sources) else "."),
+        + (f": {_corpus_licences(_sources(record['task']))}." if _corpus_licences(_sources(record["task"])) else "."),
         "",
     ]
 

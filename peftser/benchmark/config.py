@@ -33,7 +33,9 @@ def _checked(name: str, value: Any, default: Any) -> Any:
 
 
 # Options that enter a cell's key only when set (see TrainConfig.identity).
-KEYED_WHEN_SET = frozenset({"per_clip_log_mel"})
+KEYED_WHEN_SET = frozenset({"per_clip_log_mel", "attribute_loss"})
+# Options the paper has no value for (its tasks are categorical): a change is from the harness' default.
+BEYOND_THE_PAPER = frozenset({"attribute_loss"})
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,7 @@ class TrainConfig:
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        """The options, as hashed into a cell's key: one added after cells were keyed appears only
-        when set, so that every cell recorded before it keeps its key."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
-                if not (k in KEYED_WHEN_SET and v == getattr(TrainConfig, k))}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     def identity(self) -> dict[str, Any]:
         """``to_dict`` without the options added after cell keys were first fixed while they keep
@@ -96,8 +95,6 @@ class TrainConfig:
     def departures(self) -> list[str]:
         """Every option that differs from the paper's value, as "name ours (paper: theirs)"."""
         paper, ours = TrainConfig().to_dict(), self.to_dict()
-        return [f"{k} {ours[k]} (paper: {paper[k]})" for k in paper if ours[k] != paper[k]] + [
-            f"{k} {ours[k]} (default: {getattr(TrainConfig, k)})" for k in ours if k not in paper]
+        return [f"{k} {ours[k]} ({'default' if k in BEYOND_THE_PAPER else 'paper'}: {paper[k]})"
+                for k in paper if ours[k] != paper[k]]
 
-
-KEYED_WHEN_SET = frozenset({"attribute_loss"})

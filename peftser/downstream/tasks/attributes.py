@@ -46,6 +46,14 @@ class Attributes:
     expected_total = None  # the paper reports no attribute counts
     expected_counts: ClassVar[dict[str, int]] = {}
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        info = getattr(cls, "info", None)
+        if info is not None and info.paper_order:
+            # The corpus' facts are its reader's, but as an attribute task it is not one of the
+            # paper's four categorical columns (the leaderboard would order and average it there).
+            cls.info = replace(info, paper_order=None)
+
     @classmethod
     def classes_for(cls, options: dict) -> tuple[str, ...]:
         return chosen_dimensions(cls, options)
