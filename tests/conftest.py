@@ -46,6 +46,19 @@ def cache(tmp_path, monkeypatch):
     clear_memory_cache()
 
 
+@pytest.fixture
+def task_files(monkeypatch):
+    """Task files a test registers (--task-file, manifests) are forgotten after it."""
+    from peftser.downstream.tasks import manifest
+    from peftser.registry import TASKS, load_builtins
+
+    monkeypatch.setenv("PEFTSER_TASK_FILES", "")  # --task-file sets it; restored as it was afterwards
+    load_builtins()  # so that only the test's own tasks are forgotten afterwards
+    with TASKS.preserved():
+        yield
+    manifest._REGISTERED.clear()
+
+
 @pytest.fixture(scope="session")
 def registries():
     """The built-in upstreams, methods, tasks and grids, loaded (user grids in tests use their names)."""

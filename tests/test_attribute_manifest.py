@@ -12,19 +12,9 @@ from corpus_fixtures import write_wav
 from peftser.downstream.tasks import make_task
 from peftser.downstream.tasks.manifest import register_task_file
 from peftser.downstream.tasks.rows import RowError
-from peftser.registry import TASKS
 
 
-@pytest.fixture(autouse=True)
-def _forget_registered(monkeypatch, tmp_path):
-    from peftser.downstream.tasks import manifest
-
-    monkeypatch.setenv("PEFTSER_CACHE", str(tmp_path / "cache"))
-    before = set(TASKS.names())
-    yield
-    for name in set(TASKS.names()) - before:
-        TASKS._entries.pop(name, None)
-    manifest._REGISTERED.clear()
+pytestmark = pytest.mark.usefixtures("task_files", "cache")
 
 
 def rated_task(folder, rows, **fields):

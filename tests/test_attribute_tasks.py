@@ -13,9 +13,7 @@ from corpus_fixtures import build_iemocap, build_msp_improv, build_msp_podcast
 from peftser.downstream.tasks import make_task, task_classes
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PEFTSER_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("cache")
 
 
 def utterances(task):

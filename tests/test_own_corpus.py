@@ -26,19 +26,7 @@ FOUR = ["neutral", "happy", "sad", "angry"]
 QUICK = {"epochs": 2, "batch_size": 8, "head_hidden": 16, "max_seconds": 0.5, "augment": False}
 
 
-@pytest.fixture(autouse=True)
-def _forget_registered(monkeypatch):
-    from peftser.downstream.tasks import manifest
-
-    from peftser.registry import load_builtins
-
-    monkeypatch.setenv("PEFTSER_TASK_FILES", "")  # --task-file sets it; restored as it was afterwards
-    load_builtins()  # so that only the test's own tasks are forgotten afterwards
-    before = set(TASKS.names())
-    yield
-    for name in set(TASKS.names()) - before:  # a test's task files do not outlive it
-        TASKS._entries.pop(name, None)
-    manifest._REGISTERED.clear()
+pytestmark = pytest.mark.usefixtures("task_files")
 
 
 def task_file(folder: Path, name: str, rows: list[dict], *, fmt: str = "csv", **fields) -> Path:
