@@ -172,12 +172,15 @@ def predict(model: SERModel, clips: list[Clip], batch_size: int, device, precisi
     The batches come through ``loader`` (the training's own), or a new one."""
     loader = BatchLoader(device) if loader is None else loader
     model.eval()
-    logits = torch.empty(len(clips), model.head.classifier[-1].out_features)
+    logits = None  # [N, outputs], sized by the model's first answer (any model: an export has no head to ask)
     batches = eval_batches([c.length for c in clips], batch_size)
     for batch, (waves, lengths, _) in zip(batches, loader(clips, batches)):
         with _autocast(device, precision):
-            logits[batch] = model(waves.to(device, non_blocking=True), lengths.to(device)).float().cpu()
-    return logits
+            out = model(waves.to(device, non_blocking=True), lengths.to(device)).float().cpu()
+        if logits is None:
+            logits = torch.empty(len(clips), out.shape[-1])
+        logits[batch] = out
+    return torch.empty(0, 0) if logits is None else logits
 
 
 class NonFiniteError(ValueError):
