@@ -65,28 +65,27 @@ def registries():
     load_builtins()
 
 
-@pytest.fixture(scope="session")
-def artifact(tmp_path_factory):
-    """An untrained tiny LoRA model saved as an artifact: predicting and loading need weights, not good ones."""
+def _untrained_artifact(tmp_path_factory, method: str):
+    """A tiny demo_whisper_tiny model with ``method``, untrained, saved as an artifact (its config names no cell)."""
     from peftser.benchmark.artifact import artifact_config, save_artifact
     from peftser.model import build_model
 
-    directory = tmp_path_factory.mktemp("artifact")
-    model = build_model("demo_whisper_tiny", "lora", head_hidden=16)
+    directory = tmp_path_factory.mktemp(f"{method}_artifact")
+    model = build_model("demo_whisper_tiny", method, head_hidden=16)
     save_artifact(model, directory, artifact_config(model, "demo_whisper_tiny", {}, 1.0))
     return directory
+
+
+@pytest.fixture(scope="session")
+def artifact(tmp_path_factory):
+    """An untrained tiny LoRA model saved as an artifact: predicting and loading need weights, not good ones."""
+    return _untrained_artifact(tmp_path_factory, "lora")
 
 
 @pytest.fixture(scope="session")
 def downstream_artifact(tmp_path_factory):
-    """An untrained tiny head-only model saved as an artifact (its config names no cell)."""
-    from peftser.benchmark.artifact import artifact_config, save_artifact
-    from peftser.model import build_model
-
-    directory = tmp_path_factory.mktemp("downstream_artifact")
-    model = build_model("demo_whisper_tiny", "downstream", head_hidden=16)
-    save_artifact(model, directory, artifact_config(model, "demo_whisper_tiny", {}, 1.0))
-    return directory
+    """An untrained tiny head-only model saved as an artifact."""
+    return _untrained_artifact(tmp_path_factory, "downstream")
 
 
 @pytest.fixture

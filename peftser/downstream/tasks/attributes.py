@@ -33,6 +33,18 @@ def chosen_dimensions(cls: type, options: dict) -> tuple[str, ...]:
     return tuple(d for d in cls.dimensions if d in names)
 
 
+def parse_rating(text: str, scale: tuple[float, float], where: str, dim: str, what: str = "the scale") -> float:
+    """One rating as a number within ``scale``, or a ValueError naming ``where``, the dimension and the value."""
+    low, high = scale
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{where}: {dim} rating {text!r} is not a number ({what} is {low:g}-{high:g})") from None
+    if math.isnan(value) or not low <= value <= high:
+        raise ValueError(f"{where}: {dim} rating {text!r} is outside {what} {low:g}-{high:g}")
+    return value
+
+
 class Attributes:
     """Mixin turning a corpus reader (a ``Corpus`` subclass) into its attribute task.
 
@@ -77,14 +89,7 @@ class Attributes:
 
     def rating(self, where: str, dim: str, text: str) -> float:
         """One rating as a number on the corpus' scale, or a ValueError naming file, line and value."""
-        low, high = self.scale
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"{where}: {dim} rating {text!r} is not a number (the {self.name} scale is {low:g}-{high:g})") from None
-        if math.isnan(value) or not low <= value <= high:
-            raise ValueError(f"{where}: {dim} rating {text!r} is outside the {self.name} scale {low:g}-{high:g}")
-        return value
+        return parse_rating(text, self.scale, where, dim, f"the {self.name} scale")
 
 
 class RatedRows(Attributes):

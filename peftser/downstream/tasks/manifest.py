@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from peftser.downstream.tasks.attributes import RatedRows
+from peftser.downstream.tasks.attributes import RatedRows, parse_rating
 from peftser.downstream.tasks.folds import fixed_split_plans, kfold_plans
 from peftser.downstream.tasks.rows import (
     Row, RowCorpus, RowError, check_plans, check_unique, gender_of, natural_key, plans_from_groups, segment_of,
@@ -228,12 +227,9 @@ def _ratings(where: str, row: dict[str, Any], rated) -> tuple[tuple[float, ...] 
         if not text:
             return None, f"no rating: {dim}"
         try:
-            value = float(text)
-        except ValueError:
-            raise RowError(f"{where}: {dim} rating {text!r} is not a number (the scale is {low:g}-{high:g})") from None
-        if math.isnan(value) or not low <= value <= high:
-            raise RowError(f"{where}: {dim} rating {text!r} is outside the scale {low:g}-{high:g}")
-        values.append(value)
+            values.append(parse_rating(text, (low, high), where, dim))
+        except ValueError as err:
+            raise RowError(str(err)) from None
     return tuple(values), None
 
 
