@@ -15,5 +15,5 @@ def __getattr__(name):
     if name in _API:  # the package's face hands the API on; the API itself sits above the harness it uses
         import importlib
 
-        return getattr(importlib.import_module("peftser.api"), name)
+        return getattr(importlib.import_module("peftser.loading" if name == "load" else "peftser.api"), name)
     raise AttributeError(f"module 'peftser' has no attribute {name!r}")

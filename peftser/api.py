@@ -233,9 +233,8 @@ def load(artifact_dir: str | Path, device: str | None = None, *, checkpoint_dir=
     """The trained model in ``artifact_dir`` (a folder holding adapter.safetensors and
     adapter_config.json), on ``device`` (default: cuda when available, else cpu).
 
-    A folder written by ``--export`` (``model_config.json``) loads whole, standalone or ONNX. A
-    list of artifact folders (or a dict naming them) gives one predictor holding one frozen encoder
-    for them all, ``predict(..., model=name)`` choosing the artifact (``peftser.deploy.shared``).
+    A folder written by ``--export`` (``model_config.json``) loads whole, standalone or ONNX.
+    ``peftser.load`` (peftser.loading) also takes a list of artifact folders.
 
     A missing folder or file raises FileNotFoundError, weights that differ from the sha256 in the
     config, or a config without one, a ValueError; ``verify=False`` skips that check, for an
@@ -244,15 +243,12 @@ def load(artifact_dir: str | Path, device: str | None = None, *, checkpoint_dir=
     """
     from peftser.benchmark.run.devices import resolve_device
 
-    if isinstance(artifact_dir, (list, tuple, dict)):  # one encoder, many artifacts (peftser.deploy.shared)
-        from peftser.deploy.shared import load_shared
-
-        return load_shared(artifact_dir, device, checkpoint_dir=checkpoint_dir, verify=verify)
     resolved = resolve_device(device)  # an unusable device is named before anything is read
     directory = Path(artifact_dir)
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory} is not a peftser artifact: no such folder")
-    from peftser.deploy.folder import is_export, load_export
+    from peftser.deploy.folder import is_export
+    from peftser.deploy.loading import load_export
 
     if is_export(directory):  # --export's folder: the whole model, standalone or ONNX
         model, config = load_export(directory, device=str(resolved), verify=verify)

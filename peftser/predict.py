@@ -14,7 +14,7 @@ def predict_files(artifact_dir, files, *, device: str | None = None, checkpoint_
     """Per file: its path and either ``error`` (why it could not be scored), or the most probable
     ``emotion``, every class' ``probabilities`` (an attribute model: ``values`` per dimension), its length in ``seconds`` and the ``scored_seconds``
     (the model, trained on clips cut to ``max_seconds``, scores a longer clip's start)."""
-    from peftser.api import load
+    from peftser.loading import load
 
     model = load(artifact_dir, device=device, checkpoint_dir=checkpoint_dir, verify=verify)
     results = []

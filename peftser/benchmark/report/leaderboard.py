@@ -27,10 +27,8 @@ from peftser.benchmark.record import read_records
 from peftser.benchmark.report.attributes import collect_attributes, split
 from peftser.benchmark.report.evaluations import Evaluations, collect_evaluations, slot_of
 from peftser.benchmark.report.paired import DEFAULT_BASELINE, PairedStats, baseline_pairs, paired_stats, variants_of
-from peftser.benchmark.report.render import render
 from peftser.benchmark.report.render_html import PAGE, write_page
-from peftser.benchmark.report.render_json import leaderboard_json
-from peftser.benchmark.report.section import View, write_plots
+from peftser.benchmark.report.section import View, leaderboard_json, render, write_plots
 from peftser.files import check_writable_dir, write_text_atomic
 
 LEADERBOARD = "leaderboard.md"

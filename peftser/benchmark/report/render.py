@@ -28,9 +28,8 @@ from peftser.benchmark.report.board import (
     overall,
     pretraining_overlap,
 )
-from peftser.benchmark.report.paired import DEFAULT_BASELINE, FAIRNESS, UAR, PairedStats, Table
+from peftser.benchmark.report.paired import FAIRNESS, UAR, PairedStats, Table
 from peftser.benchmark.report.render_paired import HIGHER, LOWER, marker, section, tests
-from peftser.benchmark.report.section import View, markdown
 
 
 # -- cells ---------------------------------------------------------------------------------------
@@ -373,15 +372,3 @@ def footnotes_section(footnotes: Sequence[str]) -> list[str]:
     if not footnotes:
         return []
     return ["## Footnotes: deviations from the paper", ""] + [f"{i}. {escape(note, line_start=True)}" for i, note in enumerate(footnotes, 1)] + [""]
-
-
-def render(board: Board, footnotes: Sequence[str], plots: Collection[str], paired: PairedStats | None = None,
-           baseline: str = DEFAULT_BASELINE, expected_rule: str | None = None) -> str:
-    """The whole leaderboard markdown; ``plots`` are the image files written beside it, and
-    ``expected_rule`` the header's sentence on where the expected cells came from.
-
-    ``paired`` holds the comparisons of every method against ``baseline`` (see paired.py); without
-    them the "vs baseline" sections say why. The markdown is every registered section's, in order
-    (see section.py).
-    """
-    return markdown(View(board, paired, baseline, set(plots), tuple(footnotes), expected_rule))

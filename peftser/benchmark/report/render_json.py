@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 from peftser.benchmark.report.board import (
     FAMILY_TITLES,
@@ -16,7 +15,6 @@ from peftser.benchmark.report.board import (
 )
 from peftser.benchmark.report.cost import cost_rows
 from peftser.benchmark.report.paired import PairedStats
-from peftser.benchmark.report.section import View, json_data
 
 
 def _groups(board: Board) -> list[dict]:
@@ -53,13 +51,6 @@ def _overall(board: Board) -> list[dict]:
                     "std": None if stats is None else stats[1], "complete": summary.complete, "partial": summary.partial,
                 })
     return rows
-
-
-def leaderboard_json(board: Board, paired: PairedStats | None, baseline: str) -> str:
-    """The JSON text: every registered section's entries (record counts, per-group and overall
-    numbers, the paired comparisons, costs, evaluations; see section.py)."""
-    data = json_data(View(board, paired, baseline))
-    return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def summary_json(board: Board) -> dict:

@@ -16,6 +16,7 @@ The built-in sections are in ``builtin_sections``, registered on first use.
 from __future__ import annotations
 
 import contextlib
+import json
 import importlib
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -148,3 +149,22 @@ def json_data(view: View) -> dict[str, Any]:
 def write_plots(view: View, directory: Path) -> list[str]:
     """Every section's plots, drawn into ``directory``; the file names written."""
     return [name for section in SECTIONS for name in section.plots(view, directory)]
+
+
+def render(board: Board, footnotes: Sequence[str], plots: Collection[str], paired: PairedStats | None = None,
+           baseline: str = DEFAULT_BASELINE, expected_rule: str | None = None) -> str:
+    """The whole leaderboard markdown; ``plots`` are the image files written beside it, and
+    ``expected_rule`` the header's sentence on where the expected cells came from.
+
+    ``paired`` holds the comparisons of every method against ``baseline`` (see paired.py); without
+    them the "vs baseline" sections say why. The markdown is every registered section's, in order
+    (see section.py).
+    """
+    return markdown(View(board, paired, baseline, set(plots), tuple(footnotes), expected_rule))
+
+
+def leaderboard_json(board: Board, paired: PairedStats | None, baseline: str) -> str:
+    """The JSON text: every registered section's entries (record counts, per-group and overall
+    numbers, the paired comparisons, costs, evaluations; see section.py)."""
+    data = json_data(View(board, paired, baseline))
+    return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"

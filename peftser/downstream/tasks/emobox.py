@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from peftser.downstream.tasks.folds import reference_seed
-from peftser.downstream.tasks.manifest import read_manifest, relative
 from peftser.downstream.tasks.rows import (
-    KeyPlan, Row, RowCorpus, RowError, check_plans, check_unique, gender_of, segment_of, speaker_dev,
+    KeyPlan, Row, RowCorpus, RowError, check_plans, check_unique, gender_of, read_manifest, relative, segment_of,
+    speaker_dev,
 )
 
 DEV_FRACTION = 0.2  # EmoBox's own split of train into train and valid

@@ -28,8 +28,6 @@ A YAML with ``emobox:`` instead of ``manifest:`` reads EmoBox's published folds
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -39,7 +37,8 @@ import yaml
 from peftser.downstream.tasks.attributes import RatedRows, parse_rating
 from peftser.downstream.tasks.folds import fixed_split_plans, kfold_plans
 from peftser.downstream.tasks.rows import (
-    Row, RowCorpus, RowError, check_plans, check_unique, gender_of, natural_key, plans_from_groups, segment_of,
+    Row, RowCorpus, RowError, check_plans, check_unique, gender_of, natural_key, plans_from_groups, read_manifest,
+    relative, segment_of,
 )
 from peftser.registry import TASKS
 
@@ -109,11 +108,6 @@ def read_spec(path: Path) -> dict[str, Any]:
     return spec
 
 
-def relative(path: Path, value: Any) -> Path:
-    """A path from the YAML, relative to the YAML's folder unless absolute."""
-    return (path.parent / Path(str(value)).expanduser()).resolve()
-
-
 def check_label_map(path: Path, label_map: dict, classes: list[str], codes_seen: set[str] | None = None) -> dict[str, str]:
     """The label map, refused when it maps to a name outside the classes or names a code no row has."""
     label_map = {str(k): str(v) for k, v in label_map.items()}
@@ -123,36 +117,6 @@ def check_label_map(path: Path, label_map: dict, classes: list[str], codes_seen:
         if codes_seen is not None and code not in codes_seen:
             raise RowError(f"{path}: label_map names code {code!r}, which no row of the manifest has")
     return label_map
-
-
-def read_manifest(path: Path, columns: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
-    """(``file:line``, row with the harness' column names) of a CSV or JSONL manifest."""
-    rename = {v: k for k, v in columns.items()}
-    if path.suffix.lower() in (".jsonl", ".json"):
-        rows = []
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise RowError(f"{path}:{number}: not a JSON object ({err.msg})") from None
-                if not isinstance(row, dict):
-                    raise RowError(f"{path}:{number}: not a JSON object")
-                rows.append((f"{path}:{number}", {rename.get(k, k): v for k, v in row.items()}))
-        return rows
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            rows = []
-            for row in reader:
-                if None in row or any(v is None for v in row.values()):
-                    raise RowError(f"{path}:{reader.line_num}: the row has {'more' if None in row else 'fewer'} fields than the header")
-                rows.append((f"{path}:{reader.line_num}", {rename.get(k, k): (v or "").strip() for k, v in row.items()}))
-            return rows
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise RowError(f"{path}: cannot be parsed as CSV ({err})") from None
 
 
 def manifest_task(spec: dict[str, Any], path: Path) -> type:

@@ -9,13 +9,15 @@ their utterances one by one. Audio is screened when the task is loaded, as for e
 
 from __future__ import annotations
 
+import csv
+import json
 import math
 import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from peftser.downstream.task import GENDERS, UNKNOWN_GENDER, Training, Utterance
 from peftser.downstream.tasks.corpus import Corpus
@@ -193,3 +195,38 @@ class RowCorpus(Corpus):
                         raise ValueError(f"{self.name} {plan.name}: the {side} split has no usable utterances under {self.root}")
                 self._trainings.append(Training(plan.name, *sides, plan.seed))
         return self._trainings
+
+
+def relative(path: Path, value: Any) -> Path:
+    """A path from the YAML, relative to the YAML's folder unless absolute."""
+    return (path.parent / Path(str(value)).expanduser()).resolve()
+
+
+def read_manifest(path: Path, columns: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    """(``file:line``, row with the harness' column names) of a CSV or JSONL manifest."""
+    rename = {v: k for k, v in columns.items()}
+    if path.suffix.lower() in (".jsonl", ".json"):
+        rows = []
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise RowError(f"{path}:{number}: not a JSON object ({err.msg})") from None
+                if not isinstance(row, dict):
+                    raise RowError(f"{path}:{number}: not a JSON object")
+                rows.append((f"{path}:{number}", {rename.get(k, k): v for k, v in row.items()}))
+        return rows
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            rows = []
+            for row in reader:
+                if None in row or any(v is None for v in row.values()):
+                    raise RowError(f"{path}:{reader.line_num}: the row has {'more' if None in row else 'fewer'} fields than the header")
+                rows.append((f"{path}:{reader.line_num}", {rename.get(k, k): (v or "").strip() for k, v in row.items()}))
+            return rows
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise RowError(f"{path}: cannot be parsed as CSV ({err})") from None
