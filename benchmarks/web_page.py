@@ -48,7 +48,7 @@ def measure(results: Path, loads: int) -> int:
     times, console = [], []
     with browser.chromium() as driver:
         for _ in range(loads):
-            driver.get(page.as_uri())
+            driver.get(page.resolve().as_uri())
             browser.wait_ready(driver, timeout=60)
             times.append(driver.execute_script("return performance.getEntriesByName('data-ready')[0].startTime"))
             console += driver.get_log("browser")
@@ -66,7 +66,7 @@ def screenshot(results: Path, out: Path, width: int, height: int, cell: str | No
     with browser.chromium(width, height) as driver:
         # The viewport itself, not the window, is width x height.
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
-        driver.get((results / "index.html").as_uri())
+        driver.get((results / "index.html").resolve().as_uri())
         browser.wait_ready(driver)
         what = "the top"
         if cell:  # open one drill-down: "upstream/variant/task" as the in-corpus table names it
