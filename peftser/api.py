@@ -20,14 +20,15 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from peftser.benchmark.artifact import CONFIG, load_artifact
 from peftser.benchmark.cell import Cell
-from peftser.downstream.audio import SAMPLE_RATE, AudioError, as_float_samples, check_peak, conform, load_audio
+from peftser.downstream.audio import SAMPLE_RATE, AudioError, conform, load_audio
+from peftser.downstream.samples import as_float_samples, check_peak
 
 DEFAULT_BATCH_SIZE = 8
 

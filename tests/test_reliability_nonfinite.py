@@ -12,7 +12,8 @@ from peftser.benchmark.cell import Cell
 from peftser.benchmark.evaluation import Evaluation
 from peftser.benchmark.run import training
 from peftser.benchmark.run.evaluation import run_evaluation
-from peftser.benchmark.run.training import NonFiniteError, finite, train_command
+from peftser.benchmark.run.finite import NonFiniteError, finite
+from peftser.benchmark.run.training import train_command
 from peftser.benchmark.store import ResultStore
 from trained_cells import DEMO_CELL, DEMO_TRAIN
 

@@ -73,3 +73,22 @@ def machine_info(device: Any = None) -> dict[str, Any]:
     if torch is not None:
         info.update(torch_info(torch, device))
     return info
+
+
+def versions() -> dict[str, str]:
+    """The versions of what a training or evaluation ran with (imported here, by the worker that runs it)."""
+    import numpy as np
+    import peft
+    import torch
+    import transformers
+
+    from peftser import __version__
+
+    return {
+        "peftser": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "numpy": np.__version__,
+    }

@@ -36,6 +36,7 @@ from peftser.benchmark.checks import check_method_args, check_override_types, ch
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.config import TrainConfig
 from peftser.benchmark.grids.error import GridError
+from peftser.benchmark.grids.loader import GridLoader, capped
 from peftser.benchmark.grids.only import ONLY_KEYS, filter_cells, parse_only  # noqa: F401  (the grid's --only, re-exported)
 from peftser.benchmark.evaluation import EvaluateError, EvaluateSpec, Evaluation, check_transfer, evaluations
 from peftser.registry import GRIDS, METHODS, TASKS, UPSTREAMS, Registry, load_builtins
@@ -195,53 +196,18 @@ def load_grid(name_or_path: str | Path) -> Grid:
     return grid
 
 
-# A grid is a few hundred values; YAML aliases can make a short file expand to billions (an
-# "alias bomb"), which an error quoting the value would print.
-MAX_YAML_VALUES = 100_000
-# Characters of an error message; longer ones keep their start and end. Room for a registry's list
-# of known names, which a misspelt name's message gives in full.
-MAX_QUOTED = 2000
-
-
-class _GridLoader(yaml.SafeLoader):
-    """safe_load's loader, refusing a document whose aliases expand beyond MAX_YAML_VALUES values."""
-
-    def compose_document(self):
-        node = super().compose_document()
-        if _expanded_size(node, {}) > MAX_YAML_VALUES:
-            raise GridError(f"its YAML aliases expand to more than {MAX_YAML_VALUES:,} values")
-        return node
-
-
-def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
-    """Values in ``node`` with every alias expanded, each shared node counted once per use (memoised)."""
-    if id(node) not in sizes:
-        sizes[id(node)] = 1  # a recursive alias counts once
-        children = node.value if isinstance(node, yaml.SequenceNode) else (
-            [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
-        sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in children)
-    return sizes[id(node)]
-
-
-def _capped(message: str) -> str:
-    if len(message) <= MAX_QUOTED:
-        return message
-    head, tail = MAX_QUOTED // 2, MAX_QUOTED // 4
-    return f"{message[:head]} ... ({len(message) - head - tail:,} characters left out) ... {message[-tail:]}"
-
-
 def parse_grid(path: Path) -> Grid:
     """Read and validate one grid file; every error names the file and the offending entry."""
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_GridLoader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=GridLoader)
     except yaml.YAMLError as exc:
-        raise GridError(_capped(f"grid file {path} is not valid YAML: {exc}")) from None
+        raise GridError(capped(f"grid file {path} is not valid YAML: {exc}")) from None
     except GridError as exc:
         raise GridError(f"grid file {path}: {exc}") from None
     try:
         return _grid_from_dict(data, default_name=path.stem, source=str(path))
     except GridError as exc:
-        raise GridError(_capped(f"grid file {path}: {exc}")) from None
+        raise GridError(capped(f"grid file {path}: {exc}")) from None
 
 
 def _grid_from_dict(data: Any, *, default_name: str, source: str) -> Grid:

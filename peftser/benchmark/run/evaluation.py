@@ -19,14 +19,15 @@ from typing import Any
 from peftser.benchmark.artifact import load_artifact
 from peftser.benchmark.config import TrainConfig
 from peftser.benchmark.evaluation import Evaluation, shared_classes, subset
-from peftser.benchmark.machine import machine_info
+from peftser.benchmark.machine import machine_info, versions
 from peftser.benchmark.metrics import compute_metrics, prediction_indices, record_classes
 from peftser.benchmark.record import evaluation_record
 from peftser.benchmark.run.devices import resolve_device
 from peftser.benchmark.run.gpu import select
 from peftser.benchmark.run.noise import noisy
 from peftser.benchmark.run.tasks import worker_task
-from peftser.benchmark.run.training import Clip, finite, load_clips, predict, resolve_precision, score, versions
+from peftser.benchmark.run.finite import finite
+from peftser.benchmark.run.training import Clip, load_clips, predict, resolve_precision, score
 from peftser.benchmark.store import ResultStore
 from peftser.downstream.task import EMOTIONS, Utterance
 

@@ -6,7 +6,6 @@ augmentation, the test set scored once with the weights of the best dev-UAR epoc
 
 from __future__ import annotations
 
-import platform
 import sys
 import time
 import traceback
@@ -27,7 +26,7 @@ from peftser.benchmark.run.batches import BatchLoader, augmentation_seeds, eval_
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.config import TrainConfig
 from peftser.benchmark.run.devices import resolve_device
-from peftser.benchmark.machine import machine_info
+from peftser.benchmark.machine import machine_info, versions
 from peftser.benchmark.run.gpu import PeakMemory, gpu_settings, native_bf16, select
 from peftser.benchmark.run.meter import CellMeter
 from peftser.benchmark.run.tasks import worker_task
@@ -37,6 +36,7 @@ from peftser.benchmark.store import ResultStore
 from peftser.downstream.audio import MIN_SAMPLES, REPAIRABLE, AudioError, load_audio
 from peftser.downstream.task import EMOTIONS, Utterance
 from peftser.model import SERModel, build_model
+from peftser.benchmark.run.finite import NonFiniteError, check_finite_loss, finite
 from peftser.upstream.base import CheckpointError
 
 
@@ -183,29 +183,6 @@ def predict(model: SERModel, clips: list[Clip], batch_size: int, device, precisi
     return torch.empty(0, 0) if logits is None else logits
 
 
-class NonFiniteError(ValueError):
-    """A training loss or a model's scores that are not finite (NaN or infinity). Its cell or
-    evaluation fails with this reason: argmax of NaN scores is class 0 for every clip, which would
-    be recorded as a chance UAR."""
-
-
-def check_finite_loss(loss: float, epoch: int, lr: float) -> None:
-    """A NonFiniteError when an epoch's mean training loss is NaN or infinite."""
-    if not np.isfinite(loss):
-        raise NonFiniteError(
-            f"the training loss is {loss} in epoch {epoch} (lr {lr:g}): the training diverged (lower lr), "
-            "or the weights or audio hold NaN or infinity"
-        )
-
-
-def finite(logits: torch.Tensor, what: str) -> torch.Tensor:
-    """``logits`` [N, C], or a NonFiniteError naming ``what`` was scored when any clip's are not finite."""
-    bad = int((~torch.isfinite(logits).all(dim=1)).sum())
-    if bad:
-        raise NonFiniteError(f"{what}: {bad} of {len(logits)} clips got scores that are not finite (NaN or infinity)")
-    return logits
-
-
 def score(logits: torch.Tensor, clips: list[Clip], classes: Sequence[str] = EMOTIONS) -> tuple[float, dict[str, Any], list[int]]:
     """(mean loss, metrics over ``classes``, predicted indices) of logits against the clips' labels.
 
@@ -218,22 +195,6 @@ def score(logits: torch.Tensor, clips: list[Clip], classes: Sequence[str] = EMOT
     preds = logits.argmax(dim=1).tolist()
     metrics = compute_metrics(labels.tolist(), preds, [c.utterance.gender for c in clips], classes)
     return loss, metrics, preds
-
-
-def versions() -> dict[str, str]:
-    import peft
-    import transformers
-
-    from peftser import __version__
-
-    return {
-        "peftser": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "peft": peft.__version__,
-        "numpy": np.__version__,
-    }
 
 
 def check_names(cell: Cell) -> None:
