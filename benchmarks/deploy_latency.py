@@ -25,22 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's peftser, whatever else is installed
 
-
-def _artifact(root: Path, upstream: str, method: str, max_seconds: float) -> Path:
-    import torch
-
-    from peftser.benchmark.artifact import artifact_config, save_artifact
-    from peftser.model import build_model
-
-    torch.manual_seed(0)
-    model = build_model(upstream, method, pretrained=False)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(0.02 * torch.randn_like(p))
-    directory = root / f"{upstream}-{method}"
-    save_artifact(model, directory, artifact_config(model, upstream, {}, max_seconds))
-    return directory
+from random_artifact import make_artifact  # noqa: E402 (beside this script)
 
 
 def _timed(forward, waves, lengths) -> float:
@@ -61,7 +46,7 @@ def measure(upstream: str, method: str, seconds: list[float], batch: int, repeat
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        artifact = _artifact(root, upstream, method, max(seconds))
+        artifact = make_artifact(root, upstream, method, max_seconds=max(seconds))
         started = time.perf_counter()
         export(artifact, root / "merged")
         export(artifact, root / "onnx", "onnx")

@@ -23,6 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's peftser, whatever else is installed
 
+from random_artifact import make_artifact  # noqa: E402 (beside this script)
+
 PAPER_METHODS = ["downstream", "adapter", "parallel_adapter", "embedding_prompt", "lora"]
 SMALL_WAVE = {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64,
               "conv_dim": [16] * 7, "num_conv_pos_embedding_groups": 4}
@@ -43,23 +45,12 @@ def _clips():
 
 
 def run_pair(root: Path, upstream: str, upstream_args: dict, method: str) -> dict:
-    import torch
-
     import peftser
-    from peftser.benchmark.artifact import artifact_config, save_artifact
     from peftser.deploy.check import largest_difference
     from peftser.deploy.command import export
     from peftser.deploy.onnx import ExportRefused
-    from peftser.model import build_model
 
-    torch.manual_seed(0)
-    model = build_model(upstream, method, upstream_args=upstream_args, pretrained=False)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(0.1 * torch.randn_like(p))
-    artifact = root / f"{upstream}-{method}"
-    save_artifact(model, artifact, artifact_config(model, upstream, upstream_args, 1.0))
+    artifact = make_artifact(root, upstream, method, scale=0.1, max_seconds=1.0, upstream_args=upstream_args)
     started = time.perf_counter()
     try:
         written = export(artifact, root / f"{upstream}-{method}-onnx", "onnx")

@@ -27,6 +27,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's peftser, whatever else is installed
+
+from random_artifact import make_artifact  # noqa: E402 (beside this script)
 PAPER_METHODS = ("downstream", "adapter", "parallel_adapter", "embedding_prompt", "lora")
 
 
@@ -67,23 +69,7 @@ def child(mode: str, directories: list[str]) -> None:
 
 
 def _make(root: Path, upstream: str) -> list[str]:
-    import torch
-
-    from peftser.benchmark.artifact import artifact_config, save_artifact
-    from peftser.model import build_model
-
-    directories = []
-    for seed, method in enumerate(PAPER_METHODS):
-        torch.manual_seed(seed)
-        model = build_model(upstream, method, pretrained=False)
-        with torch.no_grad():
-            for p in model.parameters():
-                if p.requires_grad:
-                    p.add_(0.02 * torch.randn_like(p))
-        directory = root / f"{upstream}-{method}"
-        save_artifact(model, directory, artifact_config(model, upstream, {}, 6.0))
-        directories.append(str(directory))
-    return directories
+    return [str(make_artifact(root, upstream, method, seed=seed)) for seed, method in enumerate(PAPER_METHODS)]
 
 
 def main() -> None:
