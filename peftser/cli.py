@@ -251,8 +251,8 @@ def _train(args) -> int:
     upstream, method, task, training = args.train
     cell = Cell(upstream=upstream, method=method, task=task, training=training, train=_train_overrides(args),
                 task_args=parse_pairs(args.task_arg, "--task-arg"))
-    return train_command(cell, results_dir=args.results, device=args.device, data_root=args.data_root,
-                         task_root=args.task_root, checkpoint_dir=args.checkpoint_dir, strict=args.strict)
+    return train_command(cell, results_dir=args.results, device=args.device, options=runner_options(args),
+                         task_root=args.task_root)
 
 
 def _predict(args) -> int:
@@ -299,15 +299,19 @@ def backend(args):
     )
 
 
+def runner_options(args):
+    """What every training and evaluation is told: where the corpora and checkpoints are, --strict."""
+    from peftser.benchmark.run.runner import RunnerOptions
+
+    return RunnerOptions(data_root=args.data_root, checkpoint_dir=args.checkpoint_dir, strict=args.strict)
+
+
 def _grid(args) -> int:
     from peftser.benchmark.run.orchestrator import grid_command
 
-    from peftser.benchmark.run.runner import RunnerOptions
-
     return grid_command(
         args.grid, results_dir=args.results, backend=backend(args), only=tuple(args.only),
-        retry_failed=args.retry_failed,
-        options=RunnerOptions(data_root=args.data_root, checkpoint_dir=args.checkpoint_dir, strict=args.strict),
+        retry_failed=args.retry_failed, options=runner_options(args),
         train=_train_overrides(args), evaluate=not args.no_evaluate, evaluate_only=args.evaluate_only,
     )
 

@@ -12,7 +12,8 @@ workers have started a cell, so a test can rely on every worker taking part; "cu
 error of a broken CUDA context). Cells whose label
 contains one of the comma-separated strings in GRID_TEST_FAIL raise too (this also works for
 grids of real names, whose method arguments are checked). Each run appends
-"key worker_pid orchestrator_pid" to the file named by GRID_TEST_LOG.
+"key worker_pid orchestrator_pid" to the file named by GRID_TEST_LOG, and the runner options it
+was given (their repr) to the file named by GRID_TEST_OPTIONS, when set.
 """
 
 from __future__ import annotations
@@ -74,8 +75,11 @@ def _barrier(count: int) -> None:
         time.sleep(0.02)
 
 
-def toy_run(cell: Cell, *, device: str, results_dir: Path, **options) -> dict:
+def toy_run(cell: Cell, *, device: str, results_dir: Path, options) -> dict:
     """The stand-in for run_cell; never touches torch or CUDA."""
+    if os.environ.get("GRID_TEST_OPTIONS"):
+        with open(os.environ["GRID_TEST_OPTIONS"], "a") as log:
+            log.write(f"{options!r}\n")
     args = cell.method_args
     if args.get("barrier"):
         _barrier(int(args["barrier"]))

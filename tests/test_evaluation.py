@@ -19,7 +19,7 @@ from peftser.benchmark.grids import load_grid
 from peftser.benchmark.record import read_record
 from peftser.benchmark.run import evaluation as runner
 from peftser.benchmark.run.orchestrator import run_grid
-from peftser.benchmark.run.runner import call_runner, outcome_record
+from peftser.benchmark.run.runner import RunnerOptions, call_runner, outcome_record
 from peftser.benchmark.run.training import load_clips
 from peftser.benchmark.artifact import load_artifact
 from peftser.benchmark.config import TrainConfig
@@ -182,7 +182,7 @@ def test_a_target_corpus_not_under_the_data_root_fails_that_evaluation(grid_run,
     _, results, grid = grid_run
     cell = grid.cells()[0]
     evaluation = Evaluation(cell, {"kind": "transfer", "test_task": "crema_d", "task_args": {}, "max_utterances": None})
-    outcome = call_runner(runner.run_evaluation, evaluation, device="cpu", results_dir=results, options={"data_root": tmp_path})
+    outcome = call_runner(runner.run_evaluation, evaluation, device="cpu", results_dir=results, options=RunnerOptions(data_root=tmp_path))
     record = outcome_record(evaluation, outcome, runner="evaluation", device="cpu", wall_time_s=0.1)
     assert record["status"] == "failed" and record["evaluation"]["test_task"] == "crema_d"
     assert "corpus 'crema_d' cannot be read" in record["error"] and str(tmp_path / "CREMA-D") in record["error"]

@@ -72,11 +72,11 @@ def test_a_noise_evaluation_whose_scores_overflow_fails_with_the_condition(demo_
 
 @pytest.mark.slow
 def test_in_a_grid_run_the_noise_evaluation_is_a_failed_record_with_the_reason(demo_results, tmp_path):
-    from peftser.benchmark.run.runner import call_runner, outcome_record
+    from peftser.benchmark.run.runner import RunnerOptions, call_runner, outcome_record
 
     results, _ = demo_results
     evaluation = Evaluation(DEMO_CELL, {"kind": "noise", "types": ["white"], "snr_db": [-400.0], "max_utterances": 4})
-    outcome = call_runner(run_evaluation, evaluation, device="cpu", results_dir=results, options={})
+    outcome = call_runner(run_evaluation, evaluation, device="cpu", results_dir=results, options=RunnerOptions())
     record = outcome_record(evaluation, outcome, runner="evaluation", device="cpu", wall_time_s=0.0)
     assert record["status"] == "failed" and "NonFiniteError: noise white, snr_db -400.0" in record["error"]
     json.dumps(record)  # a record the store can write

@@ -19,7 +19,7 @@ from peftser.benchmark.grids import MethodEntry
 from peftser import cli
 from peftser.benchmark.run import orchestrator as orchestrator_module
 from peftser.benchmark.run.orchestrator import run_grid
-from peftser.benchmark.run.runner import SchedulerError
+from peftser.benchmark.run.runner import RunnerOptions, SchedulerError
 from peftser.benchmark.run.slots import DeviceError, Local, Slot, make_slots, parse_devices
 from peftser.benchmark.store import ResultStore
 
@@ -235,6 +235,20 @@ def test_the_grid_command_returns_an_exit_status(tmp_path, monkeypatch):
     assert run("--jobs-per-device", "1", "--only", "training=fold1", *elsewhere) == 1  # a failed cell
     assert run("--only", "training=fold9", *elsewhere) == 2  # a bad option
     assert run("--jobs-per-device", "0", *elsewhere) == 2
+
+
+def test_every_runner_call_gets_the_grids_runner_options(tmp_path, monkeypatch):
+    # --data-root, --checkpoint-dir and --strict reach each worker's runner as one RunnerOptions.
+    grid_file = tmp_path / "mine.yaml"
+    grid_file.write_text("upstreams: [demo_whisper_tiny]\nmethods: [downstream, adapter]\n"
+                         "tasks: [{task: synthetic_crema_d, trainings: [fold1]}]\n")
+    monkeypatch.setenv("GRID_TEST_OPTIONS", str(tmp_path / "options.log"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(orchestrator_module, "DEFAULT_RUNNER", RUNNER)
+    assert cli.main(["--grid", str(grid_file), "--devices", "cpu", "--data-root", "corpora",
+                     "--checkpoint-dir", "weights", "--strict", "--no-evaluate"]) == 0
+    given = (tmp_path / "options.log").read_text().splitlines()
+    assert given == [repr(RunnerOptions(data_root="corpora", checkpoint_dir="weights", strict=True))] * 2
 
 
 # -- processes sharing a results directory -----------------------------------------------------------

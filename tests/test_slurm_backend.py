@@ -33,6 +33,7 @@ from peftser.benchmark.run.slurm import (  # noqa: E402
     parse_time,
     run_task,
 )
+from peftser.benchmark.run.runner import RunnerOptions  # noqa: E402
 from peftser.benchmark.store import ResultStore  # noqa: E402
 
 OPTIONS = SlurmOptions(gpus_per_task=0, time_min=20)
@@ -103,6 +104,14 @@ def test_slurm_time_formats_in_minutes_rounded_up(text, minutes):
 def test_bad_slurm_options_are_clear_errors(make, message):
     with pytest.raises(SlurmError, match=message):
         make()
+
+
+def test_runner_options_reach_tasks_with_absolute_folders(tmp_path, monkeypatch):
+    # A task may start on a node whose working directory is not the submission's.
+    monkeypatch.chdir(tmp_path)
+    given = backend(tmp_path / "results", runner_options=RunnerOptions("corpora", "weights", strict=True)).runner_options
+    assert given == RunnerOptions(str(tmp_path / "corpora"), str(tmp_path / "weights"), strict=True)
+    assert backend(tmp_path / "results").runner_options == RunnerOptions()
 
 
 def test_command_line_options_become_executor_parameters():

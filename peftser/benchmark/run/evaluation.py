@@ -25,6 +25,7 @@ from peftser.benchmark.record import evaluation_record
 from peftser.benchmark.run.devices import resolve_device
 from peftser.benchmark.run.gpu import select
 from peftser.benchmark.run.noise import noisy
+from peftser.benchmark.run.runner import RunnerOptions
 from peftser.benchmark.run.tasks import worker_task
 from peftser.benchmark.run.finite import finite
 from peftser.benchmark.run.training import Clip, load_clips, predict, resolve_precision, score
@@ -60,9 +61,9 @@ class NoisyClip:
         return noisy(self.clip.wave(), self.utterance.key, self.kind, self.snr_db)
 
 
-def _task(name: str, args: dict[str, Any], data_root, strict: bool):
+def _task(name: str, args: dict[str, Any], options: RunnerOptions):
     try:
-        return worker_task(name, data_root=data_root, strict=strict, **args)
+        return worker_task(name, data_root=options.data_root, strict=options.strict, **args)
     except (ValueError, FileNotFoundError) as exc:  # e.g. the corpus is not under --data-root
         raise EvaluationError(f"corpus {name!r} cannot be read: {exc}") from None
 
@@ -142,11 +143,10 @@ def run_evaluation(
     *,
     device: str | None = None,
     results_dir: str | Path = "results",
-    data_root: str | Path | None = None,
-    checkpoint_dir: str | Path | None = None,
-    strict: bool = False,
+    options: RunnerOptions | None = None,
 ) -> dict[str, Any]:
     """Score one evaluation; returns its record (not yet saved)."""
+    options = options or RunnerOptions()
     started = time.time()
     device = resolve_device(device)
     select(device)
@@ -158,7 +158,7 @@ def run_evaluation(
     model_classes = record_classes(source_record)
     classes = model_classes
     if condition["kind"] == "transfer":
-        task = _task(condition["test_task"], condition.get("task_args") or {}, data_root, strict)
+        task = _task(condition["test_task"], condition.get("task_args") or {}, options)
         classes = shared_classes(model_classes, task.classes)
         if len(classes) < 2:
             raise EvaluationError(f"{evaluation.label}: the model's classes ({', '.join(model_classes)}) and "
@@ -166,14 +166,14 @@ def run_evaluation(
         # Only the utterances whose label the model knows: the others have no right answer.
         utterances = _chosen([u for u in transfer_set(task) if u.label in classes], condition.get("max_utterances"))
     else:
-        task = _task(cell.task, cell.task_args, data_root, strict)
+        task = _task(cell.task, cell.task_args, options)
         utterances = _chosen(list(task.training(cell.training).test), condition.get("max_utterances"))
     skipped = dict(task.skipped)
-    clips = load_clips(utterances, cfg.max_seconds, strict=strict, skipped=skipped, evaluation=True, classes=classes)
+    clips = load_clips(utterances, cfg.max_seconds, strict=options.strict, skipped=skipped, evaluation=True, classes=classes)
     if not clips:
         raise EvaluationError(f"{evaluation.label}: no usable utterance to score")
     try:
-        model, config = load_artifact(artifact, device=str(device), checkpoint_dir=checkpoint_dir)
+        model, config = load_artifact(artifact, device=str(device), checkpoint_dir=options.checkpoint_dir)
     except (OSError, ValueError, KeyError) as exc:
         raise EvaluationError(f"the artifact of {cell.label} ({artifact}) does not load: {exc}") from None
     if condition["kind"] == "transfer":

@@ -120,7 +120,7 @@ def run_grid(
     cells = grid.cells(only)
     # Every check that can fail comes before anything is started or written.
     store = ResultStore(results_dir)
-    runner_options = (options or RunnerOptions()).as_dict()
+    runner_options = options or RunnerOptions()
     evaluations = grid.evaluations(cells) if evaluate else []
     if evaluate_only and not evaluations:
         raise GridError(f"--evaluate-only: grid {grid.name!r} has no evaluate section (or --no-evaluate was given)")

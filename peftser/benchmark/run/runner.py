@@ -1,7 +1,7 @@
 """The runner protocol: one cell through a runner function, into a record, in a local worker and in a Slurm task alike.
 
-A runner is "module:function" taking ``(cell, *, device, results_dir, **options)`` and returning
-the cell's run record; ``call_runner`` turns what it did into an outcome, ``outcome_record`` into
+A runner is "module:function" taking ``(cell, *, device, results_dir, options)`` (``options`` a
+``RunnerOptions``) and returning the cell's run record; ``call_runner`` turns what it did into an outcome, ``outcome_record`` into
 the record to keep (a failed one when it raised or returned something that breaks the record
 contract), and ``save_outcome`` stores it with what ran it.
 """
@@ -31,9 +31,13 @@ class RunnerOptions:
     checkpoint_dir: str | Path | None = None
     strict: bool = False
 
-    def as_dict(self) -> dict[str, Any]:
-        """The runner's keyword arguments."""
-        return {"data_root": self.data_root, "checkpoint_dir": self.checkpoint_dir, "strict": self.strict}
+    def resolved(self) -> RunnerOptions:
+        """The same with absolute folders: a Slurm task starts in the submission's working directory
+        only where that exists on its node."""
+        def absolute(folder):
+            return str(Path(folder).resolve()) if folder else folder
+
+        return RunnerOptions(absolute(self.data_root), absolute(self.checkpoint_dir), self.strict)
 
 
 class SchedulerError(RuntimeError):
@@ -73,10 +77,10 @@ def resolve_runner(spec: str) -> Callable[..., dict]:
     return runner
 
 
-def call_runner(runner: Callable[..., dict], cell: Cell, *, device: str, results_dir: Path, options: dict[str, Any]) -> tuple:
+def call_runner(runner: Callable[..., dict], cell: Cell, *, device: str, results_dir: Path, options: RunnerOptions) -> tuple:
     """Run one cell; ("result", record) or, when it raises, ("error", message, traceback)."""
     try:
-        return ("result", runner(cell, device=device, results_dir=results_dir, **options))
+        return ("result", runner(cell, device=device, results_dir=results_dir, options=options))
     except Exception as exc:  # the cell failed, not the worker: report it and take the next one
         return ("error", f"{type(exc).__name__}: {exc}", traceback.format_exc())
 

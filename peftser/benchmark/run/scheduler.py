@@ -34,6 +34,7 @@ from peftser.benchmark.run.gpu import after_cell, sticky_cuda_error
 from peftser.benchmark.run.progress import Progress
 from peftser.benchmark.run.runner import (  # noqa: F401  (DEFAULT_RUNNER and SchedulerError are this module's API too)
     DEFAULT_RUNNER,
+    RunnerOptions,
     ScheduleResult,
     SchedulerError,
     call_runner,
@@ -62,7 +63,7 @@ def _watch_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _worker_main(slot: Slot, runner_spec: str, conn: Connection, results_dir: str, options: dict[str, Any], parent_pid: int) -> None:
+def _worker_main(slot: Slot, runner_spec: str, conn: Connection, results_dir: str, options: RunnerOptions, parent_pid: int) -> None:
     """Body of a worker process: import the runner once, then run cells until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _watch_parent(parent_pid)
@@ -149,19 +150,18 @@ class Scheduler:
         slots: Sequence[Slot],
         *,
         runner: str = DEFAULT_RUNNER,
-        runner_options: dict[str, Any] | None = None,
+        runner_options: RunnerOptions | None = None,
         retry_failed: bool = False,
         stream: TextIO | None = None,
     ):
-        """``runner_options`` go to every runner call besides the cell, device and results dir
-        (for ``run_cell``: data_root, checkpoint_dir, strict)."""
+        """``runner_options`` go to every runner call besides the cell, device and results dir."""
         if not slots:
             raise DeviceError("no worker slots: give at least one device")
         check_runner(runner)
         self.store = store
         self.slots = list(slots)
         self.runner = runner
-        self.runner_options = dict(runner_options or {})
+        self.runner_options = runner_options or RunnerOptions()
         self.retry_failed = retry_failed
         self.stream = stream
         self._context = mp.get_context("spawn")

@@ -29,6 +29,7 @@ from peftser.benchmark.run.devices import resolve_device
 from peftser.benchmark.machine import machine_info, versions
 from peftser.benchmark.run.gpu import PeakMemory, gpu_settings, native_bf16, select
 from peftser.benchmark.run.meter import CellMeter
+from peftser.benchmark.run.runner import RunnerOptions
 from peftser.benchmark.run.tasks import worker_task
 from peftser.benchmark.metrics import compute_metrics, metrics_by_group
 from peftser.benchmark.record import failed_record, ok_record
@@ -214,13 +215,17 @@ def run_cell(
     *,
     device: str | None = None,
     results_dir: str | Path = "results",
-    data_root: str | Path | None = None,
+    options: RunnerOptions | None = None,
     task_root: str | Path | None = None,
-    checkpoint_dir: str | Path | None = None,
-    strict: bool = False,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Train and test one cell; writes its artifact and returns its run record (not yet saved)."""
+    """Train and test one cell; writes its artifact and returns its run record (not yet saved).
+
+    ``options`` say where the corpora and checkpoints are and whether unexpected counts are errors;
+    ``task_root`` reads this cell's corpus from that folder instead of under the data root.
+    """
+    options = options or RunnerOptions()
+    strict = options.strict
     started = time.time()
     cfg = TrainConfig.from_dict(cell.train)
     device = resolve_device(device)  # an unusable device fails before the corpus and model are built
@@ -228,7 +233,7 @@ def run_cell(
     precision = resolve_precision(cfg.precision, device)
     meter = CellMeter(device, precision)  # the cell's cost, from here: peak memory, throughput, arithmetic
     check_names(cell)  # before a corpus is read: a typo should cost seconds, not a corpus scan
-    task = worker_task(cell.task, data_root=data_root, root=task_root, strict=strict, **cell.task_args)
+    task = worker_task(cell.task, data_root=options.data_root, root=task_root, strict=strict, **cell.task_args)
     training = task.training(cell.training)
     skipped = dict(task.skipped)
     classes = task.classes
@@ -250,7 +255,7 @@ def run_cell(
     rng = np.random.default_rng(training.seed)
     model = build_model(
         cell.upstream, cell.method, method_args=cell.method_args, upstream_args=cell.upstream_args,
-        checkpoint_dir=checkpoint_dir, head_hidden=cfg.head_hidden, head_dropout=cfg.head_dropout,
+        checkpoint_dir=options.checkpoint_dir, head_hidden=cfg.head_hidden, head_dropout=cfg.head_dropout,
         include_input_state=cfg.include_input_state, num_classes=len(classes),
     ).to(device)
     model.upstream.layerdrop_enabled = cfg.layerdrop
@@ -352,8 +357,8 @@ def _progress(epochs, label: str, enabled: bool):
 SUMMARY_METRICS = ("uar", "acc", "macro_f1", "demographic_parity", "equality_of_odds", "reference_demographic_parity")
 
 
-def train_command(cell: Cell, *, results_dir: str | Path = "results", device: str | None = None, data_root=None,
-                  task_root=None, checkpoint_dir=None, strict: bool = False) -> int:
+def train_command(cell: Cell, *, results_dir: str | Path = "results", device: str | None = None,
+                  options: RunnerOptions | None = None, task_root=None) -> int:
     """``--train UPSTREAM METHOD TASK TRAINING``: run one cell, save its record, print a summary line."""
     from peftser.downstream.audio import check_cache_writable
 
@@ -365,8 +370,8 @@ def train_command(cell: Cell, *, results_dir: str | Path = "results", device: st
     started = time.time()
     try:
         record = run_cell(
-            cell, device=device, results_dir=results_dir, data_root=data_root, task_root=task_root,
-            checkpoint_dir=checkpoint_dir, strict=strict, progress=sys.stderr.isatty(),
+            cell, device=device, results_dir=results_dir, options=options, task_root=task_root,
+            progress=sys.stderr.isatty(),
         )
     except (CheckpointError, NonFiniteError) as err:  # the cell failed, as a grid's worker records it; the message is the line
         store.save_record(failed_record(cell, f"{type(err).__name__}: {err}", traceback.format_exc(),

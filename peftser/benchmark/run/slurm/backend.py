@@ -11,7 +11,7 @@ from typing import Any, Sequence, TextIO
 
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.record import CorruptRecordError
-from peftser.benchmark.run.runner import DEFAULT_RUNNER, ScheduleResult, check_runner
+from peftser.benchmark.run.runner import DEFAULT_RUNNER, RunnerOptions, ScheduleResult, check_runner
 from peftser.benchmark.run.slurm.ledger import Ledger
 from peftser.benchmark.run.slurm.options import SlurmError, SlurmOptions
 from peftser.benchmark.run.slurm.queue import (
@@ -38,7 +38,7 @@ class SlurmBackend:
         options: SlurmOptions | None = None,
         *,
         runner: str = DEFAULT_RUNNER,
-        runner_options: dict[str, Any] | None = None,
+        runner_options: RunnerOptions | None = None,
         retry_failed: bool = False,
         name: str = "peftser",
         stream: TextIO | None = None,
@@ -62,11 +62,7 @@ class SlurmBackend:
         self.root = store.root.resolve()  # tasks may start elsewhere
         self.options = options or SlurmOptions()
         self.runner = runner
-        # Absolute folders: a task starts in the submission's working directory only where that
-        # exists on its node.
-        self.runner_options = {
-            k: str(Path(v).resolve()) if k in ("data_root", "checkpoint_dir") and v else v for k, v in (runner_options or {}).items()
-        }
+        self.runner_options = (runner_options or RunnerOptions()).resolved()  # a task may start on another node
         self.retry_failed = retry_failed
         self.name = name
         self.stream = stream or sys.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from peftser.benchmark.cell import Cell
-from peftser.benchmark.run.runner import call_runner, outcome_record, resolve_runner, save_outcome
+from peftser.benchmark.run.runner import RunnerOptions, call_runner, outcome_record, resolve_runner, save_outcome
 from peftser.benchmark.store import ResultStore
 
 CLAIM_PATIENCE_SECONDS = 30.0  # the orchestrator's look at a claim holds it for a moment
@@ -24,7 +24,7 @@ class CellTask:
     cell: Cell
     results_dir: str  # absolute: the task may start on another node
     runner: str
-    options: dict[str, Any]  # for the runner (data_root, checkpoint_dir, strict)
+    options: RunnerOptions  # for the runner, with absolute folders
     device: str
     retry_failed: bool = False
     submitted_at: float = 0.0  # failed records older than this are retried (with retry_failed)
