@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from peftser.cli import check_mode_options, main, parser
+from peftser.cli import main, mode_of, parser
+from peftser.option_modes import check_mode_options
 
 TRAIN = ["--train", "demo_whisper_tiny", "downstream", "synthetic_msp_podcast", "seed1"]
 
@@ -45,4 +46,5 @@ def test_an_option_of_another_mode_is_an_error(argv, message, capsys, tmp_path, 
 )
 def test_each_modes_own_options_are_accepted(argv):
     p = parser()
-    check_mode_options(p, p.parse_args(argv))
+    args = p.parse_args(argv)
+    check_mode_options(p, args, mode_of(args))
