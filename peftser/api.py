@@ -27,7 +27,8 @@ import torch
 
 from peftser.benchmark.artifact import CONFIG, load_artifact
 from peftser.benchmark.cell import Cell
-from peftser.downstream.audio import SAMPLE_RATE, AudioError, conform, load_audio
+from peftser.downstream.audio import SAMPLE_RATE, load_audio
+from peftser.downstream.decode import AudioError, conform
 from peftser.downstream.samples import as_float_samples, check_peak
 
 DEFAULT_BATCH_SIZE = 8

@@ -121,6 +121,18 @@ def parse_pairs(pairs: list[str], option: str, *, typed: bool = True) -> dict[st
     return parsed
 
 
+def _given(args: argparse.Namespace, action: argparse.Action) -> bool:
+    # ``is``/type-aware: 0 and False are values a user gave, not the None default
+    value = getattr(args, action.dest)
+    return not (value is action.default or (type(value) is type(action.default) and value == action.default))
+
+
+def given_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(dest, flag) of each option the command line gave."""
+    return [(a.dest, a.option_strings[0]) for a in p._actions  # argparse keeps no public list of them
+            if a.option_strings and hasattr(args, a.dest) and _given(args, a)]
+
+
 def mode_of(args: argparse.Namespace) -> str:
     """The one mode option given (the parser makes them mutually exclusive and requires one)."""
     return next(m for m in MODES if getattr(args, m, None))
@@ -318,7 +330,7 @@ def _run(p: argparse.ArgumentParser, args: argparse.Namespace, mode: str) -> int
     from peftser.registry import UnknownNameError
 
     try:
-        check_mode_options(p, args, mode)
+        check_mode_options(given_options(p, args), mode, args.backend)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

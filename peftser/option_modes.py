@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
+from typing import Iterable
 
-# The modes each option belongs to (argparse dest -> modes); given to any other mode it is an error,
+# The modes each option belongs to (option dest -> modes); given to any other mode it is an error,
 # not silently ignored. An option not listed here belongs to every mode.
 OPTION_MODES = {
     "data_root": ("manifest", "train", "grid"),
@@ -52,26 +52,20 @@ BACKEND_OPTIONS = {
 }
 
 
-def _given(args: argparse.Namespace, action: argparse.Action) -> bool:
-    # ``is``/type-aware: 0 and False are values a user gave, not the None default
-    value = getattr(args, action.dest)
-    return not (value is action.default or (type(value) is type(action.default) and value == action.default))
-
-
-def check_mode_options(p: argparse.ArgumentParser, args: argparse.Namespace, mode: str) -> None:
-    """A ValueError for an option given to a mode (e.g. --only with --train) or backend it does not belong to."""
-    for action in p._actions:  # argparse keeps no public list of an option's dest and flag
-        backend = next((b for b, dests in BACKEND_OPTIONS.items() if action.dest in dests), None)
-        if mode == "grid" and backend and backend != args.backend and _given(args, action):
-            hint = "; on Slurm each task gets --slurm-gpus-per-task GPUs" if backend == "local" else ""
-            raise ValueError(f"{action.option_strings[0]} applies to --backend {backend}, not --backend {args.backend}{hint}")
-        modes = OPTION_MODES.get(action.dest)
-        if modes is None or mode in modes or not _given(args, action):
+def check_mode_options(given: Iterable[tuple[str, str]], mode: str, backend: str | None) -> None:
+    """A ValueError for an option given to a mode (e.g. --only with --train) or backend it does not
+    belong to; ``given`` holds the (dest, flag) of each option on the command line."""
+    for dest, flag in given:
+        owner = next((b for b, dests in BACKEND_OPTIONS.items() if dest in dests), None)
+        if mode == "grid" and owner and owner != backend:
+            hint = "; on Slurm each task gets --slurm-gpus-per-task GPUs" if owner == "local" else ""
+            raise ValueError(f"{flag} applies to --backend {owner}, not --backend {backend}{hint}")
+        modes = OPTION_MODES.get(dest)
+        if modes is None or mode in modes:
             continue
-        flag = _flag(mode)
         allowed = " and ".join(", ".join(_flag(m) for m in modes).rsplit(", ", 1))
-        hint = f"; did you mean {OTHER_NAME[action.dest, mode]}?" if (action.dest, mode) in OTHER_NAME else ""
-        raise ValueError(f"{action.option_strings[0]} applies to {allowed}, not {flag}{hint}")
+        hint = f"; did you mean {OTHER_NAME[dest, mode]}?" if (dest, mode) in OTHER_NAME else ""
+        raise ValueError(f"{flag} applies to {allowed}, not {_flag(mode)}{hint}")
 
 
 def _flag(mode: str) -> str:

@@ -175,6 +175,11 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._entries)
 
+    def imported(self) -> list[str]:
+        """The names whose objects are imported: a lazy entry not yet looked up is left out, as
+        looking at it may do work (import heavy code; the EmoBox twin writes its metadata)."""
+        return sorted(name for name, entry in self._entries.items() if not isinstance(entry, str))
+
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 

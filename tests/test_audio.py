@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from peftser.downstream import audio
+from peftser.downstream import audio, decode
 from peftser.downstream.audio import AudioError, check_audio, clear_memory_cache, default_cache_dir, load_audio
 
 
@@ -83,7 +83,7 @@ def test_second_load_reads_the_disk_cache_without_decoding(tmp_path, monkeypatch
         raise AssertionError("decoded again")
 
     monkeypatch.setattr(soundfile, "read", no_decoding)
-    monkeypatch.setattr(audio.soxr, "resample", no_decoding)
+    monkeypatch.setattr(decode.soxr, "resample", no_decoding)
     clear_memory_cache()
     np.testing.assert_array_equal(load_audio(path), first)
     assert check_audio(path) is None

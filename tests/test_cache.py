@@ -60,7 +60,7 @@ def test_a_touched_or_copied_corpus_leaves_stale_entries_that_prune_removes(tmp_
     def no_decoding(path):
         raise AssertionError(f"{path} decoded again")
 
-    monkeypatch.setattr(audio, "_decode", no_decoding)
+    monkeypatch.setattr(audio, "decode", no_decoding)
     clear_memory_cache()
     for f in files:
         load_audio(f)  # what is in use was kept

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from peftser.cli import main, mode_of, parser
+from peftser.cli import given_options, main, mode_of, parser
 from peftser.option_modes import check_mode_options
 
 TRAIN = ["--train", "demo_whisper_tiny", "downstream", "synthetic_msp_podcast", "seed1"]
@@ -47,4 +47,4 @@ def test_an_option_of_another_mode_is_an_error(argv, message, capsys, tmp_path, 
 def test_each_modes_own_options_are_accepted(argv):
     p = parser()
     args = p.parse_args(argv)
-    check_mode_options(p, args, mode_of(args))
+    check_mode_options(given_options(p, args), mode_of(args), args.backend)

@@ -28,39 +28,17 @@ from pathlib import Path
 from stat import S_ISREG
 
 import numpy as np
-import soundfile
-import soxr
 
+from peftser.downstream.decode import REPAIRABLE, AudioError, Decoded, Segment, decode, pad_to_min
 from peftser.files import atomic_write, check_writable_dir, writing
-from peftser.sample_rate import SAMPLE_RATE
+from peftser.sample_rate import SAMPLE_RATE  # noqa: F401  (this module's API too)
 
-# 25 ms: the receptive field of one wav2vec 2.0 / WavLM frame (convolutions of kernels 10, 3, 3, 3,
-# 3, 2, 2 and strides 5, 2, 2, 2, 2, 2, 2); Whisper needs 160 samples for one log-mel frame.
-MIN_SAMPLES = 400
 # Bump when the decoding recipe changes so stale cache entries are never read.
 RECIPE = "16k-mono-mean-soxr-hq-v3"  # v3: a WAV cut off partway is refused
 SOURCE_NOTE = ".src"  # beside each entry: the source_identity it was decoded from (JSON)
 FLAW_NOTE = ".flaw"  # beside an entry of a flawed clip: its kind and what is wrong
-# Kinds of flaw a clip can still be scored with (dev and test): it decodes, and once made finite
-# and padded to MIN_SAMPLES every encoder can take it.
-REPAIRABLE = ("silent", "nan/inf", "too short")
 # Upper bound of the in-process layer; a corpus larger than this still works, from disk.
 MEMORY_CACHE_BYTES = 512 * 2**20
-
-
-class AudioError(ValueError):
-    """An audio file that cannot be used: its message names the file and what is wrong."""
-
-    def __init__(self, path: str | Path, kind: str, detail: str):
-        self.path = Path(path)
-        self.kind = kind  # short category for counting: missing, empty, truncated, unreadable, silent, nan/inf
-        self.detail = detail
-        super().__init__(f"{path}: {detail}")
-
-    @property
-    def repairable(self) -> bool:
-        """Whether the clip can still be scored (``load_audio(..., repair=True)``); training skips it."""
-        return self.kind in REPAIRABLE
 
 
 def default_cache_dir() -> Path:
@@ -83,7 +61,6 @@ def check_cache_writable() -> Path:
     return check_writable_dir(_audio_cache_dir(None), _cache_purpose())
 
 
-Decoded = tuple[np.ndarray, "AudioError | None"]  # a clip's samples and its flaw, if any
 
 
 class _MemoryCache:
@@ -155,9 +132,6 @@ def _resolved(path: Path) -> str:
     return os.path.join(_resolved_folder(os.path.abspath(path.parent)), path.name)
 
 
-Segment = "tuple[float, float] | None"  # (start, end) seconds of a longer file; None: the whole file
-
-
 def source_identity(path: Path, segment: Segment = None) -> dict:
     """What a cache entry is the decoding of: the recipe and the file's resolved path, size and
     time, and for a segment of the file its start and end (each segment is an entry of its own)."""
@@ -180,111 +154,6 @@ def _entry(cache_root: Path, key: str) -> Path:
 
 
 # Data sizes that writers which do not know the length in advance (pipes, RF64) put in the header.
-_UNKNOWN_SIZES = (0, 0x7FFFFFFF, 0xFFFFFFFF)
-
-
-def _wav_shortfall(path: Path) -> tuple[int, int] | None:
-    """(declared, present) bytes of a RIFF/WAVE file's data chunk when the file ends before it does.
-
-    Read by hand: libsndfile accepts such a file and decodes what is there, saying so only in its
-    log text; the chunk walk is a few lines of the RIFF layout (id, little-endian size, data).
-    """
-    with open(path, "rb") as handle:
-        head = handle.read(12)
-        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None  # not a RIFF/WAVE file (RF64 and others say their sizes elsewhere)
-        size = path.stat().st_size
-        while True:
-            header = handle.read(8)
-            if len(header) < 8:
-                return None
-            chunk, length = header[:4], int.from_bytes(header[4:], "little")
-            if chunk == b"data":
-                present = size - handle.tell()
-                return (length, present) if length not in _UNKNOWN_SIZES and present < length else None
-            handle.seek(length + length % 2, os.SEEK_CUR)  # chunks are padded to an even length
-
-
-def make_finite(wave: np.ndarray) -> np.ndarray:
-    """A clip with NaN or infinite samples made finite: all zeros when its first sample is NaN (the
-    reference code's rule), otherwise each non-finite sample set to zero (the reference passes
-    those on to the encoder, whose outputs for the clip are then NaN)."""
-    if np.isnan(wave[0]):
-        return np.zeros_like(wave)
-    return np.where(np.isfinite(wave), wave, 0).astype(wave.dtype)
-
-
-def pad_to_min(wave: np.ndarray) -> np.ndarray:
-    """A clip under MIN_SAMPLES zero-padded at its end to MIN_SAMPLES (as a batch pads it), so
-    that every encoder gets at least one frame; a longer clip as it is."""
-    return np.pad(wave, (0, MIN_SAMPLES - len(wave))) if len(wave) < MIN_SAMPLES else wave
-
-
-def _decode(path: Path, segment: Segment = None) -> Decoded:
-    """Read, downmix and resample one file (or its ``segment``, start and end in seconds): (samples,
-    flaw), the samples made finite when they were not; an AudioError (raised) says why a file is
-    unusable altogether."""
-    if path.stat().st_size == 0:
-        raise AudioError(path, "empty", "audio file is empty (0 bytes)")
-    shortfall = _wav_shortfall(path)
-    if shortfall is not None:
-        declared, present = shortfall
-        raise AudioError(path, "truncated", f"audio file is cut off: {present} of the {declared} data bytes its header declares")
-    try:
-        frames = _segment_frames(path, segment)
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True, **frames)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-        raise AudioError(path, "unreadable", f"audio file cannot be decoded ({err})") from None
-    if data.shape[0] == 0:
-        raise AudioError(path, "empty", "audio file has no samples (0 frames)")
-    return conform(data, rate, path)
-
-
-def _segment_frames(path: Path, segment: Segment) -> dict:
-    """soundfile's ``start``/``stop`` frames of a segment, checked against the file's length."""
-    if segment is None:
-        return {}
-    start, end = segment
-    info = soundfile.info(str(path))
-    if not 0 <= start < end:
-        raise AudioError(path, "unreadable", f"segment {start}-{end} s is not a span (0 <= start < end)")
-    if start * info.samplerate >= info.frames:
-        raise AudioError(path, "unreadable", f"segment {start}-{end} s starts after the file ends ({info.duration:.3f} s)")
-    # An end a few samples past the file is a rounding of the metadata, not an error: read to the end.
-    return {"start": int(round(start * info.samplerate)), "stop": min(int(round(end * info.samplerate)), info.frames)}
-
-
-def conform(data: np.ndarray, rate: int, source: str | Path) -> Decoded:
-    """Samples ``[frames, channels]`` (or ``[frames]``) at ``rate`` Hz as every clip is used: the
-    channel mean, made finite, resampled to 16 kHz with soxr; with its flaw (NaN or infinite
-    samples, all zeros, under ``MIN_SAMPLES``) as an AudioError naming ``source``, or None. A
-    decoded file and an array handed to the Python API go through this one recipe; what cannot be
-    used at all raises."""
-    data = np.asarray(data, dtype=np.float32)
-    if data.ndim == 1:
-        data = data[:, None]
-    if data.ndim != 2:
-        raise AudioError(source, "unreadable", f"audio must be 1-D samples, got an array of shape {data.shape}")
-    if data.shape[0] == 0:
-        raise AudioError(source, "empty", "audio has no samples")
-    if not isinstance(rate, (int, np.integer)) or isinstance(rate, bool) or rate <= 0:
-        raise AudioError(source, "unreadable", f"sample rate must be a positive whole number of Hz, got {rate!r}")
-    wave = data.mean(axis=1, dtype=np.float32)
-    flaw = None
-    if not np.isfinite(wave).all():
-        flaw = AudioError(source, "nan/inf", "audio contains NaN or infinite samples")
-        wave = make_finite(wave)  # before resampling, which would spread them
-    elif not wave.any():
-        flaw = AudioError(source, "silent", "audio is all zeros (no signal)")
-    if rate != SAMPLE_RATE:
-        wave = soxr.resample(wave, int(rate), SAMPLE_RATE).astype(np.float32, copy=False)
-    if len(wave) < MIN_SAMPLES and flaw is None:
-        # Shorter than one wav2vec 2.0 frame: no encoder can take it unpadded.
-        seconds = len(wave) / SAMPLE_RATE
-        flaw = AudioError(source, "too short", f"audio lasts {seconds:.3f} s, under the {MIN_SAMPLES / SAMPLE_RATE} s minimum")
-    return np.ascontiguousarray(wave), flaw
-
-
 def _read_bad_note(entry: Path, path: Path, suffix: str = ".bad") -> AudioError | None:
     note = entry.with_suffix(suffix)
     if not note.exists():
@@ -302,7 +171,7 @@ def _decode_and_store(path: Path, entry: Path, identity: dict) -> Decoded:
     # --cache-prune needs to tell entries of vanished or changed files).
     source = json.dumps(identity).encode()
     try:
-        wave, flaw = _decode(path, identity.get("segment"))
+        wave, flaw = decode(path, identity.get("segment"))
     except AudioError as err:
         note = f"{err.kind}\t{err.detail}".encode()
         with writing(_cache_purpose()):
@@ -354,7 +223,7 @@ def load_audio(
     path = Path(path)
     if not cache:
         _source_stat(path)
-        wave, flaw = _decode(path, segment)
+        wave, flaw = decode(path, segment)
     else:
         identity = source_identity(path, segment)
         key = _cache_key(identity)

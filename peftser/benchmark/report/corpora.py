@@ -26,9 +26,9 @@ def registered_trainings(task: str) -> tuple[str, ...] | None:
     return tuple(TASKS.get(task).training_names) if _tasks_loaded() and task in TASKS else None
 
 
-def _registered_tasks() -> list[str]:
-    """Every registered task (none when the tasks package is not installed)."""
-    return TASKS.names() if _tasks_loaded() else []
+def _imported_tasks() -> list[str]:
+    """The registered tasks whose classes are imported (none when the tasks package is not installed)."""
+    return TASKS.imported() if _tasks_loaded() else []
 
 
 def task_info(task: str):
@@ -44,15 +44,16 @@ def registered_sources(task: str) -> tuple[str, ...]:
 
 
 def paper_corpora() -> tuple[str, ...]:
-    """The paper's corpora in its order: the registered tasks whose CorpusInfo gives a paper_order."""
-    tasks = _registered_tasks()
+    """The paper's corpora in its order: the registered tasks whose CorpusInfo gives a paper_order
+    (registered with their class, not lazily: a report must not look up every lazy entry)."""
+    tasks = _imported_tasks()
     infos = {name: task_info(name) for name in tasks}
     return tuple(sorted((n for n, i in infos.items() if i and i.paper_order), key=lambda n: infos[n].paper_order))
 
 
 def twin(corpus: str) -> str | None:
     """The registered synthetic twin of a corpus."""
-    return next((n for n in _registered_tasks() if (info := task_info(n)) and info.twin_of == corpus), None)
+    return next((n for n in _imported_tasks() if (info := task_info(n)) and info.twin_of == corpus), None)
 
 
 def corpus_family(task: str) -> str:

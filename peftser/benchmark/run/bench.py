@@ -24,7 +24,7 @@ from peftser.benchmark.run.compute import count_flops, matmul_bound, sync
 from peftser.benchmark.run.devices import resolve_device
 from peftser.benchmark.run.gpu import PeakMemory, gpu_settings, select
 from peftser.benchmark.run.training import _autocast, make_optimizer, resolve_precision, train_step
-from peftser.downstream.audio import MIN_SAMPLES
+from peftser.downstream.decode import MIN_SAMPLES
 from peftser.downstream.task import EMOTIONS
 from peftser.model import build_model
 from peftser.sample_rate import SAMPLE_RATE

@@ -34,7 +34,8 @@ from peftser.benchmark.run.tasks import worker_task
 from peftser.benchmark.metrics import compute_metrics, metrics_by_group
 from peftser.benchmark.record import failed_record, ok_record
 from peftser.benchmark.store import ResultStore
-from peftser.downstream.audio import MIN_SAMPLES, REPAIRABLE, AudioError, load_audio
+from peftser.downstream.audio import load_audio
+from peftser.downstream.decode import MIN_SAMPLES, REPAIRABLE, AudioError
 from peftser.downstream.task import EMOTIONS, Utterance
 from peftser.model import SERModel, build_model
 from peftser.benchmark.run.finite import NonFiniteError, check_finite_loss, finite
