@@ -28,3 +28,27 @@ def test_a_redraw_that_dies_midway_leaves_the_old_plot(tmp_path, monkeypatch):
         write_leaderboard(tmp_path)
     assert {p: p.read_bytes() for p in plots} == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("task_args, chance", [({}, 25.0), ({"classes": "native"}, 100 / 6)])
+def test_a_corpus_plot_draws_chance_for_its_own_number_of_classes(task_args, chance, tmp_path, monkeypatch):
+    from fake_records import make_cell, make_record, save
+
+    for training in ("fold1", "fold2"):
+        cell = make_cell("demo_whisper_tiny", "lora", "synthetic_crema_d", training)
+        record = make_record(cell.__class__(**{**cell.to_dict(), "task_args": task_args}), 40.0)
+        if task_args:
+            record["classes"] = ["neutral", "happy", "sad", "angry", "fear", "disgust"]
+        save(tmp_path, record)
+    lines = {}
+
+    def keep(self, target, **kwargs):
+        ax = self.axes[0]
+        lines[ax.get_title()] = {line.get_label(): line.get_ydata()[0] for line in ax.get_lines()
+                                 if line.get_label().startswith("chance")}
+        target.write(b"png")
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    write_leaderboard(tmp_path)
+    (drawn,) = [found for title, found in lines.items() if "UAR by backbone" in title]
+    assert drawn == {f"chance ({chance:.3g} %)": pytest.approx(chance)}

@@ -36,7 +36,6 @@ METHOD_ORDER = ("downstream", "adapter", "parallel_adapter", "embedding_prompt",
 # Population std: a corpus' trainings are the protocol's complete, fixed set of folds/seeds (and
 # the overall table's corpora are the fixed four), not a sample; it also stays defined for n = 1.
 STD_DDOF = 0
-CHANCE_UAR = 25.0  # four classes
 
 
 # -- ordering ------------------------------------------------------------------------------------

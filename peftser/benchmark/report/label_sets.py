@@ -47,3 +47,9 @@ def group_label_set(task: str) -> tuple[str, ...]:
     """The label set of a board group's task: its registered default, or, for a group named with
     its count of classes (``label_set_group``), a set of its own."""
     return (task,) if re.fullmatch(r".+ \(\d+ classes\)", task) else _default_classes(task)
+
+
+def chance_uar(task: str) -> float:
+    """The UAR (%) of guessing on a board group's task: 100 over its number of classes."""
+    counted = re.fullmatch(r".+ \((\d+) classes\)", task)
+    return 100.0 / (int(counted.group(1)) if counted else len(_default_classes(task)))

@@ -14,7 +14,6 @@ from matplotlib.ticker import EngFormatter
 from peftser.benchmark.report import stats
 from peftser.files import atomic_write
 from peftser.benchmark.report.board import (
-    CHANCE_UAR,
     FAMILY_TITLES,
     Board,
     families,
@@ -22,6 +21,7 @@ from peftser.benchmark.report.board import (
     method_sort_key,
     overall,
 )
+from peftser.benchmark.report.label_sets import chance_uar
 from peftser.benchmark.report.paired import DEFAULT_BASELINE, PairedStats, Table
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">")
@@ -51,7 +51,8 @@ def _plot_uar_by_backbone(board: Board, task: str, path: Path) -> bool:
                  else (np.nan, np.nan) for b in backbones]
         ax.bar(x + (i - (len(variants) - 1) / 2) * width, [s[0] for s in stats], width,
                yerr=[s[1] for s in stats], capsize=2, label=variant, color=colors[variant])
-    ax.axhline(CHANCE_UAR, color="grey", linestyle=":", label="chance (25 %)")
+    chance = chance_uar(task)
+    ax.axhline(chance, color="grey", linestyle=":", label=f"chance ({chance:.3g} %)")
     ax.set_xticks(x, backbones, rotation=15, ha="right")
     ax.set_ylabel("test UAR (%)")
     ax.set_title(f"{task}: UAR by backbone and method (mean ± std over trainings)")

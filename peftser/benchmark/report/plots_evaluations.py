@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from peftser.benchmark.report.board import CHANCE_UAR, Board
+from peftser.benchmark.report.board import Board
 from peftser.benchmark.report.evaluations import CLEAN, Evaluations
+from peftser.benchmark.report.label_sets import chance_uar
 from peftser.benchmark.report.plots import MARKERS, _colors, _save
 
 
@@ -45,6 +46,8 @@ def _curves(evaluations: Evaluations, board: Board, backbone: str, path: Path) -
     if not kinds or not any(k[0] == backbone for k in evaluations.noise):
         return False
     colors = _colors(variants)
+    # the curves average over the corpora, so does chance: corpora of six classes lower it
+    chance = float(np.mean([chance_uar(task) for task in {k[2] for k in evaluations.noise if k[0] == backbone}]))
     fig = Figure(figsize=(5.0 * len(kinds) + 1.5, 4.0), layout="constrained")
     axes = fig.subplots(1, len(kinds), squeeze=False, sharey=True)[0]
     for ax, kind in zip(axes, kinds):
@@ -55,7 +58,7 @@ def _curves(evaluations: Evaluations, board: Board, backbone: str, path: Path) -
             points += [evaluations.noise_summary(backbone, variant, kind, s) for s in snrs]
             ax.plot(x, [np.nan if p is None else p[0] for p in points], marker=MARKERS[i % len(MARKERS)],
                     color=colors[variant], label=variant)
-        ax.axhline(CHANCE_UAR, color="grey", linestyle=":", label="chance (25 %)")
+        ax.axhline(chance, color="grey", linestyle=":", label=f"chance ({chance:.3g} %)")
         ax.set_xticks(x, [CLEAN] + [f"{s:g} dB" for s in snrs])
         ax.set_title(f"{kind} noise")
         ax.set_xlabel("SNR")
