@@ -52,7 +52,8 @@ def test_cards_for_demo_artifacts_read_back_with_the_records_numbers(demo_result
     assert f"`{record['label']}` (key `{record['key']}`)" in body
     assert "- A stated departure of this grid." in body
     assert all(f"Training option {d}." in body for d in record["deviations"]) and record["deviations"]
-    assert f"| {test['demographic_parity']:.2f} | {test['equality_of_odds']:.2f} |" in body
+    assert (f"| {test['demographic_parity']:.2f} | {test['equality_of_odds']:.2f} "
+            f"| {test['reference_demographic_parity']:.2f} |") in body  # all three of the record's fairness figures
     assert f'peftser.load("{record["artifact"]["path"]}")' in body
     assert "Four classes only" in body and "language: none (synthetic, no words)" in body
 

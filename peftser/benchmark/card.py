@@ -219,8 +219,11 @@ def _category_results(test: dict[str, Any]) -> list[str]:
         lines.append("")
     lines += [
         "## Fairness (test, by speaker gender; lower is fairer)", "",
-        "| demographic parity % | equality of odds % |", "|---|---|",
-        f"| {_pct(test.get('demographic_parity'))} | {_pct(test.get('equality_of_odds'))} |", "",
+        "| demographic parity % | equality of odds % | reference's demographic parity % |", "|---|---|---|",
+        f"| {_pct(test.get('demographic_parity'))} | {_pct(test.get('equality_of_odds'))} "
+        f"| {_pct(test.get('reference_demographic_parity'))} |", "",
+        "Demographic parity is the statistical parity difference; the reference evaluation code's own "
+        "demographic parity function computes a different quantity (peftser's docs/protocol.md, section 7).", "",
     ]
     return lines
 
