@@ -225,6 +225,7 @@ BUILTINS = {
     "grid": "peftser.benchmark.grids",
 }
 _LOADED: set[str] = set()
+_AFTER_LOAD: list[Callable[[], None]] = []
 
 
 PLUGINS_ENV = "PEFTSER_PLUGINS"  # comma-separated modules that register the user's own entries
@@ -245,8 +246,16 @@ def load_builtins(*kinds: str) -> None:
             importlib.import_module(BUILTINS[kind])
     for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
         _import_plugin(module)
-    if os.environ.get(TASK_FILES_ENV):  # corpora described by a YAML, no Python (each read once)
-        importlib.import_module("peftser.downstream.tasks.manifest").register_task_files(os.environ[TASK_FILES_ENV])
+    for hook in _AFTER_LOAD:
+        hook()
+
+
+def after_load(hook: Callable[[], None]) -> Callable[[], None]:
+    """Call ``hook`` at the end of every ``load_builtins``: how a built-in module registers entries
+    that the environment names (the tasks package: the task files of $PEFTSER_TASK_FILES)."""
+    if hook not in _AFTER_LOAD:
+        _AFTER_LOAD.append(hook)
+    return hook
 
 
 def _import_plugin(module: str) -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from peftser.benchmark.card import check_card, write_model_card
 from peftser.benchmark.report.leaderboard import write_leaderboard
-from peftser.benchmark.report.section import SECTIONS, Section
+from peftser.benchmark.report.section import Section
+from peftser.benchmark.report.sections import SECTIONS
 from peftser.cli import main
 from peftser.registry import UPSTREAMS, load_builtins
 from peftser.upstream import NO_DROPOUT, PreTraining, UpstreamSpec, _wav2vec2

@@ -10,7 +10,7 @@ from pathlib import Path
 from board_fixture import DATA, board_results, fixture_evaluations
 from peftser.benchmark.report.leaderboard import load_board, versus_baseline
 from peftser.benchmark.report.render_html import PAGE, WEB, page_data, render_page, script_json
-from peftser.benchmark.report.section import leaderboard_json
+from peftser.benchmark.report.sections import leaderboard_json
 from peftser.cli import main
 
 NASTY = "</script><script>window.pwned=1</script> <!-- & \"quoted\" 'single'\nnext line \u2028 <img src=x onerror=alert(1)>"

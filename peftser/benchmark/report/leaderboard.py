@@ -28,7 +28,8 @@ from peftser.benchmark.report.attributes import collect_attributes, split
 from peftser.benchmark.report.evaluations import Evaluations, collect_evaluations, slot_of
 from peftser.benchmark.report.paired import DEFAULT_BASELINE, PairedStats, baseline_pairs, paired_stats, variants_of
 from peftser.benchmark.report.render_html import PAGE, write_page
-from peftser.benchmark.report.section import View, leaderboard_json, render, write_plots
+from peftser.benchmark.report.section import View
+from peftser.benchmark.report.sections import leaderboard_json, render, write_plots
 from peftser.files import check_writable_dir, write_text_atomic
 
 LEADERBOARD = "leaderboard.md"

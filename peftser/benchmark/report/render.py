@@ -1,4 +1,4 @@
-"""The leaderboard's markdown tables, rendered from a board (each a section's markdown: see builtin_sections).
+"""The leaderboard's markdown tables, rendered from a board (each a section's markdown: see sections.py).
 
 Tables follow the paper: UAR per corpus (methods x backbones), the overall Table V analogue,
 gender fairness (Table VI), trainable parameters (Table IV) and the Section VI ablations, with

@@ -10,14 +10,12 @@ apart and a new section is one class registered in one file:
 
     SECTIONS.register(Mine(), after="cost")
 
-The built-in sections are in ``builtin_sections``, registered on first use.
+``SECTIONS``, the built-in sections and those entry points are in ``sections``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import importlib
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -84,7 +82,6 @@ class Sections:
 
     def register(self, section: Section, *, after: str | None = None) -> Section:
         """Add ``section`` at the end, or just after the section named ``after``."""
-        load_sections()  # the built-ins first, so that ``after`` may name one
         if not isinstance(section, Section):
             raise TypeError(f"a leaderboard section must be a Section instance, got {type(section).__name__}")
         if not section.name or section.name in self.names():
@@ -112,59 +109,7 @@ class Sections:
         return name
 
     def names(self) -> list[str]:
-        load_sections()
         return [s.name for s in self._sections]
 
     def __iter__(self) -> Iterator[Section]:
-        load_sections()
         return iter(list(self._sections))
-
-
-SECTIONS = Sections()
-_LOADED = False
-
-
-def load_sections() -> None:
-    """Register the built-in sections (once)."""
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        importlib.import_module("peftser.benchmark.report.builtin_sections")
-
-
-def markdown(view: View) -> str:
-    """The whole leaderboard markdown: every section's lines in order."""
-    lines = [line for section in SECTIONS for line in section.markdown(view)]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def json_data(view: View) -> dict[str, Any]:
-    """leaderboard.json's object: every section's entries, in the sections' JSON order."""
-    data: dict[str, Any] = {}
-    for section in sorted(SECTIONS, key=lambda s: s.json_rank):
-        data.update(section.json(view))
-    return data
-
-
-def write_plots(view: View, directory: Path) -> list[str]:
-    """Every section's plots, drawn into ``directory``; the file names written."""
-    return [name for section in SECTIONS for name in section.plots(view, directory)]
-
-
-def render(board: Board, footnotes: Sequence[str], plots: Collection[str], paired: PairedStats | None = None,
-           baseline: str = DEFAULT_BASELINE, expected_rule: str | None = None) -> str:
-    """The whole leaderboard markdown; ``plots`` are the image files written beside it, and
-    ``expected_rule`` the header's sentence on where the expected cells came from.
-
-    ``paired`` holds the comparisons of every method against ``baseline`` (see paired.py); without
-    them the "vs baseline" sections say why. The markdown is every registered section's, in order
-    (see section.py).
-    """
-    return markdown(View(board, paired, baseline, set(plots), tuple(footnotes), expected_rule))
-
-
-def leaderboard_json(board: Board, paired: PairedStats | None, baseline: str) -> str:
-    """The JSON text: every registered section's entries (record counts, per-group and overall
-    numbers, the paired comparisons, costs, evaluations; see section.py)."""
-    data = json_data(View(board, paired, baseline))
-    return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"

@@ -11,14 +11,23 @@ here (docs/adding-a-corpus.md). ``make_task`` builds one from a name.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from pathlib import Path
 
 from peftser.downstream.task import Task
-from peftser.registry import TASKS, load_builtins
+from peftser.downstream.tasks.manifest import register_task_files
+from peftser.registry import TASK_FILES_ENV, TASKS, after_load, load_builtins
 
 for _module in pkgutil.iter_modules(__path__):  # each corpus module registers its own tasks
     importlib.import_module(f"{__name__}.{_module.name}")
+
+
+@after_load
+def _register_task_files() -> None:
+    """Corpora described by a YAML, no Python, named in the environment (each file read once)."""
+    if os.environ.get(TASK_FILES_ENV):
+        register_task_files(os.environ[TASK_FILES_ENV])
 
 
 def task_classes(name: str, options: dict | None = None) -> tuple[str, ...]:

@@ -1,11 +1,15 @@
-"""The leaderboard's own sections, in the order of leaderboard.md: each names its markdown, its
-entries of leaderboard.json and its plots. The tables of the paper's Tables IV-VI are only
+"""The leaderboard as its sections: ``SECTIONS`` in the order of leaderboard.md, the built-in ones
+registered here, and ``render``, ``leaderboard_json`` and ``write_plots``, which iterate over
+them (a section is a ``section.Section``). The tables of the paper's Tables IV-VI are only
 written when the board has a method's default configuration (an ablation-only directory has none).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 from peftser.benchmark.report import plots as figures
 from peftser.benchmark.report import render as md
@@ -15,7 +19,9 @@ from peftser.benchmark.report.evaluations import evaluations_json
 from peftser.benchmark.report.plots_evaluations import write_evaluation_plots
 from peftser.benchmark.report.render_cost import cost_section
 from peftser.benchmark.report.render_evaluations import cross_corpus_section, evaluation_problems, noise_section
-from peftser.benchmark.report.section import SECTIONS, Section, View
+from peftser.benchmark.report.board import Board
+from peftser.benchmark.report.paired import DEFAULT_BASELINE, PairedStats
+from peftser.benchmark.report.section import Section, Sections, View
 
 
 class Summary(Section):
@@ -176,6 +182,46 @@ class Footnotes(Section):
         return md.footnotes_section(view.footnotes)
 
 
+SECTIONS = Sections()
 for _section in (Summary(), Overall(), PairedUar(), PerCorpus(), Fairness(), PairedFairness(), Params(), Ablation(),
                  Cost(), Evaluations(), Attributes(), Problems(), Notes(), Footnotes()):
     SECTIONS.register(_section)
+
+
+def markdown(view: View) -> str:
+    """The whole leaderboard markdown: every section's lines in order."""
+    lines = [line for section in SECTIONS for line in section.markdown(view)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def json_data(view: View) -> dict[str, Any]:
+    """leaderboard.json's object: every section's entries, in the sections' JSON order."""
+    data: dict[str, Any] = {}
+    for section in sorted(SECTIONS, key=lambda s: s.json_rank):
+        data.update(section.json(view))
+    return data
+
+
+def write_plots(view: View, directory: Path) -> list[str]:
+    """Every section's plots, drawn into ``directory``; the file names written."""
+    return [name for section in SECTIONS for name in section.plots(view, directory)]
+
+
+def render(board: Board, footnotes: Sequence[str], plots: Collection[str], paired: PairedStats | None = None,
+           baseline: str = DEFAULT_BASELINE, expected_rule: str | None = None) -> str:
+    """The whole leaderboard markdown; ``plots`` are the image files written beside it, and
+    ``expected_rule`` the header's sentence on where the expected cells came from.
+
+    ``paired`` holds the comparisons of every method against ``baseline`` (see paired.py); without
+    them the "vs baseline" sections say why. The markdown is every registered section's, in order
+    (below).
+    """
+    return markdown(View(board, paired, baseline, set(plots), tuple(footnotes), expected_rule))
+
+
+def leaderboard_json(board: Board, paired: PairedStats | None, baseline: str) -> str:
+    """The JSON text: every registered section's entries (record counts, per-group and overall
+    numbers, the paired comparisons, costs, evaluations; see above)."""
+    data = json_data(View(board, paired, baseline))
+    return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
