@@ -140,3 +140,26 @@ def test_options_are_checked_at_grid_load_and_reach_the_crema_d_reader(corpora, 
     assert voice.readers["crema_d"].option("label_source") == "voice_vote"
     crema = build_crema_d(tmp_path / "voice" / "CREMA-D", label_source="voice_vote")
     assert {u.key for u in voice.utterances if voice.source_of(u) == "crema_d"} == set(crema.kept)
+
+
+def test_a_corpus_registered_later_with_a_pooled_split_joins_both_pools(task_files):
+    """pooled_four reads its sources from the registry when asked: a corpus registered after it
+    (a plugin's) that states a split is pooled, and its twin joins the synthetic pool."""
+    from peftser.downstream.task import CorpusInfo
+    from peftser.downstream.tasks.msp_podcast import MspPodcast
+    from peftser.registry import TASKS
+
+    class Later(MspPodcast):
+        info = CorpusInfo("Later", "a later corpus in MSP-Podcast's layout")
+
+        @classmethod
+        def pooled_split(cls):
+            return ("Train",), ("Validation",)
+
+    TASKS.register("later", Later)
+    later = PooledFour.sources[-1]  # after the paper's four, which have their order
+    assert later.name == "later" and later.reader is Later and (later.dev, later.test) == (("Train",), ("Validation",))
+    twin = make_task("synthetic_pooled_four").sources[-1]
+    assert twin.name == "synthetic_later" and issubclass(twin.reader, Later) and twin.reader.generated
+    TASKS.unregister("later")
+    assert "later" not in {s.name for s in PooledFour.sources}

@@ -104,7 +104,11 @@ def twin_of(corpus: type) -> type | None:
 
 
 def _declaring(cls: type) -> type:
-    return next(base for base in cls.__mro__ if "twin" in vars(base))
+    found = next((base for base in cls.__mro__ if vars(base).get("twin") is not None), None)
+    if found is None:
+        raise TypeError(f"{cls.__qualname__}: a synthetic task reads a corpus that declares a twin "
+                        "(Corpus.twin), and none of its bases does")
+    return found
 
 
 def _twin_class(name: str, corpus: type) -> type:
