@@ -36,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--cache-prune", action="store_true", help="remove cache entries of moved, deleted or edited audio files")
 
     data = p.add_argument_group("data")
-    data.add_argument("--data-root", help="folder holding the corpora (IEMOCAP_full_release, MSP-IMPROV, CREMA-D, MSP-PODCAST)")
+    data.add_argument("--data-root", help="folder holding the corpora, each in the folder its task reads (README, Corpora)")
     data.add_argument("--task-root", help="the corpus folder itself, overriding DATA_ROOT/<default folder>")
     data.add_argument("--strict", action="store_true", help="bad audio is an error instead of a counted, skipped utterance")
     data.add_argument(

@@ -6,6 +6,7 @@ may also be a lazy ``"module:object"`` string so that listing never imports heav
 upstream spec or builder, a ``Method`` subclass, a ``Task`` subclass, a grid), a lazy entry when
 it is first imported. A name the package registers itself is refused to any other module unless
 it passes ``overwrite=True``. Tests add and remove entries with ``temporary`` and ``unregister``.
+A module that derives entries from others (a corpus' synthetic twin) ``watch``es the registry.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class Registry:
         self.accepts = accepts
         self._entries: dict[str, Any] = {}
         self._builtin: set[str] = set()  # names the package registers itself
+        self._watchers: list[Callable[[str, Any], None]] = []
 
     def register(self, name: str, obj: Any = None, *, overwrite: bool = False):
         """Register ``obj`` under ``name``; used bare as ``@REGISTRY.register("name")``.
@@ -105,7 +107,22 @@ class Registry:
             self._builtin.add(name)
         else:
             self._builtin.discard(name)
+        if not isinstance(obj, str):
+            self._tell(name, obj)
         return obj
+
+    def watch(self, callback: Callable[[str, Any], None]) -> None:
+        """Call ``callback(name, entry)`` for each entry registered so far and each one registered
+        later (a lazy entry when it is first got): entries derived from others are then there
+        whatever order their modules are imported in."""
+        self._watchers.append(callback)
+        for name, entry in list(self._entries.items()):
+            if not isinstance(entry, str):
+                callback(name, entry)
+
+    def _tell(self, name: str, entry: Any) -> None:
+        for callback in self._watchers:
+            callback(name, entry)
 
     def _taken(self, name: str) -> str:
         if name in self._builtin:
@@ -170,6 +187,7 @@ class Registry:
             self._check(name, entry)
             _name_entry(self.kind, name, entry)
             self._entries[name] = entry
+            self._tell(name, entry)
         return entry
 
     def names(self) -> list[str]:

@@ -4,7 +4,11 @@ an upstream pre-trained on a corpus is flagged wherever that corpus is scored.""
 
 from __future__ import annotations
 
+import ast
 import json
+import re
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -104,8 +108,6 @@ def test_the_paper_backbones_cards_licences_come_from_their_entries(tmp_path):
 
 
 def test_the_readme_upstream_table_states_each_entrys_facts():
-    from pathlib import Path
-
     from peftser.upstream import SPECS
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
@@ -119,10 +121,6 @@ def test_the_readme_upstream_table_states_each_entrys_facts():
 
 
 def test_no_fixture_is_defined_twice_and_no_test_module_imports_another():
-    import ast
-    from collections import Counter
-    from pathlib import Path
-
     defined = Counter()
     for path in Path(__file__).resolve().parent.glob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -185,12 +183,13 @@ def test_a_section_is_checked_when_registered():
         SECTIONS.register(TrainingsPerBackbone(), after="nowhere")
 
 
-GUIDE = __import__("pathlib").Path(__file__).resolve().parents[1] / "docs" / "adding-a-corpus.md"
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "adding-a-corpus.md"
 
 
 @pytest.fixture
-def my_corpus(capsys):
-    """The guide's worked example, run as written: its corpus registered, read, and removed afterwards."""
+def my_corpus(capsys, cache):
+    """The guide's worked example, run as written: its corpus and twin registered, read (the twin
+    generated into the test's cache), and removed afterwards."""
     from peftser.registry import TASKS
 
     load_builtins()
@@ -203,22 +202,28 @@ def my_corpus(capsys):
             exec(compile(block, str(GUIDE), "exec"), namespace)
         yield namespace, capsys.readouterr().out
     finally:
-        if "my_corpus" in TASKS:
-            TASKS.unregister("my_corpus")
+        for name in ("my_corpus", "synthetic_my_corpus"):
+            if name in TASKS:
+                TASKS.unregister(name)
 
 
 def test_the_corpus_guide_runs_and_its_corpus_reads_speaker_independently(my_corpus):
     namespace, out = my_corpus
-    trainings = {t.name: t for t in namespace["task"].trainings()}
-    assert out.splitlines() == ["fold1 4 4 8", "fold2 4 4 8", "{\"excluded: label 'fear'\": 1}"]
-    for training in trainings.values():
-        test_speakers = {u.speaker for u in training.test}
-        assert not test_speakers & {u.speaker for u in training.train + training.dev}
+    assert out.splitlines() == ["fold1 4 4 8", "fold2 4 4 8", "{\"excluded: label 'fear'\": 1}", "32 [16, 16]"]
+    for task in (namespace["task"], namespace["twin"]):
+        for training in task.trainings():
+            test_speakers = {u.speaker for u in training.test}
+            assert not test_speakers & {u.speaker for u in training.train + training.dev}
+    twin = namespace["twin"]  # the twin: the corpus' own reader on the clips its writer laid out
+    assert type(twin).__qualname__ == "SyntheticMyCorpus" and isinstance(twin, namespace["MyCorpus"])
+    assert {u.speaker for u in twin.utterances} == set(namespace["SPEAKERS"])
+    assert Counter(u.label for u in twin.utterances) == twin.expected_counts == dict.fromkeys(twin.classes, 8)
+    assert twin.info.twin_of == "my_corpus"
 
 
 def test_a_corpus_added_in_one_module_is_in_list_a_card_and_the_leaderboard(my_corpus, tmp_path, capsys):
     assert main(["--list", "--json"]) == 0
-    assert "my_corpus" in json.loads(capsys.readouterr().out)["tasks"]
+    assert {"my_corpus", "synthetic_my_corpus"} <= set(json.loads(capsys.readouterr().out)["tasks"])
     record = make_record(make_cell("demo_whisper_tiny", "lora", "my_corpus", "fold1"), 60.0)
     folder = tmp_path / "artifact"
     folder.mkdir()
@@ -236,3 +241,48 @@ def test_a_corpus_added_in_one_module_is_in_list_a_card_and_the_leaderboard(my_c
     assert "### my_corpus" in markdown and "### Other corpora" in markdown
     assert {g["task"] for g in data["groups"]} == {"my_corpus"}
     assert data["overall"][0]["family"] == "Other corpora" and data["overall"][0]["corpora"] == ["my_corpus"]
+
+
+PACKAGE = Path(__file__).resolve().parents[1] / "peftser"
+
+
+def _words(text: str) -> list[str]:
+    """Lower-case words of an identifier or path: CremaD, write_crema_d and CREMA-D/ all hold ["crema", "d"]."""
+    return [w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", text)]
+
+
+def _names_in_code(path: Path) -> list[tuple[int, str]]:
+    """A module's identifiers and identifier-like strings (task names, class names, paths); its
+    docstrings and prose strings (messages, help) are descriptions and are left out."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and ast.get_docstring(node) is not None}
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            names += [(node.lineno, node.value)] if node.value and not re.search(r"\s", node.value) else []
+        elif isinstance(node, (ast.Name, ast.Attribute, ast.FunctionDef, ast.ClassDef, ast.alias)):
+            names.append((getattr(node, "lineno", 0), getattr(node, "id", None) or getattr(node, "attr", None) or node.name))
+    return names
+
+
+def test_only_a_corpus_own_module_names_it():
+    """A corpus' twin, pooled split and attribute task live in its module: no other module of the
+    package names it in code (its class, task or twin name, its writer, its folder or file names)."""
+    import inspect
+
+    from peftser.benchmark.report.corpora import paper_corpora
+    from peftser.registry import TASKS
+
+    load_builtins()
+    corpora = {name: Path(inspect.getsourcefile(TASKS.get(name))) for name in paper_corpora()}
+    assert len(corpora) == 4
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for line, text in _names_in_code(path):
+            words = _words(text)
+            for name, home in corpora.items():
+                mine = _words(name)
+                if path != home and any(words[i : i + len(mine)] == mine for i in range(len(words))):
+                    found.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {text!r} names {name}")
+    assert found == []

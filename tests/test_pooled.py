@@ -14,7 +14,7 @@ from peftser.cli import main
 from peftser.downstream.tasks import make_task
 from peftser.downstream.tasks.crema_d import CremaD
 from peftser.downstream.tasks.folds import kfold_plans
-from peftser.downstream.tasks.pooled import SOURCES
+from peftser.downstream.tasks.pooled import PooledFour
 from trained_cells import POOLED_CELL
 
 FOLDERS = {"iemocap": "IEMOCAP_full_release", "msp_improv": "MSP-IMPROV", "msp_podcast": "MSP-PODCAST", "crema_d": "CREMA-D"}
@@ -85,14 +85,16 @@ def test_a_missing_corpus_is_named_with_its_folder(corpora, tmp_path, capsys):
 
 def test_the_crema_d_ranges_are_the_reference_fold5_and_the_synthetic_twin_uses_that_rule():
     last = kfold_plans(CremaD.actors, CremaD.n_folds)[-1]
-    crema = next(s for s in SOURCES if s.name == "crema_d")
+    real = PooledFour.sources
+    assert [s.name for s in real] == ["iemocap", "msp_improv", "crema_d", "msp_podcast"]  # the paper's order
+    crema = next(s for s in real if s.name == "crema_d")
     assert set(crema.dev) == set(last.dev) == CREMA_DEV and set(crema.test) == set(last.test) == CREMA_TEST
     twin = make_task("synthetic_pooled_four")
-    assert [s.name for s in twin.sources] == [f"synthetic_{s.name}" for s in SOURCES]
+    assert [s.name for s in twin.sources] == [f"synthetic_{s.name}" for s in real]
     twin_crema = next(s for s in twin.sources if s.name == "synthetic_crema_d")
     assert twin_crema.test == tuple(str(a) for a in range(1033, 1041)) and twin_crema.dev == tuple(str(a) for a in range(1026, 1033))
     assert [(s.dev, s.test) for s in twin.sources if s.name != "synthetic_crema_d"] == \
-        [(s.dev, s.test) for s in SOURCES if s.name != "crema_d"]
+        [(s.dev, s.test) for s in real if s.name != "crema_d"]
 
 
 def test_the_pooled_record_carries_each_corpus_test_metrics(pooled_results):
@@ -138,3 +140,26 @@ def test_options_are_checked_at_grid_load_and_reach_the_crema_d_reader(corpora, 
     assert voice.readers["crema_d"].option("label_source") == "voice_vote"
     crema = build_crema_d(tmp_path / "voice" / "CREMA-D", label_source="voice_vote")
     assert {u.key for u in voice.utterances if voice.source_of(u) == "crema_d"} == set(crema.kept)
+
+
+def test_a_corpus_registered_later_with_a_pooled_split_joins_both_pools(task_files):
+    """pooled_four reads its sources from the registry when asked: a corpus registered after it
+    (a plugin's) that states a split is pooled, and its twin joins the synthetic pool."""
+    from peftser.downstream.task import CorpusInfo
+    from peftser.downstream.tasks.msp_podcast import MspPodcast
+    from peftser.registry import TASKS
+
+    class Later(MspPodcast):
+        info = CorpusInfo("Later", "a later corpus in MSP-Podcast's layout")
+
+        @classmethod
+        def pooled_split(cls):
+            return ("Train",), ("Validation",)
+
+    TASKS.register("later", Later)
+    later = PooledFour.sources[-1]  # after the paper's four, which have their order
+    assert later.name == "later" and later.reader is Later and (later.dev, later.test) == (("Train",), ("Validation",))
+    twin = make_task("synthetic_pooled_four").sources[-1]
+    assert twin.name == "synthetic_later" and issubclass(twin.reader, Later) and twin.reader.generated
+    TASKS.unregister("later")
+    assert "later" not in {s.name for s in PooledFour.sources}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -69,6 +70,16 @@ def test_tasks_are_generated_on_first_use_and_read_by_the_real_readers(name, gen
         assert train.isdisjoint(u.speaker for u in t.dev) and train.isdisjoint(u.speaker for u in t.test)
         assert min(len(t.train), len(t.dev), len(t.test)) >= 30
         assert {u.label for u in t.test} == set(EMOTIONS)
+
+
+@pytest.mark.parametrize("name", NAMES + ("synthetic_iemocap_dims", "synthetic_msp_improv_dims", "synthetic_msp_podcast_dims"))
+def test_each_twin_is_its_tasks_reader_importable_and_picklable_by_name(name):
+    from peftser.registry import TASKS
+
+    real, twin = TASKS.get(name.removeprefix("synthetic_")), TASKS.get(name)
+    assert issubclass(twin, real) and twin.__qualname__ == f"Synthetic{real.__name__}"
+    assert getattr(synthetic, twin.__qualname__) is twin and pickle.loads(pickle.dumps(twin)) is twin
+    assert twin.generated_name() == name.removesuffix("_dims") and twin.info.twin_of == twin.generated_name()[len("synthetic_"):]
 
 
 def test_the_four_tasks_have_19_trainings_and_a_few_hundred_clips():

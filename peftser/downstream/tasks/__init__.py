@@ -1,11 +1,12 @@
-"""The registered tasks: four SER corpora read from their release layouts, and synthetic twins.
+"""The registered tasks: the paper's SER corpora read from their release layouts, their attribute
+tasks, the corpora pooled, and synthetic twins of them all.
 
-Importing this package imports every module in it, whose decorators register ``iemocap``,
-``msp_improv``, ``crema_d``, ``msp_podcast`` and ``synthetic_iemocap``, ``synthetic_msp_improv``,
-``synthetic_crema_d``, ``synthetic_msp_podcast``, the four pooled with the authors' release
-split, ``pooled_four`` and ``synthetic_pooled_four``, and the attribute tasks ``iemocap_dims``,
-``msp_improv_dims``, ``msp_podcast_dims`` and their synthetic twins, in ``TASKS``: a new corpus is one new module
-here (docs/adding-a-corpus.md). ``make_task`` builds one from a name.
+Importing this package imports every module in it. Each corpus module registers its corpus (and
+its attribute task, when the corpus ships ratings) in ``TASKS`` and declares its synthetic twin and
+its place in the pooled release split; the ``synthetic`` package registers a twin
+(``synthetic_<name>``) of every task with one, and ``pooled`` pools the corpora that state a split
+(``pooled_four``, ``synthetic_pooled_four``). A new corpus is one new module here
+(docs/adding-a-corpus.md). ``make_task`` builds one from a name.
 """
 
 from __future__ import annotations

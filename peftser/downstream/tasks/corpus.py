@@ -16,13 +16,16 @@ import os
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import ClassVar, Iterator, Sequence
+from typing import TYPE_CHECKING, ClassVar, Iterator, Sequence
 
 from tqdm import tqdm
 
 from peftser.downstream.audio import AudioError, audio_problem
 from peftser.downstream.task import Task, Training, Utterance
 from peftser.downstream.tasks.folds import FoldPlan
+
+if TYPE_CHECKING:
+    from peftser.downstream.tasks.twin import Twin
 
 EXCLUDED = "excluded: "  # prefix of skip reasons that are the protocol's choice
 BAD_AUDIO = "bad audio: "  # prefix of skip reasons that are broken files
@@ -36,6 +39,7 @@ class Corpus(Task):
     expected_total: ClassVar[int | None] = None  # kept utterances in the release the paper used
     expected_counts: ClassVar[dict[str, int]] = {}  # the same, per class
     option_choices: ClassVar[dict[str, tuple[str, ...]]] = {}  # option -> allowed values, default first
+    twin: ClassVar[Twin | None] = None  # its synthetic twin, registered as synthetic_<name> (tasks/twin.py)
 
     def __init__(self, root: str | Path, *, strict: bool = False, **options):
         super().__init__(root, strict=strict, **options)
@@ -58,6 +62,13 @@ class Corpus(Task):
     def fold_plans(self) -> list[FoldPlan]:
         """The trainings as groups of train, dev and test."""
         raise NotImplementedError
+
+    @classmethod
+    def pooled_split(cls) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """Its (dev, test) fold groups when pooled with the other corpora in one release split
+        (``pooled_four``; the rest train), or None: it is not pooled. Only a class that states it
+        itself is pooled, not its attribute task or its twin, which inherit it."""
+        return None
 
     # -- shared machinery ----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import ClassVar
 from peftser.downstream.task import CorpusInfo, Utterance
 from peftser.downstream.tasks.corpus import Corpus, parse_error, read_csv_rows, visible_files
 from peftser.downstream.tasks.folds import FoldPlan, kfold_plans
+from peftser.downstream.tasks.twin import Twin, alternating
 from peftser.registry import TASKS
 
 # Perceived-emotion votes of summaryTable.csv; F (fear), D (disgust) and ties ("A:H") are excluded.
@@ -24,6 +25,28 @@ VOTE_COLUMNS = {"multimodal_vote": "MultiModalVote", "voice_vote": "VoiceVote"}
 KNOWN_BAD = ("1076_MTI_SAD_XX",)
 _NAME = re.compile(r"(?P<actor>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>[A-Z]{3})_(?P<level>[A-Z]{2})")
 _NAME_SHAPE = "<actor>_<sentence>_<emotion>_<level>, e.g. 1001_DFA_ANG_XX"
+# The synthetic twin: 40 actors (1001-1040), 8 clips each, folded by the same rule.
+_TWIN_ACTORS = tuple(str(a) for a in range(1001, 1041))
+_TWIN_SENTENCES = ("IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI")
+
+
+def write_twin(out, recordings) -> None:
+    """The synthetic twin's AudioWAV/<actor>_<sentence>_<emotion>_<level>.wav, VideoDemographics.csv, summaryTable.csv."""
+    votes = {label: code for code, label in VOTES.items()}
+    intended = {label: code for code, label in INTENDED.items()}
+    table = [",FileName,VoiceVote,VoiceLevel,FaceVote,FaceLevel,MultiModalVote,MultiModalLevel\n"]
+    actors: dict[str, str] = {}
+    for number, rec in enumerate(recordings, start=1):
+        code = votes[rec.emotion]
+        level = "XX" if rec.emotion == "neutral" else ("LO", "MD", "HI")[rec.index % 3]
+        name = f"{rec.speaker}_{_TWIN_SENTENCES[rec.index % len(_TWIN_SENTENCES)]}_{intended[rec.emotion]}_{level}"
+        out.wav(f"AudioWAV/{name}.wav", rec.wave)
+        table.append(f"{number},{name},{code},60,{code},60,{code},60\n")
+        actors[rec.speaker] = rec.gender
+    out.text("processedResults/summaryTable.csv", "".join(table))
+    demographics = ["ActorID,Age,Sex,Race,Ethnicity\n"]
+    demographics += [f"{a},40,{g.capitalize()},Unknown,Unknown\n" for a, g in sorted(actors.items())]
+    out.text("VideoDemographics.csv", "".join(demographics))
 
 
 @TASKS.register("crema_d")
@@ -49,6 +72,8 @@ class CremaD(Corpus):
     # The reference folds over actor ids 1001-1091 in order, whatever the files hold.
     actors: ClassVar[tuple[str, ...]] = tuple(str(a) for a in range(1001, 1092))
     n_folds: ClassVar[int] = 5
+    twin = Twin(alternating(_TWIN_ACTORS), 8, write_twin, overrides={"actors": _TWIN_ACTORS},
+                legacy=("AudioWAV/10*_*_*_*.wav", "processedResults/summaryTable.csv", "VideoDemographics.csv"))
 
     @classmethod
     def classes_for(cls, options: dict) -> tuple[str, ...]:
@@ -91,6 +116,13 @@ class CremaD(Corpus):
 
     def fold_plans(self) -> list[FoldPlan]:
         return kfold_plans(self.actors, self.n_folds)
+
+    @classmethod
+    def pooled_split(cls) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The reference's last fold over ``actors``: the release's actors 1059-1073 dev, 1074-1091
+        test (the twin's: the same rule over its own actors)."""
+        last = kfold_plans(cls.actors, cls.n_folds)[-1]
+        return last.dev, last.test
 
     def _utterance(
         self, stem: str, code: str | None, genders: dict[str, str], wavs: dict[str, Path]

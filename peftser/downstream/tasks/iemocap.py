@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from peftser.downstream.task import CorpusInfo, Utterance
+from peftser.downstream.tasks.attributes import Attributes
 from peftser.downstream.tasks.corpus import Corpus, parse_error, read_lines, visible_files
 from peftser.downstream.tasks.folds import FoldPlan, kfold_plans
+from peftser.downstream.tasks.twin import Twin
 from peftser.registry import TASKS
+from peftser.sample_rate import SAMPLE_RATE
 
 # exc (excited) is merged into happy, as in the reference code; every other code is excluded.
 LABELS = {"neu": "neutral", "hap": "happy", "exc": "happy", "sad": "sad", "ang": "angry"}
@@ -21,6 +24,27 @@ RATED = ("valence", "arousal", "dominance")
 # the letter after the session number is the gender of whoever leads the dialog.
 _ID = re.compile(r"(?P<session>Ses\d\d)[FM]_.+_(?P<gender>[FM])\d+")
 _LINE_SHAPE = "'[start - end]<TAB>SesNN?_dialog_X000<TAB>label<TAB>[V, A, D]'"
+# The codes the twin writes for each class, taken in turn where two give one class (hap, exc).
+_TWIN_CODES = {label: tuple(c for c, mine in LABELS.items() if mine == label) for label in LABELS.values()}
+
+
+def write_twin(out, recordings) -> None:
+    """The synthetic twin's Session<k>/dialog/EmoEvaluation/<dialog>.txt and Session<k>/sentences/wav/<dialog>/<id>.wav."""
+    dialogs: dict[tuple[str, str], list[str]] = {}
+    for rec in recordings:
+        session = int(rec.speaker[3:5])
+        dialog = f"Ses{session:02d}{'FM'[rec.index % 2]}_impro01"  # both speakers act in both dialogs
+        utt_id = f"{dialog}_{rec.speaker[-1]}{rec.index:03d}"
+        out.wav(f"Session{session}/sentences/wav/{dialog}/{utt_id}.wav", rec.wave)
+        start = 2.0 * rec.index
+        code = _TWIN_CODES[rec.emotion][rec.index // 2 % len(_TWIN_CODES[rec.emotion])]
+        arousal, valence, dominance = rec.rated(1.0, 5.0)
+        block = (f"[{start:.4f} - {start + len(rec.wave) / SAMPLE_RATE:.4f}]\t{utt_id}\t{code}\t[{valence}, {arousal}, {dominance}]\n"
+                 f"C-E1:\t{rec.emotion.capitalize()};\t()\nA-E1:\tval 3; act 3; dom  3;\t()\n\n")
+        dialogs.setdefault((f"Session{session}", dialog), []).append(block)
+    for (session, dialog), blocks in dialogs.items():
+        header = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
+        out.text(f"{session}/dialog/EmoEvaluation/{dialog}.txt", header + "".join(blocks))
 
 
 @TASKS.register("iemocap")
@@ -43,6 +67,16 @@ class Iemocap(Corpus):
     expected_total = 5531
     expected_counts = {"neutral": 1708, "happy": 1636, "sad": 1084, "angry": 1103}
     sessions: ClassVar[tuple[str, ...]] = ("Session1", "Session2", "Session3", "Session4", "Session5")
+    # Its synthetic twin: 5 sessions x (one actress, one actor), 32 clips each.
+    twin = Twin(
+        tuple((f"Ses{k:02d}{g}", "female" if g == "F" else "male") for k in range(1, 6) for g in "FM"), 32, write_twin,
+        legacy=("Session*/sentences/wav/Ses*_impro01/Ses*_impro01_*.wav", "Session*/dialog/EmoEvaluation/Ses*_impro01.txt"),
+    )
+
+    @classmethod
+    def pooled_split(cls) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Session 4 dev, Session 5 test."""
+        return ("Session4",), ("Session5",)
 
     def required_paths(self) -> list[Path]:
         return [self.root / s / "dialog" / "EmoEvaluation" for s in self.sessions]
@@ -76,3 +110,10 @@ class Iemocap(Corpus):
             speaker = ident["session"] + gender
             utterances.append(Utterance(utt_id, wav, speaker, "female" if gender == "F" else "male", **target))
         return utterances
+
+
+@TASKS.register("iemocap_dims")
+class IemocapDims(Attributes, Iemocap):
+    """IEMOCAP's EmoEvaluation means [V, A, D] (1-5) of every rated turn; 5 session folds."""
+
+    scale = (1.0, 5.0)

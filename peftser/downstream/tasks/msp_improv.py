@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import ClassVar
 
 from peftser.downstream.task import CorpusInfo, Utterance
+from peftser.downstream.tasks.attributes import Attributes
 from peftser.downstream.tasks.corpus import Corpus, parse_error, read_lines
 from peftser.downstream.tasks.folds import FoldPlan, kfold_plans
+from peftser.downstream.tasks.twin import Twin
 from peftser.registry import TASKS
 
 # Consensus codes; O (other) and X (no agreement) are excluded, as any other code.
@@ -20,6 +22,21 @@ _LINE_SHAPE = "'UTD-IMPROV-S01A-F01-P-FM01.avi; A; A:..; V:..; D:..; N:..;'"
 # The release spells the consensus file "Evalution.txt"; accept the corrected name too.
 LABEL_FILES = ("Evalution.txt", "Evaluation.txt")
 RATED = {"A": "arousal", "V": "valence", "D": "dominance"}  # the consensus line's attribute fields
+
+
+def write_twin(out, recordings) -> None:
+    """The synthetic twin's Evalution.txt and Audio/session<k>/<sentence>/<P|R|S|T>/MSP-IMPROV-*.wav."""
+    codes = {label: code for code, label in LABELS.items()}
+    lines = []
+    for rec in recordings:
+        code = codes[rec.emotion]
+        sentence, kind = f"S{rec.index % 15 + 1:02d}{code}", "PRST"[rec.index % 4]
+        stem = f"IMPROV-{sentence}-{rec.speaker}-{kind}-{'FM' if rec.gender == 'female' else 'MF'}{rec.index:02d}"
+        out.wav(f"Audio/session{int(rec.speaker[1:])}/{sentence}/{kind}/MSP-{stem}.wav", rec.wave)
+        arousal, valence, dominance = rec.rated(1.0, 5.0)
+        lines.append(f"UTD-{stem}.avi; {code}; A:{arousal}; V:{valence}; D:{dominance}; N:5;\n"
+                     f"{rec.emotion.capitalize()}; A:3.000000; V:3.000000; D:3.000000;\n\n")
+    out.text("Evalution.txt", "".join(lines))
 
 
 @TASKS.register("msp_improv")
@@ -42,6 +59,16 @@ class MspImprov(Corpus):
     expected_total = 7798
     expected_counts = {"neutral": 3477, "happy": 2644, "sad": 885, "angry": 792}
     sessions: ClassVar[tuple[str, ...]] = ("session1", "session2", "session3", "session4", "session5", "session6")
+    # Its synthetic twin: 6 sessions x (one actress, one actor), 26 clips each.
+    twin = Twin(
+        tuple((f"{g}{k:02d}", "female" if g == "F" else "male") for k in range(1, 7) for g in "FM"), 26, write_twin,
+        legacy=("Audio/session*/S*/[PRST]/MSP-IMPROV-S*.wav", "Evalution.txt"),
+    )
+
+    @classmethod
+    def pooled_split(cls) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Session 4 dev, session 5 test."""
+        return ("session4",), ("session5",)
 
     def label_file(self) -> Path:
         """The consensus label file, under either of its two names."""
@@ -91,3 +118,10 @@ class MspImprov(Corpus):
         wav = self.root / "Audio" / session / parts["sentence"] / parts["kind"] / f"{key}.wav"
         gender = "female" if parts["gender"] == "F" else "male"
         return Utterance(key, wav, parts["speaker"], gender, **target), session
+
+
+@TASKS.register("msp_improv_dims")
+class MspImprovDims(Attributes, MspImprov):
+    """MSP-Improv's consensus A:, V:, D: means (1-5); 6 session folds."""
+
+    scale = (1.0, 5.0)

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import ClassVar
 
 from peftser.downstream.task import CorpusInfo, Utterance
+from peftser.downstream.tasks.attributes import Attributes
 from peftser.downstream.tasks.corpus import Corpus, parse_error, read_csv_rows
 from peftser.downstream.tasks.folds import FoldPlan, fixed_split_plans
+from peftser.downstream.tasks.twin import Twin, alternating
 from peftser.registry import TASKS
 
 # EmoClass codes; U, F, D, C, O, X (surprise, fear, disgust, contempt, other, no agreement) excluded.
@@ -19,6 +21,21 @@ LABEL_FILES = ("labels_concensus.csv", "labels_consensus.csv")
 COLUMNS = ("FileName", "EmoClass", "SpkrID", "Gender", "Split_Set")
 NUL_NAME = "bad path: a NUL byte in the FileName"
 RATED = {"EmoAct": "arousal", "EmoVal": "valence", "EmoDom": "dominance"}  # attribute columns, means of 1-7
+# The synthetic twin's speakers 1-28 are Train, 29-36 Validation, 37-48 Test1.
+_TWIN_SPLITS = ((28, "Train"), (36, "Validation"), (48, "Test1"))
+
+
+def write_twin(out, recordings) -> None:
+    """The synthetic twin's Labels/labels_concensus.csv and Audios/MSP-PODCAST_<podcast>_<segment>.wav."""
+    codes = {label: code for code, label in LABELS.items()}
+    rows = ["FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set\n"]
+    for rec in recordings:
+        name = f"MSP-PODCAST_{int(rec.speaker):04d}_{rec.index + 1:04d}.wav"
+        out.wav(f"Audios/{name}", rec.wave)
+        arousal, valence, dominance = rec.rated(1.0, 7.0)
+        split = next(split for last, split in _TWIN_SPLITS if int(rec.speaker) <= last)
+        rows.append(f"{name},{codes[rec.emotion]},{arousal},{valence},{dominance},{rec.speaker},{rec.gender.capitalize()},{split}\n")
+    out.text("Labels/labels_concensus.csv", "".join(rows))
 
 
 @TASKS.register("msp_podcast")
@@ -40,6 +57,14 @@ class MspPodcast(Corpus):
     )
     expected_total = 37924  # release 1.8
     expected_counts = {"neutral": 20986, "happy": 12060, "sad": 2166, "angry": 2712}
+    # Its synthetic twin: 48 speakers, 7 clips each, in a fixed speaker-independent split.
+    twin = Twin(alternating([str(s) for s in range(1, 49)]), 7, write_twin,
+                legacy=("Audios/MSP-PODCAST_*_*.wav", "Labels/labels_concensus.csv"))
+
+    @classmethod
+    def pooled_split(cls) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Validation dev, Test1 test."""
+        return ("Validation",), ("Test1",)
 
     def label_file(self) -> Path:
         """The consensus label file, under either of its two names."""
@@ -91,3 +116,10 @@ class MspPodcast(Corpus):
 def _ratings(row: dict[str, str]) -> dict[str, str]:
     """The row's attribute means (1-7) by dimension; a column the file lacks gives none."""
     return {dim: row[column] for column, dim in RATED.items() if column in row}
+
+
+@TASKS.register("msp_podcast_dims")
+class MspPodcastDims(Attributes, MspPodcast):
+    """MSP-Podcast's EmoAct, EmoVal, EmoDom means (1-7); Train/Validation/Test1 x 3 seeds."""
+
+    scale = (1.0, 7.0)

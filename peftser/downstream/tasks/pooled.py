@@ -1,35 +1,30 @@
-"""The four corpora pooled, with the splits of the PEFT-SER authors' released models.
+"""The paper's corpora pooled, with the splits of the PEFT-SER authors' released models.
 
-IEMOCAP, MSP-Improv, MSP-Podcast and CREMA-D are read by their own readers (labels, genders and
-exclusions exactly as in the per-corpus tasks) and merged into one training, ``release``:
-
-- dev: IEMOCAP Session 4, MSP-Improv session 4, MSP-Podcast Validation, CREMA-D actors 1059-1073;
-- test: IEMOCAP Session 5, MSP-Improv session 5, MSP-Podcast Test1, CREMA-D actors 1074-1091;
-- train: everything else (MSP-Podcast Test2 stays excluded, as in the per-corpus task).
+Each corpus module that may be pooled says which of its fold groups are dev and test in the
+release split (``Corpus.pooled_split``); this task reads each such corpus with its own reader
+(labels, genders and exclusions exactly as in its own task) and merges them, in the paper's order,
+into one training, ``release``: dev and test the groups each corpus names, train everything else
+its reader keeps.
 
 Which session, split or actor an utterance belongs to is what its corpus reader parsed from the
 corpus' own label files (``group_of``), never a guess from the file name. The task tells each
 utterance's source corpus (``source_of``), so a training's record also carries each corpus' test
-metrics. The CREMA-D ranges are the reference's fold5 over actors 1001-1091 (the last 18 actors
-for test, the 15 before them for dev); ``synthetic_pooled_four`` pools the four synthetic corpora
-with the same sessions and splits and that fold rule over its own actors.
+metrics. ``synthetic_pooled_four`` pools the corpora's synthetic twins the same way: each twin
+inherits its corpus' split rule, over its own groups.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 from peftser.downstream.audio import default_cache_dir
 from peftser.downstream.task import Task, Training, Utterance
-from peftser.downstream.tasks.crema_d import CremaD
-from peftser.downstream.tasks.folds import kfold_plans, reference_seed
-from peftser.downstream.tasks.iemocap import Iemocap
-from peftser.downstream.tasks.msp_improv import MspImprov
-from peftser.downstream.tasks.msp_podcast import MspPodcast
-from peftser.downstream.tasks.synthetic import SyntheticCremaD, SyntheticIemocap, SyntheticMspImprov, SyntheticMspPodcast
+from peftser.downstream.tasks.folds import reference_seed
+from peftser.downstream.tasks.synthetic import twin_of
 from peftser.registry import TASKS
 
 TRAINING = "release"
@@ -44,23 +39,48 @@ class Source:
     dev: tuple[str, ...]
     test: tuple[str, ...]
 
-
-def _actors(first: int, last: int) -> tuple[str, ...]:
-    return tuple(str(a) for a in range(first, last + 1))
-
-
-def _crema_release_fold(reader: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(dev, test) actors of the reference's last CREMA-D fold over ``reader``'s actors."""
-    last = kfold_plans(reader.actors, reader.n_folds)[-1]
-    return last.dev, last.test
+    @classmethod
+    def of(cls, reader: type) -> Source:
+        """The registered corpus class ``reader`` as its ``pooled_split`` places it."""
+        return cls(reader.name, reader, *reader.pooled_split())
 
 
-SOURCES = (
-    Source("iemocap", Iemocap, ("Session4",), ("Session5",)),
-    Source("msp_improv", MspImprov, ("session4",), ("session5",)),
-    Source("msp_podcast", MspPodcast, ("Validation",), ("Test1",)),
-    Source("crema_d", CremaD, _actors(1059, 1073), _actors(1074, 1091)),
-)
+_DECLARED: dict[str, type] = {}  # task name -> a registered class that states its own pooled split
+
+
+def _note_declared(name: str, entry) -> None:
+    if isinstance(entry, type) and "pooled_split" in vars(entry):
+        _DECLARED[name] = entry
+
+
+TASKS.watch(_note_declared)
+
+
+def pooled_corpora() -> tuple[type, ...]:
+    """The registered corpora that state a pooled split, in the paper's order (then by name)."""
+    current = [cls for name, cls in _DECLARED.items() if name in TASKS and TASKS.get(name) is cls]
+    return tuple(sorted(current, key=lambda cls: (getattr(cls.info, "paper_order", None) or math.inf, cls.name)))
+
+
+class _ReadWhenAsked:
+    """A class attribute computed from the registry each time it is read: a corpus registered
+    after this module is imported is pooled too."""
+
+    def __init__(self, compute: Callable[[type], object]):
+        self.compute = compute
+
+    def __get__(self, instance, owner: type):
+        return self.compute(owner)
+
+
+def _poolable_options(reader: type) -> dict[str, tuple[str, ...]]:
+    """The reader's options that keep its label set (a pooled task has one)."""
+    return {name: values for name, values in getattr(reader, "option_choices", {}).items()
+            if all(reader.classes_for({name: v}) == reader.classes_for({}) for v in values)}
+
+
+def _and(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + f" and {items[-1]}" if len(items) > 1 else "".join(items)
 
 
 def _describe(groups: tuple[str, ...]) -> str:
@@ -69,20 +89,22 @@ def _describe(groups: tuple[str, ...]) -> str:
 
 @TASKS.register("pooled_four")
 class PooledFour(Task):
-    """IEMOCAP + MSP-Improv + MSP-Podcast + CREMA-D pooled; one training, the authors' release split."""
+    """The paper's corpora pooled; one training, the authors' release split."""
 
     name = "pooled_four"
     training_names = (TRAINING,)
-    default_dir = ""  # --data-root itself holds the four corpus folders
-    sources: ClassVar[tuple[Source, ...]] = SOURCES
-    layout: ClassVar[str] = (
-        "the four corpora, each in its own folder and layout: IEMOCAP_full_release/, MSP-IMPROV/, "
-        "MSP-PODCAST/ and CREMA-D/ (see the per-corpus tasks)"
-    )
-    option_choices: ClassVar[dict[str, tuple[str, ...]]] = {"label_source": CremaD.option_choices["label_source"]}
+    default_dir = ""  # --data-root itself holds the corpus folders
+    sources: ClassVar[tuple[Source, ...]] = _ReadWhenAsked(lambda cls: cls.pooled_sources())
+    layout: ClassVar[str] = _ReadWhenAsked(lambda cls: (
+        f"the pooled corpora, each in its own folder and layout: {_and([f'{cls.folder_name(s)}/' for s in cls.sources])} "
+        "(see the per-corpus tasks)"))
+    # The pooled readers' options that keep their label set; each goes to the readers that have it.
+    option_choices: ClassVar[dict[str, tuple[str, ...]]] = _ReadWhenAsked(
+        lambda cls: {k: v for s in cls.sources for k, v in _poolable_options(s.reader).items()})
 
     def __init__(self, root: str | Path, *, strict: bool = False, **options):
         super().__init__(root, strict=strict, **options)
+        self.sources = type(self).sources  # fixed for this instance's life
         self.check_options(options)
         self.readers = {s.name: self._reader(s, options) for s in self.sources}
         self._check_folders()
@@ -92,20 +114,30 @@ class PooledFour(Task):
 
     @classmethod
     def check_options(cls, options: dict) -> None:
-        """A ValueError for an option this task does not have (label_source goes to CREMA-D's reader)."""
+        """A ValueError for an option this task does not have (each goes to the readers that have it)."""
         for name, value in options.items():
             if name not in cls.option_choices:
                 raise ValueError(f"task {cls.name!r} has no option {name!r} (its options: {', '.join(cls.option_choices)})")
             if value not in cls.option_choices[name]:
                 raise ValueError(f"task {cls.name!r}: option {name}={value!r} must be one of {', '.join(cls.option_choices[name])}")
 
+    @classmethod
+    def pooled_sources(cls) -> tuple[Source, ...]:
+        """The registered corpora that state a pooled split, in the paper's order."""
+        return tuple(Source.of(reader) for reader in pooled_corpora())
+
+    @staticmethod
+    def folder_name(source: Source) -> str:
+        """The folder of ``source``'s corpus under the root."""
+        return source.reader.default_dir or source.reader.name
+
     def folder(self, source: Source) -> Path:
         """Where ``source``'s corpus is read from."""
-        return self.root / (source.reader.default_dir or source.reader.name)
+        return self.root / self.folder_name(source)
 
     def _reader(self, source: Source, options: dict):
-        crema_options = options if source.reader.option_choices else {}
-        return source.reader(self.folder(source), strict=self.strict, **crema_options)
+        mine = {name: value for name, value in options.items() if name in getattr(source.reader, "option_choices", {})}
+        return source.reader(self.folder(source), strict=self.strict, **mine)
 
     def _check_folders(self) -> None:
         missing = [f"{self.folder(s)} ({s.name})" for s in self.sources if not self.folder(s).is_dir()]
@@ -175,24 +207,20 @@ class PooledFour(Task):
         return self._trainings
 
 
-_SYNTHETIC = {"iemocap": SyntheticIemocap, "msp_improv": SyntheticMspImprov, "msp_podcast": SyntheticMspPodcast,
-              "crema_d": SyntheticCremaD}
-
-
 @TASKS.register("synthetic_pooled_four")
 class SyntheticPooledFour(PooledFour):
-    """The four synthetic corpora pooled with the release split's sessions and splits (CREMA-D:
-    the same fold rule over the synthetic actors), generated on first use like each of them."""
+    """The pooled corpora's synthetic twins pooled by the same split rules (a fold rule over the
+    twin's own groups), generated on first use like each of them."""
 
     name = "synthetic_pooled_four"
     generated: ClassVar[bool] = True
-    # Named by their own tasks (synthetic_iemocap, ...), so per-corpus results never pass for the real corpora's.
-    sources = tuple(
-        Source(_SYNTHETIC[s.name].name, _SYNTHETIC[s.name],
-               *(_crema_release_fold(_SYNTHETIC[s.name]) if s.name == "crema_d" else (s.dev, s.test)))
-        for s in SOURCES
-    )
-    layout: ClassVar[str] = "the four synthetic corpora, each in a folder named after its task"
+    layout: ClassVar[str] = "the synthetic corpora, each in a folder named after its task"
+
+    @classmethod
+    def pooled_sources(cls) -> tuple[Source, ...]:
+        """The twins of the pooled corpora that have one, named by their own tasks (synthetic_<name>),
+        so that per-corpus results never pass for the real corpora's."""
+        return tuple(Source.of(twin) for source in PooledFour.pooled_sources() if (twin := twin_of(source.reader)))
 
     def __init__(self, root: str | Path | None = None, *, strict: bool = False, **options):
         # The synthetic corpora's own default folders: <cache>/synthetic/<task>.

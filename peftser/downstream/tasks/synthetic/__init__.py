@@ -1,13 +1,16 @@
 """A synthetic SER corpus, generated in numpy from a seed, so the harness runs with no corpus.
 
-The four tasks are written to disk in the real corpora's layouts and label formats and read by
-the real readers, so they share the real tasks' label parsing and fold rules.
+Every registered corpus that declares a twin (``Corpus.twin``, ``tasks/twin.py``) gets one here,
+``synthetic_<name>``: the corpus is written to disk in the real corpus' layout and label format by
+the writer the corpus declares, and read by the real reader, so it shares the real task's label
+parsing and fold rules. A task that reads a corpus with a twin by inheritance (an attribute task)
+gets a twin too, reading the same generated corpus.
 
 - ``voice``: the speech synthesiser (speakers, emotional prosody, one clip);
-- ``layouts``: each task's speakers and clips, and the writer of its corpus layout;
+- ``layouts``: a corpus' clips and the files its writer puts them in;
 - ``lifecycle``: generating a corpus into the cache once, its marker, and replacing it safely;
-- here: the four registered tasks, which generate their corpus on first use, and the attribute
-  twins of three of them, which read the same generated corpora.
+- here: the twins' tasks, built and registered as their corpora are, which generate their
+  corpus on first use.
 """
 
 from __future__ import annotations
@@ -15,31 +18,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from peftser.downstream.tasks.attributes import Attributes
-from peftser.downstream.tasks.crema_d import CremaD
-from peftser.downstream.tasks.iemocap import Iemocap
-from peftser.downstream.tasks.msp_improv import MspImprov
-from peftser.downstream.tasks.msp_podcast import MspPodcast
-from peftser.downstream.tasks.synthetic.layouts import (
-    SHAPES,
-    CorpusFiles,
-    Recording,
-    Shape,
-    make_recordings,
-    write_crema_d,
-    write_iemocap,
-    write_msp_improv,
-    write_msp_podcast,
-)
+from peftser.downstream.tasks.synthetic.layouts import CorpusFiles, Recording, make_recordings
 from peftser.downstream.tasks.synthetic.lifecycle import (
     GENERATOR_VERSION,
-    LAYOUTS,
     MARKER,
     SEED,
     default_root,
     ensure_generated,
     generate,
     planned_files,
+    shape,
 )
 from peftser.downstream.tasks.synthetic.voice import (
     BANDWIDTHS,
@@ -52,15 +40,14 @@ from peftser.downstream.tasks.synthetic.voice import (
     make_voice,
     synthesize,
 )
-from peftser.downstream.task import CorpusInfo, Task
+from peftser.downstream.task import CorpusInfo
 from peftser.registry import TASKS
 
+# The twins' classes join these as their corpora are registered (``_add_twin``).
 __all__ = [
-    "BANDWIDTHS", "CLIP_QUANTUM_S", "GENERATOR_VERSION", "LAYOUTS", "MARKER", "PROSODY", "REFERENCE_RMS", "SEED",
-    "SHAPES", "VOWELS", "CorpusFiles", "Prosody", "Recording", "Shape", "Synthetic", "SyntheticCremaD",
-    "SyntheticIemocap", "SyntheticMspImprov", "SyntheticMspPodcast", "Voice", "default_root", "ensure_generated",
-    "generate", "make_recordings", "make_voice", "planned_files", "synthesize", "write_crema_d", "write_iemocap",
-    "write_msp_improv", "write_msp_podcast",
+    "BANDWIDTHS", "CLIP_QUANTUM_S", "GENERATOR_VERSION", "MARKER", "PROSODY", "REFERENCE_RMS", "SEED", "VOWELS",
+    "CorpusFiles", "Prosody", "Recording", "Synthetic", "Voice", "default_root", "ensure_generated", "generate",
+    "make_recordings", "make_voice", "planned_files", "shape", "synthesize", "twin_name", "twin_of",
 ]
 
 
@@ -69,18 +56,17 @@ class Synthetic:
 
     generated: ClassVar[bool] = True
     name: ClassVar[str]
-    corpus: ClassVar[str] = ""  # the generated corpus it reads, when not its own name (an attribute twin's)
     default_dir = ""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        shape = SHAPES[cls.generated_name()]
+        # The corpus it imitates is the one whose twin it is; what the reports say of it is its own.
+        real = cls.imitates()
+        shape = real.twin
         if getattr(cls, "kind", "categorical") == "categorical":
-            # The expected counts are the generator's own, so they follow its shape of each corpus.
+            # The expected counts are the generator's own, so they follow the twin's shape.
             cls.expected_total = shape.total()
             cls.expected_counts = shape.counts()
-        # The corpus it imitates is the reader it inherits; what the reports say of it is its own.
-        real = next(base for base in cls.__mro__[1:] if issubclass(base, Task) and base.__dict__.get("info"))
         cls.info = CorpusInfo(
             f"peftser {cls.name}",
             f"speech synthesised by peftser in {real.info.title}'s layout and fold rule: {len(shape.speakers)} synthetic "
@@ -89,9 +75,14 @@ class Synthetic:
         )
 
     @classmethod
+    def imitates(cls) -> type:
+        """The corpus class that declares the twin this task reads (an attribute task's: its reader's)."""
+        return _declaring(cls)
+
+    @classmethod
     def generated_name(cls) -> str:
         """The name of the generated corpus this task reads."""
-        return cls.corpus or cls.name
+        return twin_name(cls.imitates().name)
 
     def __init__(self, root: str | Path | None = None, *, strict: bool = False, **options):
         super().__init__(default_root(self.generated_name()) if root is None else root, strict=strict, **options)
@@ -101,60 +92,48 @@ class Synthetic:
         return super().load()
 
 
+def twin_name(name: str) -> str:
+    """The task name of the synthetic twin of the registered task ``name``."""
+    return f"synthetic_{name}"
+
+
+def twin_of(corpus: type) -> type | None:
+    """The registered synthetic twin of the registered task class ``corpus``, if it has one."""
+    found = TASKS.get(twin_name(corpus.name)) if twin_name(corpus.name) in TASKS else None
+    return found if isinstance(found, type) and issubclass(found, Synthetic) else None
+
+
+def _declaring(cls: type) -> type:
+    found = next((base for base in cls.__mro__ if vars(base).get("twin") is not None), None)
+    if found is None:
+        raise TypeError(f"{cls.__qualname__}: a synthetic task reads a corpus that declares a twin "
+                        "(Corpus.twin), and none of its bases does")
+    return found
+
+
+def _twin_class(name: str, corpus: type) -> type:
+    """The reader of the task ``name`` (class ``corpus``) made to generate the corpus its twin declares."""
+    declared = _declaring(corpus)
+    qualname = f"Synthetic{corpus.__name__}"
+    attributes = {
+        "__module__": __name__, "__qualname__": qualname, "name": twin_name(name), **declared.twin.overrides,
+        "__doc__": f"{name}'s synthetic twin: its reader reading {twin_name(declared.name)}, generated on first use.",
+    }
+    return type(qualname, (Synthetic, corpus), attributes)
+
+
+def _add_twin(name: str, entry) -> None:
+    """Register the twin of a registered corpus class that has one (a twin has none of its own)."""
+    if not isinstance(entry, type) or getattr(entry, "twin", None) is None or issubclass(entry, Synthetic):
+        return
+    twin = _twin_class(name, entry)
+    if twin.__name__ not in globals():
+        __all__.append(twin.__name__)
+    globals()[twin.__name__] = twin  # importable from here by its name, so that it pickles
+    # A corpus registered again (overwrite=True) brings a new twin; another task of that name stays an error.
+    TASKS.register(twin.name, twin, overwrite=twin_of(entry) is not None)
+
+
+TASKS.watch(_add_twin)
 # In EmoBox's layout, read by the EmoBox route; looked up lazily (its metadata is written on first look-up).
 TASKS.register("synthetic_emobox", "peftser.downstream.tasks.synthetic.emobox_twin:SyntheticEmoBox")
-
-
-@TASKS.register("synthetic_iemocap")
-class SyntheticIemocap(Synthetic, Iemocap):
-    """IEMOCAP-shaped synthetic corpus: 5 sessions x 2 speakers, 5 session folds."""
-
-    name = "synthetic_iemocap"
-
-
-@TASKS.register("synthetic_msp_improv")
-class SyntheticMspImprov(Synthetic, MspImprov):
-    """MSP-IMPROV-shaped synthetic corpus: 6 sessions x 2 speakers, 6 session folds."""
-
-    name = "synthetic_msp_improv"
-
-
-@TASKS.register("synthetic_crema_d")
-class SyntheticCremaD(Synthetic, CremaD):
-    """CREMA-D-shaped synthetic corpus: 40 actors, the reference rule's 5 actor folds."""
-
-    name = "synthetic_crema_d"
-    actors = tuple(s for s, _ in SHAPES[name].speakers)
-
-
-@TASKS.register("synthetic_msp_podcast")
-class SyntheticMspPodcast(Synthetic, MspPodcast):
-    """MSP-Podcast-shaped synthetic corpus: a fixed speaker-independent split x 3 seeds."""
-
-    name = "synthetic_msp_podcast"
-
-
-# The attribute twins read the same generated corpora (their label files carry the ratings).
-@TASKS.register("synthetic_iemocap_dims")
-class SyntheticIemocapDims(Synthetic, Attributes, Iemocap):
-    """synthetic_iemocap's arousal, valence and dominance (1-5), its 5 session folds."""
-
-    name = "synthetic_iemocap_dims"
-    corpus = "synthetic_iemocap"
-
-
-@TASKS.register("synthetic_msp_improv_dims")
-class SyntheticMspImprovDims(Synthetic, Attributes, MspImprov):
-    """synthetic_msp_improv's arousal, valence and dominance (1-5), its 6 session folds."""
-
-    name = "synthetic_msp_improv_dims"
-    corpus = "synthetic_msp_improv"
-
-
-@TASKS.register("synthetic_msp_podcast_dims")
-class SyntheticMspPodcastDims(Synthetic, Attributes, MspPodcast):
-    """synthetic_msp_podcast's arousal, valence and dominance (1-7), its split x 3 seeds."""
-
-    name = "synthetic_msp_podcast_dims"
-    corpus = "synthetic_msp_podcast"
-    scale = (1.0, 7.0)

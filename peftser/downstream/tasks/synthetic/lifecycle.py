@@ -14,13 +14,30 @@ from pathlib import Path
 from filelock import FileLock
 
 from peftser.downstream.audio import default_cache_dir
-from peftser.downstream.tasks.synthetic.layouts import SHAPES, CorpusFiles, make_recordings
+from peftser.downstream.tasks.synthetic.layouts import CorpusFiles, make_recordings
+from peftser.downstream.tasks.twin import Twin
 from peftser.files import write_text_atomic, writing
+from peftser.registry import TASKS
 
 SEED = 0
 # Bump whenever generated audio or layout changes: corpora of another version are regenerated.
 GENERATOR_VERSION = 8  # 8: attribute ratings in the label files (audio and classes as in 7)
 MARKER = "synthetic.json"
+
+
+def _shape_or_none(name: str) -> Twin | None:
+    # A generated corpus is named after the twin task that reads it (an attribute twin reads another's).
+    cls = TASKS.get(name) if name in TASKS else None
+    generated_name = getattr(cls, "generated_name", None)
+    return cls.twin if generated_name is not None and generated_name() == name else None
+
+
+def shape(name: str) -> Twin:
+    """The shape of the generated corpus ``name``, as the corpus whose twin it is declares it."""
+    found = _shape_or_none(name)
+    if found is None:
+        raise KeyError(f"{name!r} is not a generated corpus (a registered corpus' synthetic twin)")
+    return found
 
 
 def generate(name: str, root: str | Path, *, seed: int = SEED) -> Path:
@@ -30,12 +47,13 @@ def generate(name: str, root: str | Path, *, seed: int = SEED) -> Path:
     without touching anything else in its folder.
     """
     root = Path(root)
+    twin = shape(name)
     if root.exists() and any(root.iterdir()):
         raise FileExistsError(f"{root} is not empty; the {name} generator writes only into a new or empty folder")
     root.mkdir(parents=True, exist_ok=True)
     out = CorpusFiles(root)
-    recordings = make_recordings(name, seed)
-    SHAPES[name].write(out, recordings)
+    recordings = make_recordings(name, twin, seed)
+    twin.write(out, recordings)
     marker = {"task": name, "version": GENERATOR_VERSION, "seed": seed, "utterances": len(recordings), "files": sorted(out.written)}
     with writing("the synthetic corpus", root / MARKER):
         (root / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
@@ -45,7 +63,8 @@ def generate(name: str, root: str | Path, *, seed: int = SEED) -> Path:
 def planned_files(name: str) -> list[str]:
     """The files (relative paths) this generator version writes for ``name``, without writing them."""
     out = CorpusFiles(None)
-    SHAPES[name].write(out, make_recordings(name, SEED, audio=False))
+    twin = shape(name)
+    twin.write(out, make_recordings(name, twin, SEED, audio=False))
     return sorted(out.written)
 
 
@@ -62,27 +81,18 @@ def _is_complete(root: Path, name: str, seed: int) -> bool:
     return marker is not None and (marker.get("task"), marker.get("version"), marker.get("seed")) == (name, GENERATOR_VERSION, seed)
 
 
-# What every generator version wrote for each task, as path patterns: the writers' layouts have
-# kept their names while the number of clips changed, so a corpus of an older version whose
-# marker predates the file list is still recognised file by file.
-LAYOUTS = {
-    "synthetic_iemocap": ("Session*/sentences/wav/Ses*_impro01/Ses*_impro01_*.wav", "Session*/dialog/EmoEvaluation/Ses*_impro01.txt"),
-    "synthetic_msp_improv": ("Audio/session*/S*/[PRST]/MSP-IMPROV-S*.wav", "Evalution.txt"),
-    "synthetic_crema_d": ("AudioWAV/10*_*_*_*.wav", "processedResults/summaryTable.csv", "VideoDemographics.csv"),
-    "synthetic_msp_podcast": ("Audios/MSP-PODCAST_*_*.wav", "Labels/labels_concensus.csv"),
-}
-
-
 def _generated_files(marker: dict, present: set[str] = frozenset()) -> set[str] | None:
     """The files the marker's generator wrote (of those ``present``, for a marker without a file
     list), or None when that cannot be known."""
     if isinstance(marker.get("files"), list):
         return {*marker["files"], MARKER}
-    if marker.get("version") == GENERATOR_VERSION and marker.get("task") in SHAPES:
+    twin = _shape_or_none(str(marker.get("task")))
+    if twin is not None and marker.get("version") == GENERATOR_VERSION:
         return {*planned_files(marker["task"]), MARKER}  # a marker written before markers listed files
-    if marker.get("task") in LAYOUTS:  # an older version's corpus: its files by their layout
-        patterns = LAYOUTS[marker["task"]]
-        return {f for f in present if any(fnmatch.fnmatchcase(f, pattern) for pattern in patterns)} | {MARKER}
+    if twin is not None and twin.legacy:
+        # An older version's corpus: its files by the patterns of the names the twin's writers have
+        # kept while the number of clips changed.
+        return {f for f in present if any(fnmatch.fnmatchcase(f, pattern) for pattern in twin.legacy)} | {MARKER}
     return None
 
 
