@@ -7,7 +7,7 @@ parsing and fold rules. A task that reads a corpus with a twin by inheritance (a
 gets a twin too, reading the same generated corpus.
 
 - ``voice``: the speech synthesiser (speakers, emotional prosody, one clip);
-- ``layouts``: a corpus' clips and the files its writer puts them in;
+- ``recordings``: a corpus' clips, synthesised in the shape it declares;
 - ``lifecycle``: generating a corpus into the cache once, its marker, and replacing it safely;
 - here: the twins' tasks, built and registered as their corpora are, which generate their
   corpus on first use.
@@ -18,7 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from peftser.downstream.tasks.synthetic.layouts import CorpusFiles, Recording, make_recordings
+from peftser.downstream.tasks.synthetic.recordings import make_recordings
+from peftser.downstream.tasks.twin import CorpusFiles, Recording
 from peftser.downstream.tasks.synthetic.lifecycle import (
     GENERATOR_VERSION,
     MARKER,

@@ -14,7 +14,8 @@ from pathlib import Path
 from filelock import FileLock
 
 from peftser.downstream.audio import default_cache_dir
-from peftser.downstream.tasks.synthetic.layouts import CorpusFiles, make_recordings
+from peftser.downstream.tasks.synthetic.recordings import make_recordings
+from peftser.downstream.tasks.twin import CorpusFiles
 from peftser.downstream.tasks.twin import Twin
 from peftser.files import write_text_atomic, writing
 from peftser.registry import TASKS
