@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
 
     run = p.add_argument_group("running")
     run.add_argument("--results", help="results directory (default: results/<grid> for --grid, else results)")
-    run.add_argument("--only", action="append", default=[], metavar="KEY=VALUE", help="filter grid cells, or --params rows by upstream= and method= (repeatable)")
+    run.add_argument("--only", action="append", default=[], metavar="KEY=VALUE", help="filter grid cells, or --params rows by upstream= and method= (task=: heads sized for its classes) (repeatable)")
     run.add_argument("--devices", help="comma-separated CUDA device indices, or cpu (default: every visible GPU, else cpu)")
     run.add_argument(
         "--jobs-per-device", type=int,
@@ -155,19 +155,34 @@ def _list(args) -> int:
 def _params(args) -> int:
     from peftser.params import backbone_rows, format_tables, parameter_rows
 
-    only = dict(item.partition("=")[::2] for item in args.only)  # --only upstream=NAME / method=NAME: one row
-    wrong = [item for item in args.only if item.partition("=")[0] not in ("upstream", "method") or "=" not in item]
+    only = dict(item.partition("=")[::2] for item in args.only)  # --only upstream=/method=NAME: one row; task=: its head
+    wrong = [item for item in args.only if item.partition("=")[0] not in PARAMS_ONLY or "=" not in item]
     if wrong:
-        print(f"error: --only {wrong[0]}: with --params, give upstream=NAME or method=NAME", file=sys.stderr)
+        print(f"error: --only {wrong[0]}: with --params, give upstream=NAME, method=NAME or task=NAME", file=sys.stderr)
         return 2
     upstreams = [only["upstream"]] if "upstream" in only else None
-    rows = parameter_rows(upstreams, [only["method"]] if "method" in only else None)
+    task = _params_task(only.get("task"), parse_pairs(args.task_arg, "--task-arg"))
+    rows = parameter_rows(upstreams, [only["method"]] if "method" in only else None, task=task)
     if args.json:
-        keys = ("upstream", "method", "method_params", "head_params", "upstream_params")
+        keys = ("upstream", "method", "method_params", "head_params", "upstream_params", "task", "outputs")
         print(json.dumps([{k: r[k] for k in keys} for r in rows], indent=2))
     else:
         print(format_tables(rows, backbone_rows(upstreams)))
     return 0
+
+
+PARAMS_ONLY = ("upstream", "method", "task")
+
+
+def _params_task(name: str | None, options: dict) -> tuple[str, tuple[str, ...]] | None:
+    """(task, its outputs: classes or dimensions) whose head --params counts; None: the paper's four classes."""
+    if name is None:
+        if options:
+            raise ValueError("--task-arg with --params needs --only task=NAME")
+        return None
+    from peftser.downstream.tasks import task_classes
+
+    return name, task_classes(name, options)
 
 
 def _manifest(args) -> int:

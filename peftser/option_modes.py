@@ -9,7 +9,7 @@ from typing import Iterable
 OPTION_MODES = {
     "data_root": ("manifest", "train", "grid"),
     "task_root": ("manifest", "train"),
-    "task_arg": ("manifest", "train"),
+    "task_arg": ("manifest", "train", "params"),
     "strict": ("manifest", "train", "grid"),
     "out": ("manifest",),
     "results": ("train", "grid", "leaderboard", "compare", "cards"),

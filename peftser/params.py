@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from peftser.downstream.task import EMOTIONS
 from peftser.model import build_model
 from peftser.registry import METHODS, load_builtins
 from peftser.upstream import listed, spec_of
@@ -54,15 +55,18 @@ def ordered_methods() -> list[str]:
     return [m for m in PAPER_METHODS if m in METHODS] + [m for m in METHODS.names() if m not in PAPER_METHODS]
 
 
-def parameter_rows(upstreams=None, methods=None) -> list[dict[str, Any]]:
-    """One row per upstream x method with method_params, head_params and upstream_params."""
+def parameter_rows(upstreams=None, methods=None, *, task: tuple[str, tuple[str, ...]] | None = None) -> list[dict[str, Any]]:
+    """One row per upstream x method with method_params, head_params and upstream_params; the heads
+    have ``task``'s outputs ((name, its classes or dimensions); default: the paper's four classes)."""
     load_builtins()
+    name, outputs = task or ("", tuple(EMOTIONS))
     rows = []
     for upstream in upstreams or table_backbones():
         for method in methods or ordered_methods():
             with torch.device("meta"):
-                model = build_model(upstream, method, pretrained=False)
+                model = build_model(upstream, method, pretrained=False, num_classes=len(outputs))
             counts = model.parameter_counts()
+            # Table IV's heads have four outputs: its figure says nothing of another head
             paper = PAPER_TABLE_IV.get(upstream, {}).get("downstream" if method == "downstream" else method)
             rows.append(
                 {
@@ -71,7 +75,9 @@ def parameter_rows(upstreams=None, methods=None) -> list[dict[str, Any]]:
                     "method_params": counts["method_params"],
                     "head_params": counts["head_params"],
                     "upstream_params": counts["upstream_params"],
-                    "paper_m": paper,
+                    "paper_m": paper if len(outputs) == len(EMOTIONS) or method != "downstream" else None,
+                    "task": name or None,
+                    "outputs": list(outputs),
                 }
             )
     return rows
@@ -124,5 +130,9 @@ def format_tables(rows: list[dict], backbones: list[dict]) -> str:
     data = tabulate([[b["upstream"], b["licence"], b["pretrained_on"] or "none (random weights)"] for b in backbones],
                     headers=["upstream", "licence", "pre-trained on (as its paper states it)"], tablefmt="github")
     notes = "\n".join(f"- {n}" for n in NOTES)
+    heads = ""
+    if rows and rows[0]["task"]:
+        outputs = rows[0]["outputs"]
+        heads = f", heads for {rows[0]['task']}: {len(outputs)} outputs ({', '.join(outputs)})"
     return (f"Backbones (Table II)\n\n{table_ii}\n\nLicences and pre-training data\n\n{data}\n\n"
-            f"Trainable parameters (Table IV)\n\n{table_iv}\n\nNotes\n{notes}\n")
+            f"Trainable parameters (Table IV{heads})\n\n{table_iv}\n\nNotes\n{notes}\n")

@@ -61,8 +61,27 @@ def test_a_new_upstream_is_seen_in_list_and_params(new_upstream, capsys):
 
 
 def test_params_refuses_an_only_it_cannot_use(capsys):
-    assert main(["--params", "--only", "task=iemocap"]) == 2
-    assert "--only task=iemocap: with --params, give upstream=NAME or method=NAME" in capsys.readouterr().err
+    assert main(["--params", "--only", "training=fold1"]) == 2
+    assert "--only training=fold1: with --params, give upstream=NAME, method=NAME or task=NAME" in capsys.readouterr().err
+    assert main(["--params", "--task-arg", "classes=native"]) == 2
+    assert "--task-arg with --params needs --only task=NAME" in capsys.readouterr().err
+    assert main(["--params", "--only", "task=crema_d", "--task-arg", "classes=six"]) == 2
+    assert "option classes='six' must be one of paper, native" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task, args, outputs", [
+    ("iemocap", [], 4), ("crema_d", ["--task-arg", "classes=native"], 6), ("iemocap_dims", [], 3),
+    ("iemocap_dims", ["--task-arg", "dims=valence"], 1),
+])
+def test_params_counts_the_head_of_a_tasks_outputs(task, args, outputs, capsys):
+    # The head's last linear has one output per class (or dimension): 256 x outputs + outputs.
+    only = ["--only", "upstream=whisper_tiny", "--only", "method=downstream"]
+    assert main(["--params", *only, "--json"]) == 0
+    four = json.loads(capsys.readouterr().out)[0]["head_params"]
+    assert main(["--params", *only, "--only", f"task={task}", *args, "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["task"] == task and len(row["outputs"]) == outputs
+    assert row["head_params"] - four == (256 + 1) * (outputs - 4)
 
 
 def test_a_new_upstream_is_in_the_leaderboard_with_its_contamination_flag(new_upstream, tmp_path):
@@ -221,9 +240,11 @@ def test_the_corpus_guide_runs_and_its_corpus_reads_speaker_independently(my_cor
     assert twin.info.twin_of == "my_corpus"
 
 
-def test_a_corpus_added_in_one_module_is_in_list_a_card_and_the_leaderboard(my_corpus, tmp_path, capsys):
+def test_a_corpus_added_in_one_module_is_in_list_params_a_card_and_the_leaderboard(my_corpus, tmp_path, capsys):
     assert main(["--list", "--json"]) == 0
     assert {"my_corpus", "synthetic_my_corpus"} <= set(json.loads(capsys.readouterr().out)["tasks"])
+    assert main(["--params", "--only", "upstream=demo_whisper_tiny", "--only", "method=lora", "--only", "task=my_corpus"]) == 0
+    assert "Trainable parameters (Table IV, heads for my_corpus: 4 outputs (neutral, happy, sad, angry))" in capsys.readouterr().out
     record = make_record(make_cell("demo_whisper_tiny", "lora", "my_corpus", "fold1"), 60.0)
     folder = tmp_path / "artifact"
     folder.mkdir()

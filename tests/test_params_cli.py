@@ -39,7 +39,8 @@ def _millions(n: int) -> float:
 def test_params_json_rows_cover_every_backbone_and_method(params_rows):
     assert set(params_rows) == {(u, m) for u in TABLE_BACKBONES for m in METHODS.names()}  # the paper's and the extended encoders
     for row in params_rows.values():
-        assert set(row) == {"upstream", "method", "method_params", "head_params", "upstream_params"}
+        assert set(row) == {"upstream", "method", "method_params", "head_params", "upstream_params", "task", "outputs"}
+        assert row["task"] is None and row["outputs"] == ["neutral", "happy", "sad", "angry"]  # the paper's heads
         assert all(isinstance(row[k], int) and row[k] >= 0 for k in ("method_params", "head_params", "upstream_params"))
 
 

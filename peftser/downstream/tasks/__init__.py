@@ -32,9 +32,13 @@ def _register_task_files() -> None:
 
 
 def task_classes(name: str, options: dict | None = None) -> tuple[str, ...]:
-    """The ordered classes of task ``name`` with task arguments ``options``, without reading data."""
+    """The ordered classes of task ``name`` with task arguments ``options`` (a ValueError for an
+    argument the task does not take), without reading data."""
     load_builtins()
-    return TASKS.get(name).classes_for(dict(options or {}))
+    cls = TASKS.get(name)
+    if hasattr(cls, "check_options"):
+        cls.check_options(dict(options or {}))
+    return cls.classes_for(dict(options or {}))
 
 
 def make_task(
