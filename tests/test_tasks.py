@@ -1,10 +1,8 @@
-"""The four corpus readers on fixture trees in the real layouts, their folds, and the manifest."""
+"""The four corpus readers on fixture trees in the real layouts, and their folds."""
 
 from __future__ import annotations
 
-import csv
 import re
-import warnings
 
 import numpy as np
 import pytest
@@ -13,26 +11,18 @@ from corpus_fixtures import (
     build_iemocap,
     build_msp_improv,
     build_msp_podcast,
-    write_silent_wav,
+    break_some_audio,
+    load_quietly,
 )
 from sklearn.model_selection import KFold
 
 from peftser.downstream.audio import AudioError, load_audio
-from peftser.downstream.manifest import manifest_command
-from peftser.downstream.manifest import write_manifest
 from peftser.downstream.tasks import make_task
 from peftser.downstream.tasks.folds import kfold_plans
 from peftser.registry import TASKS, load_builtins
 
 
 pytestmark = pytest.mark.usefixtures("cache")  # each test has a cache of its own (conftest)
-
-
-def load_quietly(task):
-    """The utterances, ignoring the count warning that a tiny fixture always raises."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*expected \d+; check the corpus release")
-        return task.utterances
 
 
 def reference_plan(groups, n_folds):
@@ -173,14 +163,6 @@ def test_task_root_overrides_the_data_root(tmp_path):
     expected = build_msp_improv(tmp_path / "my copy")
     task = make_task("msp_improv", data_root=tmp_path / "nowhere", root=tmp_path / "my copy")
     assert {u.key for u in load_quietly(task)} == set(expected.kept)
-
-
-def break_some_audio(root):
-    """Make two IEMOCAP clips unusable (missing, empty file) and one flawed (all zeros)."""
-    wav = root / "Session1" / "sentences" / "wav"
-    (wav / "Ses01F_impro01" / "Ses01F_impro01_F000.wav").unlink()
-    (wav / "Ses01F_impro01" / "Ses01F_impro01_F001.wav").write_bytes(b"")
-    write_silent_wav(wav / "Ses01M_script01_1" / "Ses01M_script01_1_M006.wav")
 
 
 @pytest.mark.filterwarnings("ignore:.*expected 5531")
@@ -341,49 +323,6 @@ def test_msp_podcast_missing_column(tmp_path):
     labels.write_text(labels.read_text().replace("Split_Set", "Partition"))
     with pytest.raises(ValueError, match=r"labels_concensus.csv: missing column\(s\) \['Split_Set'\]"):
         make_task("msp_podcast", data_root=tmp_path).utterances
-
-
-# -- manifest ----------------------------------------------------------------------------------
-
-
-def test_manifest_csv_has_one_row_per_kept_utterance_and_its_splits(tmp_path):
-    build_crema_d(tmp_path / "CREMA-D")
-    task = make_task("crema_d", data_root=tmp_path)
-    load_quietly(task)
-    out = tmp_path / "out" / "crema_d.csv"
-    summary = write_manifest(task, out)
-    with out.open() as handle:
-        rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["key", "path", "speaker", "gender", "label", "fold1", "fold2", "fold3", "fold4", "fold5"]
-    assert [r["key"] for r in rows] == [u.key for u in task.utterances]
-    by_key = {r["key"]: r for r in rows}
-    for training in task.trainings():
-        for role in ("train", "dev", "test"):
-            assert all(by_key[u.key][training.name] == role for u in getattr(training, role))
-    assert by_key["1001_DFA_FEA_HI"]["fold1"] == "test" and by_key["1001_DFA_FEA_HI"]["fold2"] == "train"
-    assert f"wrote {len(rows)} utterances" in summary
-    assert "| neutral |" in summary and "| fold5 " in summary
-    assert "excluded: tie vote" in summary and "expected 4798" in summary
-
-
-def test_manifest_cli_reports_every_skipped_file(tmp_path, capsys):
-    root = tmp_path / "IEMOCAP_full_release"
-    build_iemocap(root)
-    break_some_audio(root)
-    out = tmp_path / "iemocap.csv"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        assert manifest_command("iemocap", data_root=str(tmp_path), out=str(out)) == 0
-    printed = capsys.readouterr().out
-    assert "wrote 33 utterances" in printed
-    for name in ("Ses01F_impro01_F000.wav: audio file is missing", "Ses01F_impro01_F001.wav: audio file is empty",
-                 "Ses01M_script01_1_M006.wav: audio is all zeros"):
-        assert name in printed
-    assert "bad audio: missing" in printed and "excluded: label 'fru'" in printed
-    assert "kept with flawed audio" in printed.split("Ses01F_impro01_F001.wav")[-1]  # the silent clip, kept
-    assert len(out.read_text().splitlines()) == 34
-    with pytest.raises(AudioError):
-        manifest_command("iemocap", data_root=str(tmp_path), out=str(out), strict=True)
 
 
 def test_crema_d_native_classes_keep_fear_and_disgust(tmp_path):
