@@ -56,7 +56,8 @@ def test_the_attribute_grids_evaluate_each_cell_on_the_other_attribute_tasks_and
 def test_transfer_pairs_never_mix_categorical_and_attribute_tasks(tmp_path):
     grid = load_grid(_grid(tmp_path, ["synthetic_crema_d", "synthetic_iemocap", "synthetic_iemocap_dims"],
                            {"cross_corpus": True, "noise": {"snr_db": [10]}}))
-    by_task = {c.task: [(e.kind, e.condition.get("test_task")) for e in grid.evaluations([c])] for c in grid.cells(["training=fold1"])}
+    by_task = {c.task: [(e.kind, e.condition.get("test_task")) for e in grid.evaluations([c])]
+               for c in grid.cells(["training=fold1"])}
     assert by_task["synthetic_crema_d"] == [("transfer", "synthetic_iemocap"), ("noise", None)]
     assert by_task["synthetic_iemocap_dims"] == [("noise", None)]  # alone of its kind: no transfer
 

@@ -100,13 +100,14 @@ def variant_pairs(board: Board, a: str, b: str, root: Path) -> tuple[list[Pair],
 def directory_pairs(new: Board, old: Board, new_root: Path, old_root: Path) -> tuple[list[Pair], list[Pair]]:
     """Every variant on every backbone with trainings in both directories, new against old:
     (categorical, attribute) rows."""
-    found = []
-    for mine_board, their_board in [(new, old)] + ([(new.attributes, old.attributes)] if new.attributes and old.attributes else []):
+    found, kinds = [], [(new, old)] + ([(new.attributes, old.attributes)] if new.attributes and old.attributes else [])
+    for mine_board, their_board in kinds:
         pairs, side = [], _side(mine_board)
         variants = [v for v in _variants(mine_board) if v in _variants(their_board)]
         for upstream in [u for u in mine_board.backbones() if u in their_board.backbones()]:
             for variant in variants:
-                mine, theirs = side(mine_board, upstream, variant, str(new_root)), side(their_board, upstream, variant, str(old_root))
+                mine = side(mine_board, upstream, variant, str(new_root))
+                theirs = side(their_board, upstream, variant, str(old_root))
                 if mine.has_runs() and theirs.has_runs():
                     check_one_configuration(mine_board, variant, upstream, new_root)
                     check_one_configuration(their_board, variant, upstream, old_root)

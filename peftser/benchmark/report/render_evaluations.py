@@ -119,16 +119,19 @@ def noise_tables(evaluations: Evaluations, board: Board, plots: Collection[str],
             clean = evaluations.noise_summary(backbone, variant, CLEAN, None)
             cells = [variant, "–" if clean is None else f"{clean[0]:.{digits}f}"]
             for noise, snr in conditions:
-                summary, drop = evaluations.noise_summary(backbone, variant, noise, snr), evaluations.noise_drop(backbone, variant, noise, snr)
-                cells.append("–" if summary is None else f"{summary[0]:.{digits}f}" + ("" if drop is None else f" ({drop:+.{digits}f})"))
+                summary = evaluations.noise_summary(backbone, variant, noise, snr)
+                drop = evaluations.noise_drop(backbone, variant, noise, snr)
+                cells.append("–" if summary is None
+                             else f"{summary[0]:.{digits}f}" + ("" if drop is None else f" ({drop:+.{digits}f})"))
             rows.append(cells)
         lines += [f"### {backbone}", "", _table(headers, rows), ""]
         lines += _image(plots, f"{evaluations.plot_prefix}noise_{backbone}.png", f"{metric.title} against SNR on {backbone}")
     table = noise_table(evaluations, board, baseline)
     if table is not None and tests(table):
         lines += [f"### {table.title}", "", per_corpus_table(table, metric), "",
-                  f"Each cell: Δ {metric.title} = method − {baseline} at that noise and SNR, in {evaluations.unit}, with its 95 % CI "
-                  f"(stratified by corpus) and p Holm-adjusted across the {tests(table)} tests of this table.", ""]
+                  f"Each cell: Δ {metric.title} = method − {baseline} at that noise and SNR, in {evaluations.unit}, "
+                  f"with its 95 % CI (stratified by corpus) and p Holm-adjusted across the {tests(table)} tests of this table.",
+                  ""]
     return lines
 
 

@@ -157,6 +157,28 @@ def _source(store: ResultStore, evaluation: Evaluation) -> tuple[dict[str, Any],
     return record, artifact
 
 
+def _what_is_scored(evaluation: Evaluation, model_classes: tuple[str, ...], rated_cell: bool, data_root, strict: bool):
+    """(the scored corpus' task, the classes or dimensions scored, the utterances) of an evaluation:
+    another corpus' transfer set, on the classes (two or more) or dimensions (one or more) both
+    name, or the cell's own test split."""
+    cell, condition = evaluation.source, evaluation.condition
+    if condition["kind"] != "transfer":
+        task = _task(cell.task, cell.task_args, data_root, strict)
+        return task, model_classes, _chosen(list(task.training(cell.training).test), condition.get("max_utterances"))
+    task = _task(condition["test_task"], condition.get("task_args") or {}, data_root, strict)
+    classes = shared_classes(model_classes, task.classes)
+    if rated_cell and not classes:
+        raise EvaluationError(f"{evaluation.label}: the model's dimensions ({', '.join(model_classes)}) and "
+                              f"{task.name}'s ({', '.join(task.classes)}) share none")
+    if not rated_cell and len(classes) < 2:
+        raise EvaluationError(f"{evaluation.label}: the model's classes ({', '.join(model_classes)}) and "
+                              f"{task.name}'s ({', '.join(task.classes)}) share fewer than two")
+    # Only the utterances whose label the model knows (every rated one): the others have no right answer.
+    utterances = rated(transfer_set(task), task.classes, classes) if rated_cell else [
+        u for u in transfer_set(task) if u.label in classes]
+    return task, classes, _chosen(utterances, condition.get("max_utterances"))
+
+
 def run_evaluation(
     evaluation: Evaluation,
     *,
@@ -175,29 +197,14 @@ def run_evaluation(
     cell, condition = evaluation.source, evaluation.condition
     cfg = TrainConfig.from_dict(cell.train)
     precision = resolve_precision(cfg.precision, device)
-    model_classes = record_classes(source_record)
-    classes, rated_cell = model_classes, source_record.get("kind") == "attributes"
-    if condition["kind"] == "transfer":
-        task = _task(condition["test_task"], condition.get("task_args") or {}, data_root, strict)
-        classes = shared_classes(model_classes, task.classes)
-        if rated_cell and not classes:
-            raise EvaluationError(f"{evaluation.label}: the model's dimensions ({', '.join(model_classes)}) and "
-                                  f"{task.name}'s ({', '.join(task.classes)}) share none")
-        if not rated_cell and len(classes) < 2:
-            raise EvaluationError(f"{evaluation.label}: the model's classes ({', '.join(model_classes)}) and "
-                                  f"{task.name}'s ({', '.join(task.classes)}) share fewer than two")
-        # Only the utterances whose label the model knows (every rated one): the others have no right answer.
-        utterances = rated(transfer_set(task), task.classes, classes) if rated_cell else [
-            u for u in transfer_set(task) if u.label in classes]
-        utterances = _chosen(utterances, condition.get("max_utterances"))
-    else:
-        task = _task(cell.task, cell.task_args, data_root, strict)
-        utterances = _chosen(list(task.training(cell.training).test), condition.get("max_utterances"))
+    model_classes, rated_cell = record_classes(source_record), source_record.get("kind") == "attributes"
+    task, classes, utterances = _what_is_scored(evaluation, model_classes, rated_cell, data_root, strict)
     # An attribute cell is scored on the scored corpus' own scale; its clips' labels are their unit ratings.
     scale = tuple(task.scale) if rated_cell else None
     target = attributes.unit_targets(scale) if rated_cell else None
     skipped = dict(task.skipped)
-    clips = load_clips(utterances, cfg.max_seconds, strict=strict, skipped=skipped, evaluation=True, classes=classes, target=target)
+    clips = load_clips(utterances, cfg.max_seconds, strict=strict, skipped=skipped, evaluation=True, classes=classes,
+                       target=target)
     if not clips:
         raise EvaluationError(f"{evaluation.label}: no usable utterance to score")
     try:
