@@ -243,7 +243,7 @@ GRID = {
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def attribute_grid_run(tmp_path_factory):
     from peftser.benchmark.run.orchestrator import run_grid
     from peftser.benchmark.run.slots import Local
 
@@ -255,8 +255,8 @@ def trained(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_trained_attribute_cells_get_transfer_and_noise_records_that_recompute_to_audmetric(trained):
-    summary, results, grid = trained
+def test_trained_attribute_cells_get_transfer_and_noise_records_that_recompute_to_audmetric(attribute_grid_run):
+    summary, results, grid = attribute_grid_run
     assert (summary.ok, summary.failed) == (4, 0)
     assert (summary.evaluations.planned, summary.evaluations.ok) == (8, 8)  # each cell: the other task, and noise
     records = _evaluations(results)
@@ -286,7 +286,7 @@ def test_trained_attribute_cells_get_transfer_and_noise_records_that_recompute_t
 
 
 @pytest.mark.slow
-def test_the_clean_condition_is_the_cells_own_test_predictions_and_noise_lowers_ccc(trained):
+def test_the_clean_condition_is_the_cells_own_test_predictions_and_noise_lowers_ccc(attribute_grid_run):
     import torch
 
     from peftser.benchmark.artifact import load_artifact
@@ -296,7 +296,7 @@ def test_the_clean_condition_is_the_cells_own_test_predictions_and_noise_lowers_
     from peftser.benchmark.run.training import load_clips
     from peftser.downstream.tasks import make_task
 
-    _, results, _ = trained
+    _, results, _ = attribute_grid_run
     own = {r["key"]: r for r in map(read_record, (results / "records").glob("*/*.json"))}
     for record in [r for r in _evaluations(results) if r["evaluation"]["kind"] == "noise"]:
         cell_record = own[record["source"]["key"]]
@@ -320,8 +320,8 @@ def test_the_clean_condition_is_the_cells_own_test_predictions_and_noise_lowers_
 
 
 @pytest.mark.slow
-def test_the_trained_grids_leaderboard_and_page_show_the_attribute_evaluations(trained):
-    _, results, _ = trained
+def test_the_trained_grids_leaderboard_and_page_show_the_attribute_evaluations(attribute_grid_run):
+    _, results, _ = attribute_grid_run
     data = json.loads((results / "leaderboard.json").read_text())["attributes"]
     podcast = "synthetic_msp_podcast_dims (arousal, valence)"  # trained on two of its three dimensions
     cells = {(e["variant"], e["train_task"], e["test_task"]) for e in data["cross_corpus"]}
