@@ -126,7 +126,7 @@ def _grid(tmp_path, text: str):
     return load_grid(path)
 
 
-def test_a_grid_naming_a_missing_dimension_or_evaluating_attribute_cells_is_refused_when_loaded(tmp_path):
+def test_a_grid_naming_a_missing_dimension_or_pairing_an_attribute_task_with_a_categorical_one_is_refused(tmp_path):
     from peftser.benchmark.grids import GridError
 
     head = "upstreams: [demo_whisper_tiny]\nmethods: [downstream]\n"
@@ -134,7 +134,8 @@ def test_a_grid_naming_a_missing_dimension_or_evaluating_attribute_cells_is_refu
     assert [c.task_args for c in grid.cells()][0] == {"dims": "valence"}
     with pytest.raises(GridError, match="task 'synthetic_iemocap_dims' has no dimension 'pleasure'"):
         _grid(tmp_path, head + "tasks: [{task: synthetic_iemocap_dims, args: {dims: 'pleasure'}}]\n")
-    with pytest.raises(GridError, match="attribute task\\(s\\) synthetic_iemocap_dims are not evaluated"):
+    # Transfer pairs are formed within one kind: one attribute and one categorical task make none.
+    with pytest.raises(GridError, match="needs at least two corpora of one kind"):
         _grid(tmp_path, head + "tasks: [synthetic_iemocap_dims, synthetic_iemocap]\nevaluate: {cross_corpus: true}\n")
 
 

@@ -11,6 +11,13 @@ never retrains anything: it loads the cell's artifact. Two kinds:
 - ``noise``: the cell's own test split scored clean and with additive noise at each (type, SNR)
   the grid names, in one evaluation (one model load, one record).
 
+Both kinds run for categorical and attribute cells alike. Transfer pairs are formed within one
+kind only (a classifier cannot be scored on ratings, nor a regressor on classes): a categorical
+cell is scored on the grid's other categorical corpora, on the classes both name; an attribute
+cell on the grid's other attribute tasks, on the dimensions both rate, its outputs (in [0, 1]
+units) mapped onto the test corpus' own rating scale. A task alone of its kind in the grid gets
+noise evaluations only.
+
 The grid's ``evaluate:`` section says which run. This module knows no torch: keys and the grid's
 checks are computed without it.
 """
@@ -25,6 +32,7 @@ from typing import Any
 
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.checks import SNR_DB
+from peftser.downstream.tasks.attributes import is_attribute_task
 
 NOISE_TYPES = ("white", "speech_shaped")  # what each is: peftser.benchmark.run.noise
 DEFAULT_SNR_DB = (20.0, 10.0, 5.0, 0.0)
@@ -155,17 +163,27 @@ def shared_classes(model_classes, test_classes) -> tuple[str, ...]:
 
 
 def check_transfer(task_classes: list[type], label_sets: list[tuple[str, ...]] | None = None) -> None:
-    """Refuse cross-corpus evaluation over corpora that cannot transfer: fewer than two, a pair of
-    tasks sharing fewer than two classes by name (``label_sets``: each task's classes under its
-    grid arguments; default its class attribute), or two tasks sharing a corpus (a pooled task
-    holds its parts' speakers)."""
-    if len(task_classes) < 2:
-        raise EvaluateError("evaluate.cross_corpus needs at least two corpora in the grid")
+    """Refuse cross-corpus evaluation over corpora that cannot transfer: fewer than two of one kind
+    (categorical or attribute tasks; pairs never mix the two), a pair of categorical tasks sharing
+    fewer than two classes by name or of attribute tasks sharing no dimension (``label_sets``: each
+    task's classes or dimensions under its grid arguments; default its class attribute), or two
+    tasks sharing a corpus (a pooled task holds its parts' speakers)."""
+    kinds = [getattr(cls, "kind", "categorical") for cls in task_classes]
+    if all(kinds.count(kind) < 2 for kind in kinds):
+        raise EvaluateError("evaluate.cross_corpus needs at least two corpora of one kind in the grid "
+                            "(transfer pairs are formed within the categorical and within the attribute tasks)")
     label_sets = label_sets or [tuple(cls.classes) for cls in task_classes]
-    for i, (first, first_classes) in enumerate(zip(task_classes, label_sets)):
-        for cls, classes in list(zip(task_classes, label_sets))[i + 1:]:
+    tasks = list(zip(task_classes, label_sets, kinds))
+    for i, (first, first_classes, kind) in enumerate(tasks):
+        for cls, classes, other_kind in tasks[i + 1:]:
+            if other_kind != kind:
+                continue
             shared = shared_classes(first_classes, classes)
-            if len(shared) < 2:
+            if kind == "attributes" and not shared:
+                raise EvaluateError(
+                    f"evaluate.cross_corpus: attribute tasks {first.name!r} ({', '.join(first_classes)}) and {cls.name!r} "
+                    f"({', '.join(classes)}) share no dimension; transfer is scored on the dimensions both rate")
+            if kind != "attributes" and len(shared) < 2:
                 raise EvaluateError(
                     f"evaluate.cross_corpus: tasks {first.name!r} ({', '.join(first_classes)}) and {cls.name!r} "
                     f"({', '.join(classes)}) share {len(shared)} class(es) ({', '.join(shared) or 'none'}); "
@@ -236,12 +254,12 @@ class Evaluation:
 
 def evaluations(spec: EvaluateSpec, cells: list[Cell], tasks: dict[str, dict[str, Any]]) -> list[Evaluation]:
     """Every evaluation of ``cells`` the spec asks for; ``tasks`` maps the grid's corpora to their
-    task arguments (the transfer targets, read as the grid reads them)."""
+    task arguments (the transfer targets, read as the grid reads them: those of the cell's kind)."""
     out = []
     for cell in cells:
         if spec.cross_corpus:
             for target, args in tasks.items():
-                if target != cell.task:
+                if target != cell.task and is_attribute_task(target) == is_attribute_task(cell.task):
                     condition = {"kind": "transfer", "test_task": target, "task_args": dict(sorted(args.items())),
                                  "max_utterances": spec.transfer_limit}
                     out.append(Evaluation(cell, condition))

@@ -49,6 +49,7 @@ OPTIONAL = {"variant": _TEXT, "upstream_params": _COUNT, "test.notes": "a list o
 CARD_FIELDS = {"label": _TEXT, "test.acc": _PERCENT, "test.macro_f1": _PERCENT}
 ATTRIBUTE_CARD_FIELDS = {"label": _TEXT}  # an attribute record's CCC, r and RMSE are its contract's (ATTRIBUTE_FIELDS)
 _RESULTS = "a non-empty list of results, each with test.uar (a percentage from 0 to 100) and predictions"
+_RATED_RESULTS = "a non-empty list of results, each with test.mean_ccc (a finite number or null), test.ccc and predictions"
 EVALUATION_FIELDS = {
     "ok": {"upstream": _TEXT, "method": _TEXT, "task": _TEXT, "training": _TEXT, "key": _TEXT,
            "evaluation.kind": _TEXT, "source.key": _TEXT, "results": _RESULTS},
@@ -117,8 +118,8 @@ def _fits(value: Any, kind: str) -> bool:
         return value is None or (number and math.isfinite(value))
     if kind in (_PERCENT, _OPTIONAL_PERCENT):
         return (value is None and kind == _OPTIONAL_PERCENT) or (number and 0.0 <= value <= 100.0)
-    if kind == _RESULTS:
-        return isinstance(value, list) and bool(value) and all(_is_result(r) for r in value)
+    if kind in (_RESULTS, _RATED_RESULTS):
+        return isinstance(value, list) and bool(value) and all(_result_problem(r, kind == _RATED_RESULTS) is None for r in value)
     if kind in (_POSITIVE, _NON_NEGATIVE, _OPTIONAL_NON_NEGATIVE):
         if value is None:
             return kind == _OPTIONAL_NON_NEGATIVE
@@ -132,20 +133,21 @@ def _fits(value: Any, kind: str) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def _is_result(result: Any) -> bool:
-    return _result_problem(result) is None
-
-
-def _result_problem(result: Any) -> str | None:
-    """Why one result of an evaluation record cannot be tabulated, or None: its UAR a percentage,
-    its predictions a list, its condition a test corpus or a noise at an SNR (None when clean)."""
+def _result_problem(result: Any, rated: bool = False) -> str | None:
+    """Why one result of an evaluation record cannot be tabulated, or None: its UAR a percentage (an
+    attribute cell's: its mean CCC a number or null, its CCC per dimension a mapping), its
+    predictions a list, its condition a test corpus or a noise at an SNR (None when clean)."""
     from peftser.benchmark.checks import SNR_DB
 
     if not isinstance(result, dict):
         return f"is {type(result).__name__}, not an object"
-    uar = result.get("test", {}).get("uar") if isinstance(result.get("test"), dict) else None
-    if not (_fits(uar, _NUMBER) and 0 <= uar <= 100):
-        return f"test.uar is {_short(uar)}, not a percentage in [0, 100]"
+    test = result["test"] if isinstance(result.get("test"), dict) else {}
+    if rated and not _fits(test.get("mean_ccc"), _OPTIONAL_NUMBER):
+        return f"test.mean_ccc is {_short(test.get('mean_ccc'))}, not {_OPTIONAL_NUMBER}"
+    if rated and not isinstance(test.get("ccc"), dict):
+        return f"test.ccc is {_short(test.get('ccc'))}, not a mapping"
+    if not rated and not (_fits(test.get("uar"), _NUMBER) and 0 <= test["uar"] <= 100):
+        return f"test.uar is {_short(test.get('uar'))}, not a percentage in [0, 100]"
     if not isinstance(result.get("predictions"), list):
         return "has no list of predictions"
     condition = result.get("condition")
@@ -180,16 +182,16 @@ def problem(record: Any, cell: "Cell | Evaluation | None" = None) -> str | None:
         return f"an {'evaluation' if is_evaluation(record) else 'training'} record for {cell.label}"
     missing = []
     required = (EVALUATION_FIELDS if is_evaluation(record) else FIELDS)[status]
-    if status == "ok" and record.get("kind") == "attributes" and not is_evaluation(record):
-        required = ATTRIBUTE_FIELDS
+    if status == "ok" and record.get("kind") == "attributes":
+        required = {**required, "results": _RATED_RESULTS} if is_evaluation(record) else ATTRIBUTE_FIELDS
     for name, kind in required.items():
         try:
             value = _field(record, name)
         except KeyError:
             missing.append(name)
             continue
-        if kind == _RESULTS and isinstance(value, list) and value:  # say which result, not the whole list
-            why = next(((i, w) for i, w in enumerate(map(_result_problem, value)) if w), None)
+        if kind in (_RESULTS, _RATED_RESULTS) and isinstance(value, list) and value:  # say which result, not the whole list
+            why = next(((i, w) for i, r in enumerate(value) if (w := _result_problem(r, kind == _RATED_RESULTS))), None)
             if why:
                 return f"results[{why[0]}] {why[1]}"
         if not _fits(value, kind):

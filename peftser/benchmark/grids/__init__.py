@@ -239,10 +239,6 @@ def _grid_from_dict(data: Any, *, default_name: str, source: str) -> Grid:
         evaluate=_evaluate(data.get("evaluate")),
     )
     _check_unique(grid)
-    rated = [t.name for t in grid.tasks if getattr(TASKS.get(t.name), "kind", "") == "attributes"]
-    if rated and (grid.evaluate.cross_corpus or grid.evaluate.noise):
-        raise GridError(f"evaluate: cross-corpus and noise evaluations score classes; attribute task(s) "
-                        f"{', '.join(rated)} are not evaluated beyond their own test set (leave out evaluate:)")
     if grid.evaluate.cross_corpus:
         try:
             check_transfer([TASKS.get(t.name) for t in grid.tasks], [TASKS.get(t.name).classes_for(t.args) for t in grid.tasks])

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import import_module
 from typing import Any
 
 import numpy as np
@@ -29,17 +27,11 @@ from peftser.benchmark.report.board import (
 )
 from peftser.benchmark.report.paired import Metric, table
 from peftser.benchmark.report.render_paired import section
+from peftser.downstream.tasks.attributes import is_attribute_task
 from peftser.registry import TASKS
 
 Group = tuple[str, str, str]  # (task, variant, upstream)
 MEAN_CCC = Metric("mean_ccc", "mean CCC", lower_is_better=False)
-
-
-@lru_cache(maxsize=None)
-def is_attribute_task(name: str) -> bool:
-    """Whether a registered task has continuous targets (an unknown name is not one)."""
-    import_module("peftser.downstream.tasks")  # the built-in tasks only: no encoder, so no torch
-    return name in TASKS and getattr(TASKS.get(name), "kind", "categorical") == "attributes"
 
 
 def _is_attribute_record(record: Any) -> bool:
@@ -79,6 +71,7 @@ class AttributeRun:
     upstream: str
     training: str
     test: dict[str, Any]
+    key: str = ""  # the cell's
 
     def value(self, name: str) -> float | None:
         """``mean_ccc`` or ``<metric>:<dimension>`` (e.g. ``ccc:arousal``)."""
@@ -97,6 +90,8 @@ class AttributeBoard:
     expected: dict[Group, set[str]] = field(default_factory=lambda: defaultdict(set))
     dimensions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # task -> its dimensions
     method_of: dict[str, str] = field(default_factory=dict)
+    # Beyond the paper: the attribute cells' transfer and noise scores (report.attribute_evaluations).
+    evaluations: Any = None
 
     def __bool__(self) -> bool:
         return bool(self.runs or self.failed or self.expected)
@@ -108,7 +103,11 @@ class AttributeBoard:
         return sorted({g[0] for g in self.groups()}, key=corpus_sort_key)
 
     def variants(self) -> list[str]:
-        return sorted({g[1] for g in self.groups()}, key=lambda v: (method_sort_key(self.method_of.get(v, v)), _natural_key(v)))
+        return sorted({g[1] for g in self.groups()}, key=self.variant_key)
+
+    def variant_key(self, variant: str) -> tuple:
+        """The paper's method order, then the variant's name (digit runs as numbers)."""
+        return (method_sort_key(self.method_of.get(variant, variant)), _natural_key(variant))
 
     def backbones(self) -> list[str]:
         return sorted({g[2] for g in self.groups()}, key=backbone_sort_key)
@@ -121,7 +120,7 @@ class AttributeBoard:
         return [v for r in self.runs.get(group, []) if (v := r.value(name)) is not None]
 
 
-def _task_label(task: str, dims: Sequence[str] | None) -> str:
+def task_label(task: str, dims: Sequence[str] | None) -> str:
     """The task, or "task (valence)" when trained on fewer dimensions than the task has."""
     if dims is None or not is_attribute_task(task) or tuple(dims) == tuple(TASKS.get(task).classes_for({})):
         return task
@@ -136,20 +135,21 @@ def collect_attributes(records: Iterable[dict], expected: Iterable[Cell | dict |
         if cell is None:
             continue
         dims = TASKS.get(cell.task).classes_for(dict(cell.task_args))
-        group = (_task_label(cell.task, dims), cell.variant or cell.method, cell.upstream)
+        group = (task_label(cell.task, dims), cell.variant or cell.method, cell.upstream)
         board.expected[group].add(cell.training)
         board.method_of.setdefault(group[1], cell.method)
         board.dimensions.setdefault(group[0], tuple(dims))
     for record in records:
         variant = record.get("variant") or record["method"]
         board.method_of.setdefault(variant, record["method"])
-        task = _task_label(record["task"], record.get("classes"))
+        task = task_label(record["task"], record.get("classes"))
         group = (task, variant, record["upstream"])
         if record.get("status") != "ok":
             board.failed[group] += 1
             continue
         board.dimensions.setdefault(task, tuple(record["test"]["ccc"]))
-        board.runs[group].append(AttributeRun(task, variant, record["upstream"], record["training"], record["test"]))
+        board.runs[group].append(AttributeRun(task, variant, record["upstream"], record["training"], record["test"],
+                                              record.get("key", "")))
     return board
 
 
@@ -160,6 +160,7 @@ class AttributeSide:
     board: AttributeBoard
     upstream: str
     variant: str
+    source: str = ""  # its results directory, when two are compared
 
     def values(self, metric: Metric, tasks: Iterable[str]) -> dict[tuple[str, str], float]:
         found = defaultdict(list)
@@ -170,14 +171,27 @@ class AttributeSide:
                     found[(task, run.training)].append(value)
         return {unit: float(np.mean(v)) for unit, v in found.items()}
 
+    def has_runs(self) -> bool:
+        """Whether the side has any successful training."""
+        return any(self.board.runs.get((task, self.variant, self.upstream)) for task in self.board.tasks())
+
     def describe(self) -> dict[str, str]:
         """The side as JSON fields (those of a categorical side)."""
-        return {"upstream": self.upstream, "variant": self.variant}
+        return {"upstream": self.upstream, "variant": self.variant, **({"results": self.source} if self.source else {})}
 
 
-def _dimension_metrics(board: AttributeBoard) -> tuple[Metric, ...]:
-    dims = list(dict.fromkeys(d for task in board.tasks() for d in board.dimensions.get(task, ())))
+def _dimension_metrics(*boards: AttributeBoard) -> tuple[Metric, ...]:
+    dims = list(dict.fromkeys(d for board in boards for task in board.tasks() for d in board.dimensions.get(task, ())))
     return (MEAN_CCC, *(Metric(f"ccc:{d}", f"CCC {d}", lower_is_better=False) for d in dims))
+
+
+def ccc_tables(pairs: Sequence, boards: Sequence[AttributeBoard], headers: tuple[str, ...] = ("backbone", "method"),
+               per_task: str = "Mean CCC per task vs baseline"):
+    """(overall table over the attribute tasks of ``boards``, per-task table titled ``per_task``) of
+    the pairs (row, method side, baseline side): mean CCC and CCC per dimension, paired by (task, training)."""
+    tasks = sorted({t for board in boards for t in board.tasks()}, key=corpus_sort_key)
+    overall = table("Mean CCC, the attribute tasks", headers, pairs, _dimension_metrics(*boards), [("attribute tasks", tasks)])
+    return overall, table(per_task, headers, pairs, (MEAN_CCC,), [(t, (t,)) for t in tasks])
 
 
 def paired_tables(board: AttributeBoard, baseline: str):
@@ -187,11 +201,7 @@ def paired_tables(board: AttributeBoard, baseline: str):
         return None
     pairs = [((b, v), AttributeSide(board, b, v), AttributeSide(board, b, baseline))
              for b in board.backbones() for v in variants]
-    tasks = board.tasks()
-    overall = table("Mean CCC, the attribute tasks", ("backbone", "method"), pairs, _dimension_metrics(board),
-                    [("attribute tasks", tasks)])
-    per_task = table("Mean CCC per task vs baseline", ("backbone", "method"), pairs, (MEAN_CCC,), [(t, (t,)) for t in tasks])
-    return overall, per_task
+    return ccc_tables(pairs, [board])
 
 
 def _cell(values: Sequence[float], digits: int = 3) -> str:

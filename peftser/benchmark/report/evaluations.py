@@ -6,6 +6,10 @@ compared with the baseline by the same paired statistics as the in-corpus tables
 (peftser.benchmark.report.paired): a transfer unit is (train corpus -> test corpus, training),
 stratified by corpus pair; a noise unit is (corpus, training) at one noise and SNR. Every UAR is
 recomputed from the records' per-utterance predictions, so a table cannot disagree with them.
+
+``Evaluations`` holds the categorical cells' UARs; the attribute cells' mean CCCs are collected by
+its subclass in ``attribute_evaluations`` (which says how a score is read, and how it reads), so
+that both kinds share these tables' making and statistics without ever sharing a table.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from peftser.benchmark.metrics import uar as uar_of
 from peftser.benchmark.record import problem as record_problem
 from peftser.benchmark.report.board import Board, backbone_sort_key, corpus_sort_key, mean_std
+from peftser.benchmark.report.label_sets import chance_uar
 from peftser.benchmark.report.paired import UAR, Comparison, Metric, Table, compare, holm_table
 
 ARROW = " → "
@@ -40,7 +45,17 @@ def prediction_uar(predictions: Sequence[dict[str, Any]], classes: Sequence[str]
 
 @dataclass
 class Evaluations:
-    """Per-training UARs of every evaluation recorded, and what failed."""
+    """Per-training UARs of every evaluation recorded, and what failed. The class attributes say how
+    its scores read in the tables and plots (a subclass scores another metric)."""
+
+    metric: ClassVar[Metric] = UAR
+    digits: ClassVar[int] = 2  # decimals of a score in the tables
+    unit: ClassVar[str] = "points"  # what a difference of two scores is in
+    plot_range: ClassVar[tuple[float, float]] = (0.0, 100.0)
+    plot_label: ClassVar[str] = "UAR (%)"
+    transfer_title: ClassVar[str] = "Mean transfer UAR"
+    heat_format: ClassVar[str] = "{:.0f}"  # a heatmap cell's text
+    plot_prefix: ClassVar[str] = ""  # of the plots' file names
 
     transfer: dict[TransferKey, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
     noise: dict[NoiseKey, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
@@ -54,6 +69,12 @@ class Evaluations:
     def __bool__(self) -> bool:
         return bool(self.transfer or self.noise or self.failed or self.unreadable or self.left_out)
 
+    def chance(self, corpora: Iterable[str]) -> tuple[float, str]:
+        """A guess' score averaged over ``corpora`` (as the curves average), and its legend: each
+        corpus' own chance, so that a six-class corpus lowers it."""
+        value = float(np.mean([chance_uar(task) for task in corpora]))
+        return value, f"chance ({value:.3g} %)"
+
     def leave_out(self, reason: str) -> None:
         self.left_out[reason] = self.left_out.get(reason, 0) + 1
 
@@ -63,16 +84,35 @@ class Evaluations:
         if record["status"] == "failed":
             self.failed.append(record)
             return
-        side = (record["upstream"], record.get("variant") or record["method"])
+        side, train = (record["upstream"], record.get("variant") or record["method"]), self.train_task(record)
         for result in record["results"]:
-            classes = result.get("classes") or record.get("classes")
-            condition, score = result["condition"], prediction_uar(result["predictions"], classes)
+            condition, score = result["condition"], self.score(result, record)
+            if score is None:  # undefined (an attribute model's constant output): no value to average
+                continue
             if "test_task" in condition:
+                test = self.test_task(record, condition)
                 if result.get("classes"):  # a transfer across label sets, scored on the classes both name
-                    self.shared[(record["task"], condition["test_task"])] = tuple(result["classes"])
-                self.transfer[(*side, record["task"], condition["test_task"])][record["training"]] = score
+                    self.shared[(train, test)] = tuple(result["classes"])
+                self.transfer[(*side, train, test)][record["training"]] = score
             else:
-                self.noise[(*side, record["task"], condition["noise"], condition["snr_db"])][record["training"]] = score
+                self.noise[(*side, train, condition["noise"], condition["snr_db"])][record["training"]] = score
+
+    # -- what a subclass scoring another metric changes --------------------------------------------
+    def score(self, result: dict[str, Any], record: dict[str, Any]) -> float | None:
+        """One result's score, recomputed from its predictions: UAR over the classes it was scored on."""
+        return prediction_uar(result["predictions"], result.get("classes") or record.get("classes"))
+
+    def train_task(self, record: dict[str, Any]) -> str:
+        """The corpus a record's cell trained on, as the board names it."""
+        return record["task"]
+
+    def test_task(self, record: dict[str, Any], condition: dict[str, Any]) -> str:
+        """The corpus a transfer scored, as the board names it."""
+        return condition["test_task"]
+
+    def in_corpus(self, board: Any, upstream: str, variant: str, task: str) -> list[float]:
+        """The in-corpus test scores of a group of the board, one per training (a matrix' diagonal)."""
+        return [r.uar for r in board.runs.get((task, variant, upstream), [])]
 
     # -- what the tables are made of ---------------------------------------------------------------
     def backbones(self) -> list[str]:
@@ -99,7 +139,7 @@ class Evaluations:
     def transfer_cell(self, upstream: str, variant: str, train: str, test: str, board: Board) -> list[float]:
         """The UARs of one matrix cell, one per training; the diagonal is the in-corpus test UAR."""
         if train == test:
-            return [r.uar for r in board.runs.get((train, variant, upstream), [])]
+            return self.in_corpus(board, upstream, variant, train)
         return list(self.transfer.get((upstream, variant, train, test), {}).values())
 
     def mean_transfer(self, upstream: str, variant: str) -> tuple[float, float, int] | None:
@@ -136,8 +176,8 @@ def slot_of(condition: dict[str, Any]) -> Slot:
 
 def collect_evaluations(records: Iterable[dict | tuple[str, str]], planned: int | None = None, *,
                         subsets: dict[Slot, int | None] | None = None,
-                        trained: dict[str, str | None] | None = None) -> Evaluations:
-    """Evaluation records into an Evaluations; ``(path, problem)`` pairs are unusable files.
+                        trained: dict[str, str | None] | None = None, into: type[Evaluations] = Evaluations) -> Evaluations:
+    """Evaluation records into an Evaluations (or the subclass ``into``); ``(path, problem)`` pairs are unusable files.
 
     ``subsets`` is the utterance subset (``max_utterances``, None for all) the grids ask of each
     slot; a slot no grid names takes the subset most of its records have. Records of another
@@ -146,7 +186,7 @@ def collect_evaluations(records: Iterable[dict | tuple[str, str]], planned: int 
     artifact's weights_sha256 (None when its record predates it): an evaluation of a cell not in
     it, or of an artifact since replaced, is left out too. Each is counted in ``left_out``.
     """
-    found = Evaluations(planned=planned)
+    found = into(planned=planned)
     usable = []
     for record in records:
         if isinstance(record, tuple):
@@ -240,37 +280,41 @@ def _rows(evaluations: Evaluations, board: Board, baseline: str) -> list[tuple[s
 
 
 def transfer_table(evaluations: Evaluations, board: Board, baseline: str) -> Table | None:
-    """Each method against the baseline on mean transfer UAR, Holm-adjusted across the table."""
-    pairs = [f"{a}{ARROW}{b}" for a, b in evaluations.transfer_pairs()]
+    """Each method against the baseline on mean transfer UAR (its metric), Holm-adjusted across the table."""
+    pairs, metric = [f"{a}{ARROW}{b}" for a, b in evaluations.transfer_pairs()], evaluations.metric
     comparisons: list[Comparison] = [
-        compare(TransferSide(evaluations, b, v), TransferSide(evaluations, b, baseline), UAR, pairs, "transfer", (b, v))
+        compare(TransferSide(evaluations, b, v), TransferSide(evaluations, b, baseline), metric, pairs, "transfer", (b, v))
         for b, v in _rows(evaluations, board, baseline)
     ]
-    return holm_table("Cross-corpus UAR vs baseline", ("backbone", "method"), (UAR,), comparisons) if comparisons and pairs else None
+    title = f"Cross-corpus {metric.title} vs baseline"
+    return holm_table(title, ("backbone", "method"), (metric,), comparisons) if comparisons and pairs else None
 
 
 def noise_table(evaluations: Evaluations, board: Board, baseline: str) -> Table | None:
     """Each method against the baseline at each noise and SNR, Holm-adjusted across the table."""
-    tasks = sorted({k[2] for k in evaluations.noise}, key=corpus_sort_key)
+    tasks, metric = sorted({k[2] for k in evaluations.noise}, key=corpus_sort_key), evaluations.metric
     comparisons = [
-        compare(NoiseSide(evaluations, b, v, noise, snr), NoiseSide(evaluations, b, baseline, noise, snr), UAR, tasks,
+        compare(NoiseSide(evaluations, b, v, noise, snr), NoiseSide(evaluations, b, baseline, noise, snr), metric, tasks,
                 condition_title(noise, snr), (b, v))
         for b, v in _rows(evaluations, board, baseline) for noise, snr in evaluations.conditions()
     ]
-    return holm_table("Noise: UAR vs baseline at each SNR", ("backbone", "method"), (UAR,), comparisons) if comparisons else None
+    title = f"Noise: {metric.title} vs baseline at each SNR"
+    return holm_table(title, ("backbone", "method"), (metric,), comparisons) if comparisons else None
 
 
 # -- leaderboard.json ------------------------------------------------------------------------------
-def _entry(upstream: str, variant: str, board: Board, scores: dict[str, float] | list[float], **where: Any) -> dict[str, Any]:
+def _entry(upstream: str, variant: str, board: Board, scores: dict[str, float] | list[float], metric: Metric = UAR,
+           **where: Any) -> dict[str, Any]:
     values = list(scores.values()) if isinstance(scores, dict) else list(scores)
     mean, std = mean_std(values) if values else (None, None)
     return {"upstream": upstream, "variant": variant, "method": board.method_of.get(variant, variant), **where,
-            "trainings": len(values), "uar": None if mean is None else {"mean": mean, "std": std}}
+            "trainings": len(values), metric.name: None if mean is None else {"mean": mean, "std": std}}
 
 
 def evaluations_json(evaluations: Evaluations, board: Board, baseline: str) -> dict[str, Any]:
-    """The ``cross_corpus`` and ``noise`` entries of leaderboard.json (beyond the paper)."""
-    cross = []
+    """The ``cross_corpus`` and ``noise`` entries of leaderboard.json (beyond the paper); each entry's
+    score under its metric's name (``uar``, or an attribute cell's ``mean_ccc``)."""
+    cross, metric = [], evaluations.metric
     for upstream in evaluations.backbones():
         for variant in evaluations.variants(board):
             for train in evaluations.corpora():
@@ -278,9 +322,9 @@ def evaluations_json(evaluations: Evaluations, board: Board, baseline: str) -> d
                     if train == test or (upstream, variant, train, test) in evaluations.transfer:
                         scores = evaluations.transfer_cell(upstream, variant, train, test, board)
                         if scores:
-                            cross.append(_entry(upstream, variant, board, scores, train_task=train, test_task=test,
+                            cross.append(_entry(upstream, variant, board, scores, metric, train_task=train, test_task=test,
                                                 in_corpus=train == test))
-    noise = [_entry(k[0], k[1], board, v, train_task=k[2], test_task=k[2], noise=k[3], snr_db=k[4])
+    noise = [_entry(k[0], k[1], board, v, metric, train_task=k[2], test_task=k[2], noise=k[3], snr_db=k[4])
              for k, v in sorted(evaluations.noise.items(), key=lambda kv: _noise_order(kv[0], board))]
     transfer, noisy = transfer_table(evaluations, board, baseline), noise_table(evaluations, board, baseline)
     return {

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from peftser.benchmark.report.board import (  # noqa: F401  (sort keys and load_records re-exported)
     Board,
@@ -24,6 +23,7 @@ from peftser.benchmark.report.board import (  # noqa: F401  (sort keys and load_
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.evaluation import FOLDER as EVALUATIONS
 from peftser.benchmark.record import read_records
+from peftser.benchmark.report.attribute_evaluations import AttributeEvaluations, planned_keys, split_entries
 from peftser.benchmark.report.attributes import collect_attributes, split
 from peftser.benchmark.report.evaluations import Evaluations, collect_evaluations, slot_of
 from peftser.benchmark.report.paired import DEFAULT_BASELINE, PairedStats, baseline_pairs, paired_stats, variants_of
@@ -124,23 +124,31 @@ def load_board(results_dir: str | Path) -> tuple[Board, list[str], str, str]:
     expected = f"expected cells from grid(s) {', '.join(g.name for g in grids)}" if grids else "no grid ran here: no expected cells"
     board = _collect(records, [c.to_dict() for c in cells] or None)
     trained = {r["key"]: (r.get("artifact") or {}).get("weights_sha256") for r in records if r["status"] == "ok"}
-    board.evaluations = load_evaluations(root, grids, trained)
+    board.evaluations, board.attributes.evaluations = load_evaluations(root, grids, trained)
     return board, footnotes, f"{len(records)} records; {expected}", expected_rule([g.name for g in grids])
 
 
-def load_evaluations(root: Path, grids: Sequence, trained: dict[str, str | None] | None = None) -> Evaluations:
+def load_evaluations(root: Path, grids: Sequence, trained: dict[str, str | None] | None = None
+                     ) -> tuple[Evaluations, AttributeEvaluations]:
     """The evaluation records of a results directory, against what its grids plan: the utterance
     subset each asks for (the grid run last decides) and the cells trained (``trained``: key ->
-    artifact weights_sha256, see collect_evaluations)."""
+    artifact weights_sha256, see collect_evaluations); the categorical cells' and the attribute
+    cells' apart, never in one table."""
     entries = [e.record if e.record is not None else (e.path, e.problem) for e in read_records(root, EVALUATIONS)]
     planned = [e for grid in grids for e in grid.evaluations(grid.cells())]
     subsets = {slot_of(e.condition): e.condition.get("max_utterances") for e in planned}
-    return collect_evaluations(entries, planned=len({e.key for e in planned}) or None, subsets=subsets, trained=trained)
+    categorical, rated = split_entries(entries)
+    return (
+        collect_evaluations(categorical, planned=len(planned_keys(planned, False)) or None, subsets=subsets, trained=trained),
+        collect_evaluations(rated, planned=len(planned_keys(planned, True)) or None, subsets=subsets, trained=trained,
+                            into=AttributeEvaluations),
+    )
 
 
 def check_variant(board: Board, name: str, option: str, root: Path) -> None:
-    """ValueError naming the option when the board has no variant ``name``."""
+    """ValueError naming the option when the board (its categorical or its attribute cells) has no variant ``name``."""
     known = variants_of(board)
+    known += [v for v in (board.attributes.variants() if board.attributes else ()) if v not in known]
     if name not in known:
         raise ValueError(f"{option} {name}: no variant of that name in {root}; its variants: {', '.join(known) or 'none'}")
 

@@ -7,7 +7,6 @@ from collections.abc import Collection
 from peftser.benchmark.markdown import table as markdown_table
 from peftser.benchmark.report.board import Board, mean_std
 from peftser.benchmark.report.evaluations import ARROW, CLEAN, Evaluations, condition_title, noise_table, transfer_table
-from peftser.benchmark.report.paired import UAR
 from peftser.benchmark.report.render_paired import method_text, overall_table, per_corpus_table, tests
 
 BEYOND = "Beyond the paper, which reports in-corpus UAR only"
@@ -16,11 +15,11 @@ BEYOND = "Beyond the paper, which reports in-corpus UAR only"
 _table = markdown_table
 
 
-def _mean_std(values: list[float]) -> str:
+def _mean_std(values: list[float], digits: int = 2) -> str:
     if not values:
         return "–"
     mean, std = mean_std(values)
-    return f"{mean:.2f} ± {std:.2f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def _image(plots: Collection[str], name: str, caption: str) -> list[str]:
@@ -28,31 +27,49 @@ def _image(plots: Collection[str], name: str, caption: str) -> list[str]:
 
 
 def _matrices(evaluations: Evaluations, board: Board, plots: Collection[str]) -> list[str]:
-    corpora = evaluations.corpora()
+    corpora, digits = evaluations.corpora(), evaluations.digits
     lines = []
     for backbone in evaluations.backbones():
         lines += [f"### {backbone}", ""]
         for variant in evaluations.variants(board):
-            rows = [[f"**{train}**"] + [_mean_std(evaluations.transfer_cell(backbone, variant, train, test, board))
+            rows = [[f"**{train}**"] + [_mean_std(evaluations.transfer_cell(backbone, variant, train, test, board), digits)
                                          + (" (in-corpus)" if train == test else "") for test in corpora]
                     for train in corpora]
             lines += [f"{variant}, trained on (rows) and tested on (columns):", "", _table(["train \\ test"] + corpora, rows), ""]
-        lines += _image(plots, f"cross_corpus_{backbone}.png", f"Cross-corpus UAR of {backbone}")
+        lines += _image(plots, f"{evaluations.plot_prefix}cross_corpus_{backbone}.png",
+                        f"Cross-corpus {evaluations.metric.title} of {backbone}")
     return lines
 
 
 def _mean_transfer(evaluations: Evaluations, board: Board) -> list[str]:
-    backbones = evaluations.backbones()
+    backbones, digits = evaluations.backbones(), evaluations.digits
     rows = []
     for variant in evaluations.variants(board):
         cells = []
         for backbone in backbones:
             summary = evaluations.mean_transfer(backbone, variant)
-            cells.append("–" if summary is None else f"{summary[0]:.2f} ± {summary[1]:.2f}")
+            cells.append("–" if summary is None else f"{summary[0]:.{digits}f} ± {summary[1]:.{digits}f}")
         rows.append([variant] + cells)
-    return ["### Mean transfer UAR", "",
+    return [f"### {evaluations.transfer_title}", "",
             "Mean ± std over the off-diagonal train → test pairs of each pair's mean over trainings.", "",
             _table(["method"] + backbones, rows), ""]
+
+
+def shared_labels(evaluations: Evaluations) -> list[str]:
+    """The pairs whose label sets differ, with the classes or dimensions both name, one line each."""
+    return [f"- {train}{ARROW}{test}: {', '.join(classes)}" for (train, test), classes in sorted(evaluations.shared.items())]
+
+
+def transfer_tables(evaluations: Evaluations, board: Board, plots: Collection[str], baseline: str) -> list[str]:
+    """The matrices, the mean transfer score and its paired comparison with the baseline."""
+    lines = _matrices(evaluations, board, plots) + _mean_transfer(evaluations, board)
+    table = transfer_table(evaluations, board, baseline)
+    if table is not None and tests(table):
+        lines += [f"### {table.title}", "", overall_table(table), "",
+                  method_text(table, baseline).replace("(corpus and fold or seed)", "(train → test corpus pair and training)")
+                  .replace("over corpora of each corpus'", "over corpus pairs of each pair's")
+                  .replace("in points", f"in {evaluations.unit}"), ""]
+    return lines
 
 
 def cross_corpus_section(evaluations: Evaluations, board: Board, plots: Collection[str], baseline: str) -> list[str]:
@@ -70,15 +87,8 @@ def cross_corpus_section(evaluations: Evaluations, board: Board, plots: Collecti
     if evaluations.shared:  # pairs whose label sets differ are scored on the classes both name
         lines += ["Pairs whose label sets differ are scored on the classes both name, on the test utterances "
                   "labelled with one of them, the model's other outputs ignored:", ""]
-        lines += [f"- {train}{ARROW}{test}: {', '.join(classes)}" for (train, test), classes in sorted(evaluations.shared.items())]
-        lines.append("")
-    lines += _matrices(evaluations, board, plots) + _mean_transfer(evaluations, board)
-    table = transfer_table(evaluations, board, baseline)
-    if table is not None and tests(table):
-        lines += [f"### {table.title}", "", overall_table(table), "",
-                  method_text(table, baseline).replace("(corpus and fold or seed)", "(train → test corpus pair and training)")
-                  .replace("over corpora of each corpus'", "over corpus pairs of each pair's"), ""]
-    return lines
+        lines += shared_labels(evaluations) + [""]
+    return lines + transfer_tables(evaluations, board, plots, baseline)
 
 
 def noise_section(evaluations: Evaluations, board: Board, plots: Collection[str], baseline: str) -> list[str]:
@@ -95,27 +105,37 @@ def noise_section(evaluations: Evaluations, board: Board, plots: Collection[str]
         "predictions on the same utterances. Each cell: UAR, the mean over corpora of each corpus' mean over "
         "trainings, and in brackets its change from clean in points.", "",
     ]
+    return lines + noise_tables(evaluations, board, plots, baseline)
+
+
+def noise_tables(evaluations: Evaluations, board: Board, plots: Collection[str], baseline: str) -> list[str]:
+    """Per backbone the score at each noise and SNR with its change from clean, then the paired comparisons."""
+    conditions, digits, metric = evaluations.conditions(), evaluations.digits, evaluations.metric
     headers = ["method", CLEAN] + [condition_title(*c) for c in conditions]
+    lines = []
     for backbone in evaluations.backbones():
         rows = []
         for variant in evaluations.variants(board):
             clean = evaluations.noise_summary(backbone, variant, CLEAN, None)
-            cells = [variant, "–" if clean is None else f"{clean[0]:.2f}"]
+            cells = [variant, "–" if clean is None else f"{clean[0]:.{digits}f}"]
             for noise, snr in conditions:
-                summary, drop = evaluations.noise_summary(backbone, variant, noise, snr), evaluations.noise_drop(backbone, variant, noise, snr)
-                cells.append("–" if summary is None else f"{summary[0]:.2f}" + ("" if drop is None else f" ({drop:+.2f})"))
+                summary = evaluations.noise_summary(backbone, variant, noise, snr)
+                drop = evaluations.noise_drop(backbone, variant, noise, snr)
+                cells.append("–" if summary is None
+                             else f"{summary[0]:.{digits}f}" + ("" if drop is None else f" ({drop:+.{digits}f})"))
             rows.append(cells)
         lines += [f"### {backbone}", "", _table(headers, rows), ""]
-        lines += _image(plots, f"noise_{backbone}.png", f"UAR against SNR on {backbone}")
+        lines += _image(plots, f"{evaluations.plot_prefix}noise_{backbone}.png", f"{metric.title} against SNR on {backbone}")
     table = noise_table(evaluations, board, baseline)
     if table is not None and tests(table):
-        lines += [f"### {table.title}", "", per_corpus_table(table, UAR), "",
-                  f"Each cell: Δ UAR = method − {baseline} at that noise and SNR, in points, with its 95 % CI "
-                  f"(stratified by corpus) and p Holm-adjusted across the {tests(table)} tests of this table.", ""]
+        lines += [f"### {table.title}", "", per_corpus_table(table, metric), "",
+                  f"Each cell: Δ {metric.title} = method − {baseline} at that noise and SNR, in {evaluations.unit}, "
+                  f"with its 95 % CI (stratified by corpus) and p Holm-adjusted across the {tests(table)} tests of this table.",
+                  ""]
     return lines
 
 
-def evaluation_problems(evaluations: Evaluations) -> list[str]:
+def evaluation_problems(evaluations: Evaluations, title: str = "Evaluations not in the tables") -> list[str]:
     """Failed and unreadable evaluation records, and how many of the planned ones are recorded."""
     lines = []
     if evaluations.planned is not None and evaluations.recorded < evaluations.planned:
@@ -126,4 +146,4 @@ def evaluation_problems(evaluations: Evaluations) -> list[str]:
     lines += [f"- Evaluation record {source}: {why}" for source, why in evaluations.unreadable]
     lines += [f"- {n} evaluation record(s) left out of the tables, kept in evaluations/: {why}."
               for why, n in evaluations.left_out.items()]
-    return ["## Evaluations not in the tables", "", *lines, ""] if lines else []
+    return [f"## {title}", "", *lines, ""] if lines else []

@@ -113,6 +113,8 @@ def page_data(board: Board, footnotes: Sequence[str], plots: Collection[str], ti
     problems = problems_section(board)[2:] + notes_section(board)
     if board.evaluations:
         problems += evaluation_problems(board.evaluations)
+    if board.attributes and board.attributes.evaluations:
+        problems += evaluation_problems(board.attributes.evaluations, "Attribute evaluations not in the tables")
     return {
         "title": title, "expected_rule": expected_rule or "", "footnotes": list(footnotes),
         "problems": [line for line in problems if line], "plots": sorted(plots), "cells": drilldown(board),

@@ -14,6 +14,11 @@ from typing import Any
 from peftser.benchmark.report import plots as figures
 from peftser.benchmark.report import render as md
 from peftser.benchmark.report import render_json as js
+from peftser.benchmark.report.attribute_evaluations import (
+    attribute_evaluation_plots,
+    attribute_evaluation_sections,
+    attribute_evaluations_json,
+)
 from peftser.benchmark.report.attributes import attribute_section, attributes_json
 from peftser.benchmark.report.evaluations import evaluations_json
 from peftser.benchmark.report.plots_evaluations import write_evaluation_plots
@@ -150,15 +155,24 @@ class Evaluations(Section):
 
 class Attributes(Section):
     """Beyond the paper: the attribute tasks (arousal, valence, dominance), scored by CCC, never
-    mixed with the UAR tables."""
+    mixed with the UAR tables; then their cells' cross-corpus and noise evaluations."""
 
     name, json_rank = "attributes", 4.5
 
     def markdown(self, view: View) -> list[str]:
-        return attribute_section(view.board.attributes, view.baseline) if view.board.attributes else []
+        board = view.board.attributes
+        if not board:
+            return []
+        return attribute_section(board, view.baseline) + attribute_evaluation_sections(board, view.plots, view.baseline)
 
     def json(self, view: View) -> dict:
-        return {"attributes": attributes_json(view.board.attributes, view.baseline)} if view.board.attributes else {}
+        board = view.board.attributes
+        if not board:
+            return {}
+        return {"attributes": {**attributes_json(board, view.baseline), **attribute_evaluations_json(board, view.baseline)}}
+
+    def plots(self, view: View, directory: Path) -> list[str]:
+        return attribute_evaluation_plots(view.board.attributes, directory) if view.board.attributes else []
 
 
 class Problems(Section):

@@ -13,10 +13,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import lru_cache
+from importlib import import_module
 from typing import ClassVar, Sequence
 
 DIMENSIONS: tuple[str, ...] = ("arousal", "valence", "dominance")
 NO_RATING = "no rating"  # skip reason (with the dimension) of an utterance whose file gives none
+
+
+@lru_cache(maxsize=None)
+def is_attribute_task(name: str) -> bool:
+    """Whether a registered task has continuous targets (an unknown name is not one)."""
+    import_module("peftser.downstream.tasks")  # the built-in tasks only: no encoder, so no torch
+    from peftser.registry import TASKS
+
+    return name in TASKS and getattr(TASKS.get(name), "kind", "categorical") == "attributes"
 
 
 def chosen_dimensions(cls: type, options: dict) -> tuple[str, ...]:
