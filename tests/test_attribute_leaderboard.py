@@ -75,3 +75,7 @@ def test_the_attribute_tables_give_mean_and_std_ccc_and_the_paired_ccc_statistic
     assert mean_ccc["paired_units"] == 3 and mean_ccc["effect"] == pytest.approx(np.mean(diffs))
     assert mean_ccc["p"] == pytest.approx(stats.sign_flip_test([diffs])[0])
     assert data["paired"][0]["holm_tests"] == 4  # mean CCC and CCC of each of the three dimensions
+    # Its method text speaks of CCC, not of UAR's points or Table V.
+    attribute_part = markdown.split("## Emotional attributes (CCC, not UAR)")[1]
+    assert "in CCC units, per training unit" in attribute_part
+    assert "in points" not in attribute_part and "for UAR" not in attribute_part

@@ -34,7 +34,6 @@ class AttributeEvaluations(Evaluations):
 
     metric = MEAN_CCC
     digits = 3
-    unit = "CCC units"
     plot_range = (0.0, 1.0)
     plot_label = "mean CCC"
     transfer_title = "Mean transfer CCC"

@@ -31,7 +31,7 @@ from peftser.downstream.tasks.attributes import is_attribute_task
 from peftser.registry import TASKS
 
 Group = tuple[str, str, str]  # (task, variant, upstream)
-MEAN_CCC = Metric("mean_ccc", "mean CCC", lower_is_better=False)
+MEAN_CCC = Metric("mean_ccc", "mean CCC", lower_is_better=False, unit="CCC units")
 
 
 def _is_attribute_record(record: Any) -> bool:
@@ -182,7 +182,7 @@ class AttributeSide:
 
 def _dimension_metrics(*boards: AttributeBoard) -> tuple[Metric, ...]:
     dims = list(dict.fromkeys(d for board in boards for task in board.tasks() for d in board.dimensions.get(task, ())))
-    return (MEAN_CCC, *(Metric(f"ccc:{d}", f"CCC {d}", lower_is_better=False) for d in dims))
+    return (MEAN_CCC, *(Metric(f"ccc:{d}", f"CCC {d}", lower_is_better=False, unit="CCC units") for d in dims))
 
 
 def ccc_tables(pairs: Sequence, boards: Sequence[AttributeBoard], headers: tuple[str, ...] = ("backbone", "method"),

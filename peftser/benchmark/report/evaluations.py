@@ -50,7 +50,6 @@ class Evaluations:
 
     metric: ClassVar[Metric] = UAR
     digits: ClassVar[int] = 2  # decimals of a score in the tables
-    unit: ClassVar[str] = "points"  # what a difference of two scores is in
     plot_range: ClassVar[tuple[float, float]] = (0.0, 100.0)
     plot_label: ClassVar[str] = "UAR (%)"
     transfer_title: ClassVar[str] = "Mean transfer UAR"

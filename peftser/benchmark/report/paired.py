@@ -28,6 +28,7 @@ class Metric:
     name: str
     title: str
     lower_is_better: bool
+    unit: str = "points"  # what a difference of two values is in
 
     @property
     def better(self) -> str:

@@ -67,8 +67,7 @@ def transfer_tables(evaluations: Evaluations, board: Board, plots: Collection[st
     if table is not None and tests(table):
         lines += [f"### {table.title}", "", overall_table(table), "",
                   method_text(table, baseline).replace("(corpus and fold or seed)", "(train → test corpus pair and training)")
-                  .replace("over corpora of each corpus'", "over corpus pairs of each pair's")
-                  .replace("in points", f"in {evaluations.unit}"), ""]
+                  .replace("over corpora of each corpus'", "over corpus pairs of each pair's"), ""]
     return lines
 
 
@@ -129,7 +128,7 @@ def noise_tables(evaluations: Evaluations, board: Board, plots: Collection[str],
     table = noise_table(evaluations, board, baseline)
     if table is not None and tests(table):
         lines += [f"### {table.title}", "", per_corpus_table(table, metric), "",
-                  f"Each cell: Δ {metric.title} = method − {baseline} at that noise and SNR, in {evaluations.unit}, "
+                  f"Each cell: Δ {metric.title} = method − {baseline} at that noise and SNR, in {evaluations.metric.unit}, "
                   f"with its 95 % CI (stratified by corpus) and p Holm-adjusted across the {tests(table)} tests of this table.",
                   ""]
     return lines

@@ -102,10 +102,10 @@ def method_text(table: Table, baseline: str) -> str:
              ] if metric.lower_is_better else []
     table_v = " (for UAR, the difference of the two Table V cells when every training is paired)"
     lines += [
-        f"Δ = metric(method) − metric(baseline: {baseline}), in points, per training unit (corpus and fold or"
+        f"Δ = metric(method) − metric(baseline: {baseline}), in {metric.unit}, per training unit (corpus and fold or"
         " seed); the two sides are matched by training name, and a unit with a result on one side only is left"
         " out and counted (unmatched). Δ is the mean over corpora of each corpus' mean difference"
-        + ("" if metric.lower_is_better else table_v) + ".",
+        + (table_v if metric.name == "uar" else "") + ".",
         f"95 % CI: stratified paired bootstrap ({stats.RESAMPLES:,} resamples of the units within each corpus,"
         f" each corpus' resampled mean rescaled by sqrt(n/(n-1)), seed {stats.SEED}, percentile interval). p: two-sided sign-flip permutation test of Δ, exact over all"
         f" 2^n sign patterns of the n paired differences (Monte Carlo with {stats.MONTE_CARLO_PATTERNS:,} patterns"
