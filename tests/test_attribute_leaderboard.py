@@ -25,7 +25,14 @@ def _record(method: str, training: str, noise: float, seed: int) -> dict:
     pred = truth + rng.normal(0, noise, truth.shape)
     cell = Cell("demo_whisper_tiny", method, TASK, training)
     return ok_record(cell, kind="attributes", classes=list(DIMS), scale=[1.0, 7.0], method_params=10, head_params=20,
-                     test=attribute_metrics(truth, pred, ["female", "male"] * 30, DIMS), predictions=[])
+                     test=attribute_metrics(truth, pred, ["female", "male"] * 30, DIMS), predictions=[],
+                     wall_time_s=600.0 + seed, device="cpu", cost=_cost(100.0 + seed))
+
+
+def _cost(peak_memory_mb: float) -> dict:
+    return {"peak_memory_mb": peak_memory_mb, "peak_memory_measure": "rss", "train_clips": 480, "train_seconds": 60.0,
+            "train_clips_per_s": 8.0, "train_gflop": 100.0, "achieved_gflops": 1.7, "bound_gflops": 50.0,
+            "share_of_bound": 0.033}
 
 
 @pytest.fixture
@@ -79,3 +86,19 @@ def test_the_attribute_tables_give_mean_and_std_ccc_and_the_paired_ccc_statistic
     attribute_part = markdown.split("## Emotional attributes (CCC, not UAR)")[1]
     assert "in CCC units, per training unit" in attribute_part
     assert "in points" not in attribute_part and "for UAR" not in attribute_part
+
+
+def test_the_attribute_trainings_have_a_cost_table_of_their_own(mixed_results):
+    results, records = mixed_results
+    assert main(["--leaderboard", "--results", str(results)]) == 0
+    rows = {r["variant"]: r for r in json.loads((results / "leaderboard.json").read_text())["attributes"]["cost"]}
+    for method in ("downstream", "lora"):
+        mine = [r for r in records if r["method"] == method]
+        assert rows[method]["trainings"] == 3 and rows[method]["devices"] == ["cpu"]
+        assert rows[method]["device_hours"] == pytest.approx(sum(r["wall_time_s"] for r in mine) / 3600)
+        assert rows[method]["median_peak_memory_mb"] == pytest.approx(np.median([r["cost"]["peak_memory_mb"] for r in mine]))
+        assert rows[method]["trainable_params"] == {"min": 30, "max": 30}
+        assert rows[method]["median_train_clips_per_s"] == 8.0
+    attribute_part = (results / "leaderboard.md").read_text().split("## Emotional attributes (CCC, not UAR)")[1]
+    table = attribute_part.split("### Cost of the attribute trainings")[1].split("\n\n")[1]
+    assert [line.split("|")[2].strip() for line in table.splitlines()[2:]] == ["downstream", "lora"]

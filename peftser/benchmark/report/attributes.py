@@ -26,6 +26,7 @@ from peftser.benchmark.report.board import (
     method_sort_key,
 )
 from peftser.benchmark.report.paired import Metric, table
+from peftser.benchmark.report.cost import RunCost, cost_rows, run_cost
 from peftser.benchmark.report.render_paired import section
 from peftser.downstream.tasks.attributes import is_attribute_task
 from peftser.registry import TASKS
@@ -72,6 +73,7 @@ class AttributeRun:
     training: str
     test: dict[str, Any]
     key: str = ""  # the cell's
+    cost: RunCost | None = None  # what it cost (the cost table's figures)
 
     def value(self, name: str) -> float | None:
         """``mean_ccc`` or ``<metric>:<dimension>`` (e.g. ``ccc:arousal``)."""
@@ -149,7 +151,7 @@ def collect_attributes(records: Iterable[dict], expected: Iterable[Cell | dict |
             continue
         board.dimensions.setdefault(task, tuple(record["test"]["ccc"]))
         board.runs[group].append(AttributeRun(task, variant, record["upstream"], record["training"], record["test"],
-                                              record.get("key", "")))
+                                              record.get("key", ""), run_cost(record)))
     return board
 
 
@@ -290,4 +292,5 @@ def attributes_json(board: AttributeBoard, baseline: str) -> dict[str, Any] | No
     return {"metrics": "CCC, Pearson r (unitless) and RMSE (corpus scale) on the test set at the epoch with the best "
                        "mean dev CCC; gaps |female - male|",
             "groups": groups, "baseline": baseline,
-            "paired": None if tables is None else [t.to_dict() for t in tables]}
+            "paired": None if tables is None else [t.to_dict() for t in tables],
+            "cost": [row.to_dict() for row in cost_rows(board)]}

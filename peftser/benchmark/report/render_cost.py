@@ -52,8 +52,9 @@ def _size(row: CostRow) -> str:
     return _of(f"{mb:.2f} MB" if mb >= 0.1 else f"{row.artifact_bytes / 2**10:.1f} kB", row.sized, row.trainings)
 
 
-def cost_section(board: "Board") -> list[str]:
-    """The "Cost" section's lines; none for a board without ok trainings."""
+def cost_section(board: "Board", heading: str = "## Cost per backbone and method") -> list[str]:
+    """The "Cost" section's lines; none for a board without ok trainings. The attribute board
+    (report.attributes), whose runs carry their costs too, gets its own under its own heading."""
     rows = cost_rows(board)
     if not rows:
         return []
@@ -62,7 +63,7 @@ def cost_section(board: "Board") -> list[str]:
     table = [[r.upstream, r.variant, str(r.trainings), ", ".join(r.devices) or NONE, _hours(r), _memory(r),
               *_throughput(r), _params(r), _size(r)] for r in rows]
     return [
-        "## Cost per backbone and method", "",
+        heading, "",
         markdown_table(headers, table), "",
         "Device-hours: the trainings' wall times summed (each whole training: reading its corpus,"
         " training, scoring, saving). Peak memory: on a GPU the peak memory the allocator reserved; on"

@@ -163,7 +163,8 @@ class Attributes(Section):
         board = view.board.attributes
         if not board:
             return []
-        return attribute_section(board, view.baseline) + attribute_evaluation_sections(board, view.plots, view.baseline)
+        return (attribute_section(board, view.baseline) + cost_section(board, "### Cost of the attribute trainings")
+                + attribute_evaluation_sections(board, view.plots, view.baseline))
 
     def json(self, view: View) -> dict:
         board = view.board.attributes
