@@ -80,16 +80,19 @@ class Registry:
         self._entries: dict[str, Any] = {}
         self._builtin: set[str] = set()  # names the package registers itself
         self._watchers: list[Callable[[str, Any], None]] = []
+        self._derived: dict[str, str] = {}  # an entry registered by a watcher -> the entry it derives from
 
-    def register(self, name: str, obj: Any = None, *, overwrite: bool = False):
+    def register(self, name: str, obj: Any = None, *, overwrite: bool = False, derived_from: str | None = None):
         """Register ``obj`` under ``name``; used bare as ``@REGISTRY.register("name")``.
 
         ``obj`` is checked against the registry's type (a lazy ``"module:object"`` string when it
         is first got). Registering another object under a name already taken is an error unless
-        ``overwrite=True``, which replaces it deliberately (a built-in too).
+        ``overwrite=True``, which replaces it deliberately (a built-in too). An entry a watcher
+        makes from another (``derived_from``: a corpus' synthetic twin) is built in when that one
+        is, and leaves with it.
         """
         if obj is None:
-            return lambda o: self.register(name, o, overwrite=overwrite)
+            return lambda o: self.register(name, o, overwrite=overwrite, derived_from=derived_from)
         if not name or not isinstance(name, str):
             raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
         if name in (".", "..") or any(c in name for c in "/\\\0"):
@@ -102,8 +105,13 @@ class Registry:
             self._check(name, obj)
         _name_entry(self.kind, name, obj)
         self._entries[name] = obj
-        module = _registering_module()
-        if module == "peftser" or module.startswith("peftser."):
+        if derived_from is not None:
+            self._derived[name] = derived_from
+            builtin = derived_from in self._builtin
+        else:
+            module = _registering_module()
+            builtin = module == "peftser" or module.startswith("peftser.")
+        if builtin:
             self._builtin.add(name)
         else:
             self._builtin.discard(name)
@@ -140,34 +148,35 @@ class Registry:
         """Remove ``name`` and return its entry (a KeyError naming the known ones if it has none)."""
         if name not in self._entries:
             self.get(name)  # the unknown-name error
+        self._forget_derived(name)
         self._builtin.discard(name)
         return self._entries.pop(name)
 
+    def _forget_derived(self, name: str) -> None:
+        """Remove the entries derived from ``name``."""
+        for derived in [d for d, source in self._derived.items() if source == name]:
+            del self._derived[derived]
+            self._entries.pop(derived, None)
+            self._builtin.discard(derived)
+
     @contextlib.contextmanager
     def temporary(self, name: str, obj: Any, *, overwrite: bool = False) -> Iterator[Any]:
-        """``obj`` registered under ``name`` for the ``with`` block; what was there before comes back."""
-        had, previous, builtin = name in self._entries, self._entries.get(name), name in self._builtin
-        self.register(name, obj, overwrite=overwrite)
-        try:
+        """``obj`` registered under ``name`` for the ``with`` block; what was there before (and what
+        derived from it) comes back."""
+        with self.preserved():
+            self.register(name, obj, overwrite=overwrite)
             yield obj
-        finally:
-            self._entries.pop(name, None)
-            self._builtin.discard(name)
-            if had:
-                self._entries[name] = previous
-                if builtin:
-                    self._builtin.add(name)
 
     @contextlib.contextmanager
     def preserved(self) -> Iterator[Registry]:
         """Whatever the ``with`` block registers or removes is undone at its end."""
-        entries, builtin = dict(self._entries), set(self._builtin)
+        entries, builtin, derived = dict(self._entries), set(self._builtin), dict(self._derived)
         try:
             yield self
         finally:
             self._entries.clear()
             self._entries.update(entries)
-            self._builtin = builtin
+            self._builtin, self._derived = builtin, derived
 
     def is_builtin(self, name: str) -> bool:
         """Whether ``name`` was registered by the package itself (not a plugin or a test)."""

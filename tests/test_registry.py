@@ -170,6 +170,35 @@ def test_entries_are_added_and_removed_through_public_calls():
     assert "bitfit" not in METHODS and "adapter" in METHODS and METHODS.is_builtin("adapter")
 
 
+def test_a_corpus_twin_comes_and_goes_with_its_corpus():
+    # A corpus that declares a twin brings synthetic_<name>, built in only when the corpus is.
+    from peftser.downstream.tasks.crema_d import CremaD
+
+    load_builtins()
+    assert TASKS.is_builtin("synthetic_crema_d")
+
+    class Mine(CremaD):
+        """A corpus from outside the package, with CREMA-D's reader and twin."""
+
+    with TASKS.temporary("mine", Mine):
+        assert "synthetic_mine" in TASKS and not TASKS.is_builtin("synthetic_mine")
+        assert issubclass(TASKS.get("synthetic_mine"), Mine)
+    assert "synthetic_mine" not in TASKS
+    TASKS.register("mine", Mine)
+    assert "synthetic_mine" in TASKS
+    TASKS.unregister("mine")
+    assert "mine" not in TASKS and "synthetic_mine" not in TASKS
+    original = TASKS.get("synthetic_crema_d")
+
+    class Replacement(CremaD):
+        """A user's own reading of CREMA-D, replacing the built-in deliberately."""
+
+    with TASKS.temporary("crema_d", Replacement, overwrite=True):  # its twin is replaced too
+        twin = TASKS.get("synthetic_crema_d")
+        assert issubclass(twin, Replacement) and not TASKS.is_builtin("synthetic_crema_d")
+    assert TASKS.get("synthetic_crema_d") is original and TASKS.is_builtin("synthetic_crema_d")  # the same class: it pickles
+
+
 @pytest.mark.parametrize("bad", ["", None, 3])
 def test_registration_needs_a_non_empty_string_name(bad):
     with pytest.raises(ValueError, match="non-empty string"):

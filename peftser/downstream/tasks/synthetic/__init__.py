@@ -132,7 +132,7 @@ def _add_twin(name: str, entry) -> None:
         __all__.append(twin.__name__)
     globals()[twin.__name__] = twin  # importable from here by its name, so that it pickles
     # A corpus registered again (overwrite=True) brings a new twin; another task of that name stays an error.
-    TASKS.register(twin.name, twin, overwrite=twin_of(entry) is not None)
+    TASKS.register(twin.name, twin, overwrite=twin_of(entry) is not None, derived_from=name)
 
 
 TASKS.watch(_add_twin)
