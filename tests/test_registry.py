@@ -15,7 +15,7 @@ from peftser.cli import main
 from peftser.model import build_model
 from peftser.params import PAPER_BACKBONES, PAPER_METHODS
 from peftser.peft import Method, trainable_parameters
-from peftser.registry import GRIDS, METHODS, TASKS, UPSTREAMS, Registry, factory, load_builtins
+from peftser.registry import GRIDS, METHODS, TASKS, UPSTREAMS, Registry, load_builtins
 
 import toy_plugin  # the tests folder's plugin module, outside the package
 
