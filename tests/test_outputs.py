@@ -96,7 +96,7 @@ def test_grid_into_a_read_only_results_folder_starts_no_worker(tmp_path, capsys,
     grid = tmp_path / "grid.yaml"
     grid.write_text("upstreams: [demo_whisper_tiny]\nmethods: [downstream]\ntasks: [{task: synthetic_crema_d, trainings: [fold1]}]\n")
     assert main(["--grid", str(grid), "--results", str(results), "--devices", "cpu"]) == 2
-    assert f"cannot be written: Permission denied" in one_error_line(capsys)
+    assert "cannot be written: Permission denied" in one_error_line(capsys)
     assert not (results / "records").exists()
 
 

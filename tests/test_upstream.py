@@ -20,7 +20,7 @@ from transformers import (
 )
 
 from peftser.params import PAPER_BACKBONES
-from waves import batch as _batch, clip as _clip
+from waves import batch as _batch
 from peftser.registry import UPSTREAMS, load_builtins
 from peftser.upstream import SPECS, UpstreamSpec, build_upstream
 from peftser.upstream.base import resolve_checkpoint
