@@ -102,3 +102,24 @@ def test_the_attribute_trainings_have_a_cost_table_of_their_own(mixed_results):
     attribute_part = (results / "leaderboard.md").read_text().split("## Emotional attributes (CCC, not UAR)")[1]
     table = attribute_part.split("### Cost of the attribute trainings")[1].split("\n\n")[1]
     assert [line.split("|")[2].strip() for line in table.splitlines()[2:]] == ["downstream", "lora"]
+
+
+def test_each_attribute_task_gets_a_mean_ccc_chart_linked_under_its_table(mixed_results, monkeypatch):
+    from matplotlib.figure import Figure
+
+    results, records = mixed_results
+    bars = {}
+
+    def keep(self, target, **kwargs):
+        ax = self.axes[0]
+        bars[ax.get_title()] = sorted(round(p.get_height(), 6) for p in ax.patches)
+        target.write(b"png")
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    assert main(["--leaderboard", "--results", str(results)]) == 0
+    name = f"attributes_ccc_by_backbone_{TASK}.png"
+    assert (results / name).is_file()
+    assert f"![mean CCC on {TASK} by backbone and method]({name})" in (results / "leaderboard.md").read_text()
+    (heights,) = [h for title, h in bars.items() if title.startswith(f"{TASK}: mean CCC")]
+    means = [np.mean([r["test"]["mean_ccc"] for r in records if r["method"] == m]) for m in ("downstream", "lora")]
+    assert heights == sorted(round(m, 6) for m in means)

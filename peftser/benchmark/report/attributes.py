@@ -10,7 +10,7 @@ UAR tables' machinery (``paired.compare``: stratified bootstrap, sign-flip test,
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -248,8 +248,14 @@ def _overview_table(board: AttributeBoard) -> str:
                     disable_numparse=True)
 
 
-def attribute_section(board: AttributeBoard, baseline: str) -> list[str]:
-    """Markdown lines of the attribute section (nothing when the board has no attribute cell)."""
+def ccc_plot_name(task: str) -> str:
+    """The file name of an attribute task's mean-CCC chart (plots_attributes draws it)."""
+    return f"attributes_ccc_by_backbone_{task}.png"
+
+
+def attribute_section(board: AttributeBoard, baseline: str, plots: Collection[str] = ()) -> list[str]:
+    """Markdown lines of the attribute section (nothing when the board has no attribute cell);
+    ``plots`` are the image files written beside the markdown."""
     if not board:
         return []
     n_ok = sum(len(r) for r in board.runs.values())
@@ -264,6 +270,8 @@ def attribute_section(board: AttributeBoard, baseline: str) -> list[str]:
               "column is the mean ± std of the task means.", "", _overview_table(board), ""]
     for task in board.tasks():
         lines += [f"### {task}", "", _task_table(board, task), ""]
+        if ccc_plot_name(task) in plots:
+            lines += [f"![mean CCC on {task} by backbone and method]({ccc_plot_name(task)})", ""]
     tables = paired_tables(board, baseline)
     if tables is None:
         lines += [f"No paired CCC comparison: the baseline {baseline!r} has no attribute records here, "

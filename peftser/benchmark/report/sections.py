@@ -21,6 +21,7 @@ from peftser.benchmark.report.attribute_evaluations import (
 )
 from peftser.benchmark.report.attributes import attribute_section, attributes_json
 from peftser.benchmark.report.evaluations import evaluations_json
+from peftser.benchmark.report.plots_attributes import ccc_by_backbone_plots
 from peftser.benchmark.report.plots_evaluations import write_evaluation_plots
 from peftser.benchmark.report.render_cost import cost_section
 from peftser.benchmark.report.render_evaluations import cross_corpus_section, evaluation_problems, noise_section
@@ -163,7 +164,7 @@ class Attributes(Section):
         board = view.board.attributes
         if not board:
             return []
-        return (attribute_section(board, view.baseline) + cost_section(board, "### Cost of the attribute trainings")
+        return (attribute_section(board, view.baseline, view.plots) + cost_section(board, "### Cost of the attribute trainings")
                 + attribute_evaluation_sections(board, view.plots, view.baseline))
 
     def json(self, view: View) -> dict:
@@ -173,7 +174,8 @@ class Attributes(Section):
         return {"attributes": {**attributes_json(board, view.baseline), **attribute_evaluations_json(board, view.baseline)}}
 
     def plots(self, view: View, directory: Path) -> list[str]:
-        return attribute_evaluation_plots(view.board.attributes, directory) if view.board.attributes else []
+        board = view.board.attributes
+        return ccc_by_backbone_plots(board, directory) + attribute_evaluation_plots(board, directory) if board else []
 
 
 class Problems(Section):
