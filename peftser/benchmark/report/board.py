@@ -224,6 +224,11 @@ class Board:
         return seen
 
 
+def group_order(board: Any) -> list[Group]:
+    """A board's groups (a Board's or an attribute board's) in the tables' order: corpus, backbone, method."""
+    return sorted(board.groups(), key=lambda g: (corpus_sort_key(g[0]), backbone_sort_key(g[2]), board.variant_key(g[1])))
+
+
 def pretraining_overlap(board: Board, task: str) -> dict[str, list[str]]:
     """Backbone -> the corpora of ``task`` (itself, or a pooled task's sources) that its entry says
     it was pre-trained on: its scores on ``task`` are not on data it never saw."""
