@@ -9,7 +9,7 @@ from pathlib import Path
 
 from board_fixture import DATA, board_results, fixture_evaluations
 from peftser.benchmark.report.leaderboard import load_board, versus_baseline
-from peftser.benchmark.report.render_html import PAGE, WEB, page_data, render_page, script_json
+from peftser.benchmark.report.render_html import PAGE, SCRIPTS, WEB, page_data, render_page, script_json
 from peftser.benchmark.report.sections import leaderboard_json
 from peftser.cli import main
 
@@ -76,8 +76,8 @@ def test_no_string_of_the_data_can_end_its_script_block_or_start_markup():
     assert not set("<>&") & set(text)
     assert json.loads(text) == {"name": NASTY, NASTY: [NASTY]}
     html = render_page(json.dumps({"groups": [{"variant": NASTY}]}), {"title": NASTY, "cells": [], "footnotes": [NASTY]})
-    # The page's own three script elements and nothing else; the data survives the round trip.
-    assert html.count("<script") == 3 and html.count("</script>") == 3
+    # The page's own script elements (two data blocks, its scripts) and nothing else; the data survives the round trip.
+    assert html.count("<script") == 2 + len(SCRIPTS) == html.count("</script>")
     assert blocks(html)["page-data"]["footnotes"] == [NASTY]
     assert blocks(html)["leaderboard-data"]["groups"][0]["variant"] == NASTY
 
@@ -89,9 +89,12 @@ def test_the_page_needs_nothing_from_the_network_and_never_parses_data_as_markup
     policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html).group(1)
     assert "default-src 'none'" in policy and "connect-src" not in policy  # no fetch, no font, no frame
     assert not re.search(r"(src|href)=\"(https?:)?//", html) and "@import" not in html and "url(" not in html
-    script = (WEB / "leaderboard.js").read_text()
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
-        assert sink not in script, sink
+    assert policy.count("'sha256-") == len(SCRIPTS) + 1  # each script and the style, allowed by its hash alone
+    for name in SCRIPTS:
+        script = (WEB / name).read_text()
+        assert f"<script>{script}</script>" in html  # inlined: the page opens from the disk alone
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            assert sink not in script, (name, sink)
     # The package ships the page's files (package data), so an installed copy writes the same page.
     pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
     assert '"peftser.benchmark.report" = ["web/*"]' in pyproject
