@@ -18,18 +18,11 @@ from typing import Any
 import numpy as np
 
 from peftser.benchmark.cell import Cell
-from peftser.benchmark.record import problem as record_problem
+from peftser.benchmark.record import problem as record_problem, read_records
+from peftser.benchmark.report.corpora import (corpus_family, paper_corpora, registered_sources, registered_trainings,
+                                              task_info, twin)
 from peftser.benchmark.report.cost import RunCost, run_cost
 from peftser.benchmark.report.label_sets import cell_classes, group_label_set, label_set_group
-from peftser.benchmark.record import read_records
-from peftser.benchmark.report.corpora import (
-    corpus_family,
-    paper_corpora,
-    registered_sources,
-    registered_trainings,
-    task_info,
-    twin,
-)
 from peftser.upstream import listed, spec_of
 
 METHOD_ORDER = ("downstream", "adapter", "parallel_adapter", "embedding_prompt", "lora")
