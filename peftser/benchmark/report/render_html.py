@@ -89,19 +89,20 @@ def _evaluations(evaluations: Any, record: dict[str, Any], task: str) -> dict[st
     return {"transfer": transfer, "noise": noise}
 
 
-def _training(record: dict[str, Any], evaluations: Any, task: str) -> dict[str, Any]:
+def _training(record: dict[str, Any], evaluations: Any, task: str, rated: bool) -> dict[str, Any]:
     """One training of a drill-down: what its record says, as the page shows it. An attribute
-    training's metrics are per dimension (its classes are its dimensions), its history dev mean CCC."""
-    rated = record.get("kind") == "attributes"
-    test = (_attribute_metrics if rated else _metrics)(record.get("test"))
-    size = len(test.get("confusion") or []) if test else 0
+    (``rated``) training's metrics are per dimension (its classes are its dimensions), its history
+    dev mean CCC."""
+    metrics = _attribute_metrics if rated else _metrics
+    test = metrics(record.get("test")) or {}
+    classes = ([str(c) for c in record.get("classes") or test.get("ccc") or ()] if rated
+               else _classes(record, len(test.get("confusion") or [])))
+    score = "dev_mean_ccc" if rated else "dev_uar"
     cell = record.get("cell") or {}
     return {
-        "training": record["training"], "key": str(record.get("key", "")), "test": test,
-        "dev": (_attribute_metrics if rated else _metrics)(record.get("dev")),
-        "classes": [str(c) for c in record.get("classes") or (test or {}).get("ccc") or ()] if rated else _classes(record, size),
-        "best_epoch": record.get("best_epoch"),
-        "history": [[h.get("epoch"), _number(h.get("dev_mean_ccc" if rated else "dev_uar"))] for h in record.get("history") or ()],
+        "training": record["training"], "key": str(record.get("key", "")), "test": test or None,
+        "dev": metrics(record.get("dev")), "classes": classes, "best_epoch": record.get("best_epoch"),
+        "history": [[h.get("epoch"), _number(h.get(score))] for h in record.get("history") or ()],
         "cost": asdict(run_cost(record)),
         "method_params": int(record["method_params"]), "head_params": int(record["head_params"]),
         "upstream_params": record.get("upstream_params"),
@@ -113,11 +114,14 @@ def _training(record: dict[str, Any], evaluations: Any, task: str) -> dict[str, 
 
 
 def _cell(group: tuple[str, str, str], method: str, records: list[dict], failed: list[dict], missing: list[str],
-          evaluations: Any, task: str | None = None) -> dict[str, Any]:
-    """One (upstream, variant, task) of a drill-down: its trainings, failed trainings and missing ones."""
+          evaluations: Any, rated: bool = False) -> dict[str, Any]:
+    """One (upstream, variant, task) of a drill-down: its trainings, failed trainings and missing ones.
+    The evaluations name an attribute training by its group's task (with its dimensions), a UAR one
+    by its record's."""
+    trainings = sorted(records, key=lambda r: r["training"])
     return {
         "upstream": group[2], "variant": group[1], "method": method, "task": group[0],
-        "trainings": [_training(r, evaluations, task or r["task"]) for r in sorted(records, key=lambda r: r["training"])],
+        "trainings": [_training(r, evaluations, group[0] if rated else r["task"], rated) for r in trainings],
         "failed": [{"training": r["training"], "key": r.get("key"), "error": _first_line(r.get("error") or "")}
                    for r in failed],
         "missing": missing,
@@ -140,7 +144,7 @@ def attribute_drilldown(board: AttributeBoard | None) -> list[dict[str, Any]]:
         recorded = {r.training for r in runs} | {r["training"] for r in failed}
         missing = sorted(board.expected.get(group, set()) - recorded, key=_natural_key)
         cells.append(_cell(group, board.method_of.get(group[1], group[1]), [r.record for r in runs], failed, missing,
-                           board.evaluations, group[0]))
+                           board.evaluations, rated=True))
     return cells
 
 
