@@ -11,21 +11,16 @@ import audmetric
 import numpy as np
 import pytest
 import yaml
+from attribute_records import DIMS, SCALES, TRAININGS, evaluation_result, rated_predictions, write_attribute_results
 from board_fixture import DATA, board_results
 
 from peftser.benchmark.attribute_metrics import attribute_metrics_from_predictions
 from peftser.benchmark.cell import Cell
 from peftser.benchmark.evaluation import Evaluation
 from peftser.benchmark.grids import GridError, load_grid
-from peftser.benchmark.record import evaluation_record, ok_record, problem, read_record
+from peftser.benchmark.record import evaluation_record, problem, read_record
 from peftser.benchmark.report import stats
-from peftser.benchmark.store import ResultStore
 from peftser.cli import main
-
-DIMS = ("arousal", "valence", "dominance")
-SCALES = {"synthetic_iemocap_dims": (1.0, 5.0), "synthetic_msp_podcast_dims": (1.0, 7.0)}
-TRAININGS = {"synthetic_iemocap_dims": ("fold1", "fold2"), "synthetic_msp_podcast_dims": ("seed1", "seed2")}
-SPREAD = {"downstream": 1.0, "lora": 0.6}  # how far each method's predictions stray from the ratings
 
 
 def hand_mean_ccc(predictions, dims=DIMS) -> float:
@@ -74,49 +69,6 @@ def test_attribute_tasks_sharing_no_dimension_are_refused_in_one_line(tmp_path):
     assert load_grid(_grid(tmp_path, tasks, {"cross_corpus": True}))
 
 
-# -- records written by hand, as the evaluations write them --------------------------------------------
-def _predictions(task: str, spread: float, seed: int, n: int = 40) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    truth = rng.uniform(*SCALES[task], (n, len(DIMS)))
-    pred = truth + rng.normal(0.0, spread, truth.shape)
-    return [{"key": f"{task}-{i}", "ratings": dict(zip(DIMS, t)), "pred": dict(zip(DIMS, p)), "gender": ("female", "male")[i % 2]}
-            for i, (t, p) in enumerate(zip(truth.tolist(), pred.tolist()))]
-
-
-def _noisier(predictions: list[dict], spread: float, seed: int) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    return [{**p, "pred": {d: v + rng.normal(0.0, spread) for d, v in p["pred"].items()}} for p in predictions]
-
-
-def _result(condition: dict, predictions: list[dict], scale) -> dict:
-    return {"condition": condition, "test": attribute_metrics_from_predictions(predictions, DIMS),
-            "predictions": predictions, "scale": list(scale)}
-
-
-def write_attribute_results(results) -> None:
-    """Two methods' attribute trainings on two tasks, each with its transfer and noise evaluation records."""
-    store = ResultStore(results)
-    for m, (method, spread) in enumerate(SPREAD.items()):
-        for t, (task, other) in enumerate((list(SCALES), list(SCALES)[::-1])):
-            for k, training in enumerate(TRAININGS[task]):
-                seed, cell = 100 * m + 10 * t + k, Cell("demo_whisper_tiny", method, task, training)
-                own = _predictions(task, spread, seed)
-                store.save_record(ok_record(cell, kind="attributes", classes=list(DIMS), scale=list(SCALES[task]),
-                                            method_params=10, head_params=20, predictions=own,
-                                            test=attribute_metrics_from_predictions(own, DIMS)))
-                fields = {"source": {"key": cell.key, "label": cell.label}, "classes": list(DIMS), "kind": "attributes",
-                          "scale": list(SCALES[task])}
-                transfer = Evaluation(cell, {"kind": "transfer", "test_task": other, "task_args": {}, "max_utterances": None})
-                store.save_record(evaluation_record(transfer, **fields, results=[
-                    _result({"test_task": other}, _predictions(other, 1.5 * spread, seed + 1000), SCALES[other])]))
-                noise = Evaluation(cell, {"kind": "noise", "types": ["white"], "snr_db": [10.0, 0.0], "max_utterances": None})
-                clean = {"condition": {"noise": "clean", "snr_db": None}, "test": attribute_metrics_from_predictions(own, DIMS),
-                         "predictions": own, "scale": list(SCALES[task])}
-                store.save_record(evaluation_record(noise, **fields, results=[clean] + [
-                    _result({"noise": "white", "snr_db": snr}, _noisier(own, level, seed + level), SCALES[task])
-                    for snr, level in ((10.0, 1), (0.0, 3))]))
-
-
 @pytest.fixture
 def attribute_results(tmp_path):
     results = tmp_path / "results"
@@ -133,9 +85,9 @@ def test_the_records_are_valid_and_a_malformed_ccc_is_named():
     cell = Cell("demo_whisper_tiny", "lora", "synthetic_iemocap_dims", "fold1")
     evaluation = Evaluation(cell, {"kind": "transfer", "test_task": "synthetic_msp_podcast_dims", "task_args": {},
                                    "max_utterances": None})
-    predictions = _predictions("synthetic_msp_podcast_dims", 1.0, 0)
+    predictions = rated_predictions("synthetic_msp_podcast_dims", 1.0, 0)
     record = evaluation_record(evaluation, kind="attributes", classes=list(DIMS), source={"key": cell.key},
-                               results=[_result({"test_task": "synthetic_msp_podcast_dims"}, predictions, (1.0, 7.0))])
+                               results=[evaluation_result({"test_task": "synthetic_msp_podcast_dims"}, predictions, (1.0, 7.0))])
     assert problem(record, evaluation) is None
     record["results"][0]["test"]["mean_ccc"] = "high"
     assert problem(record) == "results[0] test.mean_ccc is 'high', not a finite number or null"

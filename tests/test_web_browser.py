@@ -1,20 +1,23 @@
 """The leaderboard's web page in a real browser (headless Chromium): it loads clean from the file
-system, sorts, filters, shows leaderboard.json's numbers, opens a training's confusion matrix, and
-shows a grid's markup-like strings as text. Skipped, with the reason, where no Chromium can be
+system, sorts, filters, shows leaderboard.json's numbers, opens a training's confusion matrix (an
+attribute training's CCC per dimension), and shows a grid's markup-like strings as text. Skipped, with the reason, where no Chromium can be
 driven, except in CI (see tests/browser.py), where that fails."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 
 import pytest
 
 import browser
+from attribute_records import DIMS, SCALES, write_attribute_results
 from board_fixture import DATA, board_results, fixture_evaluations
 from grid_runners import RUNNER
 from peftser.benchmark.grids import Grid, MethodEntry, TaskEntry, UpstreamEntry
 from peftser.benchmark.report.leaderboard import _write, load_board
+from peftser.benchmark.report.render_html import SCRIPTS
 from peftser.benchmark.run.orchestrator import run_grid
 from peftser.benchmark.run.slots import Local
 from peftser.cli import main
@@ -180,7 +183,8 @@ def test_the_injection_grids_strings_appear_as_text(chromium, injection_page):
     load(chromium, injection_page)
     text = lambda selector: chromium.execute_script(f"return document.querySelector({json.dumps(selector)}).textContent")
     assert chromium.execute_script("return window.pwned") is None
-    assert len(chromium.find_elements("css selector", "script")) == 3 and not chromium.find_elements("css selector", "main img[src='x'], b")
+    assert len(chromium.find_elements("css selector", "script")) == 2 + len(SCRIPTS)
+    assert not chromium.find_elements("css selector", "main img[src='x'], b")
     assert NAME in text("#summary")
     assert text("#notes ol.footnotes li") == DEVIATION
     assert VARIANT in [td.get_attribute("textContent") for td in chromium.find_elements("css selector", "#in-corpus td")]
@@ -189,3 +193,109 @@ def test_the_injection_grids_strings_appear_as_text(chromium, injection_page):
     assert VARIANT in text("#cell-title") and json.dumps({"note": TASK_ARG}, separators=(",", ":")) in body
     assert RECORD_DEVIATION in body
     assert chromium.execute_script("return window.pwned") is None and chromium.get_log("browser") == []
+
+
+# -- the attribute part ----------------------------------------------------------------------------------
+ATTRIBUTE_SECTIONS = ["Emotional attributes (CCC)", "Emotional attributes: method vs baseline (paired CCC)",
+                      "Emotional attributes: cross-corpus transfer (mean CCC, beyond the paper)",
+                      "Emotional attributes: noise robustness (mean CCC, beyond the paper)"]
+PER_TASK = "#attributes table.sortable:last-of-type tbody tr"  # the section's second table (the first: over the tasks)
+
+
+@pytest.fixture(scope="module")
+def attribute_page(tmp_path_factory):
+    """The board fixture's UAR records and hand-written attribute trainings with their evaluations, as a page."""
+    results = board_results(tmp_path_factory.mktemp("attribute-page"))
+    write_attribute_results(results)
+    assert main(["--leaderboard", "--results", str(results)]) == 0
+    return results
+
+
+@pytest.fixture(scope="module")
+def attribute_only_page(tmp_path_factory):
+    """The attribute trainings alone, as a page."""
+    results = tmp_path_factory.mktemp("attribute-only") / "results"
+    write_attribute_results(results)
+    assert main(["--leaderboard", "--results", str(results)]) == 0
+    return results
+
+
+def rows(driver, selector: str) -> list[list[tuple[str, str | None]]]:
+    return [[tuple(c) for c in row] for row in driver.execute_script(ROWS, selector)]
+
+
+def test_the_attribute_part_loads_clean_after_the_uar_sections_and_never_in_their_tables(chromium, attribute_page,
+                                                                                        attribute_only_page):
+    data = load(chromium, attribute_page)
+    assert chromium.get_log("browser") == []
+    shown = [a.text for a in chromium.find_elements("css selector", "#contents a")]
+    assert shown[shown.index("Cost per backbone and method") + 1:][:4] == ATTRIBUTE_SECTIONS
+    uar_tasks = {texts(r)[0] for r in table_rows(chromium, "in-corpus")}
+    assert uar_tasks == {g["task"] for g in data["groups"]} and not uar_tasks & set(SCALES)
+    assert {texts(r)[0] for r in rows(chromium, PER_TASK)} == set(SCALES)
+    assert chromium.find_elements("css selector", "#attributes-noise svg.line-chart g.series polyline")
+    data = load(chromium, attribute_only_page)  # no UAR record: no UAR section, and a summary of the attribute trainings
+    assert chromium.get_log("browser") == [] and "groups" in data and not data["groups"]
+    shown = [a.text for a in chromium.find_elements("css selector", "#contents a")]
+    assert shown[:4] == ATTRIBUTE_SECTIONS and not chromium.find_elements("id", "in-corpus")
+    summary = chromium.find_element("id", "summary").text
+    assert "Attribute tasks: 8 ok, 0 failed, 0 expected training(s) without a record" in summary and "0 unreadable" not in summary
+
+
+def test_the_attribute_tables_show_leaderboard_json_s_numbers_and_sort(chromium, attribute_page):
+    data = load(chromium, attribute_page)["attributes"]
+    groups = {(g["task"], g["upstream"], g["variant"]): g for g in data["groups"]}
+    names = ["mean_ccc", *(f"ccc:{d}" for d in DIMS), *(f"rmse:{d}" for d in DIMS)]
+    shown = rows(chromium, PER_TASK)
+    assert len(shown) == len(groups) == 4
+    for row in shown:
+        group = groups[tuple(texts(row)[:3])]
+        assert texts(row)[3] == f"{group['trainings']}/{group['expected']}"
+        for (text, value), name in zip(row[4:], names):
+            assert float(value) == group[name]["mean"], name  # exactly leaderboard.json's
+            assert text == f"{group[name]['mean']:.3f} ± {group[name]['std']:.3f}"
+    overall = {(o["upstream"], o["variant"]): o for o in data["overall"]}
+    for row in rows(chromium, "#attributes table.sortable:first-of-type tbody tr"):
+        o = overall[tuple(texts(row)[:2])]
+        assert [float(v) for _, v in row[2:]] == [*(o["corpus_means"][t] for t in o["corpora"]), o["mean"], o["std"]]
+    # Sorting by the mean CCC: ascending, then descending, by the numbers.
+    header = chromium.find_element("xpath", "//section[@id='attributes']//th/button[text()='Mean CCC']")
+    means = sorted(g["mean_ccc"]["mean"] for g in data["groups"])
+    header.click()
+    assert [float(row[4][1]) for row in rows(chromium, PER_TASK)] == means
+    header.click()
+    assert [float(row[4][1]) for row in rows(chromium, PER_TASK)] == means[::-1]
+    effects = [c["effect"] for t in data["paired"] + data["paired_evaluations"] for c in t["comparisons"]]
+    assert [float(v) if v else None for _, v in (r[4] for r in table_rows(chromium, "attributes-paired"))] == effects
+    heat = chromium.execute_script("return [...document.querySelectorAll('#attributes-cross-corpus td.num')].map((td) => Number(td.dataset.value))")
+    assert sorted(heat) == sorted(e["mean_ccc"]["mean"] for e in data["cross_corpus"])
+
+
+def test_the_filters_apply_to_the_attribute_tables(chromium, attribute_page):
+    data = load(chromium, attribute_page)["attributes"]
+    choose(chromium, "task", "synthetic_msp_podcast_dims")
+    assert [tuple(texts(r)[:3]) for r in rows(chromium, PER_TASK)] == [
+        (g["task"], g["upstream"], g["variant"]) for g in data["groups"] if g["task"] == "synthetic_msp_podcast_dims"]
+    assert table_rows(chromium, "in-corpus") == []  # no UAR group on that task
+    choose(chromium, "method", "lora")
+    assert [texts(r)[2] for r in rows(chromium, PER_TASK)] == ["lora"]
+    assert {texts(r)[1] for r in table_rows(chromium, "attributes-paired")} == {"lora"}
+
+
+def test_an_attribute_trainings_drilldown_shows_its_ccc_per_dimension_and_its_dev_mean_ccc_per_epoch(chromium, attribute_page):
+    load(chromium, attribute_page)
+    index = next(i for i, r in enumerate(rows(chromium, PER_TASK)) if texts(r)[:3] == ["synthetic_iemocap_dims", "demo_whisper_tiny", "lora"])
+    chromium.find_elements("css selector", "#attributes button.open")[index].click()
+    dialog = chromium.find_element("id", "cell")
+    assert dialog.is_displayed() and dialog.find_element("id", "cell-title").text == "demo_whisper_tiny / lora / synthetic_iemocap_dims"
+    record = next(r for r in map(json.loads, (p.read_text() for p in (attribute_page / "records" / "synthetic_iemocap_dims").glob("*.json")))
+                  if (r["method"], r["training"]) == ("lora", "fold2"))
+    article = dialog.find_element("css selector", "article[data-training='fold2']")
+    for split, metric in itertools.product(("test", "dev"), ("ccc", "r", "rmse")):
+        cells = [article.find_element("css selector", f"tr[data-dimension='{d}'] td[data-split='{split}'][data-metric='{metric}']") for d in DIMS]
+        assert [float(td.get_attribute("data-value")) for td in cells] == [record[split][metric][d] for d in DIMS]
+        assert [td.text for td in cells] == [f"{record[split][metric][d]:.3f}" for d in DIMS]
+    assert len(article.find_elements("css selector", "svg.line-chart circle")) == len(record["history"]) == 3
+    assert "Dev mean CCC per epoch" in article.text and not dialog.find_elements("css selector", "table.confusion")
+    chromium.find_element("id", "cell-close").click()
+    assert not dialog.is_displayed() and chromium.get_log("browser") == []

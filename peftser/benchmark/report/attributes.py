@@ -22,11 +22,12 @@ from peftser.benchmark.report.board import (
     _natural_key,
     backbone_sort_key,
     corpus_sort_key,
+    group_order,
     mean_std,
     method_sort_key,
 )
-from peftser.benchmark.report.paired import Metric, table
 from peftser.benchmark.report.cost import RunCost, cost_rows, run_cost
+from peftser.benchmark.report.paired import Metric, statistics_settings, table
 from peftser.benchmark.report.render_paired import section
 from peftser.downstream.tasks.attributes import is_attribute_task
 from peftser.registry import TASKS
@@ -74,6 +75,8 @@ class AttributeRun:
     test: dict[str, Any]
     key: str = ""  # the cell's
     cost: RunCost | None = None  # what it cost (the cost table's figures)
+    # The record itself, for the web page's drill-down (its dev metrics, history, cost, deviations).
+    record: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def value(self, name: str) -> float | None:
         """``mean_ccc`` or ``<metric>:<dimension>`` (e.g. ``ccc:arousal``)."""
@@ -88,7 +91,7 @@ class AttributeBoard:
     """Attribute records in (task, variant, upstream) groups, with the expected trainings."""
 
     runs: dict[Group, list[AttributeRun]] = field(default_factory=lambda: defaultdict(list))
-    failed: dict[Group, int] = field(default_factory=lambda: defaultdict(int))
+    failed: dict[Group, list[dict]] = field(default_factory=lambda: defaultdict(list))  # the failed records
     expected: dict[Group, set[str]] = field(default_factory=lambda: defaultdict(set))
     dimensions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # task -> its dimensions
     method_of: dict[str, str] = field(default_factory=dict)
@@ -147,11 +150,11 @@ def collect_attributes(records: Iterable[dict], expected: Iterable[Cell | dict |
         task = task_label(record["task"], record.get("classes"))
         group = (task, variant, record["upstream"])
         if record.get("status") != "ok":
-            board.failed[group] += 1
+            board.failed[group].append(record)
             continue
         board.dimensions.setdefault(task, tuple(record["test"]["ccc"]))
         board.runs[group].append(AttributeRun(task, variant, record["upstream"], record["training"], record["test"],
-                                              record.get("key", ""), run_cost(record)))
+                                              key=record.get("key", ""), cost=run_cost(record), record=record))
     return board
 
 
@@ -228,24 +231,52 @@ def _task_table(board: AttributeBoard, task: str) -> str:
             rows.append([upstream, variant, *(_cell(board.values(group, f"ccc:{d}")) for d in dims),
                          _cell(board.values(group, "mean_ccc")), *(_cell(board.values(group, f"rmse:{d}")) for d in dims),
                          _cell(gaps), f"{len(board.runs.get(group, []))}/{board.trainings(group)}"
-                         + (f", {board.failed[group]} failed" if board.failed.get(group) else "")])
+                         + (f", {len(board.failed[group])} failed" if board.failed.get(group) else "")])
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def overview(board: AttributeBoard) -> list[tuple[str, str, list[list[float]]]]:
+    """Per backbone and variant with some training: the test mean CCCs of its trainings on each task
+    (in ``board.tasks()`` order), the figures of the "Mean CCC per task" table."""
+    rows = []
+    for upstream in board.backbones():
+        for variant in board.variants():
+            means = [board.values((t, variant, upstream), "mean_ccc") for t in board.tasks()]
+            if any(means):
+                rows.append((upstream, variant, means))
+    return rows
 
 
 def _overview_table(board: AttributeBoard) -> str:
     """Mean test CCC (over the dimensions) per task, mean over trainings, and its mean over the tasks."""
-    tasks = board.tasks()
     rows = []
-    for upstream in board.backbones():
-        for variant in board.variants():
-            means = [board.values((t, variant, upstream), "mean_ccc") for t in tasks]
-            if not any(means):
-                continue
-            task_means = [float(np.mean(v)) for v in means if v]
-            overall = _cell(task_means) if len(task_means) == len(tasks) else "–"
-            rows.append([upstream, variant, *(_cell(v) for v in means), overall])
-    return tabulate(rows, headers=["backbone", "method", *tasks, "mean ± std over tasks"], tablefmt="github",
+    for upstream, variant, means in overview(board):
+        task_means = [float(np.mean(v)) for v in means if v]
+        overall = _cell(task_means) if len(task_means) == len(means) else "–"
+        rows.append([upstream, variant, *(_cell(v) for v in means), overall])
+    return tabulate(rows, headers=["backbone", "method", *board.tasks(), "mean ± std over tasks"], tablefmt="github",
                     disable_numparse=True)
+
+
+def _overview_json(board: AttributeBoard) -> list[dict[str, Any]]:
+    """The overview as leaderboard.json's ``attributes.overall`` (the shape of the UAR ``overall``
+    rows): each task's mean over trainings, and their mean ± std when every task has one."""
+    rows = []
+    for upstream, variant, means in overview(board):
+        task_means = {t: float(np.mean(v)) for t, v in zip(board.tasks(), means) if v}
+        spread = mean_std(list(task_means.values())) if len(task_means) == len(means) else None
+        rows.append({"upstream": upstream, "variant": variant, "method": board.method_of.get(variant, variant),
+                     "corpora": board.tasks(), "corpus_means": task_means, "mean": None if spread is None else spread[0],
+                     "std": None if spread is None else spread[1], "complete": spread is not None})
+    return rows
+
+
+def record_counts(board: AttributeBoard) -> dict[str, int]:
+    """The attribute trainings with an ok record, with a failed one, and expected without a record."""
+    missing = sum(max(0, board.trainings(g) - len(board.runs.get(g, [])) - len(board.failed.get(g, [])))
+                  for g in board.groups())
+    return {"ok": sum(len(r) for r in board.runs.values()), "failed": sum(len(f) for f in board.failed.values()),
+            "missing": missing}
 
 
 def ccc_plot_name(task: str) -> str:
@@ -258,10 +289,9 @@ def attribute_section(board: AttributeBoard, baseline: str, plots: Collection[st
     ``plots`` are the image files written beside the markdown."""
     if not board:
         return []
-    n_ok = sum(len(r) for r in board.runs.values())
-    n_missing = sum(max(0, board.trainings(g) - len(board.runs.get(g, [])) - board.failed.get(g, 0)) for g in board.groups())
+    counts = record_counts(board)
     lines = ["## Emotional attributes (CCC, not UAR)", "",
-             f"Attribute tasks: {n_ok} ok, {sum(board.failed.values())} failed, {n_missing} expected training(s) "
+             f"Attribute tasks: {counts['ok']} ok, {counts['failed']} failed, {counts['missing']} expected training(s) "
              "without a record. Test CCC (concordance correlation coefficient) per dimension, mean ± std over "
              "trainings, at the epoch with the best mean dev CCC; RMSE on each corpus' own rating scale; the CCC "
              "gap is |CCC(female) − CCC(male)| averaged over the dimensions (lower is fairer). These numbers are "
@@ -287,18 +317,20 @@ def attributes_json(board: AttributeBoard, baseline: str) -> dict[str, Any] | No
     if not board:
         return None
     groups = []
-    for task, variant, upstream in sorted(board.groups(), key=lambda g: (corpus_sort_key(g[0]), backbone_sort_key(g[2]), g[1])):
+    for task, variant, upstream in group_order(board):  # the UAR groups' order: the paper's methods first
         group = (task, variant, upstream)
-        entry = {"task": task, "variant": variant, "upstream": upstream, "trainings": len(board.runs.get(group, [])),
-                 "expected": board.trainings(group), "failed": board.failed.get(group, 0)}
+        entry = {"task": task, "variant": variant, "method": board.method_of.get(variant, variant), "upstream": upstream,
+                 "trainings": len(board.runs.get(group, [])), "expected": board.trainings(group),
+                 "failed": len(board.failed.get(group, []))}
         for name in ["mean_ccc", *(f"{m}:{d}" for m in ("ccc", "r", "rmse", "ccc_gap", "rmse_gap")
                                    for d in board.dimensions.get(task, ()))]:
             values = board.values(group, name)
             entry[name] = None if not values else dict(zip(("mean", "std"), mean_std(values)))
         groups.append(entry)
     tables = paired_tables(board, baseline)
-    return {"metrics": "CCC, Pearson r (unitless) and RMSE (corpus scale) on the test set at the epoch with the best "
+    return {"records": record_counts(board),
+            "metrics": "CCC, Pearson r (unitless) and RMSE (corpus scale) on the test set at the epoch with the best "
                        "mean dev CCC; gaps |female - male|",
-            "groups": groups, "baseline": baseline,
-            "paired": None if tables is None else [t.to_dict() for t in tables],
+            "groups": groups, "overall": _overview_json(board), "baseline": baseline,
+            "paired": None if tables is None else [t.to_dict() for t in tables], "statistics": statistics_settings(),
             "cost": [row.to_dict() for row in cost_rows(board)]}

@@ -18,18 +18,11 @@ from typing import Any
 import numpy as np
 
 from peftser.benchmark.cell import Cell
-from peftser.benchmark.record import problem as record_problem
+from peftser.benchmark.record import problem as record_problem, read_records
+from peftser.benchmark.report.corpora import (corpus_family, paper_corpora, registered_sources, registered_trainings,
+                                              task_info, twin)
 from peftser.benchmark.report.cost import RunCost, run_cost
 from peftser.benchmark.report.label_sets import cell_classes, group_label_set, label_set_group
-from peftser.benchmark.record import read_records
-from peftser.benchmark.report.corpora import (
-    corpus_family,
-    paper_corpora,
-    registered_sources,
-    registered_trainings,
-    task_info,
-    twin,
-)
 from peftser.upstream import listed, spec_of
 
 METHOD_ORDER = ("downstream", "adapter", "parallel_adapter", "embedding_prompt", "lora")
@@ -222,6 +215,11 @@ class Board:
         seen = {run.training for (task, _, _), runs in self.runs.items() if task == group[0] for run in runs}
         seen |= {r["training"] for (task, _, _), recs in self.failed.items() if task == group[0] for r in recs}
         return seen
+
+
+def group_order(board: Any) -> list[Group]:
+    """A board's groups (a Board's or an attribute board's) in the tables' order: corpus, backbone, method."""
+    return sorted(board.groups(), key=lambda g: (corpus_sort_key(g[0]), backbone_sort_key(g[2]), board.variant_key(g[1])))
 
 
 def pretraining_overlap(board: Board, task: str) -> dict[str, list[str]]:

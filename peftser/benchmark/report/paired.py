@@ -214,10 +214,14 @@ class PairedStats:
 
     def to_dict(self) -> dict:
         """The tables as JSON, with the settings of the statistics."""
-        settings = {"resamples": stats.RESAMPLES, "seed": stats.SEED, "level": stats.LEVEL, "alpha": stats.ALPHA,
-                    "exact_max_units": stats.EXACT_MAX_UNITS, "monte_carlo_patterns": stats.MONTE_CARLO_PATTERNS,
-                    "tie": stats.TIE}
-        return {"statistics": settings, "tables": [t.to_dict() for t in self.tables()]}
+        return {"statistics": statistics_settings(), "tables": [t.to_dict() for t in self.tables()]}
+
+
+def statistics_settings() -> dict:
+    """The settings every paired table is computed with (bootstrap, confidence level, alpha), as JSON."""
+    return {"resamples": stats.RESAMPLES, "seed": stats.SEED, "level": stats.LEVEL, "alpha": stats.ALPHA,
+            "exact_max_units": stats.EXACT_MAX_UNITS, "monte_carlo_patterns": stats.MONTE_CARLO_PATTERNS,
+            "tie": stats.TIE}
 
 
 def paired_stats(pairs: Sequence[Pair], tasks: Sequence[str], headers: tuple[str, ...]) -> PairedStats:

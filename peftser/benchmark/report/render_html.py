@@ -2,9 +2,10 @@
 
 The page computes nothing. It embeds the text of leaderboard.json as it was written and, per
 (upstream, variant, task), each training's own figures from its record (test and dev metrics, the
-confusion matrix, dev UAR per epoch, cost, deviations); its script only lays them out. The script
-and the style are this package's ``web/`` files, inlined, so the page needs no server and no network,
-and its Content-Security-Policy allows exactly those two (by hash) and the run's PNGs.
+confusion matrix and dev UAR per epoch, or an attribute training's CCC, r and RMSE per dimension
+and dev mean CCC per epoch; cost, deviations); its scripts only lay them out. The scripts and the
+style are this package's ``web/`` files, inlined, so the page needs no server and no network, and
+its Content-Security-Policy allows exactly those (by hash) and the run's PNGs.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from peftser.benchmark.report.board import Board, Run, backbone_sort_key, corpus_sort_key
+from peftser.benchmark.report.attributes import AttributeBoard
+from peftser.benchmark.report.board import Board, _natural_key, corpus_sort_key, group_order
+from peftser.benchmark.report.cost import run_cost
 from peftser.benchmark.report.render import _first_line, notes_section, problems_section  # the markdown's own
 from peftser.benchmark.report.render_evaluations import evaluation_problems
 from peftser.downstream.task import EMOTIONS
@@ -29,6 +32,10 @@ from peftser.files import write_text_atomic
 PAGE = "index.html"
 WEB = files("peftser.benchmark.report") / "web"
 METRICS = ("uar", "acc", "macro_f1", "demographic_parity", "equality_of_odds", "n")
+ATTRIBUTE_METRICS = ("ccc", "r", "rmse", "ccc_gap", "rmse_gap")  # each per dimension
+# Each its own <script> in the template, in this order: the building blocks, then the attribute
+# sections (which the last one calls), then the leaderboard's.
+SCRIPTS = ("blocks.js", "attributes.js", "leaderboard.js")
 
 
 def script_json(data: Any) -> str:
@@ -51,6 +58,15 @@ def _metrics(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**kept, "confusion": metrics.get("confusion"), "notes": list(metrics.get("notes") or ())}
 
 
+def _attribute_metrics(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An attribute split's metrics: each per dimension, the mean CCC, the count and the notes."""
+    if not isinstance(metrics, dict):
+        return None
+    per_dimension = {name: {str(d): _number(v) for d, v in (metrics.get(name) or {}).items()} for name in ATTRIBUTE_METRICS}
+    return {**per_dimension, "mean_ccc": _number(metrics.get("mean_ccc")), "n": _number(metrics.get("n")),
+            "notes": list(metrics.get("notes") or ())}
+
+
 def _classes(record: dict[str, Any], size: int) -> list[str]:
     """The confusion matrix's class names, in its order (the record's own list when it has one)."""
     named = record.get("classes")
@@ -59,12 +75,13 @@ def _classes(record: dict[str, Any], size: int) -> list[str]:
     return list(EMOTIONS) if size == len(EMOTIONS) else [f"class {i}" for i in range(size)]
 
 
-def _evaluations(board: Board, record: dict[str, Any]) -> dict[str, Any]:
-    """This training's scores beyond the paper: UAR on each other corpus, and under each noise."""
-    evaluations, training = board.evaluations, record["training"]
+def _evaluations(evaluations: Any, record: dict[str, Any], task: str) -> dict[str, Any]:
+    """This training's scores beyond the paper (UAR, or an attribute cell's mean CCC) on each other
+    corpus and under each noise; ``task`` is its task as the evaluations name it."""
+    training = record["training"]
     if not evaluations:
         return {"transfer": [], "noise": []}
-    side = (record["upstream"], record.get("variant") or record["method"], record["task"])
+    side = (record["upstream"], record.get("variant") or record["method"], task)
     transfer = sorted(([key[3], scores[training]] for key, scores in evaluations.transfer.items()
                        if key[:3] == side and training in scores), key=lambda t: corpus_sort_key(t[0]))
     noise = [[key[3], key[4], scores[training]] for key, scores in evaluations.noise.items()
@@ -72,38 +89,62 @@ def _evaluations(board: Board, record: dict[str, Any]) -> dict[str, Any]:
     return {"transfer": transfer, "noise": noise}
 
 
-def _training(run: Run, board: Board) -> dict[str, Any]:
-    """One training of a drill-down: what its record says, as the page shows it."""
-    record = run.record
-    test = _metrics(record.get("test"))
-    size = len(test["confusion"] or []) if test else 0
+def _training(record: dict[str, Any], evaluations: Any, task: str, rated: bool) -> dict[str, Any]:
+    """One training of a drill-down: what its record says, as the page shows it. An attribute
+    (``rated``) training's metrics are per dimension (its classes are its dimensions), its history
+    dev mean CCC."""
+    metrics = _attribute_metrics if rated else _metrics
+    test = metrics(record.get("test")) or {}
+    classes = ([str(c) for c in record.get("classes") or test.get("ccc") or ()] if rated
+               else _classes(record, len(test.get("confusion") or [])))
+    score = "dev_mean_ccc" if rated else "dev_uar"
     cell = record.get("cell") or {}
     return {
-        "training": run.training, "key": run.key, "test": test, "dev": _metrics(record.get("dev")),
-        "classes": _classes(record, size), "best_epoch": record.get("best_epoch"),
-        "history": [[h.get("epoch"), _number(h.get("dev_uar"))] for h in record.get("history") or ()],
-        "cost": None if run.cost is None else asdict(run.cost),
-        "method_params": run.method_params, "head_params": run.head_params, "upstream_params": run.upstream_params,
+        "training": record["training"], "key": str(record.get("key", "")), "test": test or None,
+        "dev": metrics(record.get("dev")), "classes": classes, "best_epoch": record.get("best_epoch"),
+        "history": [[h.get("epoch"), _number(h.get(score))] for h in record.get("history") or ()],
+        "cost": asdict(run_cost(record)),
+        "method_params": int(record["method_params"]), "head_params": int(record["head_params"]),
+        "upstream_params": record.get("upstream_params"),
         "deviations": [str(d) for d in record.get("deviations") or ()],
         "skipped": record.get("skipped") or {},
         "config": {name: cell.get(name) or {} for name in ("method_args", "upstream_args", "task_args", "train")},
-        **_evaluations(board, record),
+        **_evaluations(evaluations, record, task),
+    }
+
+
+def _cell(group: tuple[str, str, str], method: str, records: list[dict], failed: list[dict], missing: list[str],
+          evaluations: Any, rated: bool = False) -> dict[str, Any]:
+    """One (upstream, variant, task) of a drill-down: its trainings, failed trainings and missing ones.
+    The evaluations name an attribute training by its group's task (with its dimensions), a UAR one
+    by its record's."""
+    trainings = sorted(records, key=lambda r: r["training"])
+    return {
+        "upstream": group[2], "variant": group[1], "method": method, "task": group[0],
+        "trainings": [_training(r, evaluations, group[0] if rated else r["task"], rated) for r in trainings],
+        "failed": [{"training": r["training"], "key": r.get("key"), "error": _first_line(r.get("error") or "")}
+                   for r in failed],
+        "missing": missing,
     }
 
 
 def drilldown(board: Board) -> list[dict[str, Any]]:
     """Per (upstream, variant, task) of the board: its trainings, failed trainings and missing ones."""
+    return [_cell(g, board.method_of.get(g[1], g[1]), [r.record for r in board.runs.get(g, [])], board.failed.get(g, []),
+                  board.missing_trainings(g), board.evaluations) for g in group_order(board)]
+
+
+def attribute_drilldown(board: AttributeBoard | None) -> list[dict[str, Any]]:
+    """The same per (upstream, variant, task) of the attribute board (its task as the tables name it)."""
+    if not board:
+        return []
     cells = []
-    order = sorted(board.groups(), key=lambda g: (corpus_sort_key(g[0]), backbone_sort_key(g[2]), board.variant_key(g[1])))
-    for group in order:
-        task, variant, upstream = group
-        cells.append({
-            "upstream": upstream, "variant": variant, "method": board.method_of.get(variant, variant), "task": task,
-            "trainings": [_training(run, board) for run in sorted(board.runs.get(group, []), key=lambda r: r.training)],
-            "failed": [{"training": r["training"], "key": r.get("key"), "error": _first_line(r.get("error") or "")}
-                       for r in board.failed.get(group, [])],
-            "missing": board.missing_trainings(group),
-        })
+    for group in group_order(board):
+        runs, failed = board.runs.get(group, []), board.failed.get(group, [])
+        recorded = {r.training for r in runs} | {r["training"] for r in failed}
+        missing = sorted(board.expected.get(group, set()) - recorded, key=_natural_key)
+        cells.append(_cell(group, board.method_of.get(group[1], group[1]), [r.record for r in runs], failed, missing,
+                           board.evaluations, rated=True))
     return cells
 
 
@@ -118,6 +159,7 @@ def page_data(board: Board, footnotes: Sequence[str], plots: Collection[str], ti
     return {
         "title": title, "expected_rule": expected_rule or "", "footnotes": list(footnotes),
         "problems": [line for line in problems if line], "plots": sorted(plots), "cells": drilldown(board),
+        "attribute_cells": attribute_drilldown(board.attributes),
     }
 
 
@@ -126,12 +168,13 @@ def _csp_hash(text: str) -> str:
 
 
 def render_page(leaderboard_json: str, data: dict[str, Any]) -> str:
-    """The page: the template with the style, both data blocks and the script filled in."""
-    style, script = (WEB / "leaderboard.css").read_text(), (WEB / "leaderboard.js").read_text()
+    """The page: the template with the style, both data blocks and the scripts filled in."""
+    style = (WEB / "leaderboard.css").read_text()
+    scripts = {name: (WEB / name).read_text() for name in SCRIPTS}
     parts = {
-        "policy": (f"default-src 'none'; script-src {_csp_hash(script)}; style-src {_csp_hash(style)}; "
-                   "img-src 'self' file:; base-uri 'none'; form-action 'none'"),
-        "style": style, "script": script,
+        "policy": (f"default-src 'none'; script-src {' '.join(map(_csp_hash, scripts.values()))}; "
+                   f"style-src {_csp_hash(style)}; img-src 'self' file:; base-uri 'none'; form-action 'none'"),
+        "style": style, **{name.replace(".", "_"): text for name, text in scripts.items()},
         "leaderboard": script_json(json.loads(leaderboard_json)), "page": script_json(data),
     }
     # One pass over the template: an inserted part is never scanned for another marker.

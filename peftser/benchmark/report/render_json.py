@@ -6,9 +6,8 @@ from __future__ import annotations
 from peftser.benchmark.report.board import (
     FAMILY_TITLES,
     Board,
-    backbone_sort_key,
-    corpus_sort_key,
     families,
+    group_order,
     mean_std,
     overall,
     pretraining_overlap,
@@ -20,8 +19,7 @@ from peftser.benchmark.report.paired import PairedStats
 def _groups(board: Board) -> list[dict]:
     """Every (task, variant, upstream) group: trainings found and expected, mean ± std UAR, mean fairness."""
     rows = []
-    order = sorted(board.groups(), key=lambda g: (corpus_sort_key(g[0]), backbone_sort_key(g[2]), board.variant_key(g[1])))
-    for task, variant, upstream in order:
+    for task, variant, upstream in group_order(board):
         runs = board.runs.get((task, variant, upstream), [])
         uar = mean_std([r.uar for r in runs]) if runs else None
         fairness = board.fairness((task, variant, upstream))

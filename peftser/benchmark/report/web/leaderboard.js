@@ -2,89 +2,30 @@
 // The leaderboard page. It lays out the two JSON blocks written with it (leaderboard.json's text and
 // the drill-down per (upstream, method, task) from the records) and computes no number of its own.
 // Strings from the data only ever enter the page as text (Node.append, textContent) or as attribute
-// values (setAttribute), never as markup.
+// values (setAttribute), never as markup. Its building blocks are blocks.js's; the attribute tasks'
+// sections are attributes.js's, called with this file's helpers in their place among the sections.
 (() => {
+  const { el, isNum, fmt, fmtP, count, unique, groupBy, key, table, lineChart, ciBar } = window.peftserBlocks;
   const board = JSON.parse(document.getElementById("leaderboard-data").textContent);
   const page = JSON.parse(document.getElementById("page-data").textContent);
-  const SVG = "http://www.w3.org/2000/svg";
   const FILTERS = ["upstream", "method", "task"];
   const CLEAN = "clean";  // the noise condition without noise
   const groups = board.groups || [];
-  const methodOf = new Map(groups.map((g) => [g.variant, g.method]));
-  const variants = unique(groups.map((g) => g.variant));  // in the leaderboard's order: one colour each
-  const key = (...parts) => JSON.stringify(parts);
+  const everyGroup = [...groups, ...(board.attributes?.groups || [])];  // the filters' and colours' (UAR first)
+  const methodOf = new Map(everyGroup.map((g) => [g.variant, g.method]));
+  const variants = unique(everyGroup.map((g) => g.variant));  // in the leaderboard's order: one colour each
   const cells = new Map(page.cells.map((c) => [key(c.upstream, c.variant, c.task), c]));
 
-  // -- building blocks -------------------------------------------------------------------------------
-  /** An element: attributes set one by one, children appended (a string becomes a text node). */
-  function el(tag, attrs = {}, ...children) {
-    const node = attrs.svg ? document.createElementNS(SVG, tag) : document.createElement(tag);
-    for (const [name, value] of Object.entries(attrs)) {
-      if (name !== "svg" && value !== null && value !== undefined) node.setAttribute(name, value);
-    }
-    node.append(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false).map(
-      (c) => (c instanceof Node ? c : String(c))));
-    return node;
-  }
-  const svg = (tag, attrs = {}, ...children) => el(tag, { ...attrs, svg: true }, ...children);
-  const isNum = (v) => typeof v === "number" && Number.isFinite(v);
-  const fmt = (v, digits = 2) => (isNum(v) ? v.toFixed(digits) : "–");
-  const fmtP = (p) => (!isNum(p) ? "–" : p < 0.001 ? p.toExponential(1) : p.toFixed(3));
-  const count = (v) => (isNum(v) ? v.toLocaleString("en-US") : "–");
-  function unique(values) { return [...new Set(values)]; }
-  function groupBy(items, keyOf) {
-    const map = new Map();
-    for (const item of items) {
-      const name = keyOf(item);
-      if (!map.has(name)) map.set(name, []);
-      map.get(name).push(item);
-    }
-    return map;
-  }
+  // -- filters ---------------------------------------------------------------------------------------
   /** The filter attributes of a row or a figure (a missing one is not filtered on). */
   function where(upstream, variant, task) {
     const method = variant === undefined ? undefined : methodOf.get(variant) ?? variant;
     return { "data-upstream": upstream, "data-method": method, "data-task": task };
   }
-
-  // -- sortable tables -------------------------------------------------------------------------------
-  /** A table sortable by any column; a column is {title, value(row), text(row)?} (text may be a node). */
-  function table(columns, rows, rowAttrs = () => ({})) {
-    const head = el("tr", {}, columns.map((c, i) => el("th", { scope: "col" }, el("button", { type: "button", "data-column": i }, c.title))));
-    const node = el("table", { class: "sortable" }, el("thead", {}, head),
-      el("tbody", {}, rows.map((row) => el("tr", rowAttrs(row), columns.map((c) => tableCell(c, row))))));
-    head.addEventListener("click", (event) => {
-      const button = event.target.closest("button");
-      if (button) sortBy(node, Number(button.dataset.column));
-    });
-    return node;
-  }
-  function tableCell(column, row) {
-    const value = column.value(row);
-    const shown = column.text ? column.text(row) : isNum(value) ? fmt(value) : value ?? "–";
-    return el("td", { "data-value": value ?? "", class: isNum(value) ? "num" : null }, shown);
-  }
-  function sortBy(node, column) {
-    const th = node.tHead.rows[0].cells[column];
-    const ascending = th.getAttribute("aria-sort") !== "ascending";
-    for (const other of node.tHead.rows[0].cells) other.removeAttribute("aria-sort");
-    th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-    const value = (tr) => tr.cells[column].dataset.value;
-    node.tBodies[0].append(...[...node.tBodies[0].rows].sort((a, b) => order(value(a), value(b), ascending)));
-  }
-  /** Numbers as numbers, text naturally ("fold10" after "fold2"), empty cells last either way. */
-  function order(a, b, ascending) {
-    if (a === "" || b === "") return (a === "") - (b === "");
-    const x = Number(a), y = Number(b);
-    const c = Number.isNaN(x) || Number.isNaN(y) ? a.localeCompare(b, "en", { numeric: true }) : x - y;
-    return ascending ? c : -c;
-  }
-
-  // -- filters ---------------------------------------------------------------------------------------
   function setUpFilters() {
     for (const name of FILTERS) {
       const select = document.getElementById(`filter-${name}`);
-      select.append(...unique(groups.map((g) => g[name])).map((v) => el("option", { value: v }, v)));
+      select.append(...unique(everyGroup.map((g) => g[name])).map((v) => el("option", { value: v }, v)));
       select.addEventListener("change", applyFilters);
     }
   }
@@ -94,45 +35,10 @@
       node.classList.toggle("filtered", chosen.some(([name, v]) => node.dataset[name] !== undefined && node.dataset[name] !== v));
     }
   }
-
-  // -- charts ----------------------------------------------------------------------------------------
-  /** Lines over categories: series are {name, method, color, values (null: no point)}; `mark` rings one category. */
-  function lineChart(categories, series, [lo, hi], { yTitle = "UAR %", mark = -1 } = {}) {
-    const W = 300, H = 170, L = 42, R = 12, T = 10, B = 30;
-    if (!(hi > lo)) [lo, hi] = [lo - 1, hi + 1];
-    const x = (i) => L + (categories.length > 1 ? (i * (W - L - R)) / (categories.length - 1) : (W - L - R) / 2);
-    const y = (v) => T + ((hi - v) * (H - T - B)) / (hi - lo);
-    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "line-chart", role: "img" },
-      svg("path", { d: `M${L},${T}V${H - B}H${W - R}`, class: "axis" }),
-      [lo, hi].map((v) => svg("text", { x: L - 4, y: y(v) + 4, class: "tick y" }, fmt(v, 1))),
-      categories.map((c, i) => svg("text", { x: x(i), y: H - B + 14, class: "tick x" }, c)),
-      svg("text", { x: 10, y: T + (H - T - B) / 2, class: "axis-title", transform: `rotate(-90 10 ${T + (H - T - B) / 2})` }, yTitle));
-    for (const s of series) {
-      const points = s.values.map((v, i) => (isNum(v) ? { px: x(i), py: y(v), v, i } : null)).filter(Boolean);
-      root.append(svg("g", { class: `series c${s.color % 8}`, "data-method": s.method },
-        svg("polyline", { points: points.map((p) => `${p.px.toFixed(1)},${p.py.toFixed(1)}`).join(" ") }),
-        points.map((p) => svg("circle", { cx: p.px, cy: p.py, r: p.i === mark ? 4.5 : 2.5, class: p.i === mark ? "mark" : null },
-          svg("title", {}, `${s.name}, ${categories[p.i]}: ${fmt(p.v)}`)))));
-    }
-    return root;
-  }
+  /** Each method's colour, as the noise curves draw it. */
   function legend(names) {
     return el("p", { class: "legend" }, names.map((v) => el("span", { ...where(undefined, v) },
       el("span", { class: `swatch c${variants.indexOf(v) % 8}` }), v)));
-  }
-  /** The effect and its confidence interval on the table's common axis, with the zero line. */
-  function ciBar(c, [lo, hi]) {
-    const W = 160, H = 14, x = (v) => (hi > lo ? 4 + ((v - lo) * (W - 8)) / (hi - lo) : W / 2);
-    const direction = c.direction || 0;
-    const better = direction !== 0 && (direction > 0) !== Boolean(c.lower_is_better);
-    const bar = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img",
-      class: direction === 0 ? "ci" : better ? "ci better" : "ci worse" },
-      svg("line", { x1: x(0), x2: x(0), y1: 0, y2: H, class: "zero" }));
-    if (c.ci && isNum(c.effect)) {
-      bar.append(svg("line", { x1: x(c.ci[0]), x2: x(c.ci[1]), y1: H / 2, y2: H / 2, class: "interval" }),
-        svg("circle", { cx: x(c.effect), cy: H / 2, r: 3.5, class: "effect" }));
-    }
-    return bar;
   }
 
   // -- sections --------------------------------------------------------------------------------------
@@ -152,9 +58,12 @@
     const r = board.records;
     document.title = page.title;
     document.getElementById("title").textContent = page.title;
-    document.getElementById("summary").append(
-      `Regenerated from the run records: ${r.ok} ok, ${r.failed} failed, ${r.unreadable} unreadable; `,
-      `${r.missing} expected training(s) without a record. ${page.expected_rule} All metrics: ${board.metrics}.`);
+    // A board of attribute tasks only has no UAR record to count; attributes.js says what it has.
+    const uar = groups.length > 0 || r.unreadable > 0 || !board.attributes;
+    document.getElementById("summary").append(uar
+      ? `Regenerated from the run records: ${r.ok} ok, ${r.failed} failed, ${r.unreadable} unreadable; ${r.missing} `
+        + `expected training(s) without a record. ${page.expected_rule} All metrics: ${board.metrics}.`
+      : `Regenerated from the run records. ${page.expected_rule}`);
   }
 
   function overallSection() {
@@ -162,29 +71,27 @@
     if (!families.size) return;
     section("overall", "Overall UAR (Table V analogue)",
       el("p", {}, "Mean ± std over the corpora of each corpus' mean test UAR; † some corpus has fewer trainings than expected."),
-      [...families].map(([family, rows]) => [el("h3", {}, family), table([
-        { title: "Backbone", value: (o) => o.upstream },
-        { title: "Method", value: (o) => o.variant },
-        ...rows[0].corpora.map((c) => ({ title: c, value: (o) => o.corpus_means[c] })),
-        { title: "Mean", value: (o) => o.mean, text: (o) => (o.complete ? fmt(o.mean) + (o.partial ? " †" : "") : "incomplete") },
-        { title: "Std", value: (o) => o.std },
-      ], rows, (o) => where(o.upstream, o.variant))]));
+      [...families].map(([family, rows]) => [el("h3", {}, family), overallTable(rows)]));
+  }
+  /** Per backbone and method: each corpus' mean, and their mean ± std (rows of leaderboard.json's overall shape). */
+  function overallTable(rows, digits = 2) {
+    return table([
+      { title: "Backbone", value: (o) => o.upstream },
+      { title: "Method", value: (o) => o.variant },
+      ...rows[0].corpora.map((c) => ({ title: c, value: (o) => o.corpus_means[c] })),
+      { title: "Mean", value: (o) => o.mean, text: (o) => (o.complete ? fmt(o.mean, digits) + (o.partial ? " †" : "") : "incomplete") },
+      { title: "Std", value: (o) => o.std },
+    ], rows, (o) => where(o.upstream, o.variant), digits);
   }
 
   function inCorpusSection() {
     if (!groups.length) return;
-    const open = (g) => {
-      const c = cells.get(key(g.upstream, g.variant, g.task));
-      const button = el("button", { type: "button", class: "open" }, "open");
-      button.addEventListener("click", () => openCell(c));
-      return button;
-    };
     section("in-corpus", "UAR per corpus",
       el("p", {}, "Mean ± std test UAR over each group's trainings. Sort by any column; open a row for its trainings."),
       table([...groupColumns,
         { title: "UAR mean", value: (g) => g.uar?.mean },
         { title: "UAR std", value: (g) => g.uar?.std },
-        { title: "Trainings' details", value: () => "", text: open },
+        openColumn(cells, openCell),
       ], groups, groupRow));
   }
 
@@ -198,18 +105,17 @@
       ], groups, groupRow));
   }
 
-  function pairedSection() {
-    const tables = [...(board.paired?.tables || []), ...(board.paired_evaluations || [])];
+  /** Paired tables under the statistics `s`; effects and CIs shown with `digits` decimals (in `unit`, when given). */
+  function pairedSection(id, title, tables, s = {}, { digits = 2, unit = "" } = {}) {
     if (!tables.length) return;
-    const s = board.paired?.statistics || {};
-    section("paired", "Method vs baseline (paired)",
+    section(id, title,
       el("p", {}, `Each method minus the baseline ${board.baseline} on the same backbone, paired by training: the effect `,
-        `with its ${fmt(100 * s.level, 0)}% bootstrap confidence interval (${count(s.resamples)} resamples), `,
+        `${unit && `(${unit}) `}with its ${fmt(100 * s.level, 0)}% bootstrap confidence interval (${count(s.resamples)} resamples), `,
         `the sign-flip p and Holm's correction across each table (α = ${s.alpha}). `,
         "A filled bar is significantly better (green) or worse (red) than the baseline."),
-      tables.map(pairedTable));
+      tables.map((t) => pairedTable(t, digits)));
   }
-  function pairedTable(t) {
+  function pairedTable(t, digits) {
     const ends = t.comparisons.flatMap((c) => c.ci || []).concat(0);
     const scale = [Math.min(...ends), Math.max(...ends)];
     return [el("h3", {}, `${t.title} (Holm over ${t.holm_tests} tests)`), table([
@@ -218,13 +124,13 @@
       { title: "Metric", value: (c) => c.metric },
       { title: "Scope", value: (c) => c.scope },
       { title: "Effect", value: (c) => c.effect },
-      { title: "CI", value: (c) => c.ci?.[0], text: (c) => (c.ci ? `[${fmt(c.ci[0])}, ${fmt(c.ci[1])}]` : "–") },
+      { title: "CI", value: (c) => c.ci?.[0], text: (c) => (c.ci ? `[${fmt(c.ci[0], digits)}, ${fmt(c.ci[1], digits)}]` : "–") },
       { title: "Effect and CI", value: (c) => c.effect, text: (c) => ciBar(c, scale) },
       { title: "p", value: (c) => c.p, text: (c) => fmtP(c.p) },
       { title: "p (Holm)", value: (c) => c.p_holm, text: (c) => fmtP(c.p_holm) },
       { title: "Paired units", value: (c) => c.paired_units,
         text: (c) => `${c.paired_units}` + (unmatched(c) ? ` (${unmatched(c)} unmatched)` : "") },
-    ], t.comparisons, (c) => where(c.method.upstream, c.method.variant, c.corpora.length === 1 ? c.corpora[0] : undefined))];
+    ], t.comparisons, (c) => where(c.method.upstream, c.method.variant, c.corpora.length === 1 ? c.corpora[0] : undefined), digits)];
   }
 
   const unmatched = (c) => c.unmatched.method_only.length + c.unmatched.baseline_only.length;
@@ -251,29 +157,31 @@
   const of = (text, k, n) => (text !== "–" && k < n ? `${text} (${k} of ${n})` : text);
 
   function crossCorpusSection() {
-    const entries = board.cross_corpus || [];
-    if (!entries.length) return;
+    if (!(board.cross_corpus || []).length) return;
+    section("cross-corpus", "Cross-corpus transfer (beyond the paper)",
+      el("p", {}, "Mean test UAR of the trainings on the row's corpus, tested on the column's; the outlined diagonal is the in-corpus test UAR. Darker is higher."),
+      heatmaps(board.cross_corpus, "uar", groups.map((g) => g.task)));
+  }
+  /** One train x test matrix per backbone and method of the entries' `metric` ({mean, std}), corpora in `order` first. */
+  function heatmaps(entries, metric, order, digits = 2) {
     const present = new Set(entries.flatMap((e) => [e.train_task, e.test_task]));
-    const corpora = unique([...groups.map((g) => g.task), ...present]).filter((t) => present.has(t));
-    const values = entries.map((e) => e.uar?.mean).filter(isNum);
+    const corpora = unique([...order, ...present]).filter((t) => present.has(t));
+    const values = entries.map((e) => e[metric]?.mean).filter(isNum);
     const range = [Math.min(...values), Math.max(...values)];
-    const matrices = [...groupBy(entries, (e) => key(e.upstream, e.variant)).values()].map((list) => {
+    return el("div", { class: "figures" }, [...groupBy(entries, (e) => key(e.upstream, e.variant)).values()].map((list) => {
       const at = new Map(list.map((e) => [key(e.train_task, e.test_task), e]));
       return el("figure", { class: "heatmap", ...where(list[0].upstream, list[0].variant) },
         el("figcaption", {}, `${list[0].upstream} / ${list[0].variant}`),
         el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "train \\ test"), corpora.map((c) => el("th", { scope: "col" }, c)))),
           el("tbody", {}, corpora.map((train) => el("tr", {}, el("th", { scope: "row" }, train),
-            corpora.map((test) => heatCell(at.get(key(train, test)), range)))))));
-    });
-    section("cross-corpus", "Cross-corpus transfer (beyond the paper)",
-      el("p", {}, "Mean test UAR of the trainings on the row's corpus, tested on the column's; the outlined diagonal is the in-corpus test UAR. Darker is higher."),
-      el("div", { class: "figures" }, matrices));
+            corpora.map((test) => heatCell(at.get(key(train, test)), range, metric, digits)))))));
+    }));
   }
-  function heatCell(entry, [lo, hi]) {
-    if (!entry || !entry.uar) return el("td", { class: "empty" }, "–");
-    const v = entry.uar.mean, share = hi > lo ? (v - lo) / (hi - lo) : 0.5;
+  function heatCell(entry, [lo, hi], metric, digits) {
+    if (!entry || !entry[metric]) return el("td", { class: "empty" }, "–");
+    const v = entry[metric].mean, share = hi > lo ? (v - lo) / (hi - lo) : 0.5;
     const td = el("td", { class: `num${entry.in_corpus ? " diag" : ""}${share > 0.6 ? " dark" : ""}`, "data-value": v,
-      title: `${fmt(v)} ± ${fmt(entry.uar.std)} over ${entry.trainings} training(s)` }, fmt(v));
+      title: `${fmt(v, digits)} ± ${fmt(entry[metric].std, digits)} over ${entry.trainings} training(s)` }, fmt(v, digits));
     td.style.backgroundColor = `hsl(210, 65%, ${Math.round(96 - 52 * share)}%)`;
     return td;
   }
@@ -281,9 +189,15 @@
   function noiseSection() {
     const entries = board.noise || [];
     if (!entries.length) return;
-    const values = entries.map((e) => e.uar?.mean).filter(isNum);
+    section("noise", "Noise robustness (beyond the paper)",
+      el("p", {}, "Mean test UAR over the trainings, clean and at each signal-to-noise ratio; hover a point for its value."),
+      legend(unique(entries.map((e) => e.variant))), noiseCharts(entries, "uar", "test UAR %"));
+  }
+  /** Per backbone, training corpus and noise: the entries' `metric` means, clean then at each SNR, a line per method. */
+  function noiseCharts(entries, metric, yTitle, digits = 2) {
+    const values = entries.map((e) => e[metric]?.mean).filter(isNum);
     const range = [Math.min(...values), Math.max(...values)];
-    const mean = (list, test) => list.find(test)?.uar?.mean ?? null;
+    const mean = (list, test) => list.find(test)?.[metric]?.mean ?? null;
     const charts = [];
     for (const list of groupBy(entries, (e) => key(e.upstream, e.train_task)).values()) {
       for (const noise of unique(list.map((e) => e.noise).filter((n) => n !== CLEAN))) {
@@ -295,12 +209,10 @@
         }));
         charts.push(el("figure", { class: "chart", ...where(list[0].upstream, undefined, list[0].train_task) },
           el("figcaption", {}, `${list[0].upstream} on ${list[0].train_task}, ${noise}`),
-          lineChart([CLEAN, ...levels.map((snr) => `${snr} dB`)], series, range, { yTitle: "test UAR %" })));
+          lineChart([CLEAN, ...levels.map((snr) => `${snr} dB`)], series, range, { yTitle, digits })));
       }
     }
-    section("noise", "Noise robustness (beyond the paper)",
-      el("p", {}, "Mean test UAR over the trainings, clean and at each signal-to-noise ratio; hover a point for its value."),
-      legend(unique(entries.map((e) => e.variant))), el("div", { class: "figures" }, charts));
+    return el("div", { class: "figures" }, charts);
   }
 
   function plotsSection() {
@@ -318,31 +230,52 @@
   }
 
   // -- the drill-down --------------------------------------------------------------------------------
+  /** The column of a group table whose button opens the group's cell (of `cellsOf`) with `open`. */
+  function openColumn(cellsOf, open) {
+    return { title: "Trainings' details", value: () => "", text: (g) => {
+      const button = el("button", { type: "button", class: "open" }, "open");
+      button.addEventListener("click", () => open(cellsOf.get(key(g.upstream, g.variant, g.task))));
+      return button;
+    } };
+  }
+  /** The dialog on one cell: its title, `overview`, its failed and missing trainings, then `details`. */
+  function showCell(c, overview, details) {
+    document.getElementById("cell-body").replaceChildren(el("div", {},
+      el("h2", { id: "cell-title" }, `${c.upstream} / ${c.variant} / ${c.task}`), overview,
+      c.failed.length > 0 && [el("h3", {}, "Failed"), el("ul", {}, c.failed.map((f) => el("li", {}, `${f.training} (key ${f.key}): ${f.error}`)))],
+      c.missing.length > 0 && el("p", {}, `Missing (no record): ${c.missing.join(", ")}.`), details));
+    const dialog = document.getElementById("cell");
+    if (!dialog.open) dialog.showModal();
+  }
   function openCell(c) {
     const g = groups.find((x) => x.upstream === c.upstream && x.variant === c.variant && x.task === c.task);
-    document.getElementById("cell-body").replaceChildren(el("div", {},
-      el("h2", { id: "cell-title" }, `${c.upstream} / ${c.variant} / ${c.task}`),
+    showCell(c, [
       g && el("p", {}, `Test UAR ${fmt(g.uar?.mean)} ± ${fmt(g.uar?.std)} over ${g.trainings} of ${g.expected} expected trainings.`),
       c.trainings.length > 0 && table([
         { title: "Training", value: (t) => t.training },
         ...[["Test UAR", "uar"], ["Acc", "acc"], ["Macro F1", "macro_f1"], ["DP", "demographic_parity"], ["EO", "equality_of_odds"]]
           .map(([title, name]) => ({ title, value: (t) => t.test?.[name] })),
         { title: "Dev UAR", value: (t) => t.dev?.uar },
-        { title: "Best epoch", value: (t) => t.best_epoch, text: (t) => count(t.best_epoch) },
-        { title: "Wall time (s)", value: (t) => t.cost?.wall_time_s, text: (t) => fmt(t.cost?.wall_time_s, 1) },
-        { title: "Peak memory (MB)", value: (t) => t.cost?.peak_memory_mb, text: (t) => fmt(t.cost?.peak_memory_mb, 1) },
-        { title: "Trainable params", value: (t) => t.cost?.trainable_params, text: (t) => count(t.cost?.trainable_params) },
-      ], c.trainings, (t) => ({ "data-training": t.training })),
-      c.failed.length > 0 && [el("h3", {}, "Failed"), el("ul", {}, c.failed.map((f) => el("li", {}, `${f.training} (key ${f.key}): ${f.error}`)))],
-      c.missing.length > 0 && el("p", {}, `Missing (no record): ${c.missing.join(", ")}.`),
-      c.trainings.map(trainingDetail)));
-    const dialog = document.getElementById("cell");
-    if (!dialog.open) dialog.showModal();
+        ...costColumns,
+      ], c.trainings, (t) => ({ "data-training": t.training }))], c.trainings.map(trainingDetail));
   }
+  const costColumns = [
+    { title: "Best epoch", value: (t) => t.best_epoch, text: (t) => count(t.best_epoch) },
+    { title: "Wall time (s)", value: (t) => t.cost?.wall_time_s, text: (t) => fmt(t.cost?.wall_time_s, 1) },
+    { title: "Peak memory (MB)", value: (t) => t.cost?.peak_memory_mb, text: (t) => fmt(t.cost?.peak_memory_mb, 1) },
+    { title: "Trainable params", value: (t) => t.cost?.trainable_params, text: (t) => count(t.cost?.trainable_params) },
+  ];
   function trainingDetail(t) {
-    const epochs = t.history.map((h) => h[1]).filter(isNum);
-    const facts = [
-      ["Test", metricsText(t.test)], ["Dev", metricsText(t.dev)],
+    return trainingArticle(t, [
+      el("figure", {}, el("figcaption", {}, "Test confusion matrix"), confusion(t.test, t.classes, "test")),
+      el("figure", {}, el("figcaption", {}, "Dev confusion matrix"), confusion(t.dev, t.classes, "dev")),
+      historyFigure(t, "UAR", "UAR %"),
+    ], [["Test", metricsText(t.test)], ["Dev", metricsText(t.dev)]], "UAR");
+  }
+  /** A training of a drill-down: its figures, then `facts` and what its record says of everything else. */
+  function trainingArticle(t, figures, facts, metric, digits = 2) {
+    const score = (v) => fmt(v, digits);
+    const all = [...facts,
       ["Cost", t.cost && `${fmt(t.cost.wall_time_s, 1)} s on ${t.cost.device ?? "?"}, peak memory ${fmt(t.cost.peak_memory_mb, 1)} MB, `
         + `${fmt(t.cost.train_clips_per_s, 1)} clips/s, artifact ${count(t.cost.artifact_bytes)} bytes`],
       ["Parameters", `method ${count(t.method_params)}, head ${count(t.head_params)}, upstream ${count(t.upstream_params)}`],
@@ -350,19 +283,20 @@
       ["Deviations", t.deviations.length ? t.deviations.join("; ") : "none"],
       ["Test notes", t.test?.notes.length ? t.test.notes.join("; ") : null],
       ["Skipped audio", Object.keys(t.skipped).length ? JSON.stringify(t.skipped) : null],
-      ["Cross-corpus UAR", t.transfer.length ? t.transfer.map(([test, v]) => `${test}: ${fmt(v)}`).join("; ") : null],
-      ["Noise UAR", t.noise.length ? t.noise.map(([n, snr, v]) => `${n}${snr === null ? "" : ` ${snr} dB`}: ${fmt(v)}`).join("; ") : null],
+      [`Cross-corpus ${metric}`, t.transfer.length ? t.transfer.map(([test, v]) => `${test}: ${score(v)}`).join("; ") : null],
+      [`Noise ${metric}`, t.noise.length ? t.noise.map(([n, snr, v]) => `${n}${snr === null ? "" : ` ${snr} dB`}: ${score(v)}`).join("; ") : null],
     ].filter(([, text]) => text);
     return el("article", { class: "training", "data-training": t.training },
-      el("h3", {}, `${t.training} (key ${t.key})`),
-      el("div", { class: "figures" },
-        el("figure", {}, el("figcaption", {}, "Test confusion matrix"), confusion(t.test, t.classes, "test")),
-        el("figure", {}, el("figcaption", {}, "Dev confusion matrix"), confusion(t.dev, t.classes, "dev")),
-        el("figure", {}, el("figcaption", {}, `Dev UAR per epoch (ringed: best epoch ${t.best_epoch})`),
-          epochs.length ? lineChart(t.history.map((h) => String(h[0])), [{ name: "dev UAR", color: 0, values: t.history.map((h) => h[1]) }],
-            [Math.min(...epochs), Math.max(...epochs)], { mark: t.history.findIndex((h) => h[0] === t.best_epoch) })
-            : el("p", {}, "No history in the record."))),
-      el("dl", {}, facts.map(([term, text]) => [el("dt", {}, term), el("dd", {}, text)])));
+      el("h3", {}, `${t.training} (key ${t.key})`), el("div", { class: "figures" }, figures),
+      el("dl", {}, all.map(([term, text]) => [el("dt", {}, term), el("dd", {}, text)])));
+  }
+  /** The dev `metric` per epoch of a training's history, its best epoch ringed. */
+  function historyFigure(t, metric, yTitle, digits = 2) {
+    const epochs = t.history.map((h) => h[1]).filter(isNum);
+    return el("figure", {}, el("figcaption", {}, `Dev ${metric} per epoch (ringed: best epoch ${t.best_epoch})`),
+      epochs.length ? lineChart(t.history.map((h) => String(h[0])), [{ name: `dev ${metric}`, color: 0, values: t.history.map((h) => h[1]) }],
+        [Math.min(...epochs), Math.max(...epochs)], { mark: t.history.findIndex((h) => h[0] === t.best_epoch), yTitle, digits })
+        : el("p", {}, "No history in the record."));
   }
   function metricsText(m) {
     return m && `UAR ${fmt(m.uar)}, accuracy ${fmt(m.acc)}, macro F1 ${fmt(m.macro_f1)}, demographic parity `
@@ -380,11 +314,14 @@
   setUpFilters();
   overallSection();
   inCorpusSection();
-  pairedSection();
+  pairedSection("paired", "Method vs baseline (paired)", [...(board.paired?.tables || []), ...(board.paired_evaluations || [])],
+    board.paired?.statistics);
   fairnessSection();
   costSection();
   crossCorpusSection();
   noiseSection();
+  window.peftserAttributes?.({ board, page, where, section, groupColumns, groupRow, overallTable, pairedSection, heatmaps,
+    noiseCharts, legend, openColumn, showCell, trainingArticle, historyFigure, costColumns });
   plotsSection();
   notesSection();
   document.getElementById("cell-close").addEventListener("click", () => document.getElementById("cell").close());
