@@ -63,6 +63,10 @@ class Corpus(Task):
         """The trainings as groups of train, dev and test."""
         raise NotImplementedError
 
+    # Where its utterances come in pooled_four (which sets the batches' shuffle): the order the
+    # paper's four have always been pooled in, kept so that a pooled training reruns identically.
+    pooled_order: ClassVar[int | None] = None
+
     @classmethod
     def pooled_split(cls) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
         """Its (dev, test) fold groups when pooled with the other corpora in one release split

@@ -117,6 +117,8 @@ class CremaD(Corpus):
     def fold_plans(self) -> list[FoldPlan]:
         return kfold_plans(self.actors, self.n_folds)
 
+    pooled_order = 4  # its place in pooled_four's utterance order
+
     @classmethod
     def pooled_split(cls) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The reference's last fold over ``actors``: the release's actors 1059-1073 dev, 1074-1091

@@ -73,6 +73,8 @@ class Iemocap(Corpus):
         legacy=("Session*/sentences/wav/Ses*_impro01/Ses*_impro01_*.wav", "Session*/dialog/EmoEvaluation/Ses*_impro01.txt"),
     )
 
+    pooled_order = 1  # its place in pooled_four's utterance order
+
     @classmethod
     def pooled_split(cls) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """Session 4 dev, Session 5 test."""

@@ -65,6 +65,8 @@ class MspImprov(Corpus):
         legacy=("Audio/session*/S*/[PRST]/MSP-IMPROV-S*.wav", "Evalution.txt"),
     )
 
+    pooled_order = 2  # its place in pooled_four's utterance order
+
     @classmethod
     def pooled_split(cls) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """Session 4 dev, session 5 test."""

@@ -61,6 +61,8 @@ class MspPodcast(Corpus):
     twin = Twin(alternating([str(s) for s in range(1, 49)]), 7, write_twin,
                 legacy=("Audios/MSP-PODCAST_*_*.wav", "Labels/labels_concensus.csv"))
 
+    pooled_order = 3  # its place in pooled_four's utterance order
+
     @classmethod
     def pooled_split(cls) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """Validation dev, Test1 test."""

@@ -2,8 +2,8 @@
 
 Each corpus module that may be pooled says which of its fold groups are dev and test in the
 release split (``Corpus.pooled_split``); this task reads each such corpus with its own reader
-(labels, genders and exclusions exactly as in its own task) and merges them, in the paper's order,
-into one training, ``release``: dev and test the groups each corpus names, train everything else
+(labels, genders and exclusions exactly as in its own task) and merges them, in their
+``pooled_order`` (IEMOCAP, MSP-Improv, MSP-Podcast, CREMA-D), into one training, ``release``: dev and test the groups each corpus names, train everything else
 its reader keeps.
 
 Which session, split or actor an utterance belongs to is what its corpus reader parsed from the
@@ -57,9 +57,10 @@ TASKS.watch(_note_declared)
 
 
 def pooled_corpora() -> tuple[type, ...]:
-    """The registered corpora that state a pooled split, in the paper's order (then by name)."""
+    """The registered corpora that state a pooled split, in their ``pooled_order`` (then by name)."""
     current = [cls for name, cls in _DECLARED.items() if name in TASKS and TASKS.get(name) is cls]
-    return tuple(sorted(current, key=lambda cls: (getattr(cls.info, "paper_order", None) or math.inf, cls.name)))
+    # a class's own order only: a subclass that states a split of its own is another corpus
+    return tuple(sorted(current, key=lambda cls: (vars(cls).get("pooled_order") or math.inf, cls.name)))
 
 
 class _ReadWhenAsked:
@@ -123,7 +124,7 @@ class PooledFour(Task):
 
     @classmethod
     def pooled_sources(cls) -> tuple[Source, ...]:
-        """The registered corpora that state a pooled split, in the paper's order."""
+        """The registered corpora that state a pooled split, in their ``pooled_order``."""
         return tuple(Source.of(reader) for reader in pooled_corpora())
 
     @staticmethod
