@@ -37,28 +37,38 @@ def _save(fig: Figure, path: Path) -> None:
     atomic_write(path, lambda handle: fig.savefig(handle, dpi=120, format="png"))
 
 
-def _plot_uar_by_backbone(board: Board, task: str, path: Path) -> bool:
-    variants = [v for v in board.main_variants() if any(g[0] == task and g[1] == v for g in board.runs)]
-    backbones = [b for b in board.backbones(variants) if any(board.runs.get((task, v, b)) for v in variants)]
+def bars_by_backbone(path: Path, values: dict[str, dict[str, list[float]]], colors: dict[str, tuple],
+                     reference: tuple[float, str], ylabel: str, title: str) -> bool:
+    """Grouped bars, a group per backbone and a bar per variant: mean ± std of ``values[variant][backbone]``
+    (the per-training scores, every variant's backbones in one order), with a dotted line at
+    ``reference`` (its value and its legend)."""
+    variants = [v for v, by_backbone in values.items() if any(by_backbone.values())]
+    order = list(next(iter(values.values()), {}))
+    backbones = [b for b in order if any(values[v].get(b) for v in variants)]
     if not variants or not backbones:
         return False
-    colors = _colors(board.main_variants())
     fig = Figure(figsize=(max(6.0, 1.5 * len(backbones) + 2.5), 4.5), layout="constrained")
     ax = fig.add_subplot()
     x, width = np.arange(len(backbones)), 0.8 / len(variants)
     for i, variant in enumerate(variants):
-        stats = [mean_std([r.uar for r in board.runs[(task, variant, b)]]) if board.runs.get((task, variant, b))
-                 else (np.nan, np.nan) for b in backbones]
-        ax.bar(x + (i - (len(variants) - 1) / 2) * width, [s[0] for s in stats], width,
-               yerr=[s[1] for s in stats], capsize=2, label=variant, color=colors[variant])
-    chance = chance_uar(task)
-    ax.axhline(chance, color="grey", linestyle=":", label=f"chance ({chance:.3g} %)")
+        summaries = [mean_std(scores) if (scores := values[variant].get(b)) else (np.nan, np.nan) for b in backbones]
+        ax.bar(x + (i - (len(variants) - 1) / 2) * width, [m for m, _ in summaries], width,
+               yerr=[sd for _, sd in summaries], capsize=2, label=variant, color=colors[variant])
+    ax.axhline(reference[0], color="grey", linestyle=":", label=reference[1])
     ax.set_xticks(x, backbones, rotation=15, ha="right")
-    ax.set_ylabel("test UAR (%)")
-    ax.set_title(f"{task}: UAR by backbone and method (mean ± std over trainings)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, path)
     return True
+
+
+def _plot_uar_by_backbone(board: Board, task: str, path: Path) -> bool:
+    variants = [v for v in board.main_variants() if any(g[0] == task and g[1] == v for g in board.runs)]
+    values = {v: {b: [r.uar for r in board.runs.get((task, v, b), [])] for b in board.backbones(variants)} for v in variants}
+    chance = chance_uar(task)
+    return bars_by_backbone(path, values, _colors(board.main_variants()), (chance, f"chance ({chance:.3g} %)"),
+                            "test UAR (%)", f"{task}: UAR by backbone and method (mean ± std over trainings)")
 
 
 def _plot_uar_vs_params(board: Board, path: Path) -> bool:
