@@ -28,7 +28,7 @@ def test_a_file_name_with_a_newline_or_tab_stays_one_field_of_one_line(downstrea
 
 @pytest.mark.slow  # a process of its own, whose reader closes the pipe
 def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
-    child = subprocess.Popen([sys.executable, str(ROOT / "run_benchmark.py"), "--params"], cwd=tmp_path,
+    child = subprocess.Popen([sys.executable, str(ROOT / "run_benchmark.py"), "--list"], cwd=tmp_path,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     child.stdout.close()  # as `| head -0` would, before the first line is written
     err = child.stderr.read().decode()
