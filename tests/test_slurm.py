@@ -60,9 +60,9 @@ def test_a_demo_grid_is_submitted_resumed_resubmitted_and_tabulated_on_slurm(clu
     results = tmp_path / "results"
     env = {**os.environ, "SLURM_CONF": str(cluster.conf), "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 
-    def grid(*extra: str) -> subprocess.CompletedProcess:
+    def grid(*extra: str, only: list[str] = ONLY) -> subprocess.CompletedProcess:
         command = [
-            sys.executable, str(REPO / "run_benchmark.py"), "--grid", "demo", *ONLY, "--results", str(results),
+            sys.executable, str(REPO / "run_benchmark.py"), "--grid", "demo", *only, "--results", str(results),
             "--backend", "slurm", "--slurm-partition", "main", "--slurm-gpus-per-task", "0", "--slurm-time", "15",
             "--slurm-mem", "500M", "--slurm-cpus-per-task", "1", *extra,  # the test node has 2 CPUs
         ]
@@ -110,13 +110,14 @@ def test_a_demo_grid_is_submitted_resumed_resubmitted_and_tabulated_on_slurm(clu
     leaderboard = (results / "leaderboard.md").read_text()
     assert "demo_whisper_tiny" in leaderboard and "synthetic_crema_d" in leaderboard
 
-    # 4. The grid's evaluations of the trained cells run as tasks too (each cell on the three other
-    #    synthetic corpora and under noise), recorded like cells, and the leaderboard shows them.
-    fourth = grid("--evaluate-only", "--slurm-array-parallelism", "2")
+    # 4. The grid's evaluations of a trained cell run as tasks too (fold1 on the three other synthetic
+    #    corpora and under noise: one task each), recorded like cells, and the leaderboard shows them.
+    fourth = grid("--evaluate-only", "--slurm-array-parallelism", "2", only=[*ONLY[:3], "--only=training=fold1"])
     assert fourth.returncode == 0
-    assert "evaluations: 12 planned; ran 12 (12 ok, 0 failed)" in fourth.stderr
+    assert "evaluations: 4 planned; ran 4 (4 ok, 0 failed)" in fourth.stderr
     evaluations = [json.loads(p.read_text()) for p in sorted((results / "evaluations" / "synthetic_crema_d").glob("*.json"))]
-    assert len(evaluations) == 12 and all(e["status"] == "ok" and e["worker"]["backend"] == "slurm" for e in evaluations)
+    assert len(evaluations) == 4 and all(e["status"] == "ok" and e["worker"]["backend"] == "slurm" for e in evaluations)
+    assert {e["training"] for e in evaluations} == {"fold1"}
     assert [json.loads(p.read_text()) for p in sorted((results / "records" / "synthetic_crema_d").glob("*.json"))] == records
     assert "## Cross-corpus transfer (beyond the paper)" in (results / "leaderboard.md").read_text()
 
