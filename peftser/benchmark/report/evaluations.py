@@ -24,7 +24,7 @@ import numpy as np
 from peftser.benchmark.metrics import uar as uar_of
 from peftser.benchmark.record import problem as record_problem
 from peftser.benchmark.report.board import Board, backbone_sort_key, corpus_sort_key, mean_std
-from peftser.benchmark.report.label_sets import chance_uar
+from peftser.benchmark.report.label_sets import chance_line
 from peftser.benchmark.report.paired import UAR, Comparison, Metric, Table, compare, holm_table
 
 ARROW = " → "
@@ -71,8 +71,7 @@ class Evaluations:
     def chance(self, corpora: Iterable[str]) -> tuple[float, str]:
         """A guess' score averaged over ``corpora`` (as the curves average), and its legend: each
         corpus' own chance, so that a six-class corpus lowers it."""
-        value = float(np.mean([chance_uar(task) for task in corpora]))
-        return value, f"chance ({value:.3g} %)"
+        return chance_line(corpora)
 
     def leave_out(self, reason: str) -> None:
         self.left_out[reason] = self.left_out.get(reason, 0) + 1

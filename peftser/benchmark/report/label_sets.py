@@ -8,7 +8,7 @@ only with corpora of the same label set.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from importlib import import_module
 from importlib.util import find_spec
@@ -53,3 +53,10 @@ def chance_uar(task: str) -> float:
     """The UAR (%) of guessing on a board group's task: 100 over its number of classes."""
     counted = re.fullmatch(r".+ \((\d+) classes\)", task)
     return 100.0 / (int(counted.group(1)) if counted else len(_default_classes(task)))
+
+
+def chance_line(tasks: Iterable[str]) -> tuple[float, str]:
+    """Chance averaged over ``tasks`` (as a curve averaging them is), and its legend."""
+    chances = [chance_uar(task) for task in tasks]
+    value = sum(chances) / len(chances)
+    return value, f"chance ({value:.3g} %)"

@@ -21,7 +21,7 @@ from peftser.benchmark.report.board import (
     method_sort_key,
     overall,
 )
-from peftser.benchmark.report.label_sets import chance_uar
+from peftser.benchmark.report.label_sets import chance_line
 from peftser.benchmark.report.paired import DEFAULT_BASELINE, PairedStats, Table
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">")
@@ -66,8 +66,7 @@ def bars_by_backbone(path: Path, values: dict[str, dict[str, list[float]]], colo
 def _plot_uar_by_backbone(board: Board, task: str, path: Path) -> bool:
     variants = [v for v in board.main_variants() if any(g[0] == task and g[1] == v for g in board.runs)]
     values = {v: {b: [r.uar for r in board.runs.get((task, v, b), [])] for b in board.backbones(variants)} for v in variants}
-    chance = chance_uar(task)
-    return bars_by_backbone(path, values, _colors(board.main_variants()), (chance, f"chance ({chance:.3g} %)"),
+    return bars_by_backbone(path, values, _colors(board.main_variants()), chance_line([task]),
                             "test UAR (%)", f"{task}: UAR by backbone and method (mean ± std over trainings)")
 
 
